@@ -31,3 +31,24 @@ ensure_venv() {
   fi
   export PATH="$root/.venv/bin:$PATH"
 }
+
+# Debian packages some tests use for real (nginx as the frontend, hey/wrk as load-test
+# peers, chromium for the browser test). Installed when we can (root + apt-get); without
+# them those tests skip and say why. LAB_SKIP_APT=1 opts out.
+ensure_system_packages() {
+  [ "${LAB_SKIP_APT:-0}" = 1 ] && return 0
+  local missing=()
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  command -v hey >/dev/null 2>&1 || missing+=(hey)
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian packages: ${missing[*]}"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >/tmp/lab-apt.log 2>&1; then
+      echo "warning: apt-get failed (see /tmp/lab-apt.log); tests that need ${missing[*]} will skip" >&2
+    fi
+  else
+    echo "note: not root or no apt-get; tests that need ${missing[*]} will skip" >&2
+  fi
+}
