@@ -1,0 +1,74 @@
+"""`storefront:<version>`: this package's storefront, run on the current interpreter.
+
+The image exists in exactly one tag, the package's version (what its Dockerfile builds
+and tags); any other tag fails to pull, as `storefront:v0.1.0` does on a real cluster.
+The image ships `nslookup`, `curl` and `psql` (its Dockerfile installs them): the real
+curl/psql when present here, the toolbox nslookup otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from labcluster.node.binaries import pg_tool, system_tool
+from labcluster.node.images import ImageHandler, ImagePullError, ImageRef, NodeConfig
+
+LAUNCHER = (
+    "import sys; sys.argv[0] = 'storefront'; from storefront.cli import main; "
+    "sys.exit(main())"
+)
+
+
+@cache
+def storefront_version() -> str | None:
+    """The storefront's version, read from its source (labcluster never imports it)."""
+    spec = importlib.util.find_spec("storefront")
+    if spec is None or spec.origin is None:
+        return None
+    match = re.search(r'__version__\s*=\s*["\']([^"\']+)', Path(spec.origin).read_text())
+    return match.group(1) if match else None
+
+
+@dataclass
+class StorefrontImage(ImageHandler):
+    @staticmethod
+    def matches(ref: ImageRef) -> bool:
+        return ref.name.rsplit("/", 1)[-1] == "storefront"
+
+    @classmethod
+    def create(cls, ref: ImageRef, node: NodeConfig | None) -> StorefrontImage:
+        version = storefront_version()
+        if version is None:
+            raise ImagePullError(ref.raw, "not found (the storefront package is not installed)")
+        if ref.tag != version:
+            raise ImagePullError(ref.raw, f"not found (the storefront image is tagged {version})")
+        return cls(ref, node, entrypoint=["storefront"], cmd=[], workdir="/app",
+                   default_env={"PYTHONUNBUFFERED": "1"})
+
+    def commands(self) -> dict[str, list[str]]:
+        python = self.node.python if self.node else __import__("sys").executable
+        table = {
+            "storefront": [python, "-c", LAUNCHER],
+            "python": [python],
+            "python3": [python],
+            "sh": ["/bin/sh"],
+            **self.toolbox("nslookup", "sleep", "cat", "env", "hostname"),
+        }
+        curl = system_tool("curl")
+        table["curl"] = [curl] if curl else self.toolbox("curl")["curl"]
+        psql = pg_tool("psql")
+        if psql:
+            table["psql"] = [psql]
+        return table
+
+    def image_id(self) -> str:
+        import platform
+
+        return (
+            f"labcluster://storefront@{self.ref.tag} "
+            f"(this package on Python {platform.python_version()})"
+        )

@@ -1,0 +1,243 @@
+"""The image catalog: which image names this node can "pull", and what runs for each.
+
+There is no registry and no container runtime here, so an image is a handler class that
+knows the image's entrypoint/cmd, its well-known paths, the commands it ships (for
+`command:`, `exec`, probes) and how to start its main program on this machine.
+`resolve()` is the pull: an unknown image (or a tag that cannot exist) raises
+ImagePullError naming the image, which the kubelet reports as ErrImagePull /
+ImagePullBackOff exactly as a real one reports a registry's "not found".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labcluster.node.dns import HostsTable
+from labcluster.node.launch import ContainerLaunch, ProcessSpec
+from labcluster.node.netshim import shim_env
+
+
+class ImagePullError(LookupError):
+    """The image cannot be pulled; the message names it, as a registry error does."""
+
+    def __init__(self, image: str, why: str = "not found") -> None:
+        self.image = image
+        super().__init__(
+            f'failed to pull and unpack image "{image}": image "{image}" {why} '
+            "(labcluster's image catalog has postgres, redis, nginx, storefront, busybox,"
+            " curlimages/curl)"
+        )
+
+
+class CommandNotFound(LookupError):
+    """The command is not in the image: a real runtime's "executable file not found"."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        super().__init__(
+            f'exec: "{command}": executable file not found in $PATH'
+        )
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """`[registry/]name[:tag][@digest]`, with Docker Hub's `library/` folded away."""
+
+    raw: str
+    name: str
+    tag: str
+    digest: str = ""
+
+    @classmethod
+    def parse(cls, image: str) -> ImageRef:
+        raw = image.strip()
+        rest, _, digest = raw.partition("@")
+        slash = rest.rfind("/")
+        colon = rest.rfind(":")
+        name, tag = (rest[:colon], rest[colon + 1 :]) if colon > slash else (rest, "latest")
+        parts = name.lower().split("/")
+        if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+            if parts[0] in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+                parts = parts[1:]
+            else:
+                parts = parts  # another registry: keep it, the catalog decides
+        if parts[0] == "library" and len(parts) == 2:
+            parts = parts[1:]
+        return cls(raw, "/".join(parts), tag, digest)
+
+
+# Tags that can exist for the stock images: "16", "16.4", "16.4-alpine", "alpine", "latest".
+STOCK_TAG = re.compile(r"^(latest|stable|alpine|bookworm|bullseye|\d+(\.\d+){0,2}([-.][a-z0-9.]+)*)$")
+
+
+@dataclass
+class NodeConfig:
+    """What every handler needs from the node: the DNS table, shim mode, who to run as."""
+
+    hosts_file: Path
+    shim_mode: str = "auto"  # auto | c | python | off (see netshim.shim_env)
+    unprivileged_user: tuple[int, int] | None = None  # for images that must not run as root
+    python: str = sys.executable
+
+    def __post_init__(self) -> None:
+        self.hosts_file = Path(self.hosts_file)
+        if self.unprivileged_user is None and os.getuid() == 0:
+            self.unprivileged_user = _nobody()
+
+
+def _nobody() -> tuple[int, int]:
+    import pwd
+
+    for name in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(name)
+            return entry.pw_uid, entry.pw_gid
+        except KeyError:
+            continue
+    return 65534, 65534
+
+
+@dataclass
+class ImageHandler:
+    """Base: run `entrypoint + cmd` with the image's commands on PATH.
+
+    Subclasses set `entrypoint`, `cmd`, `workdir`, `default_env` and `commands`, and
+    override `main_spec` when the main program needs preparation (initdb, a generated
+    nginx.conf) rather than a plain exec.
+    """
+
+    ref: ImageRef
+    node: NodeConfig | None = None
+    entrypoint: list[str] = field(default_factory=list)
+    cmd: list[str] = field(default_factory=list)
+    workdir: str = "/"
+    default_env: dict[str, str] = field(default_factory=dict)
+
+    # ----- what subclasses describe -----
+
+    def commands(self) -> dict[str, list[str]]:
+        """Command name → argv prefix on this machine (host binary or built-in)."""
+        return {}
+
+    def image_id(self) -> str:
+        raise NotImplementedError
+
+    # ----- shared machinery -----
+
+    def toolbox(self, *names: str) -> dict[str, list[str]]:
+        python = self.node.python if self.node else sys.executable
+        return {n: [python, "-m", "labcluster.node.toolbox", n] for n in names}
+
+    def argv_for(self, launch: ContainerLaunch) -> list[str]:
+        """Kubernetes' rule: command replaces ENTRYPOINT, args replace CMD."""
+        if launch.command is not None:
+            return [*launch.command, *(launch.args or [])]
+        if launch.args is not None:
+            return [*self.entrypoint, *launch.args]
+        return [*self.entrypoint, *self.cmd]
+
+    def resolve_command(self, launch: ContainerLaunch, argv: list[str]) -> list[str]:
+        """Map argv[0] as the image would find it to something this machine can run."""
+        if not argv:
+            raise CommandNotFound("")
+        name = argv[0]
+        table = self.commands()
+        base = name.rsplit("/", 1)[-1]
+        if "/" not in name and name in table:
+            return [*table[name], *argv[1:]]
+        if "/" in name:
+            if name.rsplit("/", 1)[0] in ("/bin", "/sbin", "/usr/bin", "/usr/sbin",
+                                           "/usr/local/bin", "/usr/local/sbin") and base in table:
+                return [*table[base], *argv[1:]]
+            host = launch.host_path(name) if name.startswith("/") else None
+            if host is not None and host.is_file() and os.access(host, os.X_OK):
+                return [str(host), *argv[1:]]
+        raise CommandNotFound(name)
+
+    def write_bin_dir(self, launch: ContainerLaunch) -> Path:
+        """One wrapper script per image command, so `sh -c`, exec and probes find them."""
+        bin_dir = launch.run_dir / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for name, prefix in self.commands().items():
+            quoted = " ".join("'" + part.replace("'", "'\\''") + "'" for part in prefix)
+            script = bin_dir / name
+            script.write_text(f'#!/bin/sh\nexec {quoted} "$@"\n')
+            script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        return bin_dir
+
+    def environment(self, launch: ContainerLaunch, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The process environment: image defaults < pod env, plus PATH and the shim."""
+        bin_dir = launch.run_dir / "bin"
+        env = {
+            "PATH": str(bin_dir),
+            "HOSTNAME": launch.hostname,
+            "HOME": str(launch.host_path("/root")),
+            "LANG": "C.UTF-8",
+            **self.default_env,
+            **(extra or {}),
+            **launch.env,
+        }
+        env["PATH"] = str(bin_dir)  # image commands only, as inside the image
+        if self.node is None:
+            return env
+        return shim_env(
+            launch.pod_ip,
+            self.node.hosts_file,
+            launch.dns_search,
+            launch.hostname,
+            base_env=env,
+            mode=self.node.shim_mode,
+        )
+
+    def working_dir(self, launch: ContainerLaunch) -> Path:
+        path = launch.host_path(launch.working_dir or self.workdir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def main_spec(self, launch: ContainerLaunch) -> ProcessSpec:
+        """The container's main process. Default: exec entrypoint+cmd from the image."""
+        argv = self.resolve_command(launch, self.argv_for(launch))
+        return ProcessSpec(argv, self.environment(launch), self.working_dir(launch), self.image_id())
+
+    def prepare(self, launch: ContainerLaunch) -> ProcessSpec:
+        """Everything the kubelet calls to get a runnable spec for this container."""
+        launch.run_dir.mkdir(parents=True, exist_ok=True)
+        self.write_bin_dir(launch)
+        return self.main_spec(launch)
+
+    def exec_env(self, launch: ContainerLaunch) -> dict[str, str]:
+        """Environment for `kubectl exec` (the main process's, plus image conveniences)."""
+        return self.environment(launch)
+
+    def exec_spec(self, launch: ContainerLaunch, argv: list[str]) -> ProcessSpec:
+        self.write_bin_dir(launch)
+        resolved = self.resolve_command(launch, argv)
+        return ProcessSpec(
+            resolved, self.exec_env(launch), self.working_dir(launch), self.image_id(),
+            user=self.exec_user(),
+        )
+
+    def exec_user(self) -> tuple[int, int] | None:
+        return None
+
+
+def hosts_table(node: NodeConfig) -> HostsTable:
+    return HostsTable(node.hosts_file)
+
+
+def resolve(image: str, node: NodeConfig | None = None) -> ImageHandler:
+    """The pull: a handler for `image`, or ImagePullError naming it."""
+    from labcluster.node.handlers import CATALOG
+
+    ref = ImageRef.parse(image)
+    if not ref.name:
+        raise ImagePullError(image, "has no name")
+    for matches, factory in CATALOG:
+        if matches(ref):
+            return factory(ref, node)
+    raise ImagePullError(image)

@@ -1,0 +1,108 @@
+"""What the kubelet hands to the node runtime, and what the runtime hands to the supervisor.
+
+Two small value types keep the layers apart: the kubelet resolves everything that needs
+the API (env, volumes, subPath, pod IP) into a `ContainerLaunch`; an image handler turns
+that into a `ProcessSpec` (argv/env/cwd/user), which the supervisor runs without knowing
+anything about images or Kubernetes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One volumeMount, already resolved by the kubelet (subPath applied)."""
+
+    host_path: Path
+    container_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    container_port: int
+    name: str = ""
+    protocol: str = "TCP"
+
+
+@dataclass
+class ContainerLaunch:
+    """Everything needed to start one container, with no API lookups left to do.
+
+    `command`/`args` follow Kubernetes: `command` replaces the image's entrypoint, `args`
+    replaces its default arguments; `None` means "not given" (use the image's), `[]` is an
+    explicit empty list. `env` is already resolved (valueFrom, envFrom, `$(VAR)` expansion).
+    `run_dir` is a directory the node owns for this container (logs, sockets, the host
+    directories that stand in for image paths); it survives restarts of the container.
+    """
+
+    pod_uid: str
+    pod_name: str
+    namespace: str
+    container_name: str
+    image: str
+    pod_ip: str
+    run_dir: Path
+    command: list[str] | None = None
+    args: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    mounts: list[Mount] = field(default_factory=list)
+    ports: list[ContainerPort] = field(default_factory=list)
+    memory_limit: int | None = None  # bytes
+    cpu_limit: int | None = None  # millicores
+    dns_search: list[str] = field(default_factory=list)
+    hostname: str = ""
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
+        if not self.hostname:
+            self.hostname = self.pod_name
+
+    def mount_for(self, container_path: str) -> Mount | None:
+        """The mount covering `container_path` exactly, if the pod mounted one there."""
+        wanted = container_path.rstrip("/") or "/"
+        for mount in self.mounts:
+            if (mount.container_path.rstrip("/") or "/") == wanted:
+                return mount
+        return None
+
+    def host_path(self, container_path: str) -> Path:
+        """Where `container_path` lives on this machine (see README: "Paths").
+
+        The longest mount that is a prefix of the path wins, as in a real mount table;
+        a path under no mount lands under `run_dir/rootfs/`, so each container gets its
+        own private copy of the image paths it writes to.
+        """
+        wanted = "/" + container_path.strip("/")
+        best: Mount | None = None
+        for mount in self.mounts:
+            prefix = "/" + mount.container_path.strip("/")
+            if (wanted == prefix or wanted.startswith(prefix.rstrip("/") + "/")) and (
+                best is None or len(prefix) > len(best.container_path)
+            ):
+                best = mount
+        if best is None:
+            return self.run_dir / "rootfs" / wanted.lstrip("/")
+        rest = wanted[len("/" + best.container_path.strip("/")) :].lstrip("/")
+        return best.host_path / rest if rest else best.host_path
+
+
+@dataclass
+class ProcessSpec:
+    """A process to run, as the supervisor needs it: no images, no Kubernetes.
+
+    `user` is a (uid, gid) to switch to before exec, or None to keep ours. `preload`
+    is the LD_PRELOAD library for the network shim (kept apart from `env` so exec and
+    restarts can add it consistently); `image_id` is what `status.imageID` reports.
+    """
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    image_id: str
+    user: tuple[int, int] | None = None
+    setup: list[str] = field(default_factory=list)  # human-readable notes on what was prepared

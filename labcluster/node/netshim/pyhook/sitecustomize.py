@@ -1,0 +1,95 @@
+"""The network shim for Python processes where labnet.so cannot be built (no C compiler).
+
+Python imports `sitecustomize` at start-up from sys.path; labcluster puts this folder on
+PYTHONPATH of pod processes. It applies the same rules as labnet.c (see
+labcluster/node/dns.py): bind 0.0.0.0/127.0.0.1 to the pod IP, connect 127.0.0.1 to
+the pod IP, and resolve names through the cluster hosts table.
+It only acts when LABCLUSTER_SHIM=python, so an inherited PYTHONPATH changes nothing else.
+"""
+
+import os
+
+
+def _install() -> None:
+    import socket
+
+    from labcluster.node.dns import HostsTable, NXDomain
+
+    pod_ip = os.environ.get("LABCLUSTER_POD_IP", "")
+    table = HostsTable(os.environ.get("LABCLUSTER_HOSTS", "/nonexistent"))
+    search = os.environ.get("LABCLUSTER_SEARCH", "").split()
+    hostname = os.environ.get("LABCLUSTER_HOSTNAME", "").lower()
+    real_getaddrinfo = socket.getaddrinfo
+    real_bind = socket.socket.bind
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def cluster(host):
+        """Addresses for a cluster name, None to ask the real resolver."""
+        if not isinstance(host, str) or not host:
+            return None
+        try:
+            real_getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+            return None
+        except socket.gaierror:
+            pass
+        if hostname and pod_ip and host.lower().rstrip(".") == hostname:
+            return [pod_ip]
+        try:
+            answer = table.lookup(host, search)
+        except NXDomain:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+        return list(answer.addresses) if answer else None
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        addresses = cluster(host)
+        if addresses is None:
+            return real_getaddrinfo(host, port, family, type, proto, flags)
+        results = []
+        for address in addresses:
+            results += real_getaddrinfo(
+                address, port, family, type, proto, flags | socket.AI_NUMERICHOST
+            )
+        return results
+
+    def gethostbyname(host):
+        return getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+
+    def gethostbyname_ex(host):
+        ips = list(dict.fromkeys(i[4][0] for i in getaddrinfo(host, None, socket.AF_INET)))
+        return host, [], ips
+
+    def local(address, also_any):
+        if not pod_ip or not isinstance(address, tuple) or not address:
+            return address
+        host = address[0]
+        targets = {"127.0.0.1", "localhost"} | ({"", "0.0.0.0"} if also_any else set())
+        if host in targets:
+            return (pod_ip, *address[1:])
+        return address
+
+    def bind(self, address):
+        if self.family == socket.AF_INET:
+            address = local(address, True)
+        return real_bind(self, address)
+
+    def connect(self, address):
+        if self.family == socket.AF_INET:
+            address = local(address, False)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        if self.family == socket.AF_INET:
+            address = local(address, False)
+        return real_connect_ex(self, address)
+
+    socket.getaddrinfo = getaddrinfo
+    socket.gethostbyname = gethostbyname
+    socket.gethostbyname_ex = gethostbyname_ex
+    socket.socket.bind = bind
+    socket.socket.connect = connect
+    socket.socket.connect_ex = connect_ex
+
+
+if os.environ.get("LABCLUSTER_SHIM") == "python":
+    _install()

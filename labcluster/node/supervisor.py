@@ -1,0 +1,290 @@
+"""Run one container instance as a process tree: start, watch, measure, stop, leave nothing.
+
+A container is the process the ProcessSpec names plus everything it starts. We find that
+tree three ways, because any one alone misses something: its process group (the process
+starts its own session), its descendants (psutil), and a marker variable
+(`LABCLUSTER_CONTAINER`) every descendant inherits — which still finds a daemon that
+called setsid() and was re-parented to init. Stopping signals all three.
+
+Memory limits: without a writable cgroup v2 hierarchy (Binder has none, this machine
+runs cgroup v1 read-mostly) the kernel cannot enforce them, so a watcher thread polls the
+tree's memory every `poll_interval` seconds (default 0.1 s) and SIGKILLs the tree when
+it is over the limit, reporting `OOMKilled`/137 as the kernel OOM killer would. A process
+allocating faster than limit/poll_interval can overshoot by one interval's allocation
+before it is killed; that is the granularity. Memory is the sum of RSS over the tree
+(shared pages, such as PostgreSQL's shared_buffers, count once per process that touched
+them: an overestimate, never an under-one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from labcluster.node.launch import ProcessSpec
+from labcluster.node.logs import LogPump, rotate
+
+MARKER = "LABCLUSTER_CONTAINER"
+
+
+@dataclass(frozen=True)
+class Termination:
+    """How an instance ended, in the terms of `containerStatuses[].state.terminated`."""
+
+    exit_code: int
+    reason: str  # Completed | Error | OOMKilled
+    signal: int | None
+    started_at: datetime
+    finished_at: datetime
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_millicores: int  # average since the previous usage() call
+    memory_bytes: int  # sum of RSS over the process tree
+    processes: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def processes_with_marker(marker: str) -> list[psutil.Process]:
+    """Every live process whose environment carries this container's marker."""
+    found = []
+    needle = f"{MARKER}={marker}".encode()
+    for proc in psutil.process_iter():
+        try:
+            with open(f"/proc/{proc.pid}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(proc)
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
+class ContainerProcess:
+    """One instance of a container. Create, `start()`, then `wait()`/`stop()`.
+
+    `on_exit(termination)` is called once, from a watcher thread, when the instance has
+    ended and its whole tree is gone — the kubelet's hook for restart policy and events.
+    """
+
+    def __init__(
+        self,
+        spec: ProcessSpec,
+        log_dir: Path,
+        *,
+        memory_limit: int | None = None,
+        poll_interval: float = 0.1,
+        on_exit: Callable[[Termination], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.log_dir = Path(log_dir)
+        self.memory_limit = memory_limit
+        self.poll_interval = poll_interval
+        self.on_exit = on_exit
+        self.marker = uuid.uuid4().hex
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.started_at: datetime | None = None
+        self.termination: Termination | None = None
+        self._oom = False
+        self._stopping = False
+        self._done = threading.Event()
+        self._known: dict[int, psutil.Process] = {}
+        self._cpu_sample: tuple[float, float] | None = None
+        self._pump: LogPump | None = None
+
+    # ----- lifecycle -----
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def running(self) -> bool:
+        return self.popen is not None and not self._done.is_set()
+
+    def start(self) -> int:
+        if self.popen is not None:
+            raise RuntimeError("a ContainerProcess starts once; make a new one to restart")
+        log_path = rotate(self.log_dir)
+        self._pump = LogPump(log_path)
+        env = {**self.spec.env, MARKER: self.marker}
+        user, group = self.spec.user if self.spec.user else (None, None)
+        try:
+            self.popen = subprocess.Popen(
+                self.spec.argv,
+                env=env,
+                cwd=self.spec.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                close_fds=True,
+                user=user,
+                group=group,
+                extra_groups=[] if user is not None else None,
+            )
+        except OSError as exc:
+            self._pump.write("stderr", f"labcluster: cannot start {self.spec.argv[0]}: {exc}")
+            self._pump.close()
+            raise
+        self.started_at = _now()
+        self._known[self.popen.pid] = psutil.Process(self.popen.pid)
+        assert self.popen.stdout and self.popen.stderr
+        self._pump.attach(self.popen.stdout, "stdout")
+        self._pump.attach(self.popen.stderr, "stderr")
+        threading.Thread(target=self._watch, name=f"watch-{self.popen.pid}", daemon=True).start()
+        return self.popen.pid
+
+    def wait(self, timeout: float | None = None) -> Termination | None:
+        """The termination once the instance and its tree are gone; None on timeout."""
+        self._done.wait(timeout)
+        return self.termination
+
+    def stop(self, grace: float = 30.0) -> Termination | None:
+        """SIGTERM to the tree, up to `grace` seconds, then SIGKILL (terminationGracePeriod)."""
+        if self.popen is None:
+            return None
+        self._stopping = True
+        if not self._done.is_set():
+            self._signal_tree(signal.SIGTERM)
+            if not self._done.wait(grace):
+                self._signal_tree(signal.SIGKILL)
+        self._done.wait(10)
+        return self.termination
+
+    # ----- measurement -----
+
+    def tree(self) -> list[psutil.Process]:
+        """The live processes of this container (see module docstring)."""
+        procs: dict[int, psutil.Process] = {}
+        main = self._known.get(self.popen.pid) if self.popen else None
+        roots = [main] if main is not None else []
+        for proc in roots:
+            try:
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    procs[proc.pid] = proc
+                for child in proc.children(recursive=True):
+                    procs[child.pid] = child
+            except psutil.Error:
+                continue
+        for pid, proc in list(self._known.items()):
+            if pid not in procs:
+                try:
+                    if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                        procs[pid] = proc
+                except psutil.Error:
+                    pass
+        self._known.update(procs)
+        return list(procs.values())
+
+    def memory_bytes(self) -> int:
+        total = 0
+        for proc in self.tree():
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        return total
+
+    def _cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self.tree():
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+                if self.popen and proc.pid == self.popen.pid:
+                    total += times.children_user + times.children_system
+        return total
+
+    def usage(self) -> Usage:
+        """CPU since the last call (millicores) and current memory of the whole tree."""
+        now, cpu = time.monotonic(), self._cpu_seconds()
+        previous = self._cpu_sample
+        self._cpu_sample = (now, cpu)
+        millicores = 0
+        if previous is not None and now > previous[0]:
+            millicores = max(0, round((cpu - previous[1]) / (now - previous[0]) * 1000))
+        tree = self.tree()
+        memory = 0
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):
+                memory += proc.memory_info().rss
+        return Usage(millicores, memory, len(tree))
+
+    # ----- internals -----
+
+    def _signal_tree(self, sig: int) -> None:
+        if self.popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, sig)
+        targets = {p.pid: p for p in self.tree()}
+        for proc in processes_with_marker(self.marker):
+            targets.setdefault(proc.pid, proc)
+        for proc in targets.values():
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
+
+    def _watch(self) -> None:
+        assert self.popen is not None
+        while self.popen.poll() is None:
+            if self.memory_limit and not self._oom:
+                used = self.memory_bytes()
+                if used > self.memory_limit:
+                    self._oom = True
+                    self._pump and self._pump.write(
+                        "stderr",
+                        f"labcluster: memory {used} bytes over limit {self.memory_limit}:"
+                        " OOMKilled",
+                    )
+                    self._signal_tree(signal.SIGKILL)
+            else:
+                self.tree()  # keep learning descendants, so setsid() daemons are not lost
+            time.sleep(self.poll_interval)
+        code = self.popen.returncode
+        # The main process is gone: as when a container's init dies, nothing else stays.
+        deadline = time.monotonic() + 5
+        while True:
+            self._signal_tree(signal.SIGKILL)
+            if not any(p.is_running() and _alive(p) for p in self._known.values()):
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        if self._pump:
+            self._pump.close()
+        self.termination = self._termination(code)
+        self._done.set()
+        if self.on_exit:
+            self.on_exit(self.termination)
+
+    def _termination(self, code: int) -> Termination:
+        assert self.started_at is not None
+        sig = -code if code < 0 else None
+        exit_code = 128 + sig if sig else code
+        if self._oom:
+            reason, exit_code = "OOMKilled", 137
+        elif exit_code == 0:
+            reason = "Completed"
+        else:
+            reason = "Error"
+        return Termination(exit_code, reason, sig, self.started_at, _now())
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

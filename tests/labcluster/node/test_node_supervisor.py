@@ -1,0 +1,153 @@
+"""The supervisor with real processes: signals, process trees, OOM, usage, exit codes."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from labcluster.node.launch import ProcessSpec
+from labcluster.node.supervisor import ContainerProcess, processes_with_marker
+
+
+def python_spec(code: str, cwd: Path) -> ProcessSpec:
+    return ProcessSpec([sys.executable, "-c", textwrap.dedent(code)], {"PATH": "/usr/bin:/bin"},
+                       cwd, image_id="test")
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    started: list[ContainerProcess] = []
+
+    def make(code: str, **options) -> ContainerProcess:
+        proc = ContainerProcess(python_spec(code, tmp_path), tmp_path / "logs", **options)
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield make
+    for proc in started:
+        proc.stop(grace=1)
+        assert processes_with_marker(proc.marker) == []
+
+
+TREE = """
+    import os, subprocess, sys, time
+    # a child in our group, and a grandchild that escapes into its own session
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    subprocess.Popen([sys.executable, "-c", "import os, time; os.setsid(); time.sleep(60)"],
+                     start_new_session=True)
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+def wait_for_log(proc: ContainerProcess, text: str, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    log = proc.log_dir / "current.log"
+    while time.monotonic() < deadline:
+        content = log.read_text()
+        if text in content:
+            return content
+        time.sleep(0.02)
+    raise AssertionError(f"{text!r} not in log: {log.read_text()!r}")
+
+
+def test_stop_terminates_whole_tree_including_setsid_daemons(spawn):
+    proc = spawn(TREE)
+    wait_for_log(proc, "ready")
+    deadline = time.monotonic() + 5
+    while len(processes_with_marker(proc.marker)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    members = processes_with_marker(proc.marker)
+    assert len(members) == 3, "main, child and setsid grandchild all carry the marker"
+    assert len({p.pid for p in members} - {p.pid for p in proc.tree()}) <= 1
+
+    result = proc.stop(grace=5)
+    assert result is not None
+    assert result.exit_code == 143 and result.signal == 15 and result.reason == "Error"
+    assert processes_with_marker(proc.marker) == []
+    assert not any(psutil.pid_exists(p.pid) and p.is_running() and p.status() != "zombie"
+                   for p in members)
+
+
+def test_sigkill_after_grace_when_sigterm_is_ignored(spawn):
+    proc = spawn("""
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ignoring", flush=True)
+        time.sleep(60)
+    """)
+    wait_for_log(proc, "ignoring")
+    started = time.monotonic()
+    result = proc.stop(grace=0.5)
+    assert result is not None and result.exit_code == 137 and result.signal == 9
+    assert time.monotonic() - started >= 0.5
+
+
+def test_exit_codes_and_reasons(spawn):
+    ok = spawn("print('bye')")
+    failed = spawn("import sys; sys.exit(3)")
+    assert ok.wait(10).reason == "Completed" and ok.termination.exit_code == 0
+    assert failed.wait(10).reason == "Error" and failed.termination.exit_code == 3
+
+
+def test_main_exit_kills_leftover_children(spawn):
+    proc = spawn("""
+        import subprocess, sys
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                         start_new_session=True)
+        print("leaving", flush=True)
+    """)
+    assert proc.wait(10) is not None
+    assert processes_with_marker(proc.marker) == []
+
+
+def test_memory_limit_is_oomkilled_with_137(spawn):
+    limit = 80 * 1024 * 1024
+    proc = spawn("""
+        import time
+        hog = []
+        while True:
+            hog.append(bytearray(8 * 1024 * 1024))
+            time.sleep(0.01)
+    """, memory_limit=limit, poll_interval=0.05)
+    result = proc.wait(30)
+    assert result is not None
+    assert (result.reason, result.exit_code) == ("OOMKilled", 137)
+    assert "over limit" in (proc.log_dir / "current.log").read_text()
+
+
+def test_under_limit_is_left_alone(spawn):
+    proc = spawn("import time; x = bytearray(10 * 1024 * 1024); time.sleep(0.5)",
+                 memory_limit=200 * 1024 * 1024, poll_interval=0.05)
+    assert proc.wait(10).reason == "Completed"
+
+
+def test_usage_measures_cpu_and_memory_of_the_tree(spawn):
+    proc = spawn("""
+        import subprocess, sys
+        subprocess.Popen([sys.executable, "-c", "x = bytearray(50 * 1024 * 1024)\\nwhile True: pass"])
+        print("spinning", flush=True)
+        while True: pass
+    """)
+    wait_for_log(proc, "spinning")
+    time.sleep(0.3)
+    proc.usage()
+    time.sleep(1.0)
+    usage = proc.usage()
+    assert usage.processes == 2
+    assert usage.cpu_millicores > 600, usage  # two busy processes (shared machine: be lenient)
+    assert usage.memory_bytes > 50 * 1024 * 1024, usage
+
+
+def test_start_failure_is_a_clear_error(tmp_path):
+    spec = ProcessSpec(["/nonexistent/program"], {}, tmp_path, image_id="test")
+    proc = ContainerProcess(spec, tmp_path / "logs")
+    with pytest.raises(FileNotFoundError):
+        proc.start()
+    assert "cannot start /nonexistent/program" in (tmp_path / "logs" / "current.log").read_text()
