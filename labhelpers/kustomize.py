@@ -210,9 +210,16 @@ def _apply_patch_entry(kfile: Path, root: Path, index: int, entry: Any, objects:
             if doc.get("$patch") == "delete":
                 objects = [o for o in objects if o is not obj]
                 continue
+            if target:  # a targeted patch's own name is ignored, as kustomize does
+                doc = {**doc, "metadata": {**(doc.get("metadata") or {}), **_id_meta(obj)}}
             merged = strategic_merge(obj, doc)
             objects = [merged if o is obj else o for o in objects]
     return objects
+
+
+def _id_meta(obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    return {k: meta[k] for k in ("name", "namespace") if k in meta}
 
 
 def _by_name(objects: list[Obj], patch: Obj, where: str) -> list[Obj]:
