@@ -692,3 +692,24 @@ def _claims(objects: list[Obj]) -> Iterator[tuple[Obj, Obj]]:
 
 def _fmt(labels: dict[str, Any]) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in labels.items()) + "}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m labhelpers.lint PATH...``: print findings; exit 1 when any is an error."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m labhelpers.lint", description=__doc__)
+    parser.add_argument("paths", nargs="+", help="manifest files or folders (kustomizations)")
+    args = parser.parse_args(argv)
+    errors = 0
+    for path in args.paths:
+        findings = lint_path(path)
+        print(f"{path}: {len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}")
+        for finding in findings:
+            print(f"  {finding}")
+        errors += sum(f.severity == ERROR for f in findings)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -283,3 +283,12 @@ def test_lint_path_on_a_plain_folder(tmp_path):
 def test_finding_reads_as_one_line():
     f = Finding("r", "error", ("Service/x",), "Service/x is wrong.", "fix it.")
     assert str(f) == "error: [r] Service/x is wrong. Fix: fix it."
+
+
+def test_command_line(capsys):
+    from labhelpers.lint import main
+
+    assert main([str(MANIFESTS_DIR / "lab")]) == 0
+    assert "no findings" in capsys.readouterr().out
+    assert main([str(MANIFESTS_DIR / "broken" / "target-port")]) == 1
+    assert "[target-port-mismatch] Service/ecommerce-backend" in capsys.readouterr().out
