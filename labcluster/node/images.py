@@ -236,7 +236,9 @@ def resolve(image: str, node: NodeConfig | None = None) -> ImageHandler:
 
     ref = ImageRef.parse(image)
     if not ref.name:
-        raise ImagePullError(image, "has no name")
+        raise ImagePullError(image, "not found (no image name)")
+    if ref.digest:
+        raise ImagePullError(image, "not found (labcluster's images have no digests)")
     for matches, factory in CATALOG:
         if matches(ref):
             return factory(ref, node)

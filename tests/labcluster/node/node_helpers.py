@@ -1,0 +1,53 @@
+"""Small helpers the node tests share (not fixtures: plain functions)."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+# A storefront-like server: binds 0.0.0.0:<port> as apps in pods do, answers its pod name.
+SERVER = """
+import http.server, json, os, sys
+port = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        status = 404 if self.path.startswith("/missing") else 200
+        body = json.dumps({"pod": os.environ["HOSTNAME"], "path": self.path}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, fmt, *args):
+        print("GET", self.path, flush=True)
+print("listening", port, flush=True)
+http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
+"""
+
+
+def wait_port(host: str, port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.03)
+    raise AssertionError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def wait_text(path: Path, text: str, timeout: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = path.read_text() if path.exists() else ""
+        if text in content:
+            return content
+        time.sleep(0.03)
+    raise AssertionError(f"{text!r} not in {path}: {path.read_text() if path.exists() else ''!r}")
+
+
+def get(url: str, timeout: float = 5.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()

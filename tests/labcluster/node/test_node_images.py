@@ -1,0 +1,169 @@
+"""The image catalog with real processes: pulls, pod IPs, DNS by name, per-image commands."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from node_helpers import SERVER, get, wait_port, wait_text
+
+from labcluster.node.exec import Exec
+from labcluster.node.handlers.nginx import nginx_binary
+from labcluster.node.images import ImagePullError, ImageRef, NodeConfig, resolve
+from labcluster.node.loopback import unprivileged_port_start
+
+VERSION = "0.1.0"
+
+
+@pytest.mark.parametrize("image", ["foo:1", "storefront:v0.1.0", "postgres:not-a-tag!",
+                                   "ghcr.io/acme/redis:7", "nginx@sha256:abc:def"])
+def test_unknown_images_fail_to_pull_naming_the_image(image):
+    with pytest.raises(ImagePullError) as err:
+        resolve(image)
+    assert f'"{image}"' in str(err.value) and "not found" in str(err.value)
+    assert err.value.image == image
+
+
+def test_image_references_are_normalised():
+    assert ImageRef.parse("docker.io/library/redis:7.4.1-alpine").name == "redis"
+    assert ImageRef.parse("redis").tag == "latest"
+    assert ImageRef.parse("localhost:5000/storefront:0.1.0").name == "localhost:5000/storefront"
+    assert resolve("docker.io/library/busybox:1.36").image_id().startswith("labcluster://busybox")
+
+
+def test_command_and_args_follow_kubernetes_rules(make_launch):
+    handler = resolve("curlimages/curl:8.10.1")
+    assert handler.argv_for(make_launch("curlimages/curl:8.10.1")) == ["curl", "--help"]
+    assert handler.argv_for(make_launch("x", args=["-s", "u"])) == ["curl", "-s", "u"]
+    assert handler.argv_for(make_launch("x", command=["sh"], args=["-c", "x"])) == ["sh", "-c", "x"]
+    assert handler.argv_for(make_launch("x", command=["sleep"])) == ["sleep"]
+
+
+def backend(make_launch, run_container, hosts, name, node_records=None):
+    launch = make_launch(f"storefront:{VERSION}", name=name,
+                         command=["python", "-c", SERVER], args=["5000"])
+    proc = run_container(launch)
+    wait_port(launch.pod_ip, 5000)
+    return launch, proc
+
+
+def test_replicas_binding_the_same_port_get_their_own_pod_ips(make_launch, run_container, hosts):
+    first, _ = backend(make_launch, run_container, hosts, "backend-a")
+    second, _ = backend(make_launch, run_container, hosts, "backend-b")
+    assert first.pod_ip != second.pod_ip
+    assert json.loads(get(f"http://{first.pod_ip}:5000/"))["pod"] == "backend-a"
+    assert json.loads(get(f"http://{second.pod_ip}:5000/"))["pod"] == "backend-b"
+
+
+def test_python_only_shim_gives_the_same_network_view(make_launch, hosts, tmp_path):
+    node = NodeConfig(hosts_file=hosts.path, shim_mode="python")
+    launch = make_launch(f"storefront:{VERSION}", name="py-shim",
+                         command=["python", "-c", SERVER], args=["5000"])
+    handler = resolve(launch.image, node)
+    spec = handler.prepare(launch)
+    assert spec.env["LABCLUSTER_SHIM"] == "python" and "LD_PRELOAD" not in spec.env
+    from labcluster.node.supervisor import ContainerProcess, processes_with_marker
+
+    proc = ContainerProcess(spec, launch.run_dir / "logs")
+    proc.start()
+    try:
+        wait_port(launch.pod_ip, 5000)
+        assert json.loads(get(f"http://{launch.pod_ip}:5000/"))["pod"] == "py-shim"
+    finally:
+        proc.stop(grace=5)
+    assert processes_with_marker(proc.marker) == []
+
+
+def test_curl_image_reaches_a_service_by_name_and_fails_on_unknown_names(
+    make_launch, run_container, hosts
+):
+    target, _ = backend(make_launch, run_container, hosts, "backend-c")
+    hosts.write({"ecommerce-backend.ecommerce-lab.svc.cluster.local": [target.pod_ip]})
+    ok = run_container(make_launch("curlimages/curl:8.10.1", name="curl-ok",
+                                   args=["-s", "http://ecommerce-backend:5000/api/health"]))
+    assert ok.wait(20).exit_code == 0
+    log = (ok.log_dir / "current.log").read_text()
+    assert '"pod": "backend-c"' in log and '"/api/health"' in log
+
+    bad = run_container(make_launch("curlimages/curl:8.10.1", name="curl-bad",
+                                    args=["-sS", "http://ecommerce-backnd:5000/"]))
+    assert bad.wait(20).exit_code == 6
+    assert "Could not resolve host: ecommerce-backnd" in (bad.log_dir / "current.log").read_text()
+
+
+def test_busybox_sh_nslookup_and_wget(make_launch, run_container, hosts):
+    target, _ = backend(make_launch, run_container, hosts, "backend-d")
+    hosts.write({"ecommerce-backend.ecommerce-lab.svc.cluster.local": [target.pod_ip]})
+    launch = make_launch("busybox:1.36", name="dns-test", command=["sh", "-c"], args=[
+        "nslookup ecommerce-backend; wget -qO- http://ecommerce-backend:5000/x; echo;"
+        " nslookup postgres-db || echo nx=$?; sleep 30"])
+    run_container(launch)
+    log = wait_text(launch.run_dir / "logs" / "current.log", "nx=1")
+    assert "Name:\tecommerce-backend.ecommerce-lab.svc.cluster.local" in log
+    assert f"Address: {target.pod_ip}" in log
+    assert '"path": "/x"' in log
+    assert "server can't find postgres-db.ecommerce-lab.svc.cluster.local: NXDOMAIN" in log
+
+
+def test_storefront_exec_has_nslookup_curl_psql_and_pod_env(make_launch, run_container, hosts):
+    target, proc = backend(make_launch, run_container, hosts, "backend-e")
+    hosts.write({"ecommerce-backend.ecommerce-lab.svc.cluster.local": [target.pod_ip]})
+    other = make_launch(f"storefront:{VERSION}", name="client", env={"DATABASE_HOST": "postgres"},
+                        working_dir="/app")
+    runner = Exec(resolve(other.image, NodeConfig(hosts_file=hosts.path)), other, proc.marker)
+    result = runner.run(["nslookup", "ecommerce-backend"], timeout=20)
+    assert result.exit_code == 0 and target.pod_ip in result.text
+    result = runner.run(["curl", "-s", "http://ecommerce-backend:5000/ping"], timeout=20)
+    assert json.loads(result.stdout) == {"pod": "backend-e", "path": "/ping"}
+    result = runner.run(["sh", "-c", "echo $DATABASE_HOST $HOSTNAME; pwd"], timeout=20)
+    assert result.text.split() == ["postgres", "client", str(other.host_path("/app"))]
+    result = runner.run(["psql", "--version"], timeout=20)
+    assert result.exit_code == 0 and "PostgreSQL" in result.text
+    missing = runner.run(["redis-cli", "ping"], timeout=20)
+    assert missing.exit_code == 127 and b"executable file not found" in missing.stderr
+
+
+def test_redis_pods_share_port_6379_and_redis_cli_talks_to_its_own(make_launch, run_container,
+                                                                    node):
+    launches = [make_launch("redis:7.4.1-alpine", name=f"redis-{i}",
+                            args=["redis-server", "--save", "", "--appendonly", "no"])
+                for i in range(2)]
+    procs = [run_container(launch) for launch in launches]
+    for launch in launches:
+        wait_port(launch.pod_ip, 6379)
+    assert procs[0].spec.image_id.startswith("labcluster://redis@6.2")
+    first = Exec(resolve(launches[0].image, node), launches[0], procs[0].marker)
+    second = Exec(resolve(launches[1].image, node), launches[1], procs[1].marker)
+    assert first.run(["redis-cli", "set", "who", "first"], timeout=10).text.strip() == "OK"
+    assert first.run(["redis-cli", "ping"], timeout=10).text.strip() == "PONG"
+    assert second.run(["redis-cli", "get", "who"], timeout=10).text.strip() == ""
+
+
+@pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (apt-get install nginx)")
+def test_real_nginx_serves_mounted_site_and_proxies_by_service_name(
+    make_launch, run_container, hosts, tmp_path
+):
+    if os.getuid() != 0 and unprivileged_port_start() > 80:
+        pytest.skip("port 80 needs root or net.ipv4.ip_unprivileged_port_start<=80")
+    target, _ = backend(make_launch, run_container, hosts, "backend-f")
+    hosts.write({"ecommerce-backend.ecommerce-lab.svc.cluster.local": [target.pod_ip]})
+    site, conf = tmp_path / "site", tmp_path / "conf"
+    site.mkdir()
+    conf.mkdir()
+    (site / "index.html").write_text("<h1>Storefront</h1>\n")
+    (conf / "default.conf").write_text(
+        "server {\n  listen 80;\n  listen [::]:80;\n  root /usr/share/nginx/html;\n"
+        "  index index.html;\n  location = /health { return 200 \"ok\"; }\n"
+        "  location /api/ { proxy_pass http://ecommerce-backend:5000; }\n}\n")
+    from labcluster.node.launch import Mount
+
+    launch = make_launch("nginx:1.27.3-alpine", name="frontend", mounts=[
+        Mount(site, "/usr/share/nginx/html", True), Mount(conf, "/etc/nginx/conf.d", True)])
+    proc = run_container(launch)
+    wait_port(launch.pod_ip, 80)
+    assert "/usr/sbin/nginx" in proc.spec.image_id or "nginx@1." in proc.spec.image_id
+    assert get(f"http://{launch.pod_ip}/") == b"<h1>Storefront</h1>\n"
+    assert get(f"http://{launch.pod_ip}/health") == b"ok"
+    assert json.loads(get(f"http://{launch.pod_ip}/api/products"))["pod"] == "backend-f"
+    wait_text(launch.run_dir / "logs" / "current.log", "GET /api/products")
