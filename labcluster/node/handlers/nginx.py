@@ -13,6 +13,7 @@ As root, workers also run as root: the content lives in run dirs other users can
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,9 @@ PROXY_HOST = re.compile(r"(proxy_pass\s+https?://)([A-Za-z0-9.-]+)")
 
 
 def nginx_binary() -> str | None:
+    """The real nginx, unless LABCLUSTER_NGINX=builtin asks for minginx (tests, Binder)."""
+    if os.environ.get("LABCLUSTER_NGINX") == "builtin":
+        return None
     return system_tool("nginx")
 
 
@@ -117,7 +121,7 @@ class NginxImage(ImageHandler):
         temp = prefix / "temp"
         temp.mkdir(parents=True, exist_ok=True)
         mime = Path("/etc/nginx/mime.types")
-        user = "user root root;\n" if __import__("os").getuid() == 0 else ""
+        user = "user root root;\n" if os.getuid() == 0 else ""
         main = prefix / "nginx.conf"
         main.write_text(
             f"daemon off;\n{user}worker_processes 1;\npid {prefix / 'nginx.pid'};\n"

@@ -13,7 +13,7 @@ import http.server, json, os, sys
 port = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        status = 404 if self.path.startswith("/missing") else 200
+        status = 404 if "missing" in self.path else 200
         body = json.dumps({"pod": os.environ["HOSTNAME"], "path": self.path}).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
