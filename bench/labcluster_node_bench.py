@@ -1,0 +1,215 @@
+"""Benchmark the node runtime: network-shim overhead and container start times.
+
+Everything is a ratio against a peer measured in the same run on the same machine:
+- getaddrinfo of a cluster name through labnet.so vs the real getaddrinfo of the numeric
+  address (what the shim costs a client), and of `localhost` with and without the shim
+  (what it costs a name it passes through);
+- bind()+close of a wildcard socket with and without the shim;
+- start time (start → port accepting connections) per image through the node (handler +
+  supervisor + shim) vs starting the same program directly, for redis, a storefront-like
+  Python server, nginx (real, when installed) and postgres (first start with initdb, then
+  a restart on the same data), when the postgres image can run here.
+
+Run: .venv/bin/python bench/labcluster_node_bench.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from labcluster.node import netshim
+from labcluster.node.binaries import redis_tool
+from labcluster.node.dns import HostsTable, search_list
+from labcluster.node.images import ImagePullError, NodeConfig, resolve
+from labcluster.node.launch import ContainerLaunch
+from labcluster.node.loopback import IPAllocator
+from labcluster.node.supervisor import ContainerProcess
+
+RESOLVER_LOOP = r"""
+import json, socket, sys, time
+name, n = sys.argv[1], int(sys.argv[2])
+start = time.perf_counter()
+for _ in range(n):
+    socket.getaddrinfo(name, 5432, socket.AF_INET, socket.SOCK_STREAM)
+resolve = (time.perf_counter() - start) / n
+start = time.perf_counter()
+for _ in range(n):
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    s.close()
+print(json.dumps({"resolve": resolve, "bind": (time.perf_counter() - start) / n}))
+"""
+
+SERVER = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def loop_cost(env: dict[str, str], name: str, n: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", RESOLVER_LOOP, name, str(n)], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def bench_shim(work: Path, rounds: int) -> dict[str, float]:
+    table = HostsTable(work / "hosts")
+    records = {f"svc{i}.ecommerce-lab.svc.cluster.local": [f"127.3.0.{i % 250 + 2}"]
+               for i in range(200)}
+    records["postgres.ecommerce-lab.svc.cluster.local"] = ["127.3.1.10"]
+    table.write(records)
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    shim = netshim.shim_env("127.3.1.50", table.path, search_list("ecommerce-lab"), "bench",
+                            base_env=base, mode="c")
+    n = 5000
+    results: dict[str, list[float]] = {k: [] for k in ("cluster", "numeric", "local_shim",
+                                                       "local_direct", "bind_shim", "bind_direct")}
+    for _ in range(rounds):
+        with_shim = loop_cost(shim, "postgres", n)
+        numeric = loop_cost(base, "127.3.1.10", n)
+        results["cluster"].append(with_shim["resolve"])
+        results["bind_shim"].append(with_shim["bind"])
+        results["numeric"].append(numeric["resolve"])
+        results["bind_direct"].append(numeric["bind"])
+        results["local_shim"].append(loop_cost(shim, "localhost", n)["resolve"])
+        results["local_direct"].append(loop_cost(base, "localhost", n)["resolve"])
+    med = {k: statistics.median(v) for k, v in results.items()}
+    return {
+        "getaddrinfo(cluster name) via shim, us": med["cluster"] * 1e6,
+        "getaddrinfo(numeric IP) direct, us": med["numeric"] * 1e6,
+        "ratio cluster-name-via-shim / numeric-direct": med["cluster"] / med["numeric"],
+        "ratio localhost via shim / direct": med["local_shim"] / med["local_direct"],
+        "ratio bind via shim / direct": med["bind_shim"] / med["bind_direct"],
+    }
+
+
+def wait_port(host: str, port: int, timeout: float = 60) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return time.monotonic()
+        except OSError:
+            time.sleep(0.005)
+    raise TimeoutError(f"{host}:{port} not ready")
+
+
+def start_via_node(node: NodeConfig, work: Path, ip: str, image: str, port: int, run_dir=None,
+                   **fields) -> tuple[float, ContainerProcess, ContainerLaunch]:
+    run_dir = run_dir or work / f"pod-{uuid.uuid4().hex[:8]}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.chmod(0o755)
+    launch = ContainerLaunch(pod_uid="b", pod_name="bench", namespace="ecommerce-lab",
+                             container_name="main", image=image, pod_ip=ip, run_dir=run_dir,
+                             dns_search=search_list("ecommerce-lab"), **fields)
+    start = time.monotonic()
+    spec = resolve(image, node).prepare(launch)
+    proc = ContainerProcess(spec, run_dir / "logs")
+    proc.start()
+    ready = wait_port(ip, port)
+    return ready - start, proc, launch
+
+
+def start_direct(argv: list[str], ip: str, port: int) -> float:
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        return wait_port(ip, port) - start
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def bench_starts(work: Path, rounds: int) -> dict[str, float]:
+    node = NodeConfig(hosts_file=work / "hosts")
+    alloc = IPAllocator(f"127.4.{os.getpid() % 250}.0/24")
+    out: dict[str, float] = {}
+
+    def measure(label: str, image: str, port: int, direct_argv, **fields) -> None:
+        via, direct = [], []
+        for _ in range(rounds):
+            ip = alloc.allocate()
+            seconds, proc, _ = start_via_node(node, work, ip, image, port, **fields)
+            proc.stop(grace=10)
+            via.append(seconds)
+            if direct_argv is not None:
+                ip2 = alloc.allocate()
+                direct.append(start_direct(direct_argv(ip2), ip2, port))
+        out[f"{label} start via node, ms"] = statistics.median(via) * 1000
+        if direct:
+            out[f"{label} start direct, ms"] = statistics.median(direct) * 1000
+            out[f"ratio {label} via node / direct"] = statistics.median(via) / statistics.median(direct)
+
+    server = redis_tool("redis-server")
+    measure("redis", "redis:7.4.1-alpine", 6379,
+            lambda ip: [server, "--bind", ip, "--port", "6379", "--save", ""],
+            args=["redis-server", "--save", ""])
+    measure("storefront-like python server", "storefront:0.1.0", 5000,
+            lambda ip: [sys.executable, "-c", SERVER.replace('"0.0.0.0"', repr(ip)), "5000"],
+            command=["python", "-c", SERVER], args=["5000"])
+    if shutil.which("nginx") and os.getuid() == 0:
+        measure("nginx (real)", "nginx:1.27.3-alpine", 80, None)
+    os.environ["LABCLUSTER_NGINX"] = "builtin"
+    try:
+        measure("nginx (builtin minginx)", "nginx:1.27.3-alpine", 80, None)
+    finally:
+        os.environ.pop("LABCLUSTER_NGINX")
+
+    try:
+        resolve("postgres:16.4-alpine", node)
+    except ImagePullError as exc:
+        out["postgres"] = f"skipped: {exc}"  # type: ignore[assignment]
+        return out
+    first, restart = [], []
+    env = {"POSTGRES_PASSWORD": "bench", "POSTGRES_USER": "ecomuser", "POSTGRES_DB": "ecomdb"}
+    for _ in range(rounds):
+        ip = alloc.allocate()
+        run_dir = work / f"pg-{uuid.uuid4().hex[:8]}"
+        seconds, proc, _ = start_via_node(node, work, ip, "postgres:16.4-alpine", 5432,
+                                          run_dir=run_dir, env=env)
+        first.append(seconds)
+        proc.stop(grace=30)
+        seconds, proc, _ = start_via_node(node, work, ip, "postgres:16.4-alpine", 5432,
+                                          run_dir=run_dir, env=env)
+        restart.append(seconds)
+        proc.stop(grace=30)
+    out["postgres first start (initdb) via node, ms"] = statistics.median(first) * 1000
+    out["postgres restart via node, ms"] = statistics.median(restart) * 1000
+    out["ratio postgres first start / restart"] = statistics.median(first) / statistics.median(restart)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    opts = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="labnode-bench-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o755)
+        results = {}
+        if netshim.compiler():
+            results.update(bench_shim(work, opts.rounds))
+        results.update(bench_starts(work, opts.rounds))
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        shown = f"{value:10.2f}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {shown}")
+
+
+if __name__ == "__main__":
+    main()
