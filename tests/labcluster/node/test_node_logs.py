@@ -38,7 +38,10 @@ def test_lines_carry_stream_and_rfc3339_timestamps(tmp_path):
     stamps = [parse_timestamp(r.time) for r in records]
     assert all(abs((s - datetime.now(UTC)).total_seconds()) < 30 for s in stamps)
     text = read_log(tmp_path / "logs" / "current.log")
-    assert text.splitlines()[:2] == ["out 0", "err 0"]
+    # two pipes: order across streams is not defined (as with containerd), within one it is
+    assert sorted(text.splitlines()[:2]) == ["err 0", "out 0"]
+    assert [line for line in text.splitlines() if line.startswith("out")] == [
+        f"out {i}" for i in range(5)]
     assert text.splitlines()[-1] == "x" * 40000  # partial records joined back
 
 
@@ -46,13 +49,13 @@ def test_tail_since_timestamps_and_limit(tmp_path):
     proc = run(CHATTY, tmp_path / "logs")
     proc.wait(10)
     path = tmp_path / "logs" / "current.log"
-    assert read_log(path, tail=2).splitlines()[0] == "err 4"
+    assert read_log(path, tail=2).splitlines()[0] in ("out 4", "err 4")
     with_stamps = read_log(path, tail=1, timestamps=True)
     assert with_stamps.startswith("20") and with_stamps.split(" ", 1)[1].startswith("xxx")
     third = LogRecord.parse(path.read_text().splitlines()[4])
     since = read_log(path, since=parse_timestamp(third.time)).splitlines()
-    assert since[0] == "out 2"
-    assert read_log(path, limit_bytes=6) == "out 0\n"
+    assert since[0] == third.text and len(since) == 7
+    assert read_log(path, limit_bytes=6) in ("out 0\n", "err 0\n")
 
 
 def test_restart_keeps_previous_instance_log(tmp_path):
