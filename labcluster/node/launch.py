@@ -79,15 +79,15 @@ class ContainerLaunch:
         """
         wanted = "/" + container_path.strip("/")
         best: Mount | None = None
+        best_prefix = ""
         for mount in self.mounts:
             prefix = "/" + mount.container_path.strip("/")
-            if (wanted == prefix or wanted.startswith(prefix.rstrip("/") + "/")) and (
-                best is None or len(prefix) > len(best.container_path)
-            ):
-                best = mount
+            inside = wanted == prefix or wanted.startswith(prefix.rstrip("/") + "/")
+            if inside and (best is None or len(prefix) > len(best_prefix)):
+                best, best_prefix = mount, prefix
         if best is None:
             return self.run_dir / "rootfs" / wanted.lstrip("/")
-        rest = wanted[len("/" + best.container_path.strip("/")) :].lstrip("/")
+        rest = wanted[len(best_prefix) :].lstrip("/")
         return best.host_path / rest if rest else best.host_path
 
 

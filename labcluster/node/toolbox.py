@@ -105,7 +105,7 @@ def wget(args: list[str]) -> int:
         return 1
     if opts.spider:
         return 0
-    if opts.output in (None, "-") and opts.output == "-":
+    if opts.output == "-":
         sys.stdout.buffer.write(body)
     else:
         name = opts.output or (urllib.request.urlparse(opts.url).path.rsplit("/", 1)[-1] or "index.html")

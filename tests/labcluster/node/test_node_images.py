@@ -167,3 +167,17 @@ def test_real_nginx_serves_mounted_site_and_proxies_by_service_name(
     assert get(f"http://{launch.pod_ip}/health") == b"ok"
     assert json.loads(get(f"http://{launch.pod_ip}/api/products"))["pod"] == "backend-f"
     wait_text(launch.run_dir / "logs" / "current.log", "GET /api/products")
+
+
+def test_container_paths_map_to_the_longest_mount_or_the_private_rootfs(make_launch, tmp_path):
+    from labcluster.node.launch import Mount
+
+    launch = make_launch("busybox", mounts=[Mount(tmp_path / "pvc", "/var/lib/postgresql/data"),
+                                            Mount(tmp_path / "cm", "/etc/app/"),
+                                            Mount(tmp_path / "key", "/etc/app/secret/key")])
+    assert launch.host_path("/var/lib/postgresql/data/pgdata") == tmp_path / "pvc" / "pgdata"
+    assert launch.host_path("/var/lib/postgresql/data") == tmp_path / "pvc"
+    assert launch.host_path("/etc/app/secret/key") == tmp_path / "key"
+    assert launch.host_path("/etc/app/x.conf") == tmp_path / "cm" / "x.conf"
+    assert launch.host_path("/etc/application") == launch.run_dir / "rootfs" / "etc/application"
+    assert launch.mount_for("/etc/app") is not None and launch.mount_for("/etc") is None
