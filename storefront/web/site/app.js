@@ -222,6 +222,7 @@ onServedBy((pod, service, tally) => {
 
 async function route() {
   clearError();
+  notify('');
   const raw = location.hash.replace(/^#\/?/, '');
   const [path, query = ''] = raw.split('?');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
