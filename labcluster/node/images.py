@@ -77,29 +77,14 @@ STOCK_TAG = re.compile(r"^(latest|stable|alpine|bookworm|bullseye|\d+(\.\d+){0,2
 
 @dataclass
 class NodeConfig:
-    """What every handler needs from the node: the DNS table, shim mode, who to run as."""
+    """What every handler needs from the node: the DNS table, the shim mode, the interpreter."""
 
     hosts_file: Path
     shim_mode: str = "auto"  # auto | c | python | off (see netshim.shim_env)
-    unprivileged_user: tuple[int, int] | None = None  # for images that must not run as root
     python: str = sys.executable
 
     def __post_init__(self) -> None:
         self.hosts_file = Path(self.hosts_file)
-        if self.unprivileged_user is None and os.getuid() == 0:
-            self.unprivileged_user = _nobody()
-
-
-def _nobody() -> tuple[int, int]:
-    import pwd
-
-    for name in ("postgres", "nobody"):
-        try:
-            entry = pwd.getpwnam(name)
-            return entry.pw_uid, entry.pw_gid
-        except KeyError:
-            continue
-    return 65534, 65534
 
 
 @dataclass

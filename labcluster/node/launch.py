@@ -8,6 +8,7 @@ anything about images or Kubernetes.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,9 +96,9 @@ class ContainerLaunch:
 class ProcessSpec:
     """A process to run, as the supervisor needs it: no images, no Kubernetes.
 
-    `user` is a (uid, gid) to switch to before exec, or None to keep ours. `preload`
-    is the LD_PRELOAD library for the network shim (kept apart from `env` so exec and
-    restarts can add it consistently); `image_id` is what `status.imageID` reports.
+    `user` is a (uid, gid) to switch to before exec, or None to keep ours.
+    `image_id` is what `status.imageID` reports; `stop_signal` is the image's STOPSIGNAL,
+    sent by `ContainerProcess.stop()` before SIGKILL.
     """
 
     argv: list[str]
@@ -105,4 +106,4 @@ class ProcessSpec:
     cwd: Path
     image_id: str
     user: tuple[int, int] | None = None
-    setup: list[str] = field(default_factory=list)  # human-readable notes on what was prepared
+    stop_signal: int = signal.SIGTERM  # the image's STOPSIGNAL (postgres: SIGINT)

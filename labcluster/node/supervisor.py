@@ -155,12 +155,13 @@ class ContainerProcess:
         return self.termination
 
     def stop(self, grace: float = 30.0) -> Termination | None:
-        """SIGTERM to the tree, up to `grace` seconds, then SIGKILL (terminationGracePeriod)."""
+        """The image's stop signal (SIGTERM by default) to the tree, up to `grace` seconds,
+        then SIGKILL (terminationGracePeriodSeconds)."""
         if self.popen is None:
             return None
         self._stopping = True
         if not self._done.is_set():
-            self._signal_tree(signal.SIGTERM)
+            self._signal_tree(self.spec.stop_signal)
             if not self._done.wait(grace):
                 self._signal_tree(signal.SIGKILL)
         self._done.wait(10)

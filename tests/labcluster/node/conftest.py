@@ -8,6 +8,8 @@ process we start is stopped and checked gone by the fixture that started it.
 from __future__ import annotations
 
 import random
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,10 +26,13 @@ NAMESPACE = "ecommerce-lab"
 
 
 @pytest.fixture(scope="session")
-def node_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("node")
-    path.chmod(0o755)  # PostgreSQL runs as another user and must reach its data dir
-    return path
+def node_dir() -> Iterator[Path]:
+    # Not under pytest's tmp dir: that is mode 0700, and PostgreSQL runs as another user
+    # (we are root) that must traverse every parent of its data dir.
+    path = Path(tempfile.mkdtemp(prefix="labnode-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,13 @@ http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
 """
 
 
-def wait_port(host: str, port: int, timeout: float = 15.0) -> None:
+def wait_port(host: str, port: int, timeout: float = 15.0, proc=None) -> None:
+    """Wait until host:port accepts; with `proc` (a ContainerProcess), fail fast with its log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.termination is not None:
+            log = (proc.log_dir / "current.log").read_text()
+            raise AssertionError(f"container ended {proc.termination} before {host}:{port}:\n{log}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
