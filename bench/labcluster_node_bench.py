@@ -188,9 +188,30 @@ def bench_starts(work: Path, rounds: int) -> dict[str, float]:
                                           run_dir=run_dir, env=env)
         restart.append(seconds)
         proc.stop(grace=30)
-    out["postgres first start (initdb) via node, ms"] = statistics.median(first) * 1000
-    out["postgres restart via node, ms"] = statistics.median(restart) * 1000
-    out["ratio postgres first start / restart"] = statistics.median(first) / statistics.median(restart)
+    direct_first, direct_restart = [], []
+    from labcluster.runtimes.postgres import PostgresServer
+
+    for _ in range(rounds):
+        ip = alloc.allocate()
+        data = work / f"pgdirect-{uuid.uuid4().hex[:8]}"
+        data.mkdir(mode=0o755)
+        server = PostgresServer.from_env(env, data / "pgdata", ip, 5432, socket_dir=data / "s")
+        (data / "s").mkdir()
+        started = time.monotonic()
+        server.start(timeout=60)
+        direct_first.append(wait_port(ip, 5432) - started)
+        server.stop()
+        started = time.monotonic()
+        server.start(timeout=60)
+        direct_restart.append(wait_port(ip, 5432) - started)
+        server.stop()
+    med = statistics.median
+    out["postgres first start (initdb) via node, ms"] = med(first) * 1000
+    out["postgres first start via runtimes directly, ms"] = med(direct_first) * 1000
+    out["ratio postgres first start via node / direct"] = med(first) / med(direct_first)
+    out["postgres restart via node, ms"] = med(restart) * 1000
+    out["postgres restart via runtimes directly, ms"] = med(direct_restart) * 1000
+    out["ratio postgres restart via node / direct"] = med(restart) / med(direct_restart)
     return out
 
 
