@@ -61,3 +61,9 @@ def cpu_quantity(millicores: int) -> str:
 def memory_quantity(memory_bytes: int) -> str:
     """Memory in Ki, as metrics-server and the kubelet print it."""
     return f"{int(memory_bytes) // 1024}Ki"
+
+
+def container_metrics(name: str, cpu_millicores: int, memory_bytes: int) -> dict[str, object]:
+    """One `containers[]` entry of a metrics.k8s.io/v1beta1 PodMetrics object."""
+    return {"name": name, "usage": {"cpu": cpu_quantity(cpu_millicores),
+                                    "memory": memory_quantity(memory_bytes)}}

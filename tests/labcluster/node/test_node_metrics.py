@@ -9,7 +9,13 @@ import psutil
 import pytest
 
 from labcluster.node.loopback import IPAllocator, LoopbackNotUsable, check_bindable
-from labcluster.node.metrics import allocatable, capacity, cpu_quantity, memory_quantity
+from labcluster.node.metrics import (
+    allocatable,
+    capacity,
+    container_metrics,
+    cpu_quantity,
+    memory_quantity,
+)
 
 
 def test_capacity_is_this_machine():
@@ -19,6 +25,8 @@ def test_capacity_is_this_machine():
     assert allocatable().memory_bytes < cap.memory_bytes
     assert cap.as_quantities()["cpu"] == str(len(os.sched_getaffinity(0)))
     assert cpu_quantity(250) == "250000000n" and memory_quantity(2048) == "2Ki"
+    assert container_metrics("backend", 5, 3 * 2**20) == {
+        "name": "backend", "usage": {"cpu": "5000000n", "memory": "3072Ki"}}
 
 
 def test_allocator_skips_reserved_and_recycles_late():
