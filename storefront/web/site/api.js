@@ -32,7 +32,7 @@ function describe(status, body) {
     return 'The shop is temporarily unavailable (a service it needs is not answering). '
       + 'Please try again in a moment.' + (reason ? ` (${reason})` : '');
   }
-  if (status === 409) return `Sorry, not enough stock: ${reason || 'an item sold out'}.`;
+  if (status === 409) return `Sorry, ${reason || 'not enough stock for an item in your cart'}.`;
   if (status === 413) return 'That request was too large.';
   if (status === 404) return reason || 'Not found.';
   if (status >= 400 && status < 500) return `That did not work: ${reason || `HTTP ${status}`}.`;

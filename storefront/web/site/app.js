@@ -185,7 +185,7 @@ async function checkout(ev) {
   } catch (e) {
     if (e.status >= 400 && e.status < 500) state.checkoutKey = null; // a definite answer
     const p = e.body && state.products.get(e.body.product_id);
-    if (e.status === 409 && p) e.message += ` (${p.name})`;
+    if (e.status === 409 && p && !e.message.includes(p.name)) e.message += ` (${p.name})`;
     showError(e);
   } finally {
     button.disabled = false;
