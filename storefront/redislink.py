@@ -10,9 +10,9 @@ import logging
 import time
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from storefront.config import Settings
 
@@ -21,10 +21,11 @@ RETRY_AFTER = 1.0
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
-    """Short timeouts and no retries: a slow or absent Redis must not slow the shop down."""
+    """Short timeouts and one retry: a slow or absent Redis must not slow the shop down, but
+    a pooled connection that died with a Redis restart is replaced on the spot (not a 503)."""
     return aioredis.Redis(
         host=settings.redis_host, port=settings.redis_port, socket_connect_timeout=0.5,
-        socket_timeout=0.5, retry=Retry(NoBackoff(), 0), health_check_interval=0,
+        socket_timeout=0.5, retry=Retry(NoBackoff(), 1), health_check_interval=0,
     )
 
 

@@ -1,0 +1,98 @@
+"""The storefront apps on the real session PostgreSQL and Redis.
+
+Apps run in-process (httpx's ASGI transport, lifespan entered by hand) where that tests
+the same code paths as a server would; the backend reaches the cart app through an httpx
+client on the cart's ASGI transport, i.e. the same HTTP calls CART_SERVICE_URL would carry.
+test_processes.py runs the real `storefront` processes over real sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from servers import DB_NAME, DB_PASSWORD, DB_USER
+
+from labcluster.runtimes import PostgresServer, RedisServer
+from storefront.config import Settings
+
+
+def settings_for(pg: PostgresServer, rd: RedisServer, **overrides) -> Settings:
+    env = {"DATABASE_HOST": pg.host, "DATABASE_PORT": str(pg.port), "DATABASE_NAME": DB_NAME,
+           "DATABASE_USER": DB_USER, "DATABASE_PASSWORD": DB_PASSWORD,
+           "REDIS_HOST": rd.host, "REDIS_PORT": str(rd.port), "POD_NAME": "test-pod",
+           "CART_SERVICE_URL": "http://cart-service:8080"}
+    env.update({k: str(v) for k, v in overrides.items()})
+    return Settings.from_env(env)
+
+
+@contextlib.asynccontextmanager
+async def running(app, wait_db: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """Enter the app's lifespan (as uvicorn does) and give a client on its ASGI transport."""
+    async with app.router.lifespan_context(app):
+        if wait_db and hasattr(app.state, "backend"):
+            assert await app.state.backend.db.wait_connected(30), "backend never reached PostgreSQL"
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+async def cart_app(postgres_server, redis_server):
+    from storefront.cart.app import create_app
+
+    return create_app(settings_for(postgres_server, redis_server, POD_NAME="cart-pod"))
+
+
+@pytest.fixture(scope="session")
+async def cart(cart_app) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the cart service."""
+    async with running(cart_app) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def backend_app(postgres_server, redis_server, cart_app, cart):
+    from storefront.backend.app import create_app
+
+    cart_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=cart_app))
+    app = create_app(settings_for(postgres_server, redis_server), cart_client=cart_http)
+    yield app
+    await cart_http.aclose()
+
+
+@pytest.fixture(scope="session")
+async def api(backend_app) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the backend (cache TTL 60 s, cart service in-process)."""
+    async with running(backend_app) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def db(postgres_server, api) -> AsyncIterator[asyncpg.Pool]:
+    """Direct SQL on the shop's database (after the backend created the schema)."""
+    pool = await asyncpg.create_pool(host=postgres_server.host, port=postgres_server.port,
+                                     user=DB_USER, password=DB_PASSWORD, database=DB_NAME,
+                                     min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def session_id() -> str:
+    return f"s-{uuid.uuid4().hex[:20]}"
+
+
+@pytest.fixture
+async def product(db) -> dict:
+    """A fresh product of our own (stock 10), so tests never fight over the seed catalogue."""
+    sku = f"TEST-{uuid.uuid4().hex[:10]}"
+    row = await db.fetchrow(
+        "INSERT INTO products (sku, name, description, category, price_cents, stock) "
+        "VALUES ($1, $2, 'made by a test', 'Test Category', 1250, 10) RETURNING id",
+        sku, f"Test product {sku}")
+    return {"id": row["id"], "sku": sku, "price_cents": 1250, "stock": 10}
