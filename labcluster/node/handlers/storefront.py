@@ -46,7 +46,7 @@ class StorefrontImage(ImageHandler):
             raise ImagePullError(ref.raw, "not found (the storefront package is not installed)")
         if ref.tag != version:
             raise ImagePullError(ref.raw, f"not found (the storefront image is tagged {version})")
-        return cls(ref, node, entrypoint=["storefront"], cmd=[], workdir="/app",
+        return cls(ref, node, entrypoint=["storefront"], cmd=["backend"], workdir="/",
                    default_env={"PYTHONUNBUFFERED": "1"})
 
     def commands(self) -> dict[str, list[str]]:

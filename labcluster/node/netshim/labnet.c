@@ -10,6 +10,8 @@
  *              ($LABCLUSTER_POD_IP), so replicas listening on the same port coexist.
  *              An IPV6_V6ONLY wildcard (nginx "listen [::]:80") goes to [::1] on an
  *              ephemeral port: pods have IPv4 only, and two pods must not collide there.
+ *   gethostname(), uname(): the pod's hostname ($LABCLUSTER_HOSTNAME), as in a pod's UTS
+ *              namespace: `hostname` and socket.gethostname() say the pod name.
  *   connect(): 127.0.0.1 becomes the pod IP, so "localhost" means this pod, as on a
  *              real cluster (redis-cli in the redis pod, sidecars).
  *   getaddrinfo(), gethostbyname(), gethostbyname_r(): names are looked up in the hosts
@@ -37,6 +39,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/utsname.h>
 
 #define NDOTS 5
 #define MAX_ADDRS 32
@@ -326,4 +329,34 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
         }
     }
     return real(fd, addr, len);
+}
+
+/* ---------- hostname ---------- */
+
+typedef int (*uname_fn)(struct utsname *);
+
+int gethostname(char *name, size_t len) {
+    const char *host = getenv("LABCLUSTER_HOSTNAME");
+    if (!host || !*host) {
+        struct utsname u;
+        static uname_fn real;
+        if (!real) real = (uname_fn)next("uname");
+        if (real(&u) != 0) return -1;
+        host = u.nodename;
+        if (strlen(host) + 1 > len) { errno = ENAMETOOLONG; return -1; }
+        memcpy(name, host, strlen(host) + 1);
+        return 0;
+    }
+    if (strlen(host) + 1 > len) { errno = ENAMETOOLONG; return -1; }
+    memcpy(name, host, strlen(host) + 1);
+    return 0;
+}
+
+int uname(struct utsname *buf) {
+    static uname_fn real;
+    if (!real) real = (uname_fn)next("uname");
+    int rc = real(buf);
+    const char *host = getenv("LABCLUSTER_HOSTNAME");
+    if (rc == 0 && host && *host) snprintf(buf->nodename, sizeof buf->nodename, "%s", host);
+    return rc;
 }

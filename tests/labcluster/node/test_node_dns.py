@@ -139,3 +139,15 @@ print(json.dumps([ghbn("backend-headless"), ghbn("postgres-db"), ghbn("web-0"),
                          timeout=30)
     assert json.loads(out.stdout) == [["127.9.0.21", "127.9.0.22"], None, ["127.9.0.50"],
                                       "127.9.0.50"]
+
+
+@pytest.mark.parametrize("mode", ["c", "python"])
+def test_pod_processes_see_the_pod_name_as_hostname(table, mode):
+    if mode == "c" and netshim.compiler() is None:
+        pytest.skip("no C compiler: labnet.so cannot be built (the python mode is tested)")
+    env = netshim.shim_env("127.9.0.50", table.path, SEARCH, "backend-7d9f-x2",
+                           base_env={"PATH": os.environ["PATH"]}, mode=mode)
+    code = "import os, socket; print(socket.gethostname(), os.uname().nodename)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=30)
+    assert out.stdout.split() == ["backend-7d9f-x2", "backend-7d9f-x2"]

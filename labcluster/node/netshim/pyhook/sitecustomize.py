@@ -3,7 +3,7 @@
 Python imports `sitecustomize` at start-up from sys.path; labcluster puts this folder on
 PYTHONPATH of pod processes. It applies the same rules as labnet.c (see
 labcluster/node/dns.py): bind 0.0.0.0/127.0.0.1 to the pod IP, connect 127.0.0.1 to
-the pod IP, and resolve names through the cluster hosts table.
+the pod IP, resolve names through the cluster hosts table, and report the pod's hostname.
 It only acts when LABCLUSTER_SHIM=python, so an inherited PYTHONPATH changes nothing else.
 """
 
@@ -18,7 +18,7 @@ def _install() -> None:
     pod_ip = os.environ.get("LABCLUSTER_POD_IP", "")
     table = HostsTable(os.environ.get("LABCLUSTER_HOSTS", "/nonexistent"))
     search = os.environ.get("LABCLUSTER_SEARCH", "").split()
-    hostname = os.environ.get("LABCLUSTER_HOSTNAME", "").lower()
+    hostname = os.environ.get("LABCLUSTER_HOSTNAME", "")
     real_getaddrinfo = socket.getaddrinfo
     real_bind = socket.socket.bind
     real_connect = socket.socket.connect
@@ -33,7 +33,7 @@ def _install() -> None:
             return None
         except socket.gaierror:
             pass
-        if hostname and pod_ip and host.lower().rstrip(".") == hostname:
+        if hostname and pod_ip and host.lower().rstrip(".") == hostname.lower():
             return [pod_ip]
         try:
             answer = table.lookup(host, search)
@@ -83,6 +83,15 @@ def _install() -> None:
             address = local(address, False)
         return real_connect_ex(self, address)
 
+    if hostname:
+        real_uname = os.uname
+
+        def uname():
+            u = real_uname()
+            return os.uname_result((u.sysname, hostname, u.release, u.version, u.machine))
+
+        os.uname = uname
+        socket.gethostname = lambda: hostname
     socket.getaddrinfo = getaddrinfo
     socket.gethostbyname = gethostbyname
     socket.gethostbyname_ex = gethostbyname_ex
