@@ -79,3 +79,12 @@ def test_backend_pods_reach_database_and_redis_by_service_name(make_launch, run_
     log = wait_text(wrong.run_dir / "logs" / "current.log", "Cannot connect to Postgres")
     assert "getaddrinfo failed for postgres-db" in log, log
     assert "(pod ecommerce-backend-broken)" in log, "the pod name is the hostname"
+
+
+def test_backend_under_the_oom_scenario_limit_is_oomkilled(make_launch, run_container):
+    """manifests/broken/oom-backend: 32Mi is below what the backend needs to start."""
+    launch = make_launch("storefront:0.1.0", name="ecommerce-backend-oom", args=["backend"],
+                         env=dict(CONFIG))
+    proc = run_container(launch, memory_limit=32 * 2**20)
+    ended = proc.wait(60)
+    assert ended is not None and (ended.reason, ended.exit_code) == ("OOMKilled", 137)
