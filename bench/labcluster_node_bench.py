@@ -5,6 +5,7 @@ Everything is a ratio against a peer measured in the same run on the same machin
   address (what the shim costs a client), and of `localhost` with and without the shim
   (what it costs a name it passes through);
 - bind()+close of a wildcard socket with and without the shim;
+- the memory watchers' CPU for 7 containers against a 10 %-of-a-core budget;
 - start time (start → port accepting connections) per image through the node (handler +
   supervisor + shim) vs starting the same program directly, for redis, a storefront-like
   Python server, nginx (real, when installed) and postgres (first start with initdb, then
@@ -215,6 +216,30 @@ def bench_starts(work: Path, rounds: int) -> dict[str, float]:
     return out
 
 
+def bench_watchers(work: Path, containers: int = 7, seconds: float = 5.0) -> dict[str, float]:
+    """CPU the supervisor's memory watchers cost for a lab-sized node (7 pods with limits)."""
+    import psutil
+
+    from labcluster.node.launch import ProcessSpec
+
+    procs = []
+    for i in range(containers):
+        spec = ProcessSpec(["sleep", "60"], {}, work, image_id="bench")
+        proc = ContainerProcess(spec, work / f"watch-{i}", memory_limit=2**30)
+        proc.start()
+        procs.append(proc)
+    me = psutil.Process()
+    time.sleep(0.5)
+    before = me.cpu_times()
+    time.sleep(seconds)
+    after = me.cpu_times()
+    for proc in procs:
+        proc.stop(grace=2)
+    used = (after.user + after.system - before.user - before.system) / seconds
+    return {f"supervisor watchers, {containers} containers, % of one core": used * 100,
+            "ratio watcher CPU / 10% budget": used / 0.10}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -225,6 +250,7 @@ def main() -> None:
         results = {}
         if netshim.compiler():
             results.update(bench_shim(work, opts.rounds))
+        results.update(bench_watchers(work))
         results.update(bench_starts(work, opts.rounds))
     width = max(len(k) for k in results)
     for key, value in results.items():
