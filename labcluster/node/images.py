@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,14 +145,26 @@ class ImageHandler:
         raise CommandNotFound(name)
 
     def write_bin_dir(self, launch: ContainerLaunch) -> Path:
-        """One wrapper script per image command, so `sh -c`, exec and probes find them."""
+        """One wrapper script per image command, so `sh -c`, exec and probes find them.
+
+        Written by rename and only when changed: an exec may be running a wrapper while
+        another exec (or a restart) prepares the same container.
+        """
         bin_dir = launch.run_dir / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
         for name, prefix in self.commands().items():
             quoted = " ".join("'" + part.replace("'", "'\\''") + "'" for part in prefix)
+            text = f'#!/bin/sh\nexec {quoted} "$@"\n'
             script = bin_dir / name
-            script.write_text(f'#!/bin/sh\nexec {quoted} "$@"\n')
-            script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+            try:
+                if script.read_text() == text:
+                    continue
+            except OSError:
+                pass
+            tmp = bin_dir / f".{name}.{os.getpid()}.{threading.get_ident()}"
+            tmp.write_text(text)
+            tmp.chmod(0o755)
+            os.replace(tmp, script)
         return bin_dir
 
     def environment(self, launch: ContainerLaunch, extra: dict[str, str] | None = None) -> dict[str, str]:
