@@ -14,6 +14,10 @@ allocating faster than limit/poll_interval can overshoot by one interval's alloc
 before it is killed; that is the granularity. Memory is the sum of RSS over the tree
 (shared pages, such as PostgreSQL's shared_buffers, count once per process that touched
 them: an overestimate, never an under-one).
+
+CPU limits: the same watcher holds the tree to `cpu_limit` millicores on average by
+SIGSTOP/SIGCONT duty-cycling (see `_throttle`), what `cpulimit` does; approximate (bursts
+up to one poll interval), but real: a busy loop with a 250m limit uses about 250m.
 """
 
 from __future__ import annotations
@@ -142,13 +146,17 @@ class ContainerProcess:
         log_dir: Path,
         *,
         memory_limit: int | None = None,
+        cpu_limit: int | None = None,
         poll_interval: float = 0.1,
         on_exit: Callable[[Termination], None] | None = None,
     ) -> None:
         self.spec = spec
         self.log_dir = Path(log_dir)
         self.memory_limit = memory_limit
+        self.cpu_limit = cpu_limit
         self.poll_interval = poll_interval
+        self._throttle_sample: tuple[float, float] | None = None
+        self.throttled_seconds = 0.0
         self.on_exit = on_exit
         self.marker = uuid.uuid4().hex
         self.popen: subprocess.Popen[bytes] | None = None
@@ -216,6 +224,7 @@ class ContainerProcess:
         self._stopping = True
         if not self._done.is_set():
             self._signal_tree(self.spec.stop_signal)
+            self._signal_tree(signal.SIGCONT)  # a throttled (stopped) tree must see it now
             if not self._done.wait(grace):
                 self._signal_tree(signal.SIGKILL)
         self._done.wait(10)
@@ -257,9 +266,9 @@ class ContainerProcess:
                 total += proc.memory_info().rss
         return total
 
-    def _cpu_seconds(self) -> float:
+    def _cpu_seconds(self, max_age: float = 0.0) -> float:
         total = 0.0
-        for proc in self.tree():
+        for proc in self.tree(max_age):
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
                 total += times.user + times.system
@@ -311,6 +320,8 @@ class ContainerProcess:
                     self._signal_tree(signal.SIGKILL)
             else:
                 self.tree(self.poll_interval)  # keep learning descendants (setsid daemons)
+            if self.cpu_limit and not self._stopping:
+                self._throttle()
             time.sleep(self.poll_interval)
         code = self.popen.returncode
         # The main process is gone: as when a container's init dies, nothing else stays.
@@ -328,6 +339,41 @@ class ContainerProcess:
         self._done.set()
         if self.on_exit:
             self.on_exit(self.termination)
+
+    def _throttle(self) -> None:
+        """Hold the tree to `cpu_limit` on average, as CFS quota does, by pausing it.
+
+        Over each poll interval the tree may use limit × interval CPU seconds; what it used
+        beyond that is paid back by SIGSTOPping the tree for excess / limit seconds (at
+        most 1 s), then SIGCONT. The average over a cycle is then the limit; within a
+        cycle the tree runs at full speed, so short bursts are coarser than CFS's 100 ms.
+        """
+        now, cpu = time.monotonic(), self._cpu_seconds(self.poll_interval)
+        last, self._throttle_sample = self._throttle_sample, (now, cpu)
+        if last is None or not self.cpu_limit:
+            return
+        rate = self.cpu_limit / 1000
+        excess = max(0.0, cpu - last[1]) - rate * (now - last[0])
+        if excess <= 0:
+            return
+        pause = min(excess / rate, 1.0)
+        self._signal_known(signal.SIGSTOP)
+        try:
+            self._done.wait(pause)
+        finally:
+            self._signal_known(signal.SIGCONT)
+        self.throttled_seconds += pause
+        self._throttle_sample = (time.monotonic(), cpu)
+
+    def _signal_known(self, sig: int) -> None:
+        """Signal the group and known descendants (cheap: no environment scan)."""
+        if self.popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, sig)
+        for proc in self.tree(self.poll_interval):
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
 
     def _termination(self, code: int) -> Termination:
         assert self.started_at is not None

@@ -151,3 +151,19 @@ def test_start_failure_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         proc.start()
     assert "cannot start /nonexistent/program" in (tmp_path / "logs" / "current.log").read_text()
+
+
+def test_cpu_limit_holds_a_busy_loop_near_its_limit(spawn):
+    proc = spawn("""
+        print("spinning", flush=True)
+        while True: pass
+    """, cpu_limit=250)
+    wait_for_log(proc, "spinning")
+    time.sleep(0.5)
+    proc.usage()
+    time.sleep(2.0)
+    usage = proc.usage()
+    assert 100 < usage.cpu_millicores < 450, usage  # unthrottled it would be ~1000
+    assert proc.throttled_seconds > 0.5
+    result = proc.stop(grace=5)  # a stopped (throttled) tree still ends on SIGTERM
+    assert result is not None and result.exit_code == 143
