@@ -17,7 +17,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labcluster.node.dns import HostsTable
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
 from labcluster.node.netshim import shim_env
 
@@ -221,10 +220,6 @@ class ImageHandler:
 
     def exec_user(self) -> tuple[int, int] | None:
         return None
-
-
-def hosts_table(node: NodeConfig) -> HostsTable:
-    return HostsTable(node.hosts_file)
 
 
 def resolve(image: str, node: NodeConfig | None = None) -> ImageHandler:

@@ -141,9 +141,13 @@ def test_redis_pods_share_port_6379_and_redis_cli_talks_to_its_own(make_launch, 
 
 
 @pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (apt-get install nginx)")
+@pytest.mark.parametrize("shim_mode", ["auto", "python"])
 def test_real_nginx_serves_mounted_site_and_proxies_by_service_name(
-    make_launch, run_container, hosts, tmp_path
+    make_launch, run_container, hosts, tmp_path, shim_mode, monkeypatch
 ):
+    """With labnet.so nginx resolves upstreams itself; with the Python-only shim (no C
+    compiler) the handler rewrites `listen` and `proxy_pass` hosts from the table."""
+    monkeypatch.setenv("LABCLUSTER_SHIM_MODE", shim_mode)
     if os.getuid() != 0 and unprivileged_port_start() > 80:
         pytest.skip("port 80 needs root or net.ipv4.ip_unprivileged_port_start<=80")
     target, _ = backend(make_launch, run_container, hosts, "backend-f")
@@ -161,7 +165,8 @@ def test_real_nginx_serves_mounted_site_and_proxies_by_service_name(
     launch = make_launch("nginx:1.27.3-alpine", name="frontend", mounts=[
         Mount(site, "/usr/share/nginx/html", True), Mount(conf, "/etc/nginx/conf.d", True)])
     proc = run_container(launch)
-    wait_port(launch.pod_ip, 80)
+    wait_port(launch.pod_ip, 80, proc=proc)
+    assert proc.spec.env["LABCLUSTER_SHIM"] == ("python" if shim_mode == "python" else "labnet.so")
     assert "/usr/sbin/nginx" in proc.spec.image_id or "nginx@1." in proc.spec.image_id
     assert get(f"http://{launch.pod_ip}/") == b"<h1>Storefront</h1>\n"
     assert get(f"http://{launch.pod_ip}/health") == b"ok"
