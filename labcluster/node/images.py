@@ -151,6 +151,7 @@ class ImageHandler:
         """
         bin_dir = launch.run_dir / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
+        launch.host_path("/root").mkdir(parents=True, exist_ok=True)  # $HOME
         for name, prefix in self.commands().items():
             quoted = " ".join("'" + part.replace("'", "'\\''") + "'" for part in prefix)
             text = f'#!/bin/sh\nexec {quoted} "$@"\n'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psutil
 import pytest
 from node_helpers import wait_port, wait_text
@@ -20,6 +22,17 @@ def pvc(node_dir, request):
     path.mkdir(parents=True)
     path.chmod(0o755)
     return path
+
+
+def pg_ready(pg: Exec, timeout: float = 30):
+    """pg_isready until it says yes: the port opens while the server is still starting,
+    which is why the lab's StatefulSet has a startupProbe."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = pg.run(["pg_isready", "-U", "ecomuser", "-d", "ecomdb"], timeout=20)
+        if result.exit_code == 0 or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
 
 
 def start_postgres(make_launch, run_container, pvc, pod_ip=None, env=ENV):
@@ -41,7 +54,7 @@ def test_postgres_image_initdb_once_dns_psql_and_restart(make_launch, run_contai
     assert server.uids().real != 0 and "postgres" in server.name(), "exec'd, never as root"
 
     pg = Exec(resolve(launch.image, node), launch, proc.marker)
-    ready = pg.run(["pg_isready", "-U", "ecomuser", "-d", "ecomdb"], timeout=20)
+    ready = pg_ready(pg)
     assert ready.exit_code == 0 and "accepting connections" in ready.text
 
     hosts.write({"postgres.ecommerce-lab.svc.cluster.local": [launch.pod_ip],
@@ -68,6 +81,7 @@ def test_postgres_image_initdb_once_dns_psql_and_restart(make_launch, run_contai
     assert ended is not None and ended.exit_code == 0, "SIGINT: PostgreSQL's fast shutdown"
     launch2, proc2 = start_postgres(make_launch, run_container, pvc, pod_ip=launch.pod_ip)
     wait_port(launch2.pod_ip, 5432, timeout=60, proc=proc2)
+    assert pg_ready(Exec(resolve(launch2.image, node), launch2, proc2.marker)).exit_code == 0
     assert "Skipping initialization" in (launch2.run_dir / "logs" / "current.log").read_text()
     again = backend.run(["psql", "-h", "postgres", "-U", "ecomuser", "-d", "ecomdb", "-XAtc",
                          "SELECT id FROM orders"], timeout=30)
