@@ -7,16 +7,38 @@ port 5000" is logged only once it is true, and a port in use is one clear line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
 
 import uvicorn
 
 from storefront.config import ConfigError, Settings
 
 DEFAULT_PORTS = {"backend": 5000, "cart": 8080}
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown, so the pod would end with exit
+    code 143 ("Error"); after a clean shutdown we exit 0 ("Completed") as a pod should."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def configure_logging(level: str) -> None:
@@ -65,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("Starting %s %s (pod %s)", args.service, _version(), settings.pod_name)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
                             timeout_graceful_shutdown=20, server_header=False)
-    server = uvicorn.Server(config)
+    server = GracefulServer(config)
     log.info("Server listening on port %d", port)
     server.run(sockets=[sock])
     return 0

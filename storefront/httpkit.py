@@ -99,6 +99,19 @@ def strict_int(value: Any, field: str, low: int, high: int) -> int:
     return value
 
 
+def check_text(value: str, field: str) -> str:
+    """Text PostgreSQL can store: no NUL bytes, no lone surrogates (from JSON "\\ud800")."""
+    if "\x00" in value:
+        raise ApiError(422 if field != "category" else 400, f"{field} must not contain NUL",
+                       field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(422 if field != "category" else 400, f"{field} is not valid UTF-8",
+                       field=field) from None
+    return value
+
+
 def path_int(request: Request, name: str, high: int = 2**31 - 1) -> int:
     raw = request.path_params[name]
     if not raw.isdigit() or not 1 <= int(raw) <= high:

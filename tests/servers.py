@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,3 +62,52 @@ def dispose(server: PostgresServer | RedisServer) -> None:
     server.stop()
     root = server.data_dir.parent if isinstance(server, PostgresServer) else server.data_dir
     shutil.rmtree(root, ignore_errors=True)
+
+
+class StorefrontProcess:
+    """A real `python -m storefront <service>` process on 127.0.0.1, its log in a file."""
+
+    def __init__(self, service: str, env: dict[str, str], port: int | None = None) -> None:
+        import os
+        import sys
+
+        self.service, self.port = service, port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(tempfile.mkdtemp(prefix=f"test-{service}-")) / "stdout.log"
+        full_env = {**os.environ, **env}
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "storefront", service, "--host", "127.0.0.1",
+                 "--port", str(self.port)], env=full_env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_healthy(self, timeout: float = 30) -> StorefrontProcess:
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.service} exited {self.process.returncode}:\n{self.log}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.service} not healthy in {timeout} s:\n{self.log}")
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.log_path.parent, ignore_errors=True)
+        return self.process.returncode

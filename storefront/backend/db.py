@@ -32,6 +32,7 @@ UNAVAILABLE = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    asyncpg.exceptions.InternalClientError,  # a connection caught mid-operation by a crash
 )
 
 
@@ -134,7 +135,8 @@ class Database:
             async with asyncio.timeout(timeout):
                 async with self.pool.acquire() as conn:
                     await conn.fetchval("SELECT 1")
-        except (*UNAVAILABLE, asyncpg.PostgresError):
+        except Exception as exc:  # a probe answers "no", it never fails the request
+            log.debug("Postgres ping failed: %s", describe(exc, self.settings.database_host))
             return False
         self.mark_up()
         return True

@@ -20,7 +20,7 @@ import asyncpg
 import httpx
 
 from storefront.backend.products import money
-from storefront.httpkit import ApiError, strict_int
+from storefront.httpkit import ApiError, check_text, strict_int
 
 log = logging.getLogger("storefront.orders")
 
@@ -56,6 +56,10 @@ def parse_checkout(body: dict[str, Any], key: str | None) -> CheckoutRequest:
             raise ApiError(422, "customer.name must be 1 to 200 characters", field="customer.name")
         if email is not None and (not isinstance(email, str) or not EMAIL.match(email)):
             raise ApiError(422, "customer.email is not an email address", field="customer.email")
+        if name is not None:
+            check_text(name, "customer.name")
+        if email is not None:
+            check_text(email, "customer.email")
     if key is not None and not KEY.match(key):
         raise ApiError(400, "Idempotency-Key must be 1 to 200 printable ASCII characters")
     return CheckoutRequest(session, name.strip() if name else None, email, key)

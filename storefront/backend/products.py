@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from storefront.httpkit import ApiError
+from storefront.httpkit import ApiError, check_text
 
 MAX_CATEGORY = 100
 
@@ -40,8 +40,11 @@ def list_params(query: Any) -> tuple[str | None, int, int]:
         return int(raw)
 
     category = query.get("category") or None
-    if category is not None and len(category) > MAX_CATEGORY:
-        raise ApiError(400, f"category is longer than {MAX_CATEGORY} characters", field="category")
+    if category is not None:
+        if len(category) > MAX_CATEGORY:
+            raise ApiError(400, f"category is longer than {MAX_CATEGORY} characters",
+                           field="category")
+        check_text(category, "category")
     return category, number("limit", 50, 1, 100), number("offset", 0, 0, 1_000_000)
 
 

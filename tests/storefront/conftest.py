@@ -96,3 +96,24 @@ async def product(db) -> dict:
         "VALUES ($1, $2, 'made by a test', 'Test Category', 1250, 10) RETURNING id",
         sku, f"Test product {sku}")
     return {"id": row["id"], "sku": sku, "price_cents": 1250, "stock": 10}
+
+
+@pytest.fixture(scope="session")
+def processes(postgres_server, redis_server):
+    """Real `storefront cart` and `storefront backend` processes; the backend finds the cart
+    by CART_SERVICE_URL over real HTTP. Yields (backend, cart) StorefrontProcess objects."""
+    from servers import StorefrontProcess
+
+    env = {"DATABASE_HOST": postgres_server.host, "DATABASE_PORT": str(postgres_server.port),
+           "DATABASE_PASSWORD": DB_PASSWORD, "REDIS_HOST": redis_server.host,
+           "REDIS_PORT": str(redis_server.port), "LOG_LEVEL": "INFO"}
+    cart_proc = StorefrontProcess("cart", {**env, "POD_NAME": "cart-proc"})
+    backend_proc = StorefrontProcess("backend", {**env, "POD_NAME": "backend-proc",
+                                                 "CART_SERVICE_URL": cart_proc.url})
+    try:
+        cart_proc.wait_healthy()
+        backend_proc.wait_healthy()
+        yield backend_proc, cart_proc
+    finally:
+        backend_proc.stop()
+        cart_proc.stop()

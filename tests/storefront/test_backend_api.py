@@ -50,7 +50,8 @@ async def test_category_limit_offset(api):
 
 
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"limit": "ten"},
-                                    {"offset": -1}, {"offset": "1.5"}, {"category": "x" * 101}])
+                                    {"offset": -1}, {"offset": "1.5"}, {"category": "x" * 101},
+                                    {"category": "nul\x00byte"}])
 async def test_bad_list_parameters_are_a_400_that_names_them(api, params):
     r = await api.get("/api/products", params=params)
     assert r.status_code == 400
