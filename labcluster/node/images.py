@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
-from labcluster.node.netshim import shim_env
+from labcluster.node.netshim import active_mode, shim_env
 
 
 class ImagePullError(LookupError):
@@ -112,6 +112,14 @@ class ImageHandler:
         raise NotImplementedError
 
     # ----- shared machinery -----
+
+    def client(self, name: str, real: str | None) -> list[str]:
+        """The real client (curl) when the C shim lets it resolve cluster names, else the
+        toolbox one (Python, so the Python-only shim covers it)."""
+        mode = active_mode(self.node.shim_mode) if self.node else "c"
+        if real and mode == "c":
+            return [real]
+        return self.toolbox(name)[name]
 
     def toolbox(self, *names: str) -> dict[str, list[str]]:
         python = self.node.python if self.node else sys.executable

@@ -52,12 +52,12 @@ class CurlImage(ImageHandler):
         return cls(ref, node, entrypoint=["curl"], cmd=["--help"], workdir="/home/curl_user")
 
     def commands(self) -> dict[str, list[str]]:
-        real = system_tool("curl")
         table = {"sh": ["/bin/sh"], **self.toolbox(*APPLETS)}
-        table["curl"] = [real] if real else self.toolbox("curl")["curl"]
+        table["curl"] = self.client("curl", system_tool("curl"))
         return table
 
     def image_id(self) -> str:
-        real = system_tool("curl")
-        what = f"{real}" if real else "labcluster toolbox curl"
-        return f"labcluster://curlimages/curl@{'system' if real else 'builtin'} ({what})"
+        real = self.client("curl", system_tool("curl"))[0]
+        builtin = real != system_tool("curl")
+        what = "labcluster toolbox curl" if builtin else real
+        return f"labcluster://curlimages/curl@{'builtin' if builtin else 'system'} ({what})"

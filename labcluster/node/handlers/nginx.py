@@ -69,8 +69,7 @@ class NginxImage(ImageHandler):
         table = {"sh": ["/bin/sh"], **self.toolbox("sleep", "cat", "env", "hostname", "wget")}
         real = nginx_binary()
         table["nginx"] = [real] if real else self._builtin()
-        curl = system_tool("curl")
-        table["curl"] = [curl] if curl else self.toolbox("curl")["curl"]
+        table["curl"] = self.client("curl", system_tool("curl"))
         return table
 
     def _builtin(self) -> list[str]:

