@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log.info("Starting %s %s (pod %s)", args.service, _version(), settings.pod_name)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=20, server_header=False)
+                            timeout_graceful_shutdown=20, server_header=False,
+                            proxy_headers=False)
     server = GracefulServer(config)
     log.info("Server listening on port %d", port)
     server.run(sockets=[sock])

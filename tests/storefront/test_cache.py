@@ -78,3 +78,41 @@ async def test_redis_crash_is_not_a_5xx(api, redis_server, crash):
         r = await api.get("/api/products/1")
         assert r.status_code == 200 and r.headers["x-cache"] == "BYPASS"
     assert await _eventually_not_bypass(api)
+
+
+def redis_gets(redis_server) -> int:
+    import redis
+
+    client = redis.Redis(host=redis_server.host, port=redis_server.port)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return stats.get("cmdstat_get", {}).get("calls", 0)
+
+
+async def test_concurrent_hits_share_one_redis_get(api, redis_server):
+    import asyncio
+
+    params = {"category": fresh_category()}
+    await api.get("/api/products", params=params)  # MISS fills the key
+    before = redis_gets(redis_server)
+    answers = await asyncio.gather(*(api.get("/api/products", params=params) for _ in range(30)))
+    used = redis_gets(redis_server) - before
+    assert {a.headers["x-cache"] for a in answers} == {"HIT"}
+    assert len({a.content for a in answers}) == 1
+    assert 1 <= used < 30, used  # shared round trips, yet every answer came from Redis
+
+
+async def test_a_cancelled_reader_does_not_fail_the_others(api, backend_app):
+    import asyncio
+
+    cache = backend_app.state.backend.cache
+    key = f"products:item:{uuid.uuid4().hex}"
+    await cache.link.client.set(key, b"{}", ex=60)
+    first = asyncio.create_task(cache.get(key))
+    await asyncio.sleep(0)  # first one starts the shared GET
+    others = [asyncio.create_task(cache.get(key)) for _ in range(3)]
+    first.cancel()
+    results = await asyncio.gather(*others)
+    assert results == [("HIT", b"{}")] * 3
