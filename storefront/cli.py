@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -90,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
                             proxy_headers=False)
     server = GracefulServer(config)
     log.info("Server listening on port %d", port)
+    # Start-up objects (modules, app, routes) never die: keep them out of the collector's
+    # full passes, which otherwise show up as the p99 of the load test.
+    gc.collect()
+    gc.freeze()
     server.run(sockets=[sock])
     return 0
 
