@@ -1,0 +1,757 @@
+"""ClusterApi: everything the API server does, callable in-process.
+
+The HTTP handlers are thin over this object and the controllers (and the node's kubelet)
+use it directly: one code path for defaulting, validation, admission, storage and watch
+events, whoever the caller is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import ipaddress
+import json
+import os
+import secrets
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import defaults, errors, managedfields, patch, validation
+from .errors import ApiError, FieldError
+from .meta import name_of, now, random_suffix
+from .registry import Registry, Resource, default_registry
+from .selectors import matcher, selector_string
+from .store import Store
+
+SERVICE_CIDR = os.environ.get("LABCLUSTER_SERVICE_CIDR", "127.1.0.0/16")
+DEFAULT_MANAGER = "labcluster"
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+    "application/apply-patch+cbor": "apply",
+}
+
+
+@dataclass
+class WatchEvent:
+    rv: int
+    res: str
+    type: str
+    obj: dict[str, Any]
+    old: dict[str, Any] | None
+
+
+@dataclass(eq=False)
+class _Watcher:
+    res: str
+    namespace: str | None
+    queue: asyncio.Queue[WatchEvent] = field(default_factory=asyncio.Queue)
+
+
+def res_key(res: Resource) -> str:
+    return f"{res.group}/{res.plural}"
+
+
+class ClusterApi:
+    """The API server's behaviour over a Store; see the module docstring."""
+
+    def __init__(self, store: Store, registry: Registry | None = None,
+                 history: int | None = None):
+        self.store = store
+        self.registry = registry or default_registry()
+        size = history or int(os.environ.get("LABCLUSTER_WATCH_HISTORY", "5000"))
+        self.history: deque[WatchEvent] = deque(maxlen=size)
+        self.history_floor = store.rv  # events after this rv are (or were) in history
+        self.watchers: set[_Watcher] = set()
+        self.event_index: dict[tuple[str, ...], str] = {}
+        self.network = ipaddress.ip_network(SERVICE_CIDR)
+
+    # ------------------------------------------------------------------ helpers
+    def resource(self, res: str | Resource) -> Resource:
+        if isinstance(res, Resource):
+            return res
+        try:
+            return self.registry.find(res)
+        except KeyError:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource") from None
+
+    def _ns(self, res: Resource, namespace: str | None) -> str:
+        return (namespace or "") if res.namespaced else ""
+
+    def _emit(self, res: Resource, etype: str, obj: dict[str, Any],
+              old: dict[str, Any] | None = None) -> None:
+        ev = WatchEvent(int(obj["metadata"]["resourceVersion"]), res_key(res), etype, obj, old)
+        if len(self.history) == self.history.maxlen:
+            self.history_floor = self.history[0].rv
+        self.history.append(ev)
+        ns = obj["metadata"].get("namespace") or None
+        for w in list(self.watchers):
+            if w.res == ev.res and (w.namespace is None or w.namespace == ns):
+                w.queue.put_nowait(ev)
+
+    def _persist(self, res: Resource, obj: dict[str, Any], etype: str,
+                 old: dict[str, Any] | None) -> dict[str, Any]:
+        meta = obj["metadata"]
+        self.store.put(res_key(res), meta.get("namespace", ""), meta["name"], obj)
+        stored = self.store.peek(res_key(res), meta.get("namespace", ""), meta["name"])
+        assert stored is not None
+        self._emit(res, etype, stored, old)
+        return copy.deepcopy(stored)
+
+    def _remove(self, res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        rv = self.store.remove(res_key(res), meta.get("namespace", ""), meta["name"])
+        gone = copy.deepcopy(obj)
+        gone["metadata"]["resourceVersion"] = str(rv)
+        self._emit(res, "DELETED", gone, obj)
+        return copy.deepcopy(gone)
+
+    def _current(self, res: Resource, ns: str, name: str) -> dict[str, Any]:
+        obj = self.store.get(res_key(res), self._ns(res, ns), name)
+        if obj is None:
+            raise errors.not_found(res.plural, res.group, name)
+        return obj
+
+    def _namespace_admission(self, res: Resource, ns: str, name: str) -> None:
+        if not res.namespaced:
+            return
+        nsobj = self.store.peek("/namespaces", "", ns)
+        if nsobj is None:
+            raise errors.not_found("namespaces", "", ns)
+        if nsobj.get("status", {}).get("phase") == "Terminating" and res.plural != "events":
+            raise errors.forbidden(
+                res.plural, res.group, name,
+                f"unable to create new content in namespace {ns} because it is being terminated",
+                errors.Cause("NamespaceTerminating",
+                             f"namespace {ns} is being terminated", "metadata.namespace"))
+
+    # ------------------------------------------------------------------ reads
+    async def get(self, res: str | Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        r = self.resource(res)
+        return self._current(r, namespace or "", name)
+
+    async def list(self, res: str | Resource, namespace: str | None = None,
+                   label_selector: str | None = None, field_selector: str | None = None,
+                   limit: int | None = None, continue_: str | None = None) -> dict[str, Any]:
+        r = self.resource(res)
+        pred = matcher(label_selector, field_selector, r.plural, r.kind, r.version)
+        start: tuple[str, str] | None = None
+        if continue_:
+            try:
+                token = json.loads(base64.urlsafe_b64decode(continue_.encode()))
+                start = (token["start"][0], token["start"][1])
+            except (ValueError, KeyError, TypeError, IndexError):
+                raise errors.bad_request("continue key is not valid: incorrect encoded start "
+                                         "resourceVersion (version meta.k8s.io/v1)") from None
+        items = []
+        more = None
+        remaining = 0
+        ns = self._ns(r, namespace) or None
+        for obj in self.store.items(res_key(r), ns):
+            key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            if start is not None and key <= start:
+                continue
+            if not pred(obj):
+                continue
+            if limit and len(items) >= limit:
+                if more is None:
+                    last = items[-1]["metadata"]
+                    more = (last.get("namespace", ""), last["name"])
+                remaining += 1
+                continue
+            items.append(copy.deepcopy(obj))
+        meta: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
+        if more is not None:
+            meta["continue"] = base64.urlsafe_b64encode(
+                json.dumps({"rv": self.store.rv, "start": list(more)}).encode()).decode()
+            meta["remainingItemCount"] = remaining
+        return {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": meta,
+                "items": items}
+
+    # ------------------------------------------------------------------ create
+    async def create(self, obj: dict[str, Any], namespace: str | None = None, *,
+                     resource: str | Resource | None = None, field_manager: str | None = None,
+                     field_validation: str = "Warn", dry_run: bool = False) -> dict[str, Any]:
+        if resource is not None:
+            r = self.resource(resource)
+            validation.check_kind(r, obj)
+        else:
+            r = self.registry.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
+            if r is None:
+                raise errors.bad_request(
+                    f'no kind "{obj.get("kind")}" is registered for version "{obj.get("apiVersion")}"')
+        obj = copy.deepcopy(obj)
+        obj.setdefault("apiVersion", r.api_version)
+        meta = obj.setdefault("metadata", {})
+        if r.namespaced:
+            body_ns = meta.get("namespace")
+            if namespace and body_ns and body_ns != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match "
+                                         "the namespace sent on the request")
+            meta["namespace"] = namespace or body_ns or "default"
+        else:
+            meta.pop("namespace", None)
+        validation.schema_check(r, obj, field_validation)
+        if not meta.get("name") and meta.get("generateName"):
+            for _ in range(10):
+                candidate = meta["generateName"] + random_suffix()
+                if self.store.peek(res_key(r), meta.get("namespace", ""), candidate) is None:
+                    meta["name"] = candidate
+                    break
+        self._prepare_create(r, obj)
+        validation.semantic_check(r, obj)
+        ns = meta.get("namespace", "")
+        self._namespace_admission(r, ns, meta["name"])
+        if self.store.peek(res_key(r), ns, meta["name"]) is not None:
+            raise errors.already_exists(r.plural, r.group, meta["name"])
+        self._admit(r, obj, None)
+        managedfields.record_update(None, obj, field_manager or DEFAULT_MANAGER, r.api_version)
+        if dry_run:
+            return obj
+        created = self._persist(r, obj, "ADDED", None)
+        if r.plural == "namespaces":
+            await self._ensure_service_account(meta["name"])
+        return created
+
+    def _prepare_create(self, r: Resource, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                  "selfLink"):
+            meta.pop(k, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now()
+        if r.has_spec:
+            meta["generation"] = 1
+        if r.sub("status") and r.plural not in ("namespaces", "persistentvolumeclaims"):
+            obj.pop("status", None)
+        if r.plural == "secrets" and "stringData" in obj:
+            data = obj.setdefault("data", {})
+            for k, v in obj.pop("stringData").items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+        defaults.apply_defaults(r.plural, obj)
+
+    def _admit(self, r: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        """Mutating admission with allocation: ClusterIPs, kept across updates."""
+        if r.plural != "services":
+            return
+        spec = obj["spec"]
+        if spec.get("type") == "ExternalName":
+            return
+        old_spec = (old or {}).get("spec") or {}
+        if old is not None and not spec.get("clusterIP") and old_spec.get("clusterIP"):
+            spec["clusterIP"] = old_spec["clusterIP"]
+        ip = spec.get("clusterIP")
+        if ip == "None":
+            spec["clusterIPs"] = ["None"]
+        elif old is None or not old_spec.get("clusterIP"):
+            spec["clusterIP"] = self._allocate_ip(obj, ip)
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        else:
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+
+    def _allocate_ip(self, obj: dict[str, Any], wanted: str | None) -> str:
+        used = {s.get("spec", {}).get("clusterIP") for s in self.store.items("/services")}
+        name = name_of(obj)
+        if wanted:
+            try:
+                addr = ipaddress.ip_address(wanted)
+            except ValueError:
+                addr = None
+            if addr is None or addr not in self.network:
+                raise errors.invalid("Service", "", name, [FieldError(
+                    "Invalid value", "spec.clusterIPs", [wanted],
+                    f"failed to allocate IP {wanted}: provided IP is not in the valid range. "
+                    f"The range of valid IPs is {self.network}")])
+            if wanted in used:
+                raise errors.invalid("Service", "", name, [FieldError(
+                    "Invalid value", "spec.clusterIPs", [wanted],
+                    f"failed to allocate IP {wanted}: provided IP is already allocated")])
+            return wanted
+        hosts = self.network.num_addresses
+        for _ in range(hosts):
+            candidate = str(self.network[secrets.randbelow(hosts - 11) + 10])
+            if candidate not in used:
+                return candidate
+        raise ApiError(500, "InternalError", "range is full")
+
+    async def _ensure_service_account(self, ns: str) -> None:
+        if self.store.peek("/serviceaccounts", ns, "default") is None:
+            try:
+                await self.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                                   "metadata": {"name": "default", "namespace": ns}},
+                                  field_manager="kube-controller-manager")
+            except ApiError as exc:
+                if exc.reason != "AlreadyExists":
+                    raise
+
+    # ------------------------------------------------------------------ update
+    async def update(self, obj: dict[str, Any], namespace: str | None = None,
+                     name: str | None = None, *, resource: str | Resource | None = None,
+                     subresource: str | None = None, field_manager: str | None = None,
+                     field_validation: str = "Warn", dry_run: bool = False,
+                     _managed: bool = True) -> dict[str, Any]:
+        r = self.resource(resource) if resource is not None else self.registry.by_kind(
+            obj.get("apiVersion", ""), obj.get("kind", ""))
+        if r is None:
+            raise errors.bad_request(f'no kind "{obj.get("kind")}" is registered')
+        if subresource == "scale":
+            return await self._update_scale(r, obj, namespace, name, field_manager, dry_run)
+        if subresource is None or resource is not None:
+            validation.check_kind(r, obj)
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        name = name or meta.get("name", "")
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match "
+                                     f"the name on the URL ({name})")
+        if r.namespaced:
+            body_ns = meta.get("namespace")
+            if namespace and body_ns and body_ns != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match "
+                                         "the namespace sent on the request")
+            namespace = namespace or body_ns or "default"
+            meta["namespace"] = namespace
+        ns = self._ns(r, namespace)
+        old = self._current(r, ns, name)
+        rv = meta.get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(r.plural, r.group, name)
+        if subresource == "status":
+            new = copy.deepcopy(old)
+            new["status"] = obj.get("status", {})
+            if r.plural == "namespaces":
+                new["status"]["phase"] = old.get("status", {}).get("phase", "Active")
+        elif subresource == "finalize" and r.plural == "namespaces":
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["finalizers"] = (obj.get("spec") or {}).get("finalizers", [])
+        elif subresource:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        else:
+            validation.schema_check(r, obj, field_validation)
+            new = obj
+            for k in ("uid", "creationTimestamp", "deletionTimestamp",
+                      "deletionGracePeriodSeconds", "generation"):
+                if k in old["metadata"]:
+                    new["metadata"][k] = old["metadata"][k]
+                else:
+                    new["metadata"].pop(k, None)
+            if not _managed:
+                new["metadata"]["managedFields"] = old["metadata"].get("managedFields", [])
+            if r.sub("status"):
+                if "status" in old:
+                    new["status"] = old["status"]
+                else:
+                    new.pop("status", None)
+            if r.plural == "secrets" and "stringData" in new:
+                data = new.setdefault("data", {})
+                for k, v in new.pop("stringData").items():
+                    data[k] = base64.b64encode(str(v).encode()).decode()
+            if r.plural == "services":
+                self._admit(r, new, old)
+            defaults.apply_defaults(r.plural, new)
+            if r.plural == "namespaces":
+                new["status"] = old.get("status", {})
+            validation.semantic_check(r, new, old)
+            if r.has_spec and _spec_changed(new, old):
+                new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if _managed:
+            managedfields.record_update(old, new, field_manager or DEFAULT_MANAGER,
+                                        r.api_version, subresource if subresource == "status" else None)
+        if _same(new, old):
+            return old
+        if dry_run:
+            return new
+        if (new["metadata"].get("deletionTimestamp") and _finalizers(r, old)
+                and not _finalizers(r, new)):
+            return self._remove(r, new)
+        return self._persist(r, new, "MODIFIED", old)
+
+    async def update_status(self, obj: dict[str, Any], field_manager: str | None = None,
+                            ) -> dict[str, Any]:
+        """Write `obj.status` through the status subresource (controllers, kubelet)."""
+        r = self.registry.by_kind(obj["apiVersion"], obj["kind"])
+        assert r is not None
+        return await self.update(obj, obj["metadata"].get("namespace"), name_of(obj),
+                                 subresource="status", field_manager=field_manager)
+
+    async def get_scale(self, res: str | Resource, namespace: str, name: str) -> dict[str, Any]:
+        r = self.resource(res)
+        if not r.sub("scale"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        obj = self._current(r, namespace, name)
+        return _scale_of(obj)
+
+    async def _update_scale(self, r: Resource, scale: dict[str, Any], namespace: str | None,
+                            name: str | None, manager: str | None, dry_run: bool) -> dict[str, Any]:
+        if not r.sub("scale"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        name = name or name_of(scale)
+        obj = self._current(r, namespace or "", name)
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if rv and rv != obj["metadata"]["resourceVersion"]:
+            raise errors.conflict(r.plural, r.group, name)
+        replicas = (scale.get("spec") or {}).get("replicas", 0)
+        if not isinstance(replicas, int) or replicas < 0:
+            raise errors.invalid("Scale", "autoscaling", name, [FieldError(
+                "Invalid value", "spec.replicas", replicas, "must be greater than or equal to 0")])
+        obj["spec"]["replicas"] = replicas
+        obj["metadata"].pop("resourceVersion", None)
+        updated = await self.update(obj, namespace, name, resource=r, field_manager=manager,
+                                    dry_run=dry_run)
+        return _scale_of(updated)
+
+    # ------------------------------------------------------------------ patch
+    async def patch(self, res: str | Resource, namespace: str | None, name: str,
+                    body: Any, patch_type: str = "merge", *, subresource: str | None = None,
+                    field_manager: str | None = None, force: bool = False,
+                    field_validation: str = "Warn", dry_run: bool = False) -> dict[str, Any]:
+        """patch_type: json | merge | strategic | apply (or the matching Content-Type)."""
+        r = self.resource(res)
+        ptype = PATCH_TYPES.get(patch_type, patch_type)
+        ns = self._ns(r, namespace)
+        if ptype == "apply":
+            return await self._apply(r, ns, name, body, subresource, field_manager, force,
+                                     field_validation, dry_run)
+        if force:
+            raise errors.bad_request("force is not allowed for non-apply patches")
+        if subresource == "scale":
+            current = await self.get_scale(r, ns, name)
+        else:
+            current = self._current(r, ns, name)
+        if ptype == "json":
+            new = patch.json_patch(current, body)
+        elif ptype == "merge":
+            if not isinstance(body, dict):
+                raise errors.bad_request("json: cannot unmarshal array into Go value of type "
+                                         "map[string]interface {}")
+            new = patch.json_merge_patch(current, body)
+        elif ptype == "strategic":
+            if not isinstance(body, dict):
+                raise errors.bad_request("json: cannot unmarshal array into Go value of type "
+                                         "map[string]interface {}")
+            new = patch.strategic_merge_patch(current, body)
+        else:
+            raise errors.unsupported_media_type(patch_type)
+        if not isinstance(new, dict):
+            raise errors.bad_request("the patch produced a document that is not an object")
+        new.setdefault("metadata", {}).setdefault("resourceVersion",
+                                                 current["metadata"].get("resourceVersion"))
+        if subresource == "scale":
+            return await self._update_scale(r, new, ns, name, field_manager, dry_run)
+        return await self.update(new, ns, name, resource=r, subresource=subresource,
+                                 field_manager=field_manager, field_validation=field_validation,
+                                 dry_run=dry_run)
+
+    async def _apply(self, r: Resource, ns: str, name: str, config: Any, subresource: str | None,
+                     manager: str | None, force: bool, field_validation: str,
+                     dry_run: bool) -> dict[str, Any]:
+        if not manager:
+            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [FieldError(
+                "Required value", "fieldManager", detail="is required for apply patch")])
+        if not isinstance(config, dict):
+            raise errors.bad_request("error decoding YAML: the apply configuration must be an object")
+        validation.check_kind(r, config)
+        meta = config.setdefault("metadata", {})
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match "
+                                     f"the name on the URL ({name})")
+        meta["name"] = name
+        if r.namespaced:
+            if meta.get("namespace") and meta["namespace"] != ns:
+                raise errors.bad_request("the namespace of the provided object does not match "
+                                         "the namespace sent on the request")
+            meta["namespace"] = ns
+        config = validation.schema_check(r, copy.deepcopy(config), field_validation)
+        live = self.store.get(res_key(r), ns, name)
+        if subresource == "status":
+            if live is None:
+                raise errors.not_found(r.plural, r.group, name)
+            merged = managedfields.apply_merge(live, {"status": config.get("status", {})})
+            merged["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+            return await self.update(merged, ns, name, resource=r, subresource="status",
+                                     field_manager=manager, dry_run=dry_run)
+        rv = meta.get("resourceVersion")
+        if live is None:
+            created = managedfields.server_side_apply(None, config, manager, force, r.api_version)
+            managed = created["metadata"].pop("managedFields")
+            return await self._create_with_managed(r, created, ns, managed, dry_run)
+        if rv and rv != live["metadata"]["resourceVersion"]:
+            raise errors.conflict(r.plural, r.group, name)
+        try:
+            new = managedfields.server_side_apply(live, config, manager, force, r.api_version)
+        except ApiError as exc:
+            exc.group, exc.kind = r.group, r.plural
+            raise
+        new["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        return await self.update(new, ns, name, resource=r, field_manager=manager,
+                                 field_validation="Ignore", dry_run=dry_run, _managed=False)
+
+    async def _create_with_managed(self, r: Resource, obj: dict[str, Any], ns: str,
+                                   managed: list[dict[str, Any]], dry_run: bool) -> dict[str, Any]:
+        obj["metadata"]["managedFields"] = []
+        created = await self.create(obj, ns, resource=r, dry_run=True)
+        created["metadata"]["managedFields"] = managed
+        if dry_run:
+            return created
+        if self.store.peek(res_key(r), ns, name_of(created)) is not None:
+            raise errors.already_exists(r.plural, r.group, name_of(created))
+        out = self._persist(r, created, "ADDED", None)
+        if r.plural == "namespaces":
+            await self._ensure_service_account(name_of(created))
+        return out
+
+    # ------------------------------------------------------------------ delete
+    async def delete(self, res: str | Resource, namespace: str | None, name: str, *,
+                     propagation_policy: str | None = None,
+                     grace_period_seconds: int | None = None,
+                     preconditions: dict[str, Any] | None = None,
+                     dry_run: bool = False) -> dict[str, Any]:
+        r = self.resource(res)
+        ns = self._ns(r, namespace)
+        obj = self._current(r, ns, name)
+        meta = obj["metadata"]
+        pre = preconditions or {}
+        if pre.get("uid") and pre["uid"] != meta.get("uid"):
+            raise errors.uid_precondition(r.plural, r.group, name, pre["uid"], meta.get("uid", ""))
+        if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on '
+                           f'{r.qualified} "{name}": Precondition failed: ResourceVersion in '
+                           f'precondition: {pre["resourceVersion"]}, ResourceVersion in object '
+                           f'meta: {meta.get("resourceVersion")}', name=name, group=r.group,
+                           kind=r.plural)
+        if propagation_policy not in (None, "Orphan", "Background", "Foreground"):
+            raise errors.invalid("DeleteOptions", "meta.k8s.io", "", [FieldError(
+                "Unsupported value", "propagationPolicy", propagation_policy,
+                'supported values: "Foreground", "Background", "Orphan", "nil"')])
+        if dry_run:
+            return obj
+        old = copy.deepcopy(obj)
+        if r.plural == "namespaces":
+            if name in ("default", "kube-system", "kube-public"):
+                raise errors.forbidden("namespaces", "", name,
+                                       "this namespace may not be deleted")
+            if meta.get("deletionTimestamp"):
+                return obj
+            meta["deletionTimestamp"] = now()
+            meta["deletionGracePeriodSeconds"] = 0
+            obj["status"] = {"phase": "Terminating"}
+            return self._persist(r, obj, "MODIFIED", old)
+        finalizers = list(meta.get("finalizers") or [])
+        if propagation_policy == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        elif propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        grace = 0
+        if r.plural == "pods":
+            grace = _pod_grace(obj, grace_period_seconds)
+        if finalizers or grace > 0:
+            if meta.get("deletionTimestamp"):
+                # a shorter grace period may still shorten a pending graceful deletion
+                if grace < (meta.get("deletionGracePeriodSeconds") or 0):
+                    meta["deletionGracePeriodSeconds"] = grace
+                    meta["deletionTimestamp"] = _in_seconds(grace)
+                    return self._persist(r, obj, "MODIFIED", old)
+                if not finalizers and grace == 0:
+                    return self._remove(r, obj)
+                return obj
+            meta["finalizers"] = finalizers
+            if not finalizers:
+                meta.pop("finalizers")
+            meta["deletionTimestamp"] = _in_seconds(grace)
+            meta["deletionGracePeriodSeconds"] = grace
+            if r.has_spec:
+                meta["generation"] = meta.get("generation", 1) + 1
+            return self._persist(r, obj, "MODIFIED", old)
+        return self._remove(r, obj)
+
+    async def delete_collection(self, res: str | Resource, namespace: str | None = None,
+                                label_selector: str | None = None,
+                                field_selector: str | None = None, **kwargs: Any,
+                                ) -> dict[str, Any]:
+        r = self.resource(res)
+        listed = await self.list(r, namespace, label_selector, field_selector)
+        for item in listed["items"]:
+            try:
+                await self.delete(r, item["metadata"].get("namespace"), item["metadata"]["name"],
+                                  **kwargs)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+        return {**listed, "items": []}
+
+    async def purge(self, res: str | Resource, namespace: str | None, name: str) -> None:
+        """Remove an object now, whatever its finalizers (namespace controller, kubelet)."""
+        r = self.resource(res)
+        obj = self.store.get(res_key(r), self._ns(r, namespace), name)
+        if obj is not None:
+            self._remove(r, obj)
+
+    # ------------------------------------------------------------------ watch
+    async def watch(self, res: str | Resource, namespace: str | None = None,
+                    resource_version: str | None = None, label_selector: str | None = None,
+                    field_selector: str | None = None, *, copies: bool = True,
+                    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Yield (type, object) forever; ("ERROR", Status) and stop when rv is too old."""
+        r = self.resource(res)
+        pred = matcher(label_selector, field_selector, r.plural, r.kind, r.version)
+        ns = self._ns(r, namespace) or None
+        watcher = _Watcher(res_key(r), ns)
+        start_rv: int
+        replay: list[WatchEvent] = []
+        if resource_version in (None, "", "0"):
+            start_rv = self.store.rv
+            initial = [o for o in self.store.items(res_key(r), ns) if pred(o)]
+        else:
+            try:
+                start_rv = int(resource_version)
+            except ValueError:
+                raise errors.bad_request(f'invalid resource version "{resource_version}"') from None
+            initial = []
+            if start_rv < self.history_floor:
+                yield "ERROR", errors.gone(
+                    f"too old resource version: {start_rv} ({self.history_floor + 1})").status()
+                return
+            replay = [e for e in self.history if e.rv > start_rv and e.res == watcher.res
+                      and (ns is None or e.obj["metadata"].get("namespace") == ns)]
+        self.watchers.add(watcher)
+        try:
+            for obj in initial:
+                yield "ADDED", copy.deepcopy(obj) if copies else obj
+            for ev in replay:
+                out = _filtered(ev, pred)
+                if out:
+                    yield out[0], copy.deepcopy(out[1]) if copies else out[1]
+            while True:
+                ev = await watcher.queue.get()
+                if ev.rv <= start_rv:
+                    continue
+                out = _filtered(ev, pred)
+                if out:
+                    yield out[0], copy.deepcopy(out[1]) if copies else out[1]
+        finally:
+            self.watchers.discard(watcher)
+
+    # ------------------------------------------------------------------ events
+    async def record_event(self, obj: dict[str, Any], reason: str, message: str,
+                           type: str = "Normal", component: str = "labcluster",
+                           ) -> dict[str, Any] | None:
+        """A core/v1 Event about `obj`, aggregated like the client-go recorder (count++)."""
+        meta = obj.get("metadata") or {}
+        ns = meta.get("namespace") or "default"
+        key = (ns, meta.get("uid", ""), reason, message, component)
+        stamp = now()
+        existing = self.event_index.get(key)
+        if existing:
+            ev = self.store.get("/events", ns, existing)
+            if ev is not None:
+                ev["count"] = ev.get("count", 1) + 1
+                ev["lastTimestamp"] = stamp
+                try:
+                    return await self.update(ev, ns, existing, resource="events",
+                                             field_manager=component)
+                except ApiError:
+                    pass
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{meta.get('name', '')}.{uuid.uuid4().hex[:16]}",
+                         "namespace": ns},
+            "involvedObject": {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
+                               "name": meta.get("name"), "namespace": meta.get("namespace"),
+                               "uid": meta.get("uid"),
+                               "resourceVersion": meta.get("resourceVersion")},
+            "reason": reason, "message": message, "type": type,
+            "source": {"component": component},
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+            "reportingComponent": component, "reportingInstance": "",
+            "eventTime": None,
+        }
+        if not meta.get("namespace"):
+            event["involvedObject"].pop("namespace")
+        try:
+            created = await self.create(event, ns, field_manager=component)
+        except ApiError:
+            return None  # events are best effort, as in client-go
+        self.event_index[key] = name_of(created)
+        return created
+
+    # ------------------------------------------------------------------ bootstrap
+    async def bootstrap(self) -> None:
+        """Namespaces a fresh cluster has (default, kube-system, kube-public)."""
+        for ns in ("default", "kube-system", "kube-public"):
+            if self.store.peek("/namespaces", "", ns) is None:
+                await self.create({"apiVersion": "v1", "kind": "Namespace",
+                                   "metadata": {"name": ns}}, field_manager="kube-apiserver")
+            await self._ensure_service_account(ns)
+
+
+def _filtered(ev: WatchEvent, pred: Callable[[dict[str, Any]], bool],
+              ) -> tuple[str, dict[str, Any]] | None:
+    """Selector-aware event type: an object leaving the selection is DELETED for the watcher."""
+    now_match = pred(ev.obj)
+    if ev.type == "MODIFIED" and ev.old is not None:
+        was = pred(ev.old)
+        if was and not now_match:
+            return "DELETED", ev.obj
+        if now_match and not was:
+            return "ADDED", ev.obj
+    if ev.type == "DELETED":
+        return (ev.type, ev.obj) if (ev.old is not None and pred(ev.old)) or now_match else None
+    return (ev.type, ev.obj) if now_match else None
+
+
+def _spec_changed(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    strip = ("metadata", "status")
+    return {k: v for k, v in new.items() if k not in strip} != {
+        k: v for k, v in old.items() if k not in strip}
+
+
+def _same(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """No-op writes are not persisted (no new resourceVersion), as in the real server."""
+    def strip(o: dict[str, Any]) -> dict[str, Any]:
+        m = {k: v for k, v in o.get("metadata", {}).items() if k != "managedFields"}
+        m["managedFields"] = [{k: v for k, v in e.items() if k != "time"}
+                              for e in o.get("metadata", {}).get("managedFields") or []]
+        return {**o, "metadata": m}
+    return strip(new) == strip(old)
+
+
+def _finalizers(r: Resource, obj: dict[str, Any]) -> list[str]:
+    return list(obj["metadata"].get("finalizers") or [])
+
+
+def _pod_grace(pod: dict[str, Any], requested: int | None) -> int:
+    """Unscheduled or finished pods go at once; running ones wait for the kubelet."""
+    if not (pod.get("spec") or {}).get("nodeName"):
+        return 0
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return 0
+    if requested is not None:
+        return max(0, requested)
+    return int((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+
+def _in_seconds(seconds: int) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": meta["name"], "namespace": meta.get("namespace"),
+                     "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
+                     "creationTimestamp": meta.get("creationTimestamp")},
+        "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+        "status": {"replicas": obj.get("status", {}).get("replicas", 0),
+                   "selector": selector_string(obj.get("spec", {}).get("selector"))},
+    }

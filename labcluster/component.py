@@ -1,0 +1,83 @@
+"""The component interface: how controllers and the node plug into the server.
+
+A component is set up before the HTTP routes are frozen (so it can add routes such as
+pods/log and API resources to discovery), then started with the in-process ClusterApi,
+and stopped in reverse order at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .api import ClusterApi
+    from .registry import Registry
+
+log = logging.getLogger("labcluster")
+
+
+@dataclass
+class ServerContext:
+    """What a component sees at setup time."""
+
+    home: Path
+    registry: Registry
+    api: ClusterApi
+    routes: list[web.AbstractRouteDef] = field(default_factory=list)
+    server_url: str = ""
+
+    def add_routes(self, routes: list[web.AbstractRouteDef]) -> None:
+        """Routes are matched before the generic resource routes and need the bearer token."""
+        self.routes.extend(routes)
+
+
+class Component:
+    """Override what you need; the defaults do nothing."""
+
+    name = "component"
+
+    def setup(self, ctx: ServerContext) -> None:
+        """Register routes / resources. Called once, before the server listens."""
+
+    async def start(self, api: ClusterApi) -> None:
+        """Start background work (tasks); must return promptly."""
+
+    async def stop(self) -> None:
+        """Stop everything started in start()."""
+
+
+class TaskComponent(Component):
+    """A component made of asyncio tasks that are cancelled at stop()."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def spawn(self, coro_fn: Callable[[], Awaitable[Any]], name: str) -> None:
+        async def guarded() -> None:
+            while True:
+                try:
+                    await coro_fn()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("%s: task %s failed; restarting in 1 s", self.name, name)
+                    await asyncio.sleep(1)
+
+        self.tasks.append(asyncio.get_running_loop().create_task(guarded(), name=name))
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self.tasks.clear()

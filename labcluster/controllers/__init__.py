@@ -1,0 +1,15 @@
+"""The controllers (kube-controller-manager's part), as components of the server."""
+
+from __future__ import annotations
+
+from ..component import Component
+from .deployment import DeploymentController
+from .endpoints import EndpointsController
+from .gc import GarbageCollector, NamespaceController
+from .replicaset import ReplicaSetController
+from .statefulset import StatefulSetController
+
+
+def controller_components() -> list[Component]:
+    return [DeploymentController(), ReplicaSetController(), StatefulSetController(),
+            EndpointsController(), GarbageCollector(), NamespaceController()]

@@ -1,0 +1,171 @@
+"""Garbage collection through ownerReferences, and namespace deletion.
+
+GC: an object whose owners are all gone is deleted (background); dangling references are
+dropped; `foregroundDeletion` owners wait until their dependents are gone; `orphan` owners
+first release their dependents. Namespaces: Terminating → everything inside is deleted →
+the namespace goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from ..api import ClusterApi, res_key
+from ..component import TaskComponent
+from ..errors import ApiError
+
+log = logging.getLogger("labcluster.gc")
+
+
+class GarbageCollector(TaskComponent):
+    name = "garbage-collector"
+    period = 20.0
+
+    async def start(self, api: ClusterApi) -> None:
+        self.api = api
+        self.wake = asyncio.Event()
+        self.wake.set()
+        for r in api.registry.resources:
+            if r.stored:
+                self.spawn(lambda r=r: self._watch(r.plural if not r.group else r.qualified),
+                           f"gc-watch-{r.qualified}")
+        self.spawn(self._loop, "gc-sweep")
+
+    async def _watch(self, res: str) -> None:
+        async for etype, obj in self.api.watch(res, copies=False):
+            meta = obj["metadata"]
+            if etype == "DELETED" or (meta.get("deletionTimestamp") and meta.get("finalizers")) or etype == "ADDED" and meta.get("ownerReferences"):
+                self.wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.period)
+            self.wake.clear()
+            await asyncio.sleep(0.05)  # let a burst of deletions settle into one sweep
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("gc sweep failed")
+                await asyncio.sleep(1)
+
+    def _objects(self) -> list[tuple[Any, dict[str, Any]]]:
+        out = []
+        for r in self.api.registry.resources:
+            if r.stored:
+                out.extend((r, o) for o in self.api.store.items(res_key(r)))
+        return out
+
+    async def sweep(self) -> None:
+        objs = self._objects()
+        live = {o["metadata"]["uid"]: (r, o) for r, o in objs}
+        dependents: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+        for r, o in objs:
+            for ref in o["metadata"].get("ownerReferences") or []:
+                dependents.setdefault(ref.get("uid"), []).append((r, o))
+        again = False
+        for r, o in objs:
+            meta = o["metadata"]
+            refs = meta.get("ownerReferences") or []
+            if refs and not meta.get("deletionTimestamp"):
+                alive = [ref for ref in refs if ref.get("uid") in live]
+                if not alive:
+                    await self._delete(r, o, "Background")
+                    again = True
+                elif len(alive) < len(refs):
+                    await self._set_refs(r, o, alive)
+            finalizers = meta.get("finalizers") or []
+            if meta.get("deletionTimestamp") and "orphan" in finalizers:
+                for dr, d in dependents.get(meta["uid"], []):
+                    keep = [ref for ref in d["metadata"].get("ownerReferences") or []
+                            if ref.get("uid") != meta["uid"]]
+                    await self._set_refs(dr, d, keep)
+                await self._drop_finalizer(r, o, "orphan")
+                again = True
+            elif meta.get("deletionTimestamp") and "foregroundDeletion" in finalizers:
+                deps = [(dr, d) for dr, d in dependents.get(meta["uid"], [])
+                        if d["metadata"]["uid"] in live]
+                if not deps:
+                    await self._drop_finalizer(r, o, "foregroundDeletion")
+                    again = True
+                for dr, d in deps:
+                    if not d["metadata"].get("deletionTimestamp"):
+                        leaf = dr.plural in ("pods", "endpointslices", "persistentvolumeclaims")
+                        await self._delete(dr, d, "Background" if leaf else "Foreground")
+        if again:
+            self.wake.set()
+
+    async def _delete(self, r: Any, o: dict[str, Any], policy: str) -> None:
+        meta = o["metadata"]
+        try:
+            await self.api.delete(r, meta.get("namespace"), meta["name"],
+                                  propagation_policy=policy,
+                                  preconditions={"uid": meta["uid"]})
+        except ApiError as exc:
+            if exc.code not in (404, 409):
+                raise
+
+    async def _set_refs(self, r: Any, o: dict[str, Any], refs: list[dict[str, Any]]) -> None:
+        meta = o["metadata"]
+        try:
+            await self.api.patch(r, meta.get("namespace"), meta["name"],
+                                 {"metadata": {"ownerReferences": refs or None,
+                                               "uid": meta["uid"]}},
+                                 "merge", field_manager="garbage-collector")
+        except ApiError as exc:
+            if exc.code not in (404, 409):
+                raise
+
+    async def _drop_finalizer(self, r: Any, o: dict[str, Any], name: str) -> None:
+        meta = o["metadata"]
+        try:
+            current = await self.api.get(r, meta.get("namespace"), meta["name"])
+            current["metadata"]["finalizers"] = [
+                f for f in current["metadata"].get("finalizers") or [] if f != name]
+            await self.api.update(current, resource=r, field_manager="garbage-collector")
+        except ApiError as exc:
+            if exc.code not in (404, 409):
+                raise
+
+
+class NamespaceController(TaskComponent):
+    name = "namespace-controller"
+
+    async def start(self, api: ClusterApi) -> None:
+        self.api = api
+        self.active: set[str] = set()
+        self.spawn(self._watch, "namespace-watch")
+
+    async def _watch(self) -> None:
+        async for _etype, ns in self.api.watch("namespaces", copies=False):
+            name = ns["metadata"]["name"]
+            if ns["metadata"].get("deletionTimestamp") and name not in self.active:
+                self.active.add(name)
+                self.spawn(lambda name=name: self._finalize(name), f"namespace-delete-{name}")
+
+    async def _finalize(self, name: str) -> None:
+        try:
+            while True:
+                left = 0
+                for r in self.api.registry.resources:
+                    if not r.stored or not r.namespaced:
+                        continue
+                    for o in list(self.api.store.items(res_key(r), name)):
+                        left += 1
+                        if o["metadata"].get("deletionTimestamp"):
+                            continue
+                        try:
+                            await self.api.delete(r, name, o["metadata"]["name"],
+                                                  propagation_policy="Background")
+                        except ApiError as exc:
+                            if exc.code != 404:
+                                raise
+                if left == 0:
+                    break
+                await asyncio.sleep(0.2)
+            await self.api.purge("namespaces", None, name)
+        finally:
+            self.active.discard(name)

@@ -1,0 +1,324 @@
+"""The HTTP face of ClusterApi: routing, auth, bodies, watch streaming, Status errors.
+
+Kept thin on purpose: every decision about objects is ClusterApi's, so the controllers
+and the kubelet (in-process) see exactly what HTTP clients see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from . import discovery, validation
+from .api import PATCH_TYPES, ClusterApi
+from .errors import ApiError, bad_request, method_not_allowed, unauthorized
+from .registry import Resource
+from .tables import to_table, wants_table
+
+log = logging.getLogger("labcluster.http")
+WATCH_DEFAULT_TIMEOUT = 1800
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=json.dumps(data, separators=(",", ":")), status=status,
+                        content_type="application/json", headers=headers)
+
+
+def _status_response(exc: ApiError) -> web.Response:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return _json(exc.status(), exc.code, headers)
+
+
+def make_auth_middleware(token: str) -> Any:
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return _status_response(unauthorized())
+        sink: list[str] = []
+        tok = validation.warnings.set(sink)
+        try:
+            resp = await handler(request)
+        except ApiError as exc:
+            resp = _status_response(exc)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # a bug must still answer as the API does
+            log.exception("internal error on %s %s", request.method, request.path)
+            resp = _status_response(ApiError(500, "InternalError",
+                                             f"Internal error occurred: {exc}"))
+        finally:
+            validation.warnings.reset(tok)
+        if sink and not resp.prepared:
+            for w in sink:
+                resp.headers.add("Warning", f'299 - "{w}"')
+        return resp
+
+    return auth
+
+
+class HttpApi:
+    def __init__(self, api: ClusterApi, server_address: str):
+        self.api = api
+        self.server_address = server_address
+        self.ready = False
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [
+            web.get("/version", self.version), web.get("/version/", self.version),
+            web.get("/healthz", self.health), web.get("/livez", self.health),
+            web.get("/readyz", self.readyz),
+            web.get("/api", self.api_versions), web.get("/api/", self.api_versions),
+            web.get("/apis", self.apis), web.get("/apis/", self.apis),
+            web.get("/openapi/v2", self.no_openapi), web.get("/openapi/v3", self.no_openapi),
+            web.route("*", "/api/v1{tail:(/.*)?}", self.core),
+            web.route("*", "/apis/{group}{tail:(/.*)?}", self.grouped),
+        ]
+
+    async def version(self, request: web.Request) -> web.Response:
+        return _json(discovery.version())
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        if not self.ready:
+            return web.Response(text="not ready", status=503)
+        return web.Response(text="ok")
+
+    async def api_versions(self, request: web.Request) -> web.Response:
+        return _json(discovery.api_versions(self.server_address))
+
+    async def apis(self, request: web.Request) -> web.Response:
+        return _json(discovery.api_group_list(self.api.registry))
+
+    async def no_openapi(self, request: web.Request) -> web.Response:
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    async def core(self, request: web.Request) -> web.StreamResponse:
+        tail = request.match_info["tail"]
+        return await self._dispatch(request, "", "v1", [p for p in tail.split("/") if p])
+
+    async def grouped(self, request: web.Request) -> web.StreamResponse:
+        group = request.match_info["group"]
+        parts = [p for p in request.match_info["tail"].split("/") if p]
+        if not parts:
+            doc = discovery.api_group(self.api.registry, group)
+            if doc is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return _json(doc)
+        return await self._dispatch(request, group, parts[0], parts[1:])
+
+    # -------------------------------------------------------------- routing
+    def _resolve(self, group: str, version: str, parts: list[str],
+                 ) -> tuple[Resource, str | None, str | None, str | None]:
+        reg = self.api.registry
+        ns: str | None = None
+        if len(parts) >= 3 and parts[0] == "namespaces":
+            r = reg.lookup(group, parts[2], version)
+            if r is not None and r.namespaced:
+                ns = parts[1]
+                parts = parts[2:]
+        r = reg.lookup(group, parts[0], version)
+        if r is None or len(parts) > 3:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        name = parts[1] if len(parts) > 1 else None
+        sub = parts[2] if len(parts) > 2 else None
+        if sub and not r.sub(sub):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return r, ns, name, sub
+
+    async def _dispatch(self, request: web.Request, group: str, version: str,
+                        parts: list[str]) -> web.StreamResponse:
+        if not parts:
+            doc = discovery.resource_list(self.api.registry, group, version)
+            if doc is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return _json(doc)
+        r, ns, name, sub = self._resolve(group, version, parts)
+        if not r.stored or (sub and sub not in ("status", "scale", "finalize")):
+            # served by a component (pods/log, services/proxy...) when one is registered
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        q = request.query
+        method = request.method
+        manager = q.get("fieldManager") or _manager_from_agent(request)
+        dry_run = q.get("dryRun") == "All"
+        validation_mode = q.get("fieldValidation", "Warn")
+        if validation_mode not in ("Strict", "Warn", "Ignore"):
+            raise bad_request(f'fieldValidation must be one of "Ignore", "Warn", or "Strict", '
+                              f'got "{validation_mode}"')
+        api = self.api
+        if name is None:
+            if method == "GET":
+                if q.get("watch") in ("true", "1"):
+                    return await self._watch(request, r, ns)
+                result = await api.list(r, ns, q.get("labelSelector"), q.get("fieldSelector"),
+                                        _int(q.get("limit")), q.get("continue"))
+                return self._maybe_table(request, r, result)
+            if method == "POST":
+                body = await _body(request)
+                created = await api.create(body, ns, resource=r, field_manager=manager,
+                                           field_validation=validation_mode, dry_run=dry_run)
+                return _json(created, 201)
+            if method == "DELETE":
+                opts = await _delete_options(request)
+                result = await api.delete_collection(r, ns, q.get("labelSelector"),
+                                                     q.get("fieldSelector"), **opts)
+                return _json(result)
+            raise method_not_allowed()
+        if method == "GET":
+            if sub == "scale":
+                return _json(await api.get_scale(r, ns or "", name))
+            obj = await api.get(r, ns, name)
+            return self._maybe_table(request, r, obj)
+        if method == "PUT":
+            body = await _body(request)
+            return _json(await api.update(body, ns, name, resource=r, subresource=sub,
+                                          field_manager=manager,
+                                          field_validation=validation_mode, dry_run=dry_run))
+        if method == "PATCH":
+            ctype = request.content_type
+            if ctype not in PATCH_TYPES:
+                raise ApiError(415, "UnsupportedMediaType",
+                               "the body of the request was in an unknown format - accepted "
+                               "media types include: application/json-patch+json, "
+                               "application/merge-patch+json, application/apply-patch+yaml")
+            body = await _body(request, yaml_ok=PATCH_TYPES[ctype] == "apply")
+            if PATCH_TYPES[ctype] == "apply" and not q.get("fieldManager"):
+                manager = None
+            force = q.get("force") in ("true", "1")
+            created_before = await _exists(api, r, ns, name)
+            result = await api.patch(r, ns, name, body, ctype, subresource=sub,
+                                     field_manager=manager, force=force,
+                                     field_validation=validation_mode, dry_run=dry_run)
+            return _json(result, 201 if (PATCH_TYPES[ctype] == "apply" and not created_before)
+                         else 200)
+        if method == "DELETE":
+            opts = await _delete_options(request)
+            obj = await api.delete(r, ns, name, **opts)
+            return _json(obj)
+        raise method_not_allowed()
+
+    def _maybe_table(self, request: web.Request, r: Resource, data: dict[str, Any],
+                     ) -> web.Response:
+        if wants_table(request.headers.get("Accept", "")):
+            return _json(to_table(r, data, request.query.get("includeObject", "Object")))
+        return _json(data)
+
+    async def _watch(self, request: web.Request, r: Resource, ns: str | None,
+                     ) -> web.StreamResponse:
+        q = request.query
+        timeout = _int(q.get("timeoutSeconds")) or WATCH_DEFAULT_TIMEOUT
+        table = wants_table(request.headers.get("Accept", ""))
+        events = self.api.watch(r, ns, q.get("resourceVersion"), q.get("labelSelector"),
+                                q.get("fieldSelector"), copies=False)
+        # Selector errors must be a 400 before the stream starts.
+        first = asyncio.ensure_future(events.__anext__())
+        await asyncio.sleep(0)
+        if first.done() and first.exception() is not None:
+            raise first.exception()  # type: ignore[misc]
+        resp = web.StreamResponse(headers={"Content-Type": "application/json",
+                                           "Transfer-Encoding": "chunked"})
+        await resp.prepare(request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pending: asyncio.Future[Any] | None = first
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                if pending is None:
+                    pending = asyncio.ensure_future(events.__anext__())
+                done, _ = await asyncio.wait({pending}, timeout=remaining)
+                if not done:
+                    break
+                try:
+                    etype, obj = pending.result()
+                except StopAsyncIteration:
+                    break
+                pending = None
+                if table and etype != "ERROR":
+                    obj = to_table(r, obj, q.get("includeObject", "Object"))
+                await resp.write(json.dumps({"type": etype, "object": obj},
+                                            separators=(",", ":")).encode() + b"\n")
+                if etype == "ERROR":
+                    break
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            if pending is not None:
+                pending.cancel()
+            await events.aclose()
+        with contextlib.suppress(ConnectionResetError):
+            await resp.write_eof()
+        return resp
+
+
+async def _exists(api: ClusterApi, r: Resource, ns: str | None, name: str) -> bool:
+    try:
+        await api.get(r, ns, name)
+        return True
+    except ApiError:
+        return False
+
+
+def _int(text: str | None) -> int | None:
+    if text in (None, ""):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise bad_request(f"invalid integer: {text!r}") from None
+
+
+def _manager_from_agent(request: web.Request) -> str:
+    """The real server's default field manager: the User-Agent up to its first '/'."""
+    agent = request.headers.get("User-Agent", "")
+    return agent.split("/", 1)[0][:128] or "unknown"
+
+
+async def _body(request: web.Request, yaml_ok: bool = False) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise bad_request("the body of the request was empty")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        if not yaml_ok:
+            raise bad_request("error decoding the body: invalid JSON (" + raw[:80].decode(
+                errors="replace") + "...)") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise bad_request(f"error converting YAML to JSON: {exc}") from None
+
+
+async def _delete_options(request: web.Request) -> dict[str, Any]:
+    q = request.query
+    body: dict[str, Any] = {}
+    raw = await request.read()
+    if raw:
+        try:
+            body = json.loads(raw) or {}
+        except ValueError:
+            raise bad_request("invalid DeleteOptions body") from None
+    policy = q.get("propagationPolicy") or body.get("propagationPolicy")
+    orphan = q.get("orphanDependents") or body.get("orphanDependents")
+    if policy is None and orphan in (True, "true"):
+        policy = "Orphan"
+    grace = q.get("gracePeriodSeconds")
+    grace_val = _int(grace) if grace is not None else body.get("gracePeriodSeconds")
+    dry = q.get("dryRun") == "All" or body.get("dryRun") == ["All"]
+    return {"propagation_policy": policy, "grace_period_seconds": grace_val,
+            "preconditions": body.get("preconditions"), "dry_run": dry}

@@ -1,0 +1,155 @@
+"""Start, find, check and stop the background server of a state dir.
+
+`ensure_running` is idempotent: a second `up` finds the first through its pid file and an
+authenticated /readyz, so two notebooks share one cluster per state dir.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .kubeconfig import read_kubeconfig
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 40.0
+
+
+def home_dir(home: str | Path | None = None) -> Path:
+    if home is not None:
+        return Path(home).expanduser()
+    return Path(os.environ.get("LABCLUSTER_HOME") or Path.home() / ".labcluster").expanduser()
+
+
+@dataclass
+class Status:
+    running: bool
+    home: Path
+    pid: int | None = None
+    server: str | None = None
+    kubeconfig: Path | None = None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.running:
+            return (f"labcluster is running (pid {self.pid}) at {self.server}\n"
+                    f"kubeconfig: {self.kubeconfig}")
+        return f"labcluster is not running ({self.detail or 'stopped'}); state dir {self.home}"
+
+
+def _pid(home: Path) -> int | None:
+    try:
+        return int((home / "server.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_our_server(pid: int, home: Path) -> bool:
+    """Only a `labcluster serve --home <this dir>` process counts (pids get reused)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True  # no /proc (macOS): trust the pid file
+    text = [a.decode(errors="replace") for a in args]
+    return "serve" in text and "labcluster" in " ".join(text) and str(home) in text
+
+
+def _ready(home: Path, server: str, token: str, timeout: float = 2.0) -> bool:
+    req = urllib.request.Request(server + "/readyz", headers={"Authorization": f"Bearer {token}"})
+    try:
+        ctx = ssl.create_default_context(cafile=str(home / "ca.crt"))
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ssl.SSLError):
+        return False
+
+
+def status(home: str | Path | None = None) -> Status:
+    h = home_dir(home)
+    pid = _pid(h)
+    if pid is None or not _is_our_server(pid, h):
+        return Status(False, h, detail="no server process")
+    info = read_kubeconfig(h / "kubeconfig")
+    if info is None:
+        return Status(False, h, pid, detail="no kubeconfig yet")
+    if not _ready(h, info.server, info.token):
+        return Status(False, h, pid, info.server, h / "kubeconfig", detail="not ready")
+    return Status(True, h, pid, info.server, h / "kubeconfig")
+
+
+def ensure_running(home: str | Path | None = None, env: dict[str, str] | None = None) -> Path:
+    """Start the cluster of `home` unless it runs; return its kubeconfig path."""
+    h = home_dir(home)
+    st = status(h)
+    if st.running:
+        assert st.kubeconfig is not None
+        return st.kubeconfig
+    # starting up right now (another `up`)? wait for it rather than start a second one
+    if (st.pid is not None and _is_our_server(st.pid, h)
+            and _wait_ready(h, st.pid, START_TIMEOUT)):
+        return h / "kubeconfig"
+    h.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(h / "server.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "labcluster", "serve", "--home", str(h)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env={**os.environ, **(env or {})}, cwd=str(h))
+    if not _wait_ready(h, proc.pid, START_TIMEOUT, proc):
+        tail = (h / "server.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"labcluster did not become ready; server.log ends with:\n{tail}")
+    return h / "kubeconfig"
+
+
+def _wait_ready(h: Path, pid: int, timeout: float,
+                proc: subprocess.Popen[bytes] | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            # lost the race to another `up`? then that one is ours to use
+            return status(h).running
+        if _pid(h) == pid:
+            info = read_kubeconfig(h / "kubeconfig")
+            if info and _ready(h, info.server, info.token, 0.5):
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def stop(home: str | Path | None = None, timeout: float = STOP_TIMEOUT) -> bool:
+    """SIGTERM the server (it stops its components) and wait; True if one was running."""
+    h = home_dir(home)
+    pid = _pid(h)
+    if pid is None or not _is_our_server(pid, h):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie child of ours (tests) counts as gone
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,203 @@
+"""Server-side printing (meta.k8s.io/v1 Table) for `kubectl get`, as the real printers do.
+
+kubectl asks for a Table and prints the server's columns; without it every resource
+would print only NAME. Columns follow pkg/printers/internalversion for what the lab uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .meta import parse_time
+from .registry import Resource
+
+
+def wants_table(accept: str) -> bool:
+    return "as=Table" in accept
+
+
+def human_duration(seconds: float) -> str:
+    """apimachinery's duration.HumanDuration."""
+    s = int(seconds)
+    if s < 0:
+        return "<invalid>"
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = s // 3600
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    d = h // 24
+    if h < 24 * 8:
+        return f"{d}d{h % 24}h" if h % 24 else f"{d}d"
+    if d < 365 * 2:
+        return f"{d}d"
+    return f"{d // 365}y{d % 365}d" if d < 365 * 8 else f"{d // 365}y"
+
+
+def age(obj: dict[str, Any]) -> str:
+    created = parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+    if created is None:
+        return "<unknown>"
+    return human_duration((datetime.now(UTC) - created).total_seconds())
+
+
+def _pod_status(pod: dict[str, Any]) -> str:
+    status = pod.get("status") or {}
+    reason = status.get("reason") or status.get("phase") or "Unknown"
+    for c in status.get("initContainerStatuses") or []:
+        state = c.get("state") or {}
+        if "terminated" in state and state["terminated"].get("exitCode") == 0:
+            continue
+        if "waiting" in state and state["waiting"].get("reason") not in (None, "PodInitializing"):
+            return "Init:" + state["waiting"]["reason"]
+    for c in reversed(status.get("containerStatuses") or []):
+        state = c.get("state") or {}
+        if state.get("waiting", {}).get("reason"):
+            reason = state["waiting"]["reason"]
+        elif state.get("terminated", {}).get("reason"):
+            reason = state["terminated"]["reason"]
+        elif "terminated" in state:
+            t = state["terminated"]
+            reason = (f"Signal:{t['signal']}" if t.get("signal")
+                      else f"ExitCode:{t.get('exitCode')}")
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        reason = "Terminating"
+    return reason
+
+
+def _pod_cells(pod: dict[str, Any]) -> list[Any]:
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    ready = sum(1 for c in statuses if c.get("ready"))
+    restarts = sum(c.get("restartCount", 0) for c in statuses)
+    return [f"{ready}/{len(spec.get('containers') or [])}", _pod_status(pod), restarts, age(pod),
+            status.get("podIP") or "<none>", spec.get("nodeName") or "<none>"]
+
+
+def _ports(svc: dict[str, Any]) -> str:
+    out = []
+    for p in (svc.get("spec") or {}).get("ports") or []:
+        text = f"{p.get('port')}"
+        if p.get("nodePort"):
+            text += f":{p['nodePort']}"
+        out.append(f"{text}/{p.get('protocol', 'TCP')}")
+    return ",".join(out) or "<none>"
+
+
+def _endpoints(ep: dict[str, Any]) -> str:
+    addrs = []
+    for subset in ep.get("subsets") or []:
+        for a in subset.get("addresses") or []:
+            for p in subset.get("ports") or [{}]:
+                addrs.append(f"{a.get('ip')}:{p.get('port')}" if p.get("port") else a.get("ip"))
+    if not addrs:
+        return "<none>"
+    shown = ",".join(addrs[:3])
+    return shown + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "")
+
+
+def _selector(sel: dict[str, Any] | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in ((sel or {}).get("matchLabels") or sel or {}).items()
+                    if isinstance(v, str)) or "<none>"
+
+
+def _event_object(ev: dict[str, Any]) -> str:
+    io = ev.get("involvedObject") or {}
+    return f"{(io.get('kind') or '').lower()}/{io.get('name')}"
+
+
+Col = tuple[str, str, int]  # name, type, priority (1 = only with -o wide)
+PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
+    "pods": ([("Ready", "string", 0), ("Status", "string", 0), ("Restarts", "string", 0),
+              ("Age", "string", 0), ("IP", "string", 1), ("Node", "string", 1)], _pod_cells),
+    "deployments": ([("Ready", "string", 0), ("Up-to-date", "integer", 0),
+                     ("Available", "integer", 0), ("Age", "string", 0)],
+                    lambda d: [f"{d.get('status', {}).get('readyReplicas', 0)}/"
+                               f"{d.get('spec', {}).get('replicas', 0)}",
+                               d.get("status", {}).get("updatedReplicas", 0),
+                               d.get("status", {}).get("availableReplicas", 0), age(d)]),
+    "replicasets": ([("Desired", "integer", 0), ("Current", "integer", 0),
+                     ("Ready", "integer", 0), ("Age", "string", 0)],
+                    lambda d: [d.get("spec", {}).get("replicas", 0),
+                               d.get("status", {}).get("replicas", 0),
+                               d.get("status", {}).get("readyReplicas", 0), age(d)]),
+    "statefulsets": ([("Ready", "string", 0), ("Age", "string", 0)],
+                     lambda d: [f"{d.get('status', {}).get('readyReplicas', 0)}/"
+                                f"{d.get('spec', {}).get('replicas', 0)}", age(d)]),
+    "services": ([("Type", "string", 0), ("Cluster-IP", "string", 0),
+                  ("External-IP", "string", 0), ("Port(s)", "string", 0), ("Age", "string", 0),
+                  ("Selector", "string", 1)],
+                 lambda s: [s["spec"].get("type"), s["spec"].get("clusterIP", "<none>"),
+                            ",".join(s["spec"].get("externalIPs") or []) or "<none>",
+                            _ports(s), age(s), _selector(s["spec"].get("selector"))]),
+    "endpoints": ([("Endpoints", "string", 0), ("Age", "string", 0)],
+                  lambda e: [_endpoints(e), age(e)]),
+    "persistentvolumeclaims": (
+        [("Status", "string", 0), ("Volume", "string", 0), ("Capacity", "string", 0),
+         ("Access Modes", "string", 0), ("StorageClass", "string", 0), ("Age", "string", 0)],
+        lambda p: [p.get("status", {}).get("phase", ""), p["spec"].get("volumeName", ""),
+                   (p.get("status", {}).get("capacity") or {}).get("storage", ""),
+                   ",".join({"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX",
+                             "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}.get(m, m)
+                            for m in p.get("status", {}).get("accessModes") or []),
+                   p["spec"].get("storageClassName") or "<unset>", age(p)]),
+    "namespaces": ([("Status", "string", 0), ("Age", "string", 0)],
+                   lambda n: [n.get("status", {}).get("phase", ""), age(n)]),
+    "configmaps": ([("Data", "integer", 0), ("Age", "string", 0)],
+                   lambda c: [len(c.get("data") or {}) + len(c.get("binaryData") or {}), age(c)]),
+    "secrets": ([("Type", "string", 0), ("Data", "integer", 0), ("Age", "string", 0)],
+                lambda s: [s.get("type", ""), len(s.get("data") or {}), age(s)]),
+    "events": ([("Last Seen", "string", 0), ("Type", "string", 0), ("Reason", "string", 0),
+                ("Object", "string", 0), ("Message", "string", 0)],
+               lambda e: [human_duration((datetime.now(UTC) - (parse_time(e.get("lastTimestamp"))
+                                          or datetime.now(UTC))).total_seconds()),
+                          e.get("type", ""), e.get("reason", ""), _event_object(e),
+                          e.get("message", "")]),
+    "nodes": ([("Status", "string", 0), ("Roles", "string", 0), ("Age", "string", 0),
+               ("Version", "string", 0)],
+              lambda n: [next((("Ready" if c.get("status") == "True" else "NotReady")
+                               for c in n.get("status", {}).get("conditions") or []
+                               if c.get("type") == "Ready"), "Unknown"),
+                         "control-plane" if "node-role.kubernetes.io/control-plane" in
+                         (n["metadata"].get("labels") or {}) else "<none>", age(n),
+                         n.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "")]),
+    "endpointslices": ([("AddressType", "string", 0), ("Ports", "string", 0),
+                        ("Endpoints", "string", 0), ("Age", "string", 0)],
+                       lambda s: [s.get("addressType", ""),
+                                  ",".join(str(p.get("port")) for p in s.get("ports") or [])
+                                  or "<unset>",
+                                  ",".join(a for e in s.get("endpoints") or []
+                                           for a in e.get("addresses") or []) or "<unset>",
+                                  age(s)]),
+}
+
+
+def to_table(r: Resource, data: dict[str, Any], include: str = "Object") -> dict[str, Any]:
+    cols, cells = PRINTERS.get(r.plural, ([("Age", "string", 0)], lambda o: [age(o)]))
+    items = data.get("items", [data])
+    defs = [{"name": "Name", "type": "string", "format": "name", "description": "Name",
+             "priority": 0}]
+    defs += [{"name": n, "type": t, "format": "", "description": n, "priority": p}
+             for n, t, p in cols]
+    rows = []
+    for obj in items:
+        row: dict[str, Any] = {"cells": [obj["metadata"]["name"]] + cells(obj)}
+        if include == "Object":
+            row["object"] = obj
+        elif include != "None":
+            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                             "metadata": obj["metadata"]}
+        rows.append(row)
+    meta = {k: v for k, v in (data.get("metadata") or {}).items()
+            if k in ("resourceVersion", "continue", "remainingItemCount")}
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+            "columnDefinitions": defs, "rows": rows}

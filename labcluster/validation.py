@@ -1,0 +1,513 @@
+"""Validation: the real OpenAPI schemas (kubernetes-validate) then the API server's own
+semantic checks, with apimachinery's messages.
+
+Schema validators are built once per kind and cached (kubernetes_validate.validate
+rebuilds the registry on every call and stops at the first error); importing jsonschema
+costs ~2 s, so `warm_up()` runs it in a thread after the server is ready.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+import threading
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from .errors import ApiError, FieldError, bad_request, go_label_selector, invalid
+from .registry import Resource
+from .selectors import labels_match, selector_from_match
+
+KUBE_VERSION = "1.32"
+SCHEMA_DIR = f"v{KUBE_VERSION}.0-local-strict"
+
+# Warnings for the current request (the HTTP layer turns them into `Warning:` headers).
+warnings: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "labcluster_warnings", default=None)
+
+
+def warn(text: str) -> None:
+    sink = warnings.get()
+    if sink is not None:
+        sink.append(text)
+
+
+_lock = threading.Lock()
+
+
+@cache
+def _definitions() -> Any:
+    from referencing import Resource as RefResource
+
+    root = files("kubernetes_validate") / "kubernetes-json-schema" / SCHEMA_DIR
+    return RefResource.from_contents(json.loads((root / "_definitions.json").read_text()))
+
+
+@cache
+def schema_validator(kind: str, api_version: str) -> Any:
+    """A cached Draft 2020-12 validator for one kind (None when no schema exists)."""
+    with _lock:
+        import jsonschema
+        from referencing import Registry
+        from referencing import Resource as RefResource
+
+        group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+        root = files("kubernetes_validate") / "kubernetes-json-schema" / SCHEMA_DIR
+        path = root / f"{kind.lower()}-{group_version}.json"
+        if not path.is_file():
+            return None
+        schema = json.loads(path.read_text())
+        resource = RefResource.from_contents(schema)
+        registry = _definitions() @ (resource @ Registry())
+        return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+def warm_up() -> threading.Thread:
+    """Import jsonschema and build the common validators off the request path."""
+    def run() -> None:
+        for kind, av in (("Deployment", "apps/v1"), ("Pod", "v1"), ("Service", "v1"),
+                         ("ConfigMap", "v1"), ("StatefulSet", "apps/v1")):
+            schema_validator(kind, av)
+
+    t = threading.Thread(target=run, name="labcluster-schema-warmup", daemon=True)
+    t.start()
+    return t
+
+
+def _field_path(parts: list[Any]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else ("." if out else "") + str(p)
+    return out
+
+
+def _unknown_path(parts: list[Any]) -> str:
+    """Strict decoding prints list indices as `containers[0]`, like the server."""
+    return _field_path(parts)
+
+
+_JSON_TYPES = {str: "string", int: "number", float: "number", bool: "bool", list: "array",
+               dict: "object"}
+
+
+def schema_check(res: Resource, obj: dict[str, Any], field_validation: str = "Warn",
+                 ) -> dict[str, Any]:
+    """Check `obj` against its schema; returns it with unknown fields dropped (Warn/Ignore).
+
+    Unknown fields: Strict → 400 `strict decoding error`, Warn → dropped with a warning,
+    Ignore → dropped. Type errors → 400 like the JSON decoder; missing required fields and
+    enum violations → 422 Invalid.
+    """
+    validator = schema_validator(res.kind, res.api_version)
+    if validator is None:
+        return obj
+    unknown: list[tuple[list[Any], str]] = []
+    type_errors: list[str] = []
+    field_errors: list[FieldError] = []
+    for err in validator.iter_errors(obj):
+        _collect(err, unknown, type_errors, field_errors, res)
+    name = (obj.get("metadata") or {}).get("name") or ""
+    prefix = f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: '
+    if type_errors:
+        raise bad_request(prefix + type_errors[0])
+    if unknown:
+        texts = [f'unknown field "{_unknown_path(p + [k])}"' for p, k in unknown]
+        if field_validation == "Strict":
+            raise bad_request(prefix + "strict decoding error: " + ", ".join(texts))
+        if field_validation != "Ignore":
+            for t in texts:
+                warn(t)
+        for parts, key in unknown:
+            cur: Any = obj
+            for p in parts:
+                cur = cur[p]
+            cur.pop(key, None)
+    if field_errors:
+        raise invalid(res.kind, res.group, name, field_errors)
+    return obj
+
+
+def _collect(err: Any, unknown: list[tuple[list[Any], str]], type_errors: list[str],
+             field_errors: list[FieldError], res: Resource) -> None:
+    path = list(err.absolute_path)
+    if err.validator in ("additionalProperties", "unevaluatedProperties"):
+        allowed = set((err.schema.get("properties") or {}).keys())
+        for key in err.instance:
+            if key not in allowed:
+                unknown.append((path, key))
+    elif err.validator == "required":
+        for key in err.validator_value:
+            if key not in err.instance:
+                field_errors.append(FieldError("Required value", _field_path(path + [key])))
+    elif err.validator == "enum":
+        allowed = ", ".join(json.dumps(v) for v in err.validator_value if v is not None)
+        if path in (["apiVersion"], ["kind"]):
+            type_errors.append(f"{path[0]} {json.dumps(err.instance)} is not {allowed}")
+        else:
+            field_errors.append(FieldError("Unsupported value", _field_path(path), err.instance,
+                                           f"supported values: {allowed}"))
+    elif err.validator in ("type", "oneOf", "anyOf"):
+        want = err.validator_value if err.validator == "type" else "int or string"
+        if isinstance(want, list):
+            want = next((w for w in want if w != "null"), want[0])
+        got = _JSON_TYPES.get(type(err.instance), "value")
+        go_want = {"integer": "int32", "object": "map", "array": "slice", "boolean": "bool"}.get(
+            want, want)
+        type_errors.append(
+            f"json: cannot unmarshal {got} into Go struct field {res.kind}.{'.'.join(str(p) for p in path if not isinstance(p, int))} of type {go_want}")
+    elif err.context:
+        for sub in err.context:
+            _collect(sub, unknown, type_errors, field_errors, res)
+    else:
+        field_errors.append(FieldError("Invalid value", _field_path(path), err.instance,
+                                       err.message))
+
+
+# ---------------------------------------------------------------- semantic checks
+
+DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_SUBDOMAIN = DNS1123_LABEL + r"(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
+LABEL_VALUE = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
+QUALIFIED_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+
+MSG_LABEL = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+             "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
+             f"'123-abc', regex used for validation is '{DNS1123_LABEL}')")
+MSG_SUBDOMAIN = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                 "characters, '-' or '.', and must start and end with an alphanumeric character "
+                 f"(e.g. 'example.com', regex used for validation is '{DNS1123_SUBDOMAIN}')")
+MSG_1035 = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+            "with an alphabetic character, and end with an alphanumeric character (e.g. "
+            f"'my-name',  or 'abc-123', regex used for validation is '{DNS1035_LABEL}')")
+MSG_LABEL_VALUE = ("a valid label must be an empty string or consist of alphanumeric characters, "
+                   "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+                   "'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+                   f"'{LABEL_VALUE}')")
+MSG_NAME_PART = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must "
+                 "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
+                 f"'123-abc', regex used for validation is '{QUALIFIED_NAME}')")
+MSG_CONFIG_KEY = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+                  "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation "
+                  "is '[-._a-zA-Z0-9]+')")
+MSG_ENV_NAME = ("a valid environment variable name must consist of alphabetic characters, digits, "
+                "'_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or "
+                "'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is "
+                "'[-._a-zA-Z][-._a-zA-Z0-9]*')")
+MSG_PORT = "must be between 1 and 65535, inclusive"
+MSG_PORT_NAME = ("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+
+# Which name rule each resource's metadata.name follows (apimachinery name validators).
+NAME_RULE = {"namespaces": "label", "services": "1035"}
+
+
+def _check_name(name: str, rule: str, path: str, errs: list[FieldError]) -> None:
+    if rule == "label":
+        if len(name) > 63:
+            errs.append(FieldError("Invalid value", path, name, "must be no more than 63 characters"))
+        if not re.fullmatch(DNS1123_LABEL, name):
+            errs.append(FieldError("Invalid value", path, name, MSG_LABEL))
+    elif rule == "1035":
+        if len(name) > 63:
+            errs.append(FieldError("Invalid value", path, name, "must be no more than 63 characters"))
+        if not re.fullmatch(DNS1035_LABEL, name):
+            errs.append(FieldError("Invalid value", path, name, MSG_1035))
+    else:
+        if len(name) > 253:
+            errs.append(FieldError("Invalid value", path, name, "must be no more than 253 characters"))
+        if not re.fullmatch(DNS1123_SUBDOMAIN, name):
+            errs.append(FieldError("Invalid value", path, name, MSG_SUBDOMAIN))
+
+
+def _check_labels(labels: Any, path: str, errs: list[FieldError]) -> None:
+    for key, value in (labels or {}).items():
+        prefix, _, name = key.rpartition("/")
+        if not re.fullmatch(QUALIFIED_NAME, name) or len(name) > 63:
+            errs.append(FieldError("Invalid value", path, key, MSG_NAME_PART))
+        elif prefix and not re.fullmatch(DNS1123_SUBDOMAIN, prefix):
+            errs.append(FieldError("Invalid value", path, key, "prefix part " + MSG_SUBDOMAIN))
+        if not isinstance(value, str) or len(value) > 63 or not re.fullmatch(LABEL_VALUE, value):
+            detail = ("must be no more than 63 characters" if isinstance(value, str)
+                      and len(value) > 63 else MSG_LABEL_VALUE)
+            errs.append(FieldError("Invalid value", path, value, detail))
+
+
+def _check_meta(res: Resource, obj: dict[str, Any], errs: list[FieldError]) -> None:
+    meta = obj.get("metadata") or {}
+    name = meta.get("name") or ""
+    if not name:
+        errs.append(FieldError("Required value", "metadata.name", detail="name or generateName is required"))
+    else:
+        _check_name(name, NAME_RULE.get(res.plural, "subdomain"), "metadata.name", errs)
+    _check_labels(meta.get("labels"), "metadata.labels", errs)
+
+
+def _check_port(value: Any, path: str, errs: list[FieldError]) -> None:
+    if isinstance(value, int) and not 1 <= value <= 65535:
+        errs.append(FieldError("Invalid value", path, value, MSG_PORT))
+
+
+def _check_port_name(name: str, path: str, errs: list[FieldError]) -> None:
+    if len(name) > 15:
+        errs.append(FieldError("Invalid value", path, name, "must be no more than 15 characters"))
+    elif not re.fullmatch("[-a-z0-9]+", name):
+        errs.append(FieldError("Invalid value", path, name, MSG_PORT_NAME))
+    elif not re.search("[a-z]", name):
+        errs.append(FieldError("Invalid value", path, name, "must contain at least one letter (a-z)"))
+    elif name.startswith("-") or name.endswith("-") or "--" in name:
+        errs.append(FieldError("Invalid value", path, name,
+                               "must not begin or end with a hyphen, or contain adjacent hyphens"))
+
+
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][0-9]+|[KMGTPE]i?|[mkMGTPE]|)$")
+_SUFFIX = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def parse_quantity(value: Any) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    m = _QUANTITY.match(str(value))
+    if not m:
+        return None
+    num, suffix = m.groups()
+    if suffix[:1] in ("e", "E") and suffix not in _SUFFIX:
+        return float(num) * 10 ** int(suffix[1:])
+    return float(num) * _SUFFIX[suffix]
+
+
+def _check_pod_spec(spec: dict[str, Any], path: str, errs: list[FieldError]) -> None:
+    containers = spec.get("containers") or []
+    if not containers:
+        errs.append(FieldError("Required value", f"{path}.containers"))
+    volumes = set()
+    for i, v in enumerate(spec.get("volumes") or []):
+        vname = v.get("name", "")
+        if vname in volumes:
+            errs.append(FieldError("Duplicate value", f"{path}.volumes[{i}].name", vname))
+        elif vname:
+            _check_name(vname, "label", f"{path}.volumes[{i}].name", errs)
+        volumes.add(vname)
+    names: set[str] = set()
+    port_names: set[str] = set()
+    for group in ("initContainers", "containers"):
+        for i, c in enumerate(spec.get(group) or []):
+            cpath = f"{path}.{group}[{i}]"
+            cname = c.get("name", "")
+            if not cname:
+                errs.append(FieldError("Required value", f"{cpath}.name"))
+            elif cname in names:
+                errs.append(FieldError("Duplicate value", f"{cpath}.name", cname))
+            else:
+                _check_name(cname, "label", f"{cpath}.name", errs)
+            names.add(cname)
+            if not c.get("image"):
+                errs.append(FieldError("Required value", f"{cpath}.image"))
+            for j, p in enumerate(c.get("ports") or []):
+                ppath = f"{cpath}.ports[{j}]"
+                if "containerPort" not in p:
+                    errs.append(FieldError("Required value", f"{ppath}.containerPort"))
+                _check_port(p.get("containerPort"), f"{ppath}.containerPort", errs)
+                if "hostPort" in p and p["hostPort"]:
+                    _check_port(p["hostPort"], f"{ppath}.hostPort", errs)
+                if p.get("name"):
+                    _check_port_name(p["name"], f"{ppath}.name", errs)
+                    if p["name"] in port_names:
+                        errs.append(FieldError("Duplicate value", f"{ppath}.name", p["name"]))
+                    port_names.add(p["name"])
+            seen_env: dict[str, int] = {}
+            for j, e in enumerate(c.get("env") or []):
+                ename = e.get("name", "")
+                if not ename:
+                    errs.append(FieldError("Required value", f"{cpath}.env[{j}].name"))
+                elif not re.fullmatch(r"[-._a-zA-Z][-._a-zA-Z0-9]*", ename):
+                    errs.append(FieldError("Invalid value", f"{cpath}.env[{j}].name", ename,
+                                           MSG_ENV_NAME))
+                if ename in seen_env:
+                    # the real server accepts this and warns (the later value wins)
+                    warn(f'{cpath}.env[{j}]: hides previous definition of "{ename}", which may '
+                         "be dropped when using apply")
+                seen_env[ename] = j
+            mounts: set[str] = set()
+            for j, m in enumerate(c.get("volumeMounts") or []):
+                mpath = f"{cpath}.volumeMounts[{j}]"
+                if m.get("name") not in volumes:
+                    errs.append(FieldError("Not found", f"{mpath}.name", m.get("name")))
+                if m.get("mountPath") in mounts:
+                    errs.append(FieldError("Invalid value", f"{mpath}.mountPath",
+                                           m.get("mountPath"), "must be unique"))
+                mounts.add(m.get("mountPath"))
+            res = c.get("resources") or {}
+            for rname, limit in (res.get("limits") or {}).items():
+                req = (res.get("requests") or {}).get(rname)
+                lq, rq = parse_quantity(limit), parse_quantity(req)
+                if req is not None and lq is not None and rq is not None and rq > lq:
+                    errs.append(FieldError(
+                        "Invalid value", f"{cpath}.resources.requests", req,
+                        f"must be less than or equal to {rname} limit of {limit}"))
+            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                pr = c.get(probe) or {}
+                port = (pr.get("httpGet") or pr.get("tcpSocket") or {}).get("port")
+                if isinstance(port, int):
+                    _check_port(port, f"{cpath}.{probe}.{'httpGet' if 'httpGet' in pr else 'tcpSocket'}.port", errs)
+                elif isinstance(port, str) and port not in port_names:
+                    errs.append(FieldError("Invalid value", f"{cpath}.{probe}.httpGet.port", port,
+                                           "must contain at least one letter or number (a-z, 0-9)")) if not port else None
+
+
+def _check_selector(res: Resource, obj: dict[str, Any], errs: list[FieldError]) -> None:
+    spec = obj.get("spec") or {}
+    sel = spec.get("selector")
+    tpl_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if sel is None:
+        errs.append(FieldError("Required value", "spec.selector"))
+    elif not sel.get("matchLabels") and not sel.get("matchExpressions"):
+        errs.append(FieldError("Invalid value", "spec.selector", go_label_selector(sel),
+                               f"empty selector is invalid for {res.singular}"))
+    if sel is not None:
+        reqs = selector_from_match(sel) or []
+        if not labels_match(reqs, tpl_labels):
+            errs.append(FieldError("Invalid value", "spec.template.metadata.labels", tpl_labels,
+                                   "`selector` does not match template `labels`"))
+    replicas = spec.get("replicas")
+    if isinstance(replicas, int) and replicas < 0:
+        errs.append(FieldError("Invalid value", "spec.replicas", replicas,
+                               "must be greater than or equal to 0"))
+    tpl = spec.get("template") or {}
+    _check_labels((tpl.get("metadata") or {}).get("labels"), "spec.template.metadata.labels", errs)
+    _check_pod_spec(tpl.get("spec") or {}, "spec.template.spec", errs)
+    policy = (tpl.get("spec") or {}).get("restartPolicy", "Always")
+    if policy != "Always":
+        errs.append(FieldError("Unsupported value", "spec.template.spec.restartPolicy", policy,
+                               'supported values: "Always"'))
+
+
+def _check_service(obj: dict[str, Any], old: dict[str, Any] | None, errs: list[FieldError]) -> None:
+    spec = obj.get("spec") or {}
+    ports = spec.get("ports") or []
+    headless = spec.get("clusterIP") == "None"
+    if not ports and not headless and spec.get("type") != "ExternalName":
+        errs.append(FieldError("Required value", "spec.ports"))
+    names: set[str] = set()
+    for i, p in enumerate(ports):
+        ppath = f"spec.ports[{i}]"
+        pname = p.get("name", "")
+        if len(ports) > 1 and not pname:
+            errs.append(FieldError("Required value", f"{ppath}.name"))
+        elif pname:
+            if pname in names:
+                errs.append(FieldError("Duplicate value", f"{ppath}.name", pname))
+            _check_name(pname, "label", f"{ppath}.name", errs)
+        names.add(pname)
+        if "port" not in p:
+            errs.append(FieldError("Required value", f"{ppath}.port"))
+        _check_port(p.get("port"), f"{ppath}.port", errs)
+        target = p.get("targetPort")
+        if isinstance(target, int):
+            _check_port(target, f"{ppath}.targetPort", errs)
+        elif isinstance(target, str) and target:
+            _check_port_name(target, f"{ppath}.targetPort", errs)
+        if p.get("nodePort"):
+            node_port = p["nodePort"]
+            if not 30000 <= node_port <= 32767:
+                errs.append(FieldError("Invalid value", f"{ppath}.nodePort", node_port,
+                                       "provided port is not in the valid range. The range of "
+                                       "valid ports is 30000-32767"))
+    if old is not None:
+        old_ip = (old.get("spec") or {}).get("clusterIP")
+        new_ip = spec.get("clusterIP")
+        if old_ip and new_ip and new_ip != old_ip and spec.get("type") != "ExternalName":
+            errs.append(FieldError("Invalid value", "spec.clusterIPs[0]", [new_ip],
+                                   "may not change once set"))
+
+
+STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy",
+               "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+
+
+def semantic_check(res: Resource, obj: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+    """Raise 422 Invalid with every field error found (nothing is stored on failure)."""
+    errs: list[FieldError] = []
+    _check_meta(res, obj, errs)
+    spec = obj.get("spec") or {}
+    if res.plural == "pods":
+        _check_pod_spec(spec, "spec", errs)
+        if old is not None:
+            _check_pod_update(obj, old, errs)
+    elif res.plural in ("deployments", "replicasets", "statefulsets"):
+        _check_selector(res, obj, errs)
+        if old is not None:
+            old_sel = (old.get("spec") or {}).get("selector")
+            if spec.get("selector") != old_sel:
+                errs.append(FieldError("Invalid value", "spec.selector",
+                                       go_label_selector(spec.get("selector")),
+                                       "field is immutable"))
+        if res.plural == "statefulsets" and old is not None:
+            a = {k: v for k, v in spec.items() if k not in STS_MUTABLE}
+            b = {k: v for k, v in (old.get("spec") or {}).items() if k not in STS_MUTABLE}
+            if a != b and spec.get("selector") == (old.get("spec") or {}).get("selector"):
+                errs.append(FieldError(
+                    "Forbidden", "spec", detail="updates to statefulset spec for fields other "
+                    "than 'replicas', 'ordinals', 'template', 'updateStrategy', "
+                    "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"))
+    elif res.plural == "services":
+        _check_service(obj, old, errs)
+    elif res.plural in ("configmaps", "secrets"):
+        for section in ("data", "binaryData", "stringData"):
+            for key in obj.get(section) or {}:
+                if not re.fullmatch(r"[-._a-zA-Z0-9]+", key) or len(key) > 253:
+                    errs.append(FieldError("Invalid value", f"{section}[{key}]", key, MSG_CONFIG_KEY))
+        if old is not None and old.get("immutable") and (
+                obj.get("data") != old.get("data") or obj.get("binaryData") != old.get("binaryData")):
+            errs.append(FieldError("Forbidden", "data",
+                                   detail="field is immutable when `immutable` is set"))
+    elif res.plural == "persistentvolumeclaims" and old is not None:
+        a = {k: v for k, v in spec.items() if k not in ("resources", "volumeName")}
+        b = {k: v for k, v in (old.get("spec") or {}).items() if k not in ("resources", "volumeName")}
+        if a != b:
+            errs.append(FieldError("Forbidden", "spec", detail="spec is immutable after creation "
+                                   "except resources.requests and volumeAttributesClassName for "
+                                   "bound claims"))
+    if errs:
+        name = (obj.get("metadata") or {}).get("name") or ""
+        raise invalid(res.kind, res.group, name, errs)
+
+
+def _check_pod_update(obj: dict[str, Any], old: dict[str, Any], errs: list[FieldError]) -> None:
+    """Pod spec is immutable except images, activeDeadlineSeconds, tolerations (additions)."""
+    a = dict(obj.get("spec") or {})
+    b = dict(old.get("spec") or {})
+    for s in (a, b):
+        s["containers"] = [{k: v for k, v in c.items() if k != "image"} for c in s.get("containers") or []]
+        s.pop("activeDeadlineSeconds", None)
+        s.pop("tolerations", None)
+        s.pop("nodeName", None) if not b.get("nodeName") else None
+    if a != b:
+        errs.append(FieldError(
+            "Forbidden", "spec", detail="pod updates may not change fields other than "
+            "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+            "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+            "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it "
+            "was previously negative)"))
+
+
+def check_kind(res: Resource, obj: dict[str, Any]) -> None:
+    """The body must be the kind and apiVersion the URL names (400 like the decoder)."""
+    if not isinstance(obj, dict):
+        raise bad_request("the object provided is unrecognized (must be of type object)")
+    # like the server's decoder, a body without kind/apiVersion takes the URL's
+    kind = obj.setdefault("kind", res.kind)
+    api_version = obj.setdefault("apiVersion", res.api_version)
+    if api_version != res.api_version:
+        raise bad_request(f"the API version in the data ({api_version}) does not match the "
+                          f"expected API version ({res.api_version})")
+    if kind != res.kind:
+        raise bad_request(f'{kind} in version "{res.version}" cannot be handled as a '
+                          f'{res.kind}: no kind "{kind}" is registered for version '
+                          f'"{res.api_version}" in scheme "pkg/api/legacyscheme/scheme.go:30"')
+
+
+def error_from(exc: ApiError) -> ApiError:
+    return exc

@@ -1,0 +1,167 @@
+"""Start/stop, discovery, auth and persistence of the API server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config, dynamic
+
+import labcluster
+
+pytestmark = pytest.mark.cluster
+
+
+def _kubeconfig(path: Path) -> tuple[str, str, ssl.SSLContext]:
+    cfg = yaml.safe_load(path.read_text())
+    cluster = cfg["clusters"][0]["cluster"]
+    ctx = ssl.create_default_context(cadata=base64.b64decode(
+        cluster["certificate-authority-data"]).decode())
+    return cluster["server"], cfg["users"][0]["user"]["token"], ctx
+
+
+def _get(url: str, ctx: ssl.SSLContext, token: str | None) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_token_is_required(kube_target):
+    server, token, ctx = _kubeconfig(kube_target.kubeconfig)
+    for given in (None, "wrong-" + token[:8], token + "x"):
+        code, body = _get(server + "/api/v1/namespaces", ctx, given)
+        assert code == 401
+        assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Failure", "message": "Unauthorized",
+                        "reason": "Unauthorized", "code": 401}
+    code, body = _get(server + "/api/v1/namespaces", ctx, token)
+    assert code == 200 and body["kind"] == "NamespaceList"
+
+
+def test_kubeconfig_is_private_and_loopback(kube_target):
+    if kube_target.home is None:
+        pytest.skip("checks labcluster's own kubeconfig file")
+    mode = stat.S_IMODE(kube_target.kubeconfig.stat().st_mode)
+    assert mode == 0o600
+    server, _, _ = _kubeconfig(kube_target.kubeconfig)
+    assert server.startswith("https://127.0.0.1:")
+
+
+def test_version_with_and_without_slash(kube_api, kube_target):
+    info = client.VersionApi(kube_api).get_code()  # requests /version/
+    assert info.major == "1" and info.minor == "32"
+    server, token, ctx = _kubeconfig(kube_target.kubeconfig)
+    code, body = _get(server + "/version", ctx, token)
+    assert code == 200 and body["gitVersion"] == info.git_version
+
+
+def test_discovery_documents(kube_target, kube_api):
+    server, token, ctx = _kubeconfig(kube_target.kubeconfig)
+    _, core = _get(server + "/api/v1", ctx, token)
+    pods = next(r for r in core["resources"] if r["name"] == "pods")
+    assert pods["kind"] == "Pod" and pods["namespaced"] and "po" in pods["shortNames"]
+    assert set(pods["verbs"]) >= {"create", "delete", "deletecollection", "get", "list",
+                                  "patch", "update", "watch"}
+    names = {r["name"] for r in core["resources"]}
+    assert {"pods/status", "pods/log", "pods/exec", "services/proxy", "namespaces",
+            "services", "endpoints", "configmaps", "secrets", "persistentvolumeclaims",
+            "events", "nodes", "serviceaccounts"} <= names
+    _, apps = _get(server + "/apis/apps/v1", ctx, token)
+    scale = next(r for r in apps["resources"] if r["name"] == "deployments/scale")
+    assert (scale["group"], scale["version"], scale["kind"]) == ("autoscaling", "v1", "Scale")
+    short = {r["name"]: r.get("shortNames", []) for r in apps["resources"]}
+    assert short["deployments"] == ["deploy"] and short["statefulsets"] == ["sts"]
+    _, groups = _get(server + "/apis", ctx, token)
+    assert {"apps", "discovery.k8s.io"} <= {g["name"] for g in groups["groups"]}
+
+
+def test_dynamic_client_discovers_and_lists(kube_api, kube_ns):
+    dyn = dynamic.DynamicClient(kube_api)
+    deploys = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    assert deploys.namespaced and deploys.name == "deployments"
+    cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    cms.create(body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dyn"},
+                     "data": {"a": "1"}}, namespace=kube_ns)
+    got = cms.get(name="dyn", namespace=kube_ns)
+    assert got.data.a == "1"
+    assert [i.metadata.name for i in cms.get(namespace=kube_ns).items] == ["dyn"]
+
+
+def test_default_namespaces_and_service_accounts(kube_core, kube_ns):
+    names = {n.metadata.name for n in kube_core.list_namespace().items}
+    assert {"default", "kube-system"} <= names
+    sa = kube_core.read_namespaced_service_account("default", kube_ns)
+    assert sa.metadata.name == "default"
+
+
+def _restart(target) -> None:
+    assert labcluster.stop(target.home)
+    assert not labcluster.status(target.home).running
+    labcluster.ensure_running(target.home, env=target.env)
+
+
+def test_persistence_across_down_and_up(kube_target, kube_core, kube_ns):
+    if kube_target.home is None:
+        pytest.skip("restarts the cluster process: labcluster only")
+    cm = kube_core.create_namespaced_config_map(kube_ns, {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "keep"},
+        "data": {"k": "v"}})
+    rv = int(cm.metadata.resource_version)
+    _restart(kube_target)
+    again = config.new_client_from_config(str(kube_target.kubeconfig))
+    core = client.CoreV1Api(again)
+    got = core.read_namespaced_config_map("keep", kube_ns)
+    assert got.data == {"k": "v"} and got.metadata.uid == cm.metadata.uid
+    # resourceVersions keep growing after a restart, as etcd's revision does
+    cm2 = core.create_namespaced_config_map(kube_ns, {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "after"}})
+    assert int(cm2.metadata.resource_version) > rv
+    # the old client still works: same port and token were kept
+    assert kube_core.read_namespaced_config_map("after", kube_ns).metadata.name == "after"
+
+
+def test_second_up_finds_the_first(kube_target):
+    if kube_target.home is None:
+        pytest.skip("labcluster only")
+    before = labcluster.status(kube_target.home)
+    t0 = time.monotonic()
+    path = labcluster.ensure_running(kube_target.home)
+    assert path == kube_target.kubeconfig
+    assert labcluster.status(kube_target.home).pid == before.pid
+    assert time.monotonic() - t0 < 5
+
+
+def test_cli_status_and_up_print_how_to(kube_target):
+    if kube_target.home is None:
+        pytest.skip("labcluster only")
+    home = str(kube_target.home)
+    out = subprocess.run([sys.executable, "-m", "labcluster", "--home", home, "status"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "is running" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "labcluster", "--home", home, "up"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    assert f"export KUBECONFIG={kube_target.kubeconfig}" in out.stdout
+    assert f"kubectl --kubeconfig {kube_target.kubeconfig} get pods -A" in out.stdout
+
+
+def test_unknown_resource_is_404(kube_target):
+    server, token, ctx = _kubeconfig(kube_target.kubeconfig)
+    code, body = _get(server + "/api/v1/widgets", ctx, token)
+    assert code == 404 and body["reason"] == "NotFound"
+    code, body = _get(server + "/apis/nosuch.example.com/v1", ctx, token)
+    assert code == 404 and body["kind"] == "Status"
