@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from conftest import running, settings_for
 from servers import free_port
+from storefront_apps import running, settings_for
 
 from storefront.backend.app import create_app
 

@@ -6,8 +6,8 @@ import asyncio
 import logging
 import uuid
 
-from conftest import running, settings_for
 from servers import down
+from storefront_apps import running, settings_for
 
 from storefront.backend.app import create_app
 
