@@ -21,6 +21,10 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     raw = env.get(name, "").strip()
     if raw == "":
         return default
+    if name.endswith("_PORT") and raw.startswith("tcp://"):
+        # Kubernetes' service links set REDIS_PORT=tcp://10.96.0.5:6379 for a Service named
+        # `redis` when the ConfigMap does not: the port is what the learner meant.
+        raw = raw.rsplit(":", 1)[-1]
     try:
         value = int(raw)
     except ValueError:

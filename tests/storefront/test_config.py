@@ -38,6 +38,11 @@ def test_bad_values_are_refused_by_name(name, value, words):
         Settings.from_env({name: value})
 
 
+def test_service_link_style_ports_are_understood():
+    s = Settings.from_env({"REDIS_PORT": "tcp://10.96.0.5:6379", "DATABASE_PORT": "tcp://10.0.0.1:5433"})
+    assert (s.redis_port, s.database_port) == (6379, 5433)
+
+
 def test_repr_never_shows_the_password():
     s = Settings.from_env({"DATABASE_PASSWORD": "hunter2-secret"})
     assert "hunter2-secret" not in repr(s) and "hunter2-secret" not in str(s)
