@@ -73,14 +73,19 @@ def unprivileged_user(name: str = "nobody") -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def reachable_bin_dir(bin_dir: Path, user: tuple[int, int] | None) -> Path:
-    """`bin_dir`, or a world-readable copy of its install tree when `user` cannot run it."""
+def reachable_bin_dir(bin_dir: Path, user: tuple[int, int] | None,
+                      cache_root: Path | None = None) -> Path:
+    """`bin_dir`, or a world-readable copy of its install tree when `user` cannot run it.
+
+    The copy (41 MB, made once per version, atomically) lives in `cache_root` (default: the
+    temp dir), which must itself be reachable by `user`.
+    """
     if user is None or _can_run(bin_dir / "postgres", user):
         return bin_dir
     install = bin_dir.parent
     version = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
                              text=True, check=True).stdout.split()[-1]
-    cache = Path(tempfile.gettempdir()) / f"labcluster-pginstall-{version}"
+    cache = Path(cache_root or tempfile.gettempdir()) / f"labcluster-pginstall-{version}"
     if not (cache / "bin" / "postgres").exists():
         staging = Path(tempfile.mkdtemp(prefix=f"{cache.name}.", dir=cache.parent))
         shutil.copytree(install, staging / "tree", symlinks=True)

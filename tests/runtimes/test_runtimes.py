@@ -15,7 +15,7 @@ from redis.retry import Retry
 from servers import DB_NAME, DB_PASSWORD, DB_USER, down, free_port, server_dir
 
 from labcluster.runtimes import PostgresServer, RedisServer, ServerError
-from labcluster.runtimes.postgres import blocking_ancestor
+from labcluster.runtimes.postgres import blocking_ancestor, reachable_bin_dir
 
 NO_RETRY = Retry(NoBackoff(), 0)
 
@@ -111,6 +111,27 @@ def test_unreachable_data_dir_is_a_clear_error(tmp_path):
     assert blocking_ancestor(hidden / "data", (65534, 65534)) is not None
     with pytest.raises(ServerError, match="cannot enter"):
         PostgresServer(hidden / "data", port=free_port(), socket_dir=tmp_path).start()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the unprivileged-user path only exists as root")
+def test_unreachable_binaries_are_copied_once_to_a_reachable_cache(postgres_server):
+    root = server_dir("test-pg-bins-")
+    try:
+        private = root / "private"
+        private.mkdir(mode=0o700)  # like /root: nobody cannot enter it
+        shutil.copytree(postgres_server.bin_dir.parent, private / "pginstall", symlinks=True)
+        cache_root = root / "cache"
+        cache_root.mkdir(mode=0o755)
+        user = (65534, 65534)
+        found = reachable_bin_dir(private / "pginstall" / "bin", user, cache_root)
+        assert found.parent.parent == cache_root
+        out = subprocess.run([str(found / "postgres"), "--version"], capture_output=True,
+                             text=True, user=65534, group=65534, extra_groups=[], check=True)
+        assert "PostgreSQL" in out.stdout
+        again = reachable_bin_dir(private / "pginstall" / "bin", user, cache_root)
+        assert again == found and len(list(cache_root.iterdir())) == 1
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_from_env_follows_the_official_image(tmp_path):
