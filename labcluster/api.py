@@ -178,7 +178,8 @@ class ClusterApi:
     # ------------------------------------------------------------------ create
     async def create(self, obj: dict[str, Any], namespace: str | None = None, *,
                      resource: str | Resource | None = None, field_manager: str | None = None,
-                     field_validation: str = "Warn", dry_run: bool = False) -> dict[str, Any]:
+                     field_validation: str = "Warn", dry_run: bool = False,
+                     _trusted: bool = False) -> dict[str, Any]:
         if resource is not None:
             r = self.resource(resource)
             validation.check_kind(r, obj)
@@ -198,7 +199,9 @@ class ClusterApi:
             meta["namespace"] = namespace or body_ns or "default"
         else:
             meta.pop("namespace", None)
-        validation.schema_check(r, obj, field_validation)
+        if not _trusted:
+            await validation.ensure_validator(r)
+            validation.schema_check(r, obj, field_validation)
         if not meta.get("name") and meta.get("generateName"):
             for _ in range(10):
                 candidate = meta["generateName"] + random_suffix()
@@ -288,7 +291,7 @@ class ClusterApi:
             try:
                 await self.create({"apiVersion": "v1", "kind": "ServiceAccount",
                                    "metadata": {"name": "default", "namespace": ns}},
-                                  field_manager="kube-controller-manager")
+                                  field_manager="kube-controller-manager", _trusted=True)
             except ApiError as exc:
                 if exc.reason != "AlreadyExists":
                     raise
@@ -336,6 +339,7 @@ class ClusterApi:
         elif subresource:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         else:
+            await validation.ensure_validator(r)
             validation.schema_check(r, obj, field_validation)
             new = obj
             for k in ("uid", "creationTimestamp", "deletionTimestamp",
@@ -344,8 +348,6 @@ class ClusterApi:
                     new["metadata"][k] = old["metadata"][k]
                 else:
                     new["metadata"].pop(k, None)
-            if not _managed:
-                new["metadata"]["managedFields"] = old["metadata"].get("managedFields", [])
             if r.sub("status"):
                 if "status" in old:
                     new["status"] = old["status"]
@@ -471,6 +473,7 @@ class ClusterApi:
                 raise errors.bad_request("the namespace of the provided object does not match "
                                          "the namespace sent on the request")
             meta["namespace"] = ns
+        await validation.ensure_validator(r)
         config = validation.schema_check(r, copy.deepcopy(config), field_validation)
         live = self.store.get(res_key(r), ns, name)
         if subresource == "status":
@@ -690,7 +693,8 @@ class ClusterApi:
         for ns in ("default", "kube-system", "kube-public"):
             if self.store.peek("/namespaces", "", ns) is None:
                 await self.create({"apiVersion": "v1", "kind": "Namespace",
-                                   "metadata": {"name": ns}}, field_manager="kube-apiserver")
+                                   "metadata": {"name": ns}}, field_manager="kube-apiserver",
+                                  _trusted=True)
             await self._ensure_service_account(ns)
 
 

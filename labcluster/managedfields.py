@@ -19,7 +19,8 @@ from .patch import merge_key
 
 Path = tuple[str, ...]
 IGNORED_META = {"managedFields", "resourceVersion", "uid", "creationTimestamp", "generation",
-                "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"}
+                "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "name",
+                "namespace"}
 _MISSING = object()
 
 
@@ -35,14 +36,13 @@ def leaf_values(obj: dict[str, Any], subresource: str | None = None) -> dict[Pat
             continue
         if key == "metadata":
             value = {k: v for k, v in value.items() if k not in IGNORED_META}
-            if "name" in value:
-                value.pop("namespace", None)
         _walk(value, (f"f:{key}",), key, out)
     return out
 
 
 def _walk(value: Any, path: Path, field: str, out: dict[Path, Any]) -> None:
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict):
+        # an empty map owns nothing (`metadata: {}` must not conflict with live metadata)
         for k, v in value.items():
             _walk(v, path + (f"f:{k}",), k, out)
     elif isinstance(value, list) and value and (key := merge_key(field, value)) and all(

@@ -64,6 +64,18 @@ def schema_validator(kind: str, api_version: str) -> Any:
         return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
+async def ensure_validator(res: Resource) -> None:
+    """Build (and first import jsonschema, ~2 s) in a thread so the event loop keeps serving."""
+    import asyncio
+
+    if (res.kind, res.api_version) not in _ready:
+        await asyncio.to_thread(schema_validator, res.kind, res.api_version)
+        _ready.add((res.kind, res.api_version))
+
+
+_ready: set[tuple[str, str]] = set()
+
+
 def warm_up() -> threading.Thread:
     """Import jsonschema and build the common validators off the request path."""
     def run() -> None:
