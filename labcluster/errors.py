@@ -140,6 +140,7 @@ class FieldError:
             "Required value": "FieldValueRequired",
             "Duplicate value": "FieldValueDuplicate",
             "Unsupported value": "FieldValueNotSupported",
+            "Not found": "FieldValueNotFound",
             "Forbidden": "FieldValueForbidden",
             "Too long": "FieldValueTooLong",
         }.get(self.type, "FieldValueInvalid")

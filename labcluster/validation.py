@@ -290,11 +290,12 @@ def parse_quantity(value: Any) -> float | None:
     return float(num) * _SUFFIX[suffix]
 
 
-def _check_pod_spec(spec: dict[str, Any], path: str, errs: list[FieldError]) -> None:
+def _check_pod_spec(spec: dict[str, Any], path: str, errs: list[FieldError],
+                    claim_volumes: tuple[str, ...] = ()) -> None:
     containers = spec.get("containers") or []
     if not containers:
         errs.append(FieldError("Required value", f"{path}.containers"))
-    volumes = set()
+    volumes = set(claim_volumes)  # a StatefulSet's volumeClaimTemplates count as volumes
     for i, v in enumerate(spec.get("volumes") or []):
         vname = v.get("name", "")
         if vname in volumes:
@@ -389,7 +390,9 @@ def _check_selector(res: Resource, obj: dict[str, Any], errs: list[FieldError]) 
                                "must be greater than or equal to 0"))
     tpl = spec.get("template") or {}
     _check_labels((tpl.get("metadata") or {}).get("labels"), "spec.template.metadata.labels", errs)
-    _check_pod_spec(tpl.get("spec") or {}, "spec.template.spec", errs)
+    claims = tuple((c.get("metadata") or {}).get("name", "")
+                    for c in spec.get("volumeClaimTemplates") or [])
+    _check_pod_spec(tpl.get("spec") or {}, "spec.template.spec", errs, claims)
     policy = (tpl.get("spec") or {}).get("restartPolicy", "Always")
     if policy != "Always":
         errs.append(FieldError("Unsupported value", "spec.template.spec.restartPolicy", policy,
