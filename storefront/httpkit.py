@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -145,3 +146,15 @@ class ServiceMiddleware:
         finally:
             route = self.templates.get(scope.get("endpoint"), "unmatched")
             self.metrics.observe(scope["method"], route, status, time.perf_counter() - start)
+
+
+def service_app(routes: list[Any], service: Any, *, state_name: str) -> Starlette:
+    """Both services are built the same way, so their errors, `X-Served-By` header and
+    per-route metrics cannot drift apart: one place assembles the Starlette app."""
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+                    lifespan=service.lifespan)
+    templates: dict[Any, str] = {r.endpoint: r.path for r in routes}
+    app.add_middleware(ServiceMiddleware, pod=service.pod, metrics=service.metrics,
+                       templates=templates)
+    setattr(app.state, state_name, service)
+    return app

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -29,7 +28,7 @@ from storefront.backend import products as products_mod
 from storefront.backend.cache import ProductCache
 from storefront.backend.db import Database
 from storefront.config import Settings
-from storefront.httpkit import EXCEPTION_HANDLERS, ApiError, ServiceMiddleware, path_int, read_json
+from storefront.httpkit import ApiError, path_int, read_json, service_app
 from storefront.metrics import Metrics
 from storefront.openapi import backend_spec
 from storefront.redislink import RedisLink
@@ -189,10 +188,4 @@ def create_app(settings: Settings | None = None, *,
         Route("/metrics", backend.metrics.endpoint),
         Route("/openapi.json", backend.openapi),
     ]
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-                    lifespan=backend.lifespan)
-    templates: dict[Any, str] = {r.endpoint: r.path for r in routes}
-    app.add_middleware(ServiceMiddleware, pod=backend.pod, metrics=backend.metrics,
-                       templates=templates)
-    app.state.backend = backend
-    return app
+    return service_app(routes, backend, state_name="backend")

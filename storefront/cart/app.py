@@ -21,11 +21,10 @@ from starlette.routing import Route
 from storefront.cart.store import MAX_LINES, MAX_QUANTITY, CartLimit, CartStore
 from storefront.config import Settings
 from storefront.httpkit import (
-    EXCEPTION_HANDLERS,
     ApiError,
-    ServiceMiddleware,
     path_int,
     read_json,
+    service_app,
     strict_int,
 )
 from storefront.metrics import Metrics
@@ -128,10 +127,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", service.metrics.endpoint),
         Route("/openapi.json", service.openapi),
     ]
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-                    lifespan=service.lifespan)
-    templates: dict[Any, str] = {r.endpoint: r.path for r in routes}
-    app.add_middleware(ServiceMiddleware, pod=service.pod, metrics=service.metrics,
-                       templates=templates)
-    app.state.cart = service
-    return app
+    return service_app(routes, service, state_name="cart")
