@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import discovery, validation
+from . import discovery, openapi, validation
 from .api import PATCH_TYPES, ClusterApi
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
 from .registry import Resource
@@ -78,7 +78,8 @@ class HttpApi:
             web.get("/readyz", self.readyz),
             web.get("/api", self.api_versions), web.get("/api/", self.api_versions),
             web.get("/apis", self.apis), web.get("/apis/", self.apis),
-            web.get("/openapi/v2", self.no_openapi), web.get("/openapi/v3", self.no_openapi),
+            web.get("/openapi/v2", self.no_openapi), web.get("/openapi/v3", self.openapi_root),
+            web.get("/openapi/v3/{path:.*}", self.openapi_gv),
             web.route("*", "/api/v1{tail:(/.*)?}", self.core),
             web.route("*", "/apis/{group}{tail:(/.*)?}", self.grouped),
         ]
@@ -102,6 +103,22 @@ class HttpApi:
 
     async def no_openapi(self, request: web.Request) -> web.Response:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    async def openapi_root(self, request: web.Request) -> web.Response:
+        return _json(openapi.root(self.api.registry))
+
+    async def openapi_gv(self, request: web.Request) -> web.Response:
+        parts = request.match_info["path"].strip("/").split("/")
+        if parts[:1] == ["api"] and len(parts) == 2:
+            group, version = "", parts[1]
+        elif parts[:1] == ["apis"] and len(parts) == 3:
+            group, version = parts[1], parts[2]
+        else:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        doc = openapi.gv_document(self.api.registry, group, version)
+        if doc is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return _json(doc)
 
     async def core(self, request: web.Request) -> web.StreamResponse:
         tail = request.match_info["tail"]

@@ -146,8 +146,13 @@ class NamespaceController(TaskComponent):
                 self.active.add(name)
                 self.spawn(lambda name=name: self._finalize(name), f"namespace-delete-{name}")
 
+    # A real namespace controller reacts after its informers catch up (about a second):
+    # `kubectl delete -f lab/` deletes the namespace first and the rest after it.
+    delay = 1.0
+
     async def _finalize(self, name: str) -> None:
         try:
+            await asyncio.sleep(self.delay)
             while True:
                 left = 0
                 for r in self.api.registry.resources:

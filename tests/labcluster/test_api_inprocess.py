@@ -1,0 +1,155 @@
+"""ClusterApi in-process, as the controllers and the node's kubelet use it, and the
+component interface (extra routes and discovery entries)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from labcluster.api import ClusterApi
+from labcluster.component import Component, ServerContext
+from labcluster.errors import ApiError
+from labcluster.kubeconfig import read_kubeconfig
+from labcluster.registry import Resource, Subresource
+from labcluster.server import Server
+from labcluster.store import Store
+
+
+@pytest.fixture
+async def api(tmp_path):
+    store = Store(tmp_path / "store.sqlite")
+    a = ClusterApi(store, history=50)
+    await a.bootstrap()
+    yield a
+    store.close()
+
+
+def _pod(name: str, node: str | None = None) -> dict:
+    spec = {"containers": [{"name": "c", "image": "busybox"}]}
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+            "spec": spec}
+
+
+async def test_kubelet_flow_watch_status_and_graceful_delete(api):
+    events = []
+
+    async def watcher():
+        async for etype, obj in api.watch("pods", "default", field_selector="spec.nodeName=n1"):
+            events.append((etype, obj["metadata"]["name"], obj["status"].get("phase")))
+            if len(events) == 3:
+                return
+
+    task = asyncio.create_task(watcher())
+    await asyncio.sleep(0)
+    await api.create(_pod("unbound"))
+    pod = await api.create(_pod("bound", node="n1"))
+    pod["status"] = {"phase": "Running", "podIP": "127.2.0.5"}
+    await api.update_status(pod, field_manager="kubelet")
+    # graceful: a scheduled pod only gets a deletionTimestamp; the kubelet finishes it
+    doomed = await api.delete("pods", "default", "bound")
+    assert doomed["metadata"]["deletionTimestamp"]
+    assert doomed["metadata"]["deletionGracePeriodSeconds"] == 30
+    await asyncio.wait_for(task, 5)
+    assert events == [("ADDED", "bound", "Pending"), ("MODIFIED", "bound", "Running"),
+                      ("MODIFIED", "bound", "Running")]
+    await api.delete("pods", "default", "bound", grace_period_seconds=0)
+    with pytest.raises(ApiError) as err:
+        await api.get("pods", "default", "bound")
+    assert err.value.code == 404
+
+
+async def test_status_update_cannot_change_spec_and_main_update_keeps_status(api):
+    pod = await api.create(_pod("p"))
+    pod["status"] = {"phase": "Running"}
+    pod["spec"]["containers"][0]["image"] = "other"
+    after = await api.update_status(pod)
+    assert after["status"]["phase"] == "Running"
+    assert after["spec"]["containers"][0]["image"] == "busybox"
+    after["status"] = {"phase": "Failed"}
+    again = await api.update(after)
+    assert again["status"]["phase"] == "Running"
+
+
+async def test_noop_update_keeps_resource_version(api):
+    cm = await api.create({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "c", "namespace": "default"}, "data": {"a": "1"}})
+    same = await api.update(cm)
+    assert same["metadata"]["resourceVersion"] == cm["metadata"]["resourceVersion"]
+
+
+async def test_events_are_aggregated(api):
+    pod = await api.create(_pod("ev"))
+    for _ in range(3):
+        await api.record_event(pod, "BackOff", "Back-off restarting failed container",
+                               "Warning", "kubelet")
+    events = (await api.list("events", "default",
+                             field_selector="involvedObject.name=ev"))["items"]
+    assert len(events) == 1 and events[0]["count"] == 3 and events[0]["type"] == "Warning"
+    assert events[0]["source"] == {"component": "kubelet"}
+
+
+async def test_watch_history_expires(api):
+    cm = await api.create({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "h", "namespace": "default"}, "data": {}})
+    for i in range(60):  # history holds 50 events here
+        cm["data"] = {"i": str(i)}
+        cm = await api.update(cm)
+    stream = api.watch("configmaps", "default", resource_version="2")
+    etype, status = await stream.__anext__()
+    assert etype == "ERROR" and status["code"] == 410 and status["reason"] == "Expired"
+
+
+class _Demo(Component):
+    """What the node does: serve pods/log and add a metrics API to discovery."""
+
+    name = "demo"
+
+    def setup(self, ctx: ServerContext) -> None:
+        async def log(request: web.Request) -> web.Response:
+            return web.Response(text=f"log of {request.match_info['name']}\n")
+
+        ctx.add_routes([web.get("/api/v1/namespaces/{ns}/pods/{name}/log", log)])
+        ctx.registry.add(Resource("metrics.k8s.io", "v1beta1", "pods", "PodMetrics",
+                                  verbs=("get", "list"), stored=False))
+        ctx.registry.add_subresource("", "pods", Subresource("log", "Pod", ("get",)))
+        self.started = False
+
+    async def start(self, api: ClusterApi) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+
+
+async def test_component_routes_and_discovery(tmp_path):
+    demo = _Demo()
+    server = Server(tmp_path / "home", components=[demo])
+    await server.start()
+    try:
+        assert demo.started
+        info = read_kubeconfig(tmp_path / "home" / "kubeconfig")
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "home" / "ca.crt"))
+        headers = {"Authorization": f"Bearer {info.token}"}
+        async with aiohttp.ClientSession(headers=headers) as s:
+            async with s.get(info.server + "/api/v1/namespaces/default/pods/x/log",
+                             ssl=ctx) as r:
+                assert r.status == 200 and await r.text() == "log of x\n"
+            async with s.get(info.server + "/apis/metrics.k8s.io/v1beta1", ssl=ctx) as r:
+                doc = json.loads(await r.text())
+                assert [e["name"] for e in doc["resources"]] == ["pods"]
+            async with s.get(info.server + "/apis/metrics.k8s.io/v1beta1/pods", ssl=ctx) as r:
+                assert r.status == 404  # not stored: only a component may serve it
+        async with aiohttp.ClientSession() as s:
+            async with s.get(info.server + "/api/v1/namespaces/default/pods/x/log",
+                             ssl=ctx) as r:
+                assert r.status == 401  # component routes need the token too
+    finally:
+        await server.stop()
+    assert not demo.started

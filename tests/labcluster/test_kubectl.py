@@ -1,0 +1,107 @@
+"""The real kubectl against the cluster: server-side apply, get tables, describe, scale,
+client-side apply, rollout status, delete. Skipped (with the reason) where kubectl is absent."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+from kube_helpers import wait_for
+
+pytestmark = [pytest.mark.cluster, pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl is not installed on this machine")]
+
+MANIFEST = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: web
+    spec:
+      replicas: 2
+      selector:
+        matchLabels: {app: web}
+      template:
+        metadata:
+          labels: {app: web}
+        spec:
+          nodeSelector: {labcluster.test/no-node: "true"}
+          containers:
+          - name: web
+            image: IMAGE
+            ports: [{containerPort: 80}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata:
+      name: web
+    spec:
+      selector: {app: web}
+      ports: [{port: 80}]
+    """)
+
+
+def kubectl(target, ns: str, *args: str, stdin: str | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["kubectl", "--kubeconfig", str(target.kubeconfig), "-n", ns, *args],
+                          input=stdin, capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
+    return proc
+
+
+def test_server_side_apply_get_scale_describe(kube_target, kube_ns):
+    manifest = MANIFEST.replace("IMAGE", "nginx:1.27")
+    out = kubectl(kube_target, kube_ns, "apply", "--server-side", "-f", "-", stdin=manifest)
+    assert "deployment.apps/web serverside-applied" in out.stdout
+    assert "service/web serverside-applied" in out.stdout
+    out = kubectl(kube_target, kube_ns, "apply", "--server-side", "-f", "-", stdin=manifest)
+    assert "deployment.apps/web serverside-applied" in out.stdout
+    wait_for(lambda: len(json.loads(kubectl(kube_target, kube_ns, "get", "pods", "-o", "json")
+                                    .stdout)["items"]) == 2, what="2 pods")
+    table = kubectl(kube_target, kube_ns, "get", "deploy").stdout.splitlines()
+    assert table[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert table[1].split()[:2] == ["web", "0/2"]
+    pods = kubectl(kube_target, kube_ns, "get", "po").stdout.splitlines()
+    assert pods[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert all(line.split()[1:3] == ["0/1", "Pending"] for line in pods[1:])
+    svc = kubectl(kube_target, kube_ns, "get", "svc", "web").stdout.splitlines()
+    assert svc[0].split()[:3] == ["NAME", "TYPE", "CLUSTER-IP"]
+    out = kubectl(kube_target, kube_ns, "scale", "deploy/web", "--replicas=3")
+    assert "deployment.apps/web scaled" in out.stdout
+    desc = wait_for(lambda: (d := kubectl(kube_target, kube_ns, "describe", "deploy", "web")
+                             .stdout) and "from 2 to 3" in d and d, what="describe events")
+    assert "Replicas:               3 desired" in desc
+    assert "ScalingReplicaSet" in desc and "deployment-controller" in desc
+
+
+def test_client_side_apply_and_delete(kube_target, kube_ns):
+    manifest = MANIFEST.replace("IMAGE", "nginx:1.27")
+    out = kubectl(kube_target, kube_ns, "apply", "-f", "-", stdin=manifest)
+    assert "deployment.apps/web created" in out.stdout
+    out = kubectl(kube_target, kube_ns, "apply", "-f", "-", stdin=manifest)
+    assert "deployment.apps/web unchanged" in out.stdout
+    out = kubectl(kube_target, kube_ns, "apply", "-f", "-",
+                  stdin=MANIFEST.replace("IMAGE", "nginx:1.28"))
+    assert "deployment.apps/web configured" in out.stdout
+    image = kubectl(kube_target, kube_ns, "get", "deploy", "web", "-o",
+                    "jsonpath={.spec.template.spec.containers[0].image}").stdout
+    assert image == "nginx:1.28"
+    out = kubectl(kube_target, kube_ns, "rollout", "status", "deploy/web", "--timeout=1s",
+                  check=False)
+    assert out.returncode != 0 and "Waiting for deployment" in out.stdout  # no kubelet
+    out = kubectl(kube_target, kube_ns, "delete", "-f", "-", stdin=manifest)
+    assert 'deployment.apps "web" deleted' in out.stdout
+
+
+def test_rejected_manifest_shows_the_api_error(kube_target, kube_ns):
+    bad = MANIFEST.replace("IMAGE", "nginx:1.27").replace(
+        "labels: {app: web}\n    spec:\n      nodeSelector",
+        "labels: {app: webb}\n    spec:\n      nodeSelector")
+    out = kubectl(kube_target, kube_ns, "apply", "-f", "-", stdin=bad, check=False)
+    assert out.returncode != 0
+    assert ('The Deployment "web" is invalid: spec.template.metadata.labels: Invalid value: '
+            'map[string]string{"app":"webb"}: `selector` does not match template `labels`'
+            in out.stderr)
