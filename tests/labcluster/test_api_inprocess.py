@@ -146,10 +146,9 @@ async def test_component_routes_and_discovery(tmp_path):
                 assert [e["name"] for e in doc["resources"]] == ["pods"]
             async with s.get(info.server + "/apis/metrics.k8s.io/v1beta1/pods", ssl=ctx) as r:
                 assert r.status == 404  # not stored: only a component may serve it
-        async with aiohttp.ClientSession() as s:
-            async with s.get(info.server + "/api/v1/namespaces/default/pods/x/log",
-                             ssl=ctx) as r:
-                assert r.status == 401  # component routes need the token too
+        async with aiohttp.ClientSession() as s, s.get(
+                info.server + "/api/v1/namespaces/default/pods/x/log", ssl=ctx) as r:
+            assert r.status == 401  # component routes need the token too
     finally:
         await server.stop()
     assert not demo.started
