@@ -599,6 +599,28 @@ class ClusterApi:
         if obj is not None:
             self._remove(r, obj)
 
+    async def bind(self, namespace: str, name: str, node: str,
+                   field_manager: str = "default-scheduler") -> dict[str, Any]:
+        """pods/binding: what a scheduler does (sets spec.nodeName and PodScheduled)."""
+        pod = self._current(self.resource("pods"), namespace, name)
+        if pod["spec"].get("nodeName"):
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on pods/binding "{name}": '
+                           f'pod {name} is already assigned to node "{pod["spec"]["nodeName"]}"',
+                           name=name, kind="pods/binding")
+        if pod["metadata"].get("deletionTimestamp"):
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on pods/binding '
+                           f'"{name}": pod {name} is being deleted, cannot be assigned to a host',
+                           name=name, kind="pods/binding")
+        old = copy.deepcopy(pod)
+        pod["spec"]["nodeName"] = node
+        conds = [c for c in pod.setdefault("status", {}).get("conditions") or []
+                 if c.get("type") != "PodScheduled"]
+        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                      "lastTransitionTime": now()})
+        pod["status"]["conditions"] = conds
+        managedfields.record_update(old, pod, field_manager, "v1")
+        return self._persist(self.resource("pods"), pod, "MODIFIED", old)
+
     # ------------------------------------------------------------------ watch
     async def watch(self, res: str | Resource, namespace: str | None = None,
                     resource_version: str | None = None, label_selector: str | None = None,

@@ -161,6 +161,14 @@ class HttpApi:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             return _json(doc)
         r, ns, name, sub = self._resolve(group, version, parts)
+        if r.plural == "pods" and sub == "binding" and request.method == "POST":
+            body = await _body(request)
+            target = (body or {}).get("target") or {}
+            if not target.get("name"):
+                raise bad_request("Binding.target.name is required")
+            await self.api.bind(ns or "default", name or "", target["name"])
+            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                          "status": "Success", "code": 201}, 201)
         if not r.stored or (sub and sub not in ("status", "scale", "finalize")):
             # served by a component (pods/log, services/proxy...) when one is registered
             raise ApiError(404, "NotFound", "the server could not find the requested resource")

@@ -152,3 +152,15 @@ async def test_component_routes_and_discovery(tmp_path):
     finally:
         await server.stop()
     assert not demo.started
+
+
+async def test_bind_sets_node_once(api):
+    await api.create(_pod("b"))
+    bound = await api.bind("default", "b", "labnode")
+    assert bound["spec"]["nodeName"] == "labnode"
+    assert any(c["type"] == "PodScheduled" and c["status"] == "True"
+               for c in bound["status"]["conditions"])
+    with pytest.raises(ApiError) as err:
+        await api.bind("default", "b", "other")
+    assert err.value.code == 409
+    assert err.value.message.endswith('pod b is already assigned to node "labnode"')
