@@ -1,0 +1,233 @@
+"""The node as a server component: kubelet + scheduler + PVC binder + kube-proxy + DNS.
+
+`labcluster.server.default_components()` loads `create(home)`. Everything reacts to
+in-process watches (pods, PVCs, Services, Endpoints) through one de-duplicating queue;
+a slow step (stopping a pod gracefully) runs in its own task so others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+from labcluster.api import ClusterApi
+from labcluster.component import ServerContext, TaskComponent
+from labcluster.errors import ApiError
+from labcluster.node.dns import HostsTable
+from labcluster.node.images import NodeConfig
+from labcluster.node.kubelet import PodWorker
+from labcluster.node.loopback import IPAllocator
+from labcluster.node.network import Network
+from labcluster.node.routes import NodeRoutes
+from labcluster.node.scheduling import (
+    NODE_NAME,
+    Binder,
+    ensure_default_class,
+    register_node,
+    schedule,
+)
+from labcluster.registry import Resource
+
+log = logging.getLogger("labcluster.node")
+STOP_GRACE_AT_SHUTDOWN = 10.0
+
+
+def pod_cidr() -> str:
+    """A random /24 in 127.64-127.99 unless set: clusters side by side never share IPs."""
+    return os.environ.get("LABCLUSTER_POD_CIDR") or \
+        f"127.{random.randint(64, 99)}.{random.randint(0, 255)}.0/24"
+
+
+class NodeComponent(TaskComponent):
+    name = "node"
+
+    def __init__(self, home: Path) -> None:
+        super().__init__()
+        self.home = Path(home)
+        self.state = self.home / "node"
+        self.api: ClusterApi
+        self.workers: dict[str, PodWorker] = {}        # pod uid -> worker
+        self.stopping: dict[str, asyncio.Task[None]] = {}
+        self.queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
+        self.pending: set[tuple[str, str, str]] = set()
+        self.routes = NodeRoutes(self)
+        self._net_dirty = asyncio.Event()
+
+    # ------------------------------------------------------------------ component
+    def setup(self, ctx: ServerContext) -> None:
+        reg = ctx.registry
+        if reg.lookup("storage.k8s.io", "storageclasses") is None:
+            reg.add(Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", False,
+                             ("sc",), has_spec=False))
+        verbs = ("get", "list")
+        reg.add(Resource("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False,
+                         verbs=verbs, stored=False, has_spec=False))
+        reg.add(Resource("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True,
+                         verbs=verbs, stored=False, has_spec=False))
+        ctx.add_routes(self.routes.routes())
+
+    async def start(self, api: ClusterApi) -> None:
+        self.api = api
+        # PostgreSQL runs as `nobody` and must traverse the home to its PVC directory
+        self.home.chmod(self.home.stat().st_mode | 0o111)
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.state.chmod(0o755)
+        self.table = HostsTable(self.state / "hosts")
+        self.table.write({})
+        self.nodecfg = NodeConfig(hosts_file=self.table.path)
+        self.ips = IPAllocator(pod_cidr())
+        self.binder = Binder(api, self.state / "volumes")
+        self.network = Network(api, self.table)
+        await register_node(api, self.home)
+        await ensure_default_class(api)
+        for res in ("pods", "persistentvolumeclaims", "services", "endpoints"):
+            self.spawn(lambda res=res: self._watch(res), f"node-watch-{res}")
+        self.spawn(self._work, "node-worker")
+        self.spawn(self._net_loop, "node-network")
+        self.spawn(self._resync, "node-resync")
+
+    async def stop(self) -> None:
+        await super().stop()
+        workers = list(self.workers.values())
+        self.workers.clear()
+        await asyncio.gather(*(w.stop(min(STOP_GRACE_AT_SHUTDOWN, _grace(w.pod)))
+                               for w in workers), return_exceptions=True)
+        for w in workers:
+            w.kill_now()
+        for t in self.stopping.values():
+            t.cancel()
+        await self.network.close()
+        await self.routes.close()
+
+    # ------------------------------------------------------------------ events
+    async def _watch(self, res: str) -> None:
+        async for etype, obj in self.api.watch(res, copies=False):
+            if etype == "ERROR":
+                return
+            meta = obj["metadata"]
+            if res in ("services", "endpoints"):
+                self._net_dirty.set()
+            elif res == "pods":
+                self.enqueue("pod", meta["namespace"], meta["name"])
+                self._net_dirty.set()
+                if etype == "DELETED":
+                    self._retry_unscheduled()
+            else:
+                self.enqueue("pvc", meta["namespace"], meta["name"])
+
+    def enqueue(self, kind: str, ns: str, name: str) -> None:
+        key = (kind, ns, name)
+        if key not in self.pending:
+            self.pending.add(key)
+            self.queue.put_nowait(key)
+
+    def _retry_unscheduled(self, ns: str | None = None) -> None:
+        for pod in self.api.store.items("/pods", ns):
+            if not (pod.get("spec") or {}).get("nodeName"):
+                self.enqueue("pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(10)
+            self._retry_unscheduled()
+
+    async def _work(self) -> None:
+        while True:
+            key = await self.queue.get()
+            self.pending.discard(key)
+            kind, ns, name = key
+            try:
+                if kind == "pod":
+                    await self.reconcile_pod(ns, name)
+                elif await self.binder.reconcile(ns, name):
+                    self._retry_unscheduled(ns)
+            except ApiError as exc:
+                if exc.code in (404, 409):
+                    asyncio.get_running_loop().call_later(0.1, self.enqueue, *key)
+                else:
+                    log.warning("node: %s %s/%s: %s", kind, ns, name, exc)
+            except Exception:
+                log.exception("node: %s %s/%s failed", kind, ns, name)
+                asyncio.get_running_loop().call_later(1, self.enqueue, *key)
+
+    async def _net_loop(self) -> None:
+        while True:
+            await self._net_dirty.wait()
+            self._net_dirty.clear()
+            await self.network.sync()
+            await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------ pods
+    def worker_for(self, pod: dict[str, Any]) -> PodWorker | None:
+        return self.workers.get(pod["metadata"]["uid"])
+
+    def claim_dir(self, ns: str, claim: str) -> Path | None:
+        return self.binder.bound_path(ns, claim)
+
+    async def reconcile_pod(self, ns: str, name: str) -> None:
+        pod = self.api.store.get("/pods", ns, name)
+        for uid, w in list(self.workers.items()):
+            if w.ns == ns and w.name == name and (pod is None or pod["metadata"]["uid"] != uid):
+                self._stop_worker(w, 0.0)  # the object is gone: no grace left
+        if pod is None:
+            return
+        spec, meta = pod.get("spec") or {}, pod["metadata"]
+        if not spec.get("nodeName"):
+            if not meta.get("deletionTimestamp") and spec.get(
+                    "schedulerName", "default-scheduler") == "default-scheduler":
+                await schedule(self.api, pod)
+            return
+        if spec["nodeName"] != NODE_NAME:
+            return
+        worker = self.workers.get(meta["uid"])
+        if meta.get("deletionTimestamp"):
+            grace = float(meta.get("deletionGracePeriodSeconds") or 0)
+            if worker is not None:
+                self._stop_worker(worker, grace, delete=True)
+            elif meta["uid"] not in self.stopping:
+                await self._finish_delete(ns, name, meta["uid"])
+            return
+        if worker is None and (pod.get("status") or {}).get("phase") not in ("Succeeded",
+                                                                              "Failed"):
+            ip = self.ips.allocate()
+            worker = PodWorker(self.api, self.nodecfg, pod, ip,
+                               self.state / "pods" / meta["uid"], self.claim_dir)
+            self.workers[meta["uid"]] = worker
+            worker.start()
+
+    def _stop_worker(self, worker: PodWorker, grace: float, delete: bool = False) -> None:
+        if worker.uid in self.stopping:
+            return
+
+        async def run() -> None:
+            try:
+                await worker.stop(grace)
+            finally:
+                self.workers.pop(worker.uid, None)
+                self.ips.release(worker.ip)
+                self.stopping.pop(worker.uid, None)
+            if delete:
+                await self._finish_delete(worker.ns, worker.name, worker.uid)
+            shutil.rmtree(worker.dir, ignore_errors=True)
+
+        self.stopping[worker.uid] = asyncio.get_running_loop().create_task(run())
+
+    async def _finish_delete(self, ns: str, name: str, uid: str) -> None:
+        """What the kubelet does once containers are gone: delete with grace 0."""
+        with contextlib.suppress(ApiError):
+            await self.api.delete("pods", ns, name, grace_period_seconds=0,
+                                  preconditions={"uid": uid})
+
+
+def _grace(pod: dict[str, Any]) -> float:
+    return float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+
+def create(home: Path) -> NodeComponent:
+    return NodeComponent(home)

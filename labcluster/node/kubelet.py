@@ -1,0 +1,461 @@
+"""The pod worker: one bound pod's containers, probes, restarts and status.
+
+Each container has a runner task (resolve config → pull → start → wait → back off →
+restart) and probe tasks; the worker folds their state into `pod.status` and writes it
+through the status subresource whenever something a user can see changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labcluster.api import ClusterApi
+from labcluster.errors import ApiError
+from labcluster.meta import now
+from labcluster.node import probes
+from labcluster.node.dns import search_list
+from labcluster.node.exec import Exec
+from labcluster.node.images import (
+    CommandNotFound,
+    ImageHandler,
+    ImagePullError,
+    NodeConfig,
+    resolve,
+)
+from labcluster.node.launch import ContainerLaunch, ContainerPort
+from labcluster.node.podspec import (
+    ConfigError,
+    memory_bytes,
+    millicores,
+    mounts_for,
+    resolve_env,
+    volume_dirs,
+)
+from labcluster.node.supervisor import ContainerProcess, Termination
+
+log = logging.getLogger("labcluster.kubelet")
+KUBELET = "kubelet"
+BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
+
+
+def _iso(dt: Any) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ContainerState:
+    spec: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=lambda: {
+        "waiting": {"reason": "ContainerCreating"}})
+    last: dict[str, Any] = field(default_factory=dict)
+    restarts: int = 0
+    ready: bool = False
+    started: bool = False
+    image_id: str = ""
+    proc: ContainerProcess | None = None
+    launch: ContainerLaunch | None = None
+    handler: ImageHandler | None = None
+    done: bool = False  # terminated and will not restart
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "image": self.spec.get("image", ""),
+                               "imageID": self.image_id, "ready": self.ready,
+                               "restartCount": self.restarts, "started": self.started,
+                               "state": self.state}
+        if self.last:
+            out["lastState"] = self.last
+        else:
+            out["lastState"] = {}
+        if "running" in self.state or "terminated" in self.state:
+            out["containerID"] = f"labcluster://{self.proc.marker}" if self.proc else ""
+        return out
+
+
+class PodWorker:
+    """Runs one pod until stop(); see the module docstring."""
+
+    def __init__(self, api: ClusterApi, node: NodeConfig, pod: dict[str, Any], pod_ip: str,
+                 pod_dir: Path, claim_dir: Callable[[str, str], Path | None]) -> None:
+        self.api = api
+        self.node = node
+        self.pod = pod
+        self.ns = pod["metadata"]["namespace"]
+        self.name = pod["metadata"]["name"]
+        self.uid = pod["metadata"]["uid"]
+        self.ip = pod_ip
+        self.dir = pod_dir
+        self.claim_dir = claim_dir
+        self.containers = [ContainerState(c) for c in pod["spec"]["containers"]]
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.stopping = False
+        self.start_time = now()
+        self._dirty = asyncio.Event()
+        self._published: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o755)
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(self._publisher(), name=f"status-{self.name}"))
+        for c in self.containers:
+            self.tasks.append(loop.create_task(self._run_container(c), name=f"{self.name}/{c.name}"))
+        self.touch()
+
+    async def stop(self, grace: float) -> None:
+        """Graceful stop of every container (SIGTERM, grace, SIGKILL), then the tasks."""
+        self.stopping = True
+        procs = [c for c in self.containers if c.proc is not None and c.proc.running()]
+        for c in procs:
+            await self.api.record_event(self.pod, "Killing", f"Stopping container {c.name}",
+                                        "Normal", KUBELET)
+        await asyncio.gather(*(asyncio.to_thread(c.proc.stop, grace) for c in procs
+                               if c.proc is not None))
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self.tasks.clear()
+
+    def kill_now(self) -> None:
+        """Synchronous last resort (cluster shutdown): no process may outlive the node."""
+        for c in self.containers:
+            if c.proc is not None and c.proc.running():
+                c.proc.stop(grace=2)
+
+    def touch(self) -> None:
+        self._dirty.set()
+
+    async def event(self, reason: str, message: str, type_: str = "Normal") -> None:
+        await self.api.record_event(self.pod, reason, message, type_, KUBELET)
+
+    # ------------------------------------------------------------------ containers
+    def _launch(self, c: ContainerState) -> ContainerLaunch:
+        def get(res: str, ns: str, name: str) -> dict[str, Any] | None:
+            return self.api.store.get(res, ns, name)
+        pod = {**self.pod, "status": {"podIP": self.ip, "hostIP": "127.0.0.1"}}
+        services = list(self.api.store.items("/services", self.ns))
+        env = resolve_env(pod, c.spec, get, services)
+        volumes = volume_dirs(pod, self.dir, get, self.claim_dir)
+        mounts = mounts_for(c.spec, volumes, env)
+        limits = (c.spec.get("resources") or {}).get("limits") or {}
+        run_dir = self.dir / "containers" / c.name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir.chmod(0o755)
+        hostname = self.pod["spec"].get("hostname") or self.name
+        return ContainerLaunch(
+            pod_uid=self.uid, pod_name=self.name, namespace=self.ns, container_name=c.name,
+            image=c.spec.get("image", ""), pod_ip=self.ip, run_dir=run_dir,
+            command=[_x(a, env) for a in c.spec["command"]] if "command" in c.spec else None,
+            args=[_x(a, env) for a in c.spec["args"]] if "args" in c.spec else None,
+            env=env, working_dir=c.spec.get("workingDir"), mounts=mounts,
+            ports=[ContainerPort(p["containerPort"], p.get("name", ""), p.get("protocol", "TCP"))
+                   for p in c.spec.get("ports") or []],
+            memory_limit=memory_bytes(limits["memory"]) if "memory" in limits else None,
+            cpu_limit=millicores(limits["cpu"]) if "cpu" in limits else None,
+            dns_search=search_list(self.ns), hostname=hostname)
+
+    async def _run_container(self, c: ContainerState) -> None:
+        backoff = 0.0
+        pull_backoff = BACKOFF_START
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        while not self.stopping:
+            try:
+                launch = await asyncio.to_thread(self._launch, c)
+            except ConfigError as exc:
+                c.state = {"waiting": {"reason": "CreateContainerConfigError",
+                                       "message": str(exc)}}
+                self.touch()
+                await self.event("Failed", f"Error: {exc}", "Warning")
+                await asyncio.sleep(2)
+                continue
+            image = launch.image
+            try:
+                handler = resolve(image, self.node)
+            except ImagePullError as exc:
+                first = c.state.get("waiting", {}).get("reason") != "ImagePullBackOff"
+                c.state = {"waiting": {"reason": "ErrImagePull", "message": str(exc)}}
+                self.touch()
+                await self.event("Pulling", f'Pulling image "{image}"')
+                await self.event("Failed", f'Failed to pull image "{image}": {exc}', "Warning")
+                await self.event("Failed", "Error: ErrImagePull", "Warning")
+                await asyncio.sleep(1 if first else 0)
+                c.state = {"waiting": {"reason": "ImagePullBackOff",
+                                       "message": f'Back-off pulling image "{image}": '
+                                       f"ErrImagePull: {exc}"}}
+                self.touch()
+                await self.event("BackOff", f'Back-off pulling image "{image}"', "Normal")
+                await asyncio.sleep(pull_backoff)
+                pull_backoff = min(pull_backoff * 2, BACKOFF_MAX)
+                continue
+            pull_backoff = BACKOFF_START
+            await self.event("Pulled", f'Container image "{image}" already present on machine')
+            try:
+                spec = await asyncio.to_thread(handler.prepare, launch)
+            except (CommandNotFound, OSError, ValueError) as exc:
+                c.state = {"terminated": {"exitCode": 128, "reason": "StartError",
+                                          "message": str(exc), "startedAt": now(),
+                                          "finishedAt": now()}}
+                c.restarts += 1
+                await self.event("Failed", f"Error: {exc}", "Warning")
+                self.touch()
+                if policy == "Never":
+                    c.done = True
+                    return
+                backoff = await self._backoff(c, backoff)
+                continue
+            loop = asyncio.get_running_loop()
+            ended: asyncio.Future[Termination] = loop.create_future()
+
+            def on_exit(t: Termination, ended: asyncio.Future[Termination] = ended,
+                        loop: asyncio.AbstractEventLoop = loop) -> None:
+                loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(t))
+
+            proc = ContainerProcess(spec, launch.run_dir / "logs",
+                                    memory_limit=launch.memory_limit,
+                                    cpu_limit=launch.cpu_limit, on_exit=on_exit)
+            await self.event("Created", f"Created container {c.name}")
+            try:
+                await asyncio.to_thread(proc.start)
+            except OSError as exc:
+                c.state = {"terminated": {"exitCode": 128, "reason": "StartError",
+                                          "message": str(exc)}}
+                self.touch()
+                backoff = await self._backoff(c, backoff)
+                continue
+            c.proc, c.launch, c.handler, c.image_id = proc, launch, handler, spec.image_id
+            started_at = time.monotonic()
+            c.state = {"running": {"startedAt": _iso(proc.started_at)}}
+            c.started = "startupProbe" not in c.spec
+            c.ready = False
+            self.touch()
+            await self.event("Started", f"Started container {c.name}")
+            probe_tasks = [loop.create_task(self._probe(c, proc, kind, ended))
+                           for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+                           if kind in c.spec]
+            if "readinessProbe" not in c.spec and "startupProbe" not in c.spec:
+                c.ready = True
+            try:
+                term = await ended
+            finally:
+                for t in probe_tasks:
+                    t.cancel()
+            c.ready, c.started = False, False
+            terminated = {"exitCode": term.exit_code, "reason": term.reason,
+                          "startedAt": _iso(term.started_at),
+                          "finishedAt": _iso(term.finished_at),
+                          "containerID": f"labcluster://{proc.marker}"}
+            if term.signal:
+                terminated["signal"] = term.signal
+            if term.message:
+                terminated["message"] = term.message
+            if term.reason == "OOMKilled":
+                await self.event("OOMKilling", f"Memory cgroup out of memory: Killed process "
+                                 f"{proc.pid} of container {c.name} (limit "
+                                 f"{launch.memory_limit} bytes)", "Warning")
+            if self.stopping:
+                c.state = {"terminated": terminated}
+                self.touch()
+                return
+            restart = policy == "Always" or (policy == "OnFailure" and term.exit_code != 0)
+            if not restart:
+                c.state = {"terminated": terminated}
+                c.done = True
+                self.touch()
+                return
+            c.last = {"terminated": terminated}
+            c.restarts += 1
+            if time.monotonic() - started_at > BACKOFF_RESET:
+                backoff = 0.0
+            backoff = await self._backoff(c, backoff)
+
+    async def _backoff(self, c: ContainerState, backoff: float) -> float:
+        """Wait before a restart: at once the first time, then 10 s doubling to 5 min."""
+        if backoff > 0:
+            c.state = {"waiting": {"reason": "CrashLoopBackOff", "message": (
+                f"back-off {int(backoff)}s restarting failed container={c.name} "
+                f"pod={self.name}_{self.ns}({self.uid})")}}
+            self.touch()
+            await self.event("BackOff", "Back-off restarting failed container "
+                             f"{c.name} in pod {self.name}_{self.ns}({self.uid})", "Warning")
+            await asyncio.sleep(backoff)
+            return min(backoff * 2, BACKOFF_MAX)
+        return BACKOFF_START
+
+    # ------------------------------------------------------------------ probes
+    async def _probe_once(self, c: ContainerState, probe: dict[str, Any]) -> probes.ProbeResult:
+        timeout = float(probe.get("timeoutSeconds", 1))
+        if "httpGet" in probe:
+            h = probe["httpGet"]
+            headers = {x["name"]: x["value"] for x in h.get("httpHeaders") or []}
+            return await probes.http_get(h.get("host") or self.ip, self._port(c, h["port"]),
+                                         h.get("path", "/"), scheme=h.get("scheme", "HTTP"),
+                                         headers=headers, timeout=timeout)
+        if "tcpSocket" in probe:
+            t = probe["tcpSocket"]
+            return await probes.tcp_socket(t.get("host") or self.ip, self._port(c, t["port"]),
+                                           timeout=timeout)
+        if "exec" in probe and c.handler is not None and c.launch is not None:
+            runner = Exec(c.handler, c.launch, c.proc.marker if c.proc else "")
+            return await probes.exec_probe(runner, list(probe["exec"]["command"]), timeout)
+        return probes.ProbeResult(False, "unsupported probe handler")
+
+    @staticmethod
+    def _port(c: ContainerState, port: Any) -> int:
+        if isinstance(port, int) or str(port).isdigit():
+            return int(port)
+        for p in c.spec.get("ports") or []:
+            if p.get("name") == port:
+                return int(p["containerPort"])
+        return 0
+
+    async def _probe(self, c: ContainerState, proc: ContainerProcess, kind: str,
+                     ended: asyncio.Future[Termination]) -> None:
+        probe = c.spec[kind]
+        label = {"startupProbe": "Startup", "livenessProbe": "Liveness",
+                 "readinessProbe": "Readiness"}[kind]
+        if kind != "startupProbe":
+            while not c.started:
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
+        period = float(probe.get("periodSeconds", 10))
+        ok_needed = int(probe.get("successThreshold", 1))
+        fail_needed = int(probe.get("failureThreshold", 3))
+        oks = fails = 0
+        while not ended.done():
+            result = await self._probe_once(c, probe)
+            if ended.done():
+                return
+            if result.success:
+                oks, fails = oks + 1, 0
+            else:
+                oks, fails = 0, fails + 1
+                await self.event("Unhealthy", f"{label} probe failed: {result.output.strip()}",
+                                 "Warning")
+            if kind == "startupProbe":
+                if result.success:
+                    c.started = True
+                    if "readinessProbe" not in c.spec:
+                        c.ready = True
+                    self.touch()
+                    return
+                if fails >= fail_needed:
+                    await self._kill_for(c, proc, "startup")
+                    return
+            elif kind == "livenessProbe":
+                if fails >= fail_needed:
+                    await self._kill_for(c, proc, "liveness")
+                    return
+            else:
+                ready = c.ready
+                if oks >= ok_needed:
+                    ready = True
+                elif fails >= fail_needed or not result.success and not c.ready:
+                    ready = False
+                if ready != c.ready:
+                    c.ready = ready
+                    self.touch()
+            await asyncio.sleep(period)
+
+    async def _kill_for(self, c: ContainerState, proc: ContainerProcess, probe: str) -> None:
+        await self.event("Killing", f"Container {c.name} failed {probe} probe, will be "
+                         "restarted")
+        grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+        await asyncio.to_thread(proc.stop, grace)
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        statuses = [c.status() for c in self.containers]
+        all_ready = all(c.ready for c in self.containers)
+        running = any("running" in c.state for c in self.containers)
+        waiting_restart = any(c.restarts and not c.done for c in self.containers)
+        if all(c.done for c in self.containers):
+            codes = [c.state.get("terminated", {}).get("exitCode", 1) for c in self.containers]
+            phase = "Succeeded" if all(x == 0 for x in codes) else "Failed"
+        elif running or waiting_restart:
+            phase = "Running"
+        else:
+            phase = "Pending"
+        old = {c["type"]: c for c in (self.pod.get("status") or {}).get("conditions") or []}
+
+        def cond(t: str, ok: bool, reason: str = "") -> dict[str, Any]:
+            s = "True" if ok else "False"
+            prev = old.get(t)
+            stamp = prev["lastTransitionTime"] if prev and prev.get("status") == s else now()
+            out: dict[str, Any] = {"type": t, "status": s, "lastProbeTime": None,
+                                   "lastTransitionTime": stamp}
+            if not ok and reason:
+                out["reason"] = reason
+                not_ready = [c.name for c in self.containers if not c.ready]
+                out["message"] = f"containers with unready status: [{' '.join(not_ready)}]"
+            return out
+
+        return {
+            "phase": phase, "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
+            "podIP": self.ip, "podIPs": [{"ip": self.ip}], "startTime": self.start_time,
+            "qosClass": _qos(self.pod),
+            "conditions": [cond("PodReadyToStartContainers", True), cond("Initialized", True),
+                           cond("Ready", all_ready, "ContainersNotReady"),
+                           cond("ContainersReady", all_ready, "ContainersNotReady"),
+                           cond("PodScheduled", True)],
+            "containerStatuses": statuses,
+        }
+
+    async def _publisher(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            status = self.status()
+            if status == self._published:
+                continue
+            try:
+                current = await self.api.get("pods", self.ns, self.name)
+            except ApiError:
+                return
+            if current["metadata"]["uid"] != self.uid:
+                return
+            current["status"] = status
+            current["metadata"].pop("resourceVersion", None)
+            try:
+                self.pod = await self.api.update_status(current, field_manager=KUBELET)
+                self._published = status
+            except ApiError as exc:
+                if exc.code == 404:
+                    return
+                log.warning("pod %s/%s status: %s", self.ns, self.name, exc)
+                self._dirty.set()
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.02)
+
+
+def _x(text: str, env: dict[str, str]) -> str:
+    from labcluster.node.podspec import expand
+    return expand(str(text), env)
+
+
+def _qos(pod: dict[str, Any]) -> str:
+    reqs = lims = 0
+    guaranteed = True
+    for c in pod["spec"]["containers"]:
+        r = (c.get("resources") or {})
+        req, lim = r.get("requests") or {}, r.get("limits") or {}
+        reqs += len(req)
+        lims += len(lim)
+        if not (lim.get("cpu") and lim.get("memory") and req.get("cpu") == lim.get("cpu")
+                and req.get("memory") == lim.get("memory")):
+            guaranteed = False
+    if guaranteed:
+        return "Guaranteed"
+    return "Burstable" if reqs or lims else "BestEffort"

@@ -1,0 +1,258 @@
+"""Pod spec → what the runtime needs: quantities, env, volumes (the kubelet's resolving).
+
+Kept apart from the pod worker so the rules (Kubernetes' own: `$(VAR)` expansion,
+service links, valueFrom messages) are one small readable module. Errors raise
+ConfigError with the exact text a real kubelet puts in CreateContainerConfigError.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from labcluster.node.launch import Mount
+
+_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
+           "G": 10**9, "T": 10**12, "m": 10**-3, "": 1}
+Getter = Callable[[str, str, str], "dict[str, Any] | None"]  # (resource, ns, name) -> obj
+
+
+class ConfigError(ValueError):
+    """The container cannot be configured (CreateContainerConfigError's message)."""
+
+
+def memory_bytes(q: Any) -> int:
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q).strip())
+    if not m or m.group(2) not in _SUFFIX:
+        raise ValueError(f"quantity {q!r} is not valid")
+    return int(float(m.group(1)) * _SUFFIX[m.group(2)])
+
+
+def millicores(q: Any) -> int:
+    text = str(q).strip()
+    if text.endswith("m"):
+        return int(float(text[:-1]))
+    return int(float(text) * 1000)
+
+
+def requests_of(pod: dict[str, Any]) -> tuple[int, int]:
+    """(cpu millicores, memory bytes) the pod asks for: what the scheduler admits."""
+    cpu = mem = 0
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        req = (c.get("resources") or {}).get("requests") or {}
+        if "cpu" in req:
+            cpu += millicores(req["cpu"])
+        if "memory" in req:
+            mem += memory_bytes(req["memory"])
+    return cpu, mem
+
+
+_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion: known vars replaced, `$$` escapes, unknown kept."""
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1)
+        return env[name] if name in env else m.group(0)
+    return _VAR.sub(sub, text)
+
+
+def service_links(services: list[dict[str, Any]]) -> dict[str, str]:
+    """Docker-link style variables for the namespace's Services (enableServiceLinks)."""
+    env: dict[str, str] = {}
+    for svc in services:
+        spec = svc.get("spec") or {}
+        ip = spec.get("clusterIP")
+        if not ip or ip == "None" or spec.get("type") == "ExternalName":
+            continue
+        name = svc["metadata"]["name"].upper().replace("-", "_")
+        ports = spec.get("ports") or []
+        if not ports:
+            continue
+        env[f"{name}_SERVICE_HOST"] = ip
+        env[f"{name}_SERVICE_PORT"] = str(ports[0]["port"])
+        first = ports[0]
+        env[f"{name}_PORT"] = f"{first.get('protocol', 'TCP').lower()}://{ip}:{first['port']}"
+        for p in ports:
+            proto = p.get("protocol", "TCP")
+            if p.get("name"):
+                env[f"{name}_SERVICE_PORT_{p['name'].upper().replace('-', '_')}"] = str(p["port"])
+            key = f"{name}_PORT_{p['port']}_{proto}"
+            env[key] = f"{proto.lower()}://{ip}:{p['port']}"
+            env[key + "_PROTO"] = proto.lower()
+            env[key + "_PORT"] = str(p["port"])
+            env[key + "_ADDR"] = ip
+    return env
+
+
+def _decoded(obj: dict[str, Any], kind: str) -> dict[str, str]:
+    if kind == "Secret":
+        return {k: base64.b64decode(v).decode("utf-8", "replace")
+                for k, v in (obj.get("data") or {}).items()}
+    return dict(obj.get("data") or {})
+
+
+def _source(get: Getter, kind: str, ns: str, name: str, optional: bool) -> dict[str, str] | None:
+    obj = get("/configmaps" if kind == "ConfigMap" else "/secrets", ns, name)
+    if obj is None:
+        if optional:
+            return None
+        raise ConfigError(f'{kind.lower()} "{name}" not found')
+    return _decoded(obj, kind)
+
+
+def _field(pod: dict[str, Any], path: str) -> str:
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    simple = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
+              "metadata.uid": meta.get("uid"), "spec.nodeName": spec.get("nodeName"),
+              "spec.serviceAccountName": spec.get("serviceAccountName"),
+              "status.podIP": status.get("podIP"), "status.hostIP": status.get("hostIP")}
+    if path in simple:
+        return str(simple[path] or "")
+    m = re.fullmatch(r"metadata\.(labels|annotations)\['([^']+)'\]", path)
+    if m:
+        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
+    raise ConfigError(f"unsupported fieldRef fieldPath {path}")
+
+
+def resolve_env(pod: dict[str, Any], container: dict[str, Any], get: Getter,
+                services: list[dict[str, Any]]) -> dict[str, str]:
+    """The container's environment, in the kubelet's order of precedence."""
+    ns = pod["metadata"]["namespace"]
+    env: dict[str, str] = {}
+    if (pod.get("spec") or {}).get("enableServiceLinks", True):
+        env.update(service_links(services))
+    for src in container.get("envFrom") or []:
+        prefix = src.get("prefix", "")
+        for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+            ref = src.get(key)
+            if ref:
+                data = _source(get, kind, ns, ref.get("name", ""), bool(ref.get("optional")))
+                for k, v in (data or {}).items():
+                    env[prefix + k] = v
+    for e in container.get("env") or []:
+        name = e["name"]
+        if "valueFrom" not in e:
+            env[name] = expand(str(e.get("value", "")), env)
+            continue
+        vf = e["valueFrom"]
+        for kind, key in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+            ref = vf.get(key)
+            if ref is None:
+                continue
+            optional = bool(ref.get("optional"))
+            data = _source(get, kind, ns, ref.get("name", ""), optional)
+            if data is None:
+                break
+            if ref["key"] not in data:
+                if optional:
+                    break
+                raise ConfigError(f"couldn't find key {ref['key']} in {kind} "
+                                  f"{ns}/{ref.get('name', '')}")
+            env[name] = data[ref["key"]]
+        if "fieldRef" in vf:
+            env[name] = _field(pod, vf["fieldRef"]["fieldPath"])
+        if "resourceFieldRef" in vf:
+            env[name] = _resource_field(container, vf["resourceFieldRef"])
+    return env
+
+
+def _resource_field(container: dict[str, Any], ref: dict[str, Any]) -> str:
+    kind, _, res = ref.get("resource", "").partition(".")
+    value = ((container.get("resources") or {}).get(kind) or {}).get(res)
+    if value is None:
+        return "0"
+    if res == "cpu":
+        return str(max(1, -(-millicores(value) // 1000)))
+    return str(memory_bytes(value))
+
+
+def _write_items(target: Path, data: dict[str, bytes], items: list[dict[str, Any]] | None,
+                 mode: int) -> None:
+    """Write a configMap/secret volume afresh (key files, or only `items`)."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    target.chmod(0o755)
+    chosen = [(i["key"], i.get("path", i["key"]), i.get("mode", mode)) for i in items] if items \
+        else [(k, k, mode) for k in data]
+    for key, rel, fmode in chosen:
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data[key])
+        path.chmod(fmode)
+
+
+def volume_dirs(pod: dict[str, Any], pod_dir: Path, get: Getter,
+                claim_dir: Callable[[str, str], Path | None]) -> dict[str, Path]:
+    """Materialise each volume as a host dir; ConfigError for a missing source."""
+    ns = pod["metadata"]["namespace"]
+    out: dict[str, Path] = {}
+    for v in (pod.get("spec") or {}).get("volumes") or []:
+        name = v["name"]
+        target = pod_dir / "volumes" / name
+        if "configMap" in v or "secret" in v:
+            kind = "ConfigMap" if "configMap" in v else "Secret"
+            src = v.get("configMap") or v.get("secret") or {}
+            ref = src.get("name") or src.get("secretName", "")
+            obj = get("/configmaps" if kind == "ConfigMap" else "/secrets", ns, ref)
+            if obj is None:
+                if src.get("optional"):
+                    obj = {}
+                else:
+                    raise ConfigError(f'{kind.lower()} "{ref}" not found')
+            data = {k: v.encode() for k, v in (obj.get("data") or {}).items()} \
+                if kind == "ConfigMap" else {k: base64.b64decode(v)
+                                             for k, v in (obj.get("data") or {}).items()}
+            for k, b in ((obj.get("binaryData") or {}) if kind == "ConfigMap" else {}).items():
+                data[k] = base64.b64decode(b)
+            for item in src.get("items") or []:
+                if item["key"] not in data:
+                    raise ConfigError(f"configmap references non-existent config key: "
+                                      f"{item['key']}")
+            _write_items(target, data, src.get("items"), src.get("defaultMode", 0o644))
+            out[name] = target
+        elif "emptyDir" in v:
+            target.mkdir(parents=True, exist_ok=True)
+            target.chmod(0o777)
+            out[name] = target
+        elif "persistentVolumeClaim" in v:
+            claim = v["persistentVolumeClaim"]["claimName"]
+            path = claim_dir(ns, claim)
+            if path is None:
+                raise ConfigError(f'persistentvolumeclaim "{claim}" not bound')
+            out[name] = path
+        elif "hostPath" in v:
+            out[name] = Path(v["hostPath"]["path"])
+        else:
+            raise ConfigError(f"volume {name}: unsupported volume type "
+                              f"{sorted(k for k in v if k != 'name')}")
+    return out
+
+
+def mounts_for(container: dict[str, Any], volumes: dict[str, Path],
+               env: dict[str, str]) -> list[Mount]:
+    mounts = []
+    for vm in container.get("volumeMounts") or []:
+        base = volumes.get(vm["name"])
+        if base is None:
+            raise ConfigError(f'unable to find volume "{vm["name"]}" for volumeMount')
+        sub = vm.get("subPath") or expand(vm.get("subPathExpr", ""), env)
+        host = base
+        if sub:
+            if os.path.isabs(sub) or ".." in Path(sub).parts:
+                raise ConfigError(f"subPath {sub!r} must be a relative path without '..'")
+            host = base / sub
+            if not host.exists():
+                host.mkdir(parents=True, exist_ok=True)
+                host.chmod(0o777)
+        mounts.append(Mount(host, vm["mountPath"], bool(vm.get("readOnly"))))
+    return mounts

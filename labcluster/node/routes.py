@@ -1,0 +1,295 @@
+"""The node's API routes: services/pods proxy, pods/log, pods/exec, metrics.k8s.io.
+
+Served by the API server process (the component adds them before the generic routes),
+so clients reach pods exactly as through a real API server: the official client's
+`connect_get_namespaced_service_proxy_with_path`, `read_namespaced_pod_log` and
+`kubernetes.stream.stream(connect_get_namespaced_pod_exec, ...)` work unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+
+from labcluster.errors import ApiError
+from labcluster.node import metrics
+from labcluster.node.exec import Exec
+from labcluster.node.images import CommandNotFound
+from labcluster.node.logs import follow_async, read_log
+from labcluster.node.network import ready_endpoints
+
+if TYPE_CHECKING:
+    from labcluster.node.component import NodeComponent
+
+HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+       "trailers", "transfer-encoding", "upgrade", "authorization", "host",
+       "content-length", "content-encoding"}
+CORE = "/api/v1/namespaces/{namespace}"
+METRICS = "/apis/metrics.k8s.io/v1beta1"
+STDOUT, STDERR, ERROR = 1, 2, 3
+
+
+def _fail(exc: ApiError) -> web.Response:
+    return web.json_response(exc.status(), status=exc.code)
+
+
+class NodeRoutes:
+    def __init__(self, node: NodeComponent) -> None:
+        self.node = node
+        self.rr = itertools.count()
+        self._session: aiohttp.ClientSession | None = None
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [
+            web.route("*", CORE + "/services/{name}/proxy{path:(/.*)?}", self.service_proxy),
+            web.route("*", CORE + "/pods/{name}/proxy{path:(/.*)?}", self.pod_proxy),
+            web.get(CORE + "/pods/{name}/log", self.pod_log),
+            web.route("*", CORE + "/pods/{name}/exec", self.pod_exec),
+            web.get(METRICS + "/nodes", self.node_metrics),
+            web.get(METRICS + "/nodes/{name}", self.node_metrics),
+            web.get(METRICS + "/pods", self.pod_metrics),
+            web.get(METRICS + "/namespaces/{namespace}/pods", self.pod_metrics),
+            web.get(METRICS + "/namespaces/{namespace}/pods/{name}", self.pod_metrics),
+        ]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # ------------------------------------------------------------------ proxy
+    async def service_proxy(self, request: web.Request) -> web.StreamResponse:
+        ns = request.match_info["namespace"]
+        scheme, name, port = _split_name(request.match_info["name"])
+        svc = self.node.api.store.get("/services", ns, name)
+        if svc is None:
+            return _fail(ApiError(404, "NotFound", f'services "{name}" not found', name=name,
+                                  kind="services"))
+        ports = (svc.get("spec") or {}).get("ports") or []
+        chosen = next((p for p in ports if not port or p.get("name") == port
+                       or str(p.get("port")) == port), None)
+        targets = ready_endpoints(self.node.api, svc, chosen) if chosen else []
+        if not targets:
+            return _fail(ApiError(503, "ServiceUnavailable",
+                                  f'no endpoints available for service "{name}"'))
+        host, tport = targets[next(self.rr) % len(targets)]
+        return await self._forward(request, f"{scheme or 'http'}://{host}:{tport}")
+
+    async def pod_proxy(self, request: web.Request) -> web.StreamResponse:
+        ns = request.match_info["namespace"]
+        scheme, name, port = _split_name(request.match_info["name"])
+        pod = self.node.api.store.get("/pods", ns, name)
+        if pod is None:
+            return _fail(ApiError(404, "NotFound", f'pods "{name}" not found', name=name,
+                                  kind="pods"))
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip:
+            return _fail(ApiError(503, "ServiceUnavailable", "pod has no IP yet"))
+        ports = [p for c in pod["spec"]["containers"] for p in c.get("ports") or []]
+        if port.isdigit():
+            number = port
+        else:
+            found = [p for p in ports if not port or p.get("name") == port]
+            number = str(found[0]["containerPort"]) if found else "80"
+        return await self._forward(request, f"{scheme or 'http'}://{ip}:{number}")
+
+    async def _forward(self, request: web.Request, base: str) -> web.StreamResponse:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(auto_decompress=False)
+        url = base + (request.match_info.get("path") or "/")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
+        body = await request.read()
+        try:
+            async with self._session.request(
+                    request.method, url, params=request.query, headers=headers,
+                    data=body or None, allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=60)) as up:
+                data = await up.read()
+                out = {k: v for k, v in up.headers.items() if k.lower() not in HOP}
+                return web.Response(status=up.status, body=data, headers=out)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _fail(ApiError(503, "ServiceUnavailable", f"error trying to reach service: "
+                                  f"{exc}"))
+
+    # ------------------------------------------------------------------ log
+    def _container(self, request: web.Request) -> tuple[Any, Any, str]:
+        ns, name = request.match_info["namespace"], request.match_info["name"]
+        pod = self.node.api.store.get("/pods", ns, name)
+        if pod is None:
+            raise ApiError(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods")
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        cname = request.query.get("container") or (names[0] if len(names) == 1 else "")
+        if not cname:
+            raise ApiError(400, "BadRequest", f"a container name must be specified for pod "
+                           f"{name}, choose one of: [{' '.join(names)}]")
+        if cname not in names:
+            raise ApiError(400, "BadRequest", f"container {cname} is not valid for pod {name}")
+        worker = self.node.worker_for(pod)
+        state = next((c for c in worker.containers if c.name == cname), None) if worker else None
+        return worker, state, cname
+
+    async def pod_log(self, request: web.Request) -> web.StreamResponse:
+        try:
+            worker, state, cname = self._container(request)
+        except ApiError as exc:
+            return _fail(exc)
+        name = request.match_info["name"]
+        if worker is None or state is None or state.launch is None:
+            reason = (state.state.get("waiting", {}).get("reason") if state else None) or \
+                "ContainerCreating"
+            return _fail(ApiError(400, "BadRequest", f'container "{cname}" in pod "{name}" '
+                                  f"is waiting to start: {reason}"))
+        q = request.query
+        log_dir = state.launch.run_dir / "logs"
+        previous = q.get("previous") in ("true", "1")
+        path = log_dir / ("previous.log" if previous else "current.log")
+        if previous and not path.exists():
+            return _fail(ApiError(400, "BadRequest", f'previous terminated container "{cname}" '
+                                  f'in pod "{name}" not found'))
+        since = None
+        if q.get("sinceSeconds"):
+            since = datetime.now(UTC) - timedelta(seconds=int(q["sinceSeconds"]))
+        elif q.get("sinceTime"):
+            since = datetime.fromisoformat(q["sinceTime"].replace("Z", "+00:00"))
+        opts: dict[str, Any] = {"tail": int(q["tailLines"]) if q.get("tailLines") else None,
+                                "since": since, "timestamps": q.get("timestamps") in ("true", "1")}
+        if q.get("follow") not in ("true", "1") or previous:
+            text = await asyncio.to_thread(read_log, path, **opts,
+                                           limit_bytes=int(q["limitBytes"])
+                                           if q.get("limitBytes") else None)
+            return web.Response(text=text, content_type="text/plain")
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await resp.prepare(request)
+        proc = state.proc
+        async for chunk in follow_async(path, lambda: proc is not None and proc.running(), **opts):
+            await resp.write(chunk.encode())
+        await resp.write_eof()
+        return resp
+
+    # ------------------------------------------------------------------ exec
+    async def pod_exec(self, request: web.Request) -> web.StreamResponse:
+        try:
+            worker, state, cname = self._container(request)
+        except ApiError as exc:
+            return _fail(exc)
+        if state is None or state.proc is None or not state.proc.running() or \
+                state.handler is None or state.launch is None:
+            return _fail(ApiError(400, "BadRequest", f"unable to upgrade connection: container "
+                                  f"not found (\"{cname}\")"))
+        argv = request.query.getall("command", [])
+        use_stdin = request.query.get("stdin") in ("true", "1")
+        ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"))
+        await ws.prepare(request)
+        runner = Exec(state.handler, state.launch, state.proc.marker)
+        try:
+            proc = await runner.start(argv, stdin=use_stdin)
+        except (CommandNotFound, OSError) as exc:
+            await ws.send_bytes(bytes([ERROR]) + json.dumps(_exit_status(
+                127 if isinstance(exc, CommandNotFound) else 126, str(exc))).encode())
+            await ws.close()
+            return ws
+
+        async def pump(stream: asyncio.StreamReader | None, channel: int) -> None:
+            while stream is not None:
+                data = await stream.read(65536)
+                if not data:
+                    return
+                await ws.send_bytes(bytes([channel]) + data)
+
+        async def feed() -> None:
+            async for msg in ws:
+                if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                    continue
+                data = msg.data if isinstance(msg.data, bytes) else msg.data.encode()
+                if not data or proc.stdin is None:
+                    continue
+                if data[0] == 0:
+                    proc.stdin.write(data[1:])
+                    await proc.stdin.drain()
+                elif data[0] == 255 and data[1:2] == b"\x00":
+                    proc.stdin.close()
+
+        feeder = asyncio.get_running_loop().create_task(feed())
+        try:
+            await asyncio.gather(pump(proc.stdout, STDOUT), pump(proc.stderr, STDERR))
+            code = await proc.wait()
+            await ws.send_bytes(bytes([ERROR]) + json.dumps(_exit_status(code)).encode())
+        finally:
+            feeder.cancel()
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            await ws.close()
+        return ws
+
+    # ------------------------------------------------------------------ metrics
+    async def node_metrics(self, request: web.Request) -> web.Response:
+        from labcluster.node.scheduling import NODE_NAME
+        usage = await asyncio.to_thread(metrics.node_usage, 0.2)
+        item = {"metadata": {"name": NODE_NAME, "labels": {}}, "timestamp": _stamp(),
+                "window": "20s", "usage": {"cpu": metrics.cpu_quantity(usage.cpu_millicores),
+                                           "memory": metrics.memory_quantity(usage.memory_bytes)}}
+        base = {"apiVersion": "metrics.k8s.io/v1beta1"}
+        if request.match_info.get("name"):
+            if request.match_info["name"] != NODE_NAME:
+                return _fail(ApiError(404, "NotFound", f'nodes.metrics.k8s.io '
+                                      f'"{request.match_info["name"]}" not found'))
+            return web.json_response({**base, "kind": "NodeMetrics", **item})
+        return web.json_response({**base, "kind": "NodeMetricsList", "metadata": {},
+                                  "items": [{**base, "kind": "NodeMetrics", **item}]})
+
+    async def pod_metrics(self, request: web.Request) -> web.Response:
+        ns, name = request.match_info.get("namespace"), request.match_info.get("name")
+        items = []
+        for worker in list(self.node.workers.values()):
+            if (ns and worker.ns != ns) or (name and worker.name != name):
+                continue
+            containers = []
+            for c in worker.containers:
+                if c.proc is not None and c.proc.running():
+                    u = await asyncio.to_thread(c.proc.usage)
+                    containers.append(metrics.container_metrics(c.name, u.cpu_millicores,
+                                                                u.memory_bytes))
+            if containers:
+                items.append({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+                              "metadata": {"name": worker.name, "namespace": worker.ns,
+                                           "labels": worker.pod["metadata"].get("labels", {})},
+                              "timestamp": _stamp(), "window": "10s",
+                              "containers": containers})
+        if name:
+            if not items:
+                return _fail(ApiError(404, "NotFound", f'podmetrics.metrics.k8s.io "{ns}/{name}" '
+                                      "not found"))
+            return web.json_response(items[0])
+        return web.json_response({"apiVersion": "metrics.k8s.io/v1beta1",
+                                  "kind": "PodMetricsList", "metadata": {}, "items": items})
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _exit_status(code: int, message: str = "") -> dict[str, Any]:
+    if code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {"metadata": {}, "status": "Failure",
+            "message": message or f"command terminated with non-zero exit code: error "
+                       f"executing command, exit status {code}",
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+
+
+def _split_name(raw: str) -> tuple[str, str, str]:
+    """`[scheme:]name[:port]` as the proxy subresource names its target."""
+    parts = raw.split(":")
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    return "", raw, ""

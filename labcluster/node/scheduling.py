@@ -1,0 +1,221 @@
+"""The node object, the scheduler and the PVC binder of a one-node cluster.
+
+One machine is one node, so scheduling is admission: a pod binds when its PVCs are
+Bound, its nodeSelector matches and its requests fit into allocatable minus what the
+pods already bound ask for — the scheduler's NodeResourcesFit, with its messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+from labcluster.api import ClusterApi
+from labcluster.errors import ApiError
+from labcluster.meta import now
+from labcluster.node import metrics
+from labcluster.node.podspec import requests_of
+
+NODE_NAME = "labcluster"
+DEFAULT_CLASS = "standard"
+PROVISIONER = "labcluster.io/host-dir"
+SCHEDULER = "default-scheduler"
+
+
+def node_object(home: Path) -> dict[str, Any]:
+    cap, alloc = metrics.capacity(), metrics.allocatable()
+    stamp = now()
+    conds = [("MemoryPressure", "False", "KubeletHasSufficientMemory"),
+             ("DiskPressure", "False", "KubeletHasNoDiskPressure"),
+             ("PIDPressure", "False", "KubeletHasSufficientPID"),
+             ("Ready", "True", "KubeletReady")]
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": NODE_NAME, "labels": {
+            "kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(
+                platform.machine(), platform.machine()),
+            "node-role.kubernetes.io/control-plane": ""}},
+        "spec": {},
+        "status": {
+            "capacity": {**cap.as_quantities(), "ephemeral-storage": _disk(home)},
+            "allocatable": {**alloc.as_quantities(), "ephemeral-storage": _disk(home)},
+            "conditions": [{"type": t, "status": s, "reason": r, "lastHeartbeatTime": stamp,
+                            "lastTransitionTime": stamp,
+                            "message": "kubelet is posting ready status" if t == "Ready"
+                            else f"kubelet has {r[10:]}"} for t, s, r in conds],
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                          {"type": "Hostname", "address": socket.gethostname()}],
+            "nodeInfo": {"kubeletVersion": "v1.32.0+labcluster", "operatingSystem": "linux",
+                         "architecture": platform.machine(), "osImage": platform.platform(),
+                         "kernelVersion": platform.release(),
+                         "containerRuntimeVersion": "labcluster://processes",
+                         "kubeProxyVersion": "v1.32.0+labcluster", "machineID": "",
+                         "systemUUID": "", "bootID": ""},
+        },
+    }
+
+
+def _disk(home: Path) -> str:
+    return f"{shutil.disk_usage(home).total // 1024}Ki"
+
+
+async def register_node(api: ClusterApi, home: Path) -> None:
+    """Create or refresh the Node (capacity may differ from the last run)."""
+    body = node_object(home)
+    try:
+        current = await api.get("nodes", None, NODE_NAME)
+    except ApiError:
+        created = await api.create({k: v for k, v in body.items() if k != "status"},
+                                   _trusted=True, field_manager="kubelet")
+        created["status"] = body["status"]
+        await api.update_status(created, field_manager="kubelet")
+        return
+    current["status"] = body["status"]
+    await api.update_status(current, field_manager="kubelet")
+
+
+async def ensure_default_class(api: ClusterApi) -> bool:
+    """A default StorageClass object when the API serves the resource."""
+    try:
+        api.resource("storageclasses.storage.k8s.io")
+    except ApiError:
+        return False
+    try:
+        await api.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                          "metadata": {"name": DEFAULT_CLASS, "annotations": {
+                              "storageclass.kubernetes.io/is-default-class": "true"}},
+                          "provisioner": PROVISIONER, "reclaimPolicy": "Delete",
+                          "volumeBindingMode": "Immediate"}, _trusted=True,
+                         field_manager="kube-controller-manager")
+    except ApiError as exc:
+        if exc.reason != "AlreadyExists":
+            raise
+    return True
+
+
+class Binder:
+    """PVCs → a host directory each (dynamic provisioning by the `standard` class)."""
+
+    def __init__(self, api: ClusterApi, root: Path) -> None:
+        self.api = api
+        self.root = root
+
+    def known_classes(self) -> set[str]:
+        classes = {DEFAULT_CLASS}
+        with contextlib.suppress(Exception):  # the resource may not be served
+            classes |= {o["metadata"]["name"] for o in
+                        self.api.store.items("storage.k8s.io/storageclasses")}
+        return classes
+
+    def path(self, ns: str, name: str) -> Path:
+        return self.root / ns / name
+
+    def bound_path(self, ns: str, name: str) -> Path | None:
+        pvc = self.api.store.get("/persistentvolumeclaims", ns, name)
+        if pvc is None or (pvc.get("status") or {}).get("phase") != "Bound":
+            return None
+        return self.path(ns, name)
+
+    async def reconcile(self, ns: str, name: str) -> bool:
+        """True when the claim became Bound now."""
+        pvc = self.api.store.get("/persistentvolumeclaims", ns, name)
+        if pvc is None:
+            shutil.rmtree(self.path(ns, name), ignore_errors=True)  # reclaimPolicy Delete
+            return False
+        status = pvc.get("status") or {}
+        if status.get("phase") == "Bound" or pvc["metadata"].get("deletionTimestamp"):
+            return False
+        cls = (pvc.get("spec") or {}).get("storageClassName")
+        if cls and cls not in self.known_classes():
+            if status.get("phase") != "Pending":
+                pvc["status"] = {"phase": "Pending"}
+                await self.api.update_status(pvc, field_manager="persistentvolume-controller")
+            await self.api.record_event(pvc, "ProvisioningFailed",
+                                        f'storageclass.storage.k8s.io "{cls}" not found',
+                                        "Warning", "persistentvolume-controller")
+            return False
+        path = self.path(ns, name)
+        path.mkdir(parents=True, exist_ok=True)
+        for p in (path, path.parent, self.root):
+            p.chmod(0o755)  # PostgreSQL runs as nobody and must traverse to its data dir
+        spec = pvc.get("spec") or {}
+        pvc["status"] = {"phase": "Bound", "accessModes": spec.get("accessModes", []),
+                         "capacity": {"storage": ((spec.get("resources") or {}).get(
+                             "requests") or {}).get("storage", "1Gi")}}
+        await self.api.update_status(pvc, field_manager="persistentvolume-controller")
+        await self.api.record_event(pvc, "ProvisioningSucceeded",
+                                    f"Successfully provisioned volume for claim {ns}/{name} "
+                                    f"in {path}", "Normal", "persistentvolume-controller")
+        return True
+
+
+def _matches_node(pod: dict[str, Any], labels: dict[str, str]) -> bool:
+    sel = (pod.get("spec") or {}).get("nodeSelector") or {}
+    return all(labels.get(k) == v for k, v in sel.items())
+
+
+async def schedule(api: ClusterApi, pod: dict[str, Any]) -> str | None:
+    """Bind `pod` to the node, or record why not; returns the failure message or None."""
+    ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    spec = pod.get("spec") or {}
+    reason = None
+    for v in spec.get("volumes") or []:
+        claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+        if not claim:
+            continue
+        pvc = api.store.get("/persistentvolumeclaims", ns, claim)
+        if pvc is None:
+            reason = f'0/1 nodes are available: persistentvolumeclaim "{claim}" not found.'
+            break
+        if (pvc.get("status") or {}).get("phase") != "Bound":
+            reason = ("0/1 nodes are available: pod has unbound immediate "
+                      "PersistentVolumeClaims. preemption: 0/1 nodes are available: "
+                      "1 Preemption is not helpful for scheduling.")
+            break
+    node = api.store.get("/nodes", "", NODE_NAME)
+    if reason is None and node is not None and not _matches_node(
+            pod, node["metadata"].get("labels") or {}):
+        reason = ("0/1 nodes are available: 1 node(s) didn't match Pod's node "
+                  "affinity/selector.")
+    if reason is None:
+        cpu, mem = requests_of(pod)
+        used_cpu = used_mem = 0
+        for other in api.store.items("/pods"):
+            ospec = other.get("spec") or {}
+            if ospec.get("nodeName") == NODE_NAME and (other.get("status") or {}).get(
+                    "phase") not in ("Succeeded", "Failed"):
+                c, m = requests_of(other)
+                used_cpu, used_mem = used_cpu + c, used_mem + m
+        alloc = metrics.allocatable()
+        short = []
+        if used_cpu + cpu > alloc.cpu_millicores:
+            short.append("1 Insufficient cpu")
+        if used_mem + mem > alloc.memory_bytes:
+            short.append("1 Insufficient memory")
+        if short:
+            reason = (f"0/1 nodes are available: {', '.join(short)}. preemption: 0/1 nodes are "
+                      "available: 1 No preemption victims found for incoming pod.")
+    if reason is not None:
+        conds = (pod.get("status") or {}).get("conditions") or []
+        if not any(c.get("type") == "PodScheduled" and c.get("message") == reason
+                   for c in conds):
+            pod.setdefault("status", {})["phase"] = "Pending"
+            pod["status"]["conditions"] = [{"type": "PodScheduled", "status": "False",
+                                            "reason": "Unschedulable", "message": reason,
+                                            "lastProbeTime": None,
+                                            "lastTransitionTime": now()}]
+            pod["metadata"].pop("resourceVersion", None)
+            await api.update_status(pod, field_manager=SCHEDULER)
+            await api.record_event(pod, "FailedScheduling", reason, "Warning", SCHEDULER)
+        return reason
+    pod["spec"]["nodeName"] = NODE_NAME
+    pod["metadata"].pop("resourceVersion", None)
+    bound = await api.update(pod, ns, name, resource="pods", field_manager=SCHEDULER)
+    await api.record_event(bound, "Scheduled", f"Successfully assigned {ns}/{name} to "
+                           f"{NODE_NAME}", "Normal", SCHEDULER)
+    return None
