@@ -282,7 +282,11 @@ class HttpApi:
         finally:
             if pending is not None:
                 pending.cancel()
-            await events.aclose()
+                # the generator is "running" until the cancellation lands in it
+                with contextlib.suppress(BaseException):
+                    await pending
+            with contextlib.suppress(RuntimeError):
+                await events.aclose()
         with contextlib.suppress(ConnectionResetError):
             await resp.write_eof()
         return resp

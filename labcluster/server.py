@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import importlib
+import importlib.util
 import logging
 import os
 import secrets
@@ -48,13 +50,11 @@ def default_components(home: Path) -> list[Component]:
     from .controllers import controller_components
 
     comps: list[Component] = list(controller_components())
-    if os.environ.get("LABCLUSTER_NODE", "1") not in ("0", "off", "false"):
-        try:
-            from .node import component as node_component  # type: ignore[attr-defined]
-        except ImportError:
-            node_component = None
-        if node_component is not None and hasattr(node_component, "create"):
-            comps.append(node_component.create(home))
+    if os.environ.get("LABCLUSTER_NODE", "1") not in ("0", "off", "false") and \
+            importlib.util.find_spec("labcluster.node.component") is not None:
+        # present but broken must fail loudly, so no ImportError is swallowed here
+        node_component = importlib.import_module("labcluster.node.component")
+        comps.append(node_component.create(home))
     return comps
 
 

@@ -120,6 +120,11 @@ class DeploymentController(Controller):
             want_rev = max([_revision(r) for r in olds] + [0]) + 1
             if olds and _revision(new) < want_rev and any(_rs_replicas(o) for o in olds):
                 new = await self._set_revision(new, want_rev)
+        if new is not None and (d["metadata"].get("annotations") or {}).get(
+                REVISION) != str(_revision(new)):
+            # the Deployment carries its current revision too (`kubectl rollout undo` needs it)
+            d["metadata"].setdefault("annotations", {})[REVISION] = str(_revision(new))
+            d = await self.api.update(d, field_manager="kube-controller-manager")
         if not d["spec"].get("paused") and new is not None:
             strategy = (d["spec"].get("strategy") or {}).get("type", "RollingUpdate")
             if strategy == "Recreate":

@@ -165,3 +165,23 @@ def test_unknown_resource_is_404(kube_target):
     assert code == 404 and body["reason"] == "NotFound"
     code, body = _get(server + "/apis/nosuch.example.com/v1", ctx, token)
     assert code == 404 and body["kind"] == "Status"
+
+
+def test_acknowledged_writes_survive_a_crash(kube_target, kube_core, kube_ns):
+    if kube_target.home is None:
+        pytest.skip("kills the cluster process: labcluster only")
+    import os
+    import signal
+
+    for i in range(20):
+        kube_core.create_namespaced_config_map(kube_ns, {
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}"}})
+    pid = labcluster.status(kube_target.home).pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while labcluster.status(kube_target.home).running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    labcluster.ensure_running(kube_target.home, env=kube_target.env)
+    core = client.CoreV1Api(config.new_client_from_config(str(kube_target.kubeconfig)))
+    names = {c.metadata.name for c in core.list_namespaced_config_map(kube_ns).items}
+    assert {f"c{i}" for i in range(20)} <= names

@@ -58,8 +58,10 @@ def test_deployment_creates_replicaset_and_pods(kube_core, kube_apps, kube_ns):
         f"Scaled up replica set {rs.metadata.name} from 0 to 3"]
     assert len(wait_for(lambda: len(_events(kube_core, kube_ns, "SuccessfulCreate")) == 3
                         and _events(kube_core, kube_ns, "SuccessfulCreate"))) == 3
-    d = kube_apps.read_namespaced_deployment("web", kube_ns)
-    assert d.status.replicas == 3 and d.status.observed_generation == 1
+    d = wait_for(lambda: (x := kube_apps.read_namespaced_deployment("web", kube_ns))
+                 .status.replicas == 3 and x, what="status")
+    assert d.status.observed_generation == 1
+    assert d.metadata.annotations["deployment.kubernetes.io/revision"] == "1"
     conds = {c.type: c for c in d.status.conditions}
     assert conds["Available"].status == "False"
     assert conds["Available"].reason == "MinimumReplicasUnavailable"

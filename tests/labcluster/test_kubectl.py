@@ -89,6 +89,15 @@ def test_client_side_apply_and_delete(kube_target, kube_ns):
     image = kubectl(kube_target, kube_ns, "get", "deploy", "web", "-o",
                     "jsonpath={.spec.template.spec.containers[0].image}").stdout
     assert image == "nginx:1.28"
+    def image() -> str:
+        return kubectl(kube_target, kube_ns, "get", "deploy", "web", "-o",
+                       "jsonpath={.spec.template.spec.containers[0].image}").stdout
+
+    wait_for(lambda: "2" in kubectl(kube_target, kube_ns, "rollout", "history",
+                                    "deploy/web").stdout, what="revision 2")
+    out = kubectl(kube_target, kube_ns, "rollout", "undo", "deploy/web")
+    assert "deployment.apps/web rolled back" in out.stdout
+    assert image() == "nginx:1.27"
     out = kubectl(kube_target, kube_ns, "rollout", "status", "deploy/web", "--timeout=1s",
                   check=False)
     assert out.returncode != 0 and "Waiting for deployment" in out.stdout  # no kubelet
