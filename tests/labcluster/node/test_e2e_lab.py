@@ -1,0 +1,329 @@
+"""End to end: the lab's manifests on a labcluster with its node, official client only.
+
+One cluster for the whole module: the lab is applied once (timed), the broken scenarios
+run side by side in their own namespaces (only the objects each fault needs, so the
+node's 2 cores fit them all), and the last test takes the cluster down and checks the
+process table.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_helpers import (
+    call,
+    container_processes,
+    create_all,
+    is_ready,
+    service_get,
+    wait_for,
+    waiting_reason,
+)
+from kubernetes import client, config
+from kubernetes.stream import stream
+
+import labcluster
+from labcluster.node import metrics
+from labhelpers.kustomize import build, set_namespace
+
+NS = "ecommerce-lab"
+ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.timeout(600)
+
+
+class Cluster:
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="labcluster-e2e-"))
+        self.home.chmod(0o755)
+        self.kubeconfig = labcluster.ensure_running(self.home)
+        self.api = config.new_client_from_config(str(self.kubeconfig))
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.ready_seconds = 0.0
+        self.up = True
+
+    def down(self) -> None:
+        if self.up:
+            labcluster.stop(self.home)
+            self.up = False
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    c = Cluster()
+    try:
+        yield c
+    finally:
+        c.down()
+        shutil.rmtree(c.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lab(cluster: Cluster) -> Cluster:
+    start = time.monotonic()
+    create_all(cluster.api, build(ROOT / "manifests/lab"))
+
+    def all_ready() -> bool:
+        pods = cluster.core.list_namespaced_pod(NS).items
+        return len(pods) == 7 and all(is_ready(p) for p in pods)
+
+    wait_for(all_ready, 90, "all 7 lab pods Ready")
+    cluster.ready_seconds = time.monotonic() - start
+    print(f"\nlab apply → 7 pods Ready: {cluster.ready_seconds:.1f} s")
+    return cluster
+
+
+def _scenario(name: str, ns: str, keep: set[tuple[str, str]],
+              replicas: int | None = 1) -> list[dict[str, Any]]:
+    objs = build(ROOT / "manifests/broken" / name)
+    out = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}]
+    for o in set_namespace(copy.deepcopy(objs), ns):
+        if (o["kind"], o["metadata"]["name"]) in keep:
+            if replicas is not None and o["kind"] == "Deployment":
+                o["spec"]["replicas"] = replicas
+            out.append(o)
+    return out
+
+
+CONFIG = {("ConfigMap", "ecommerce-config"), ("Secret", "postgres-secret")}
+BACKEND = {("Deployment", "ecommerce-backend"), ("Service", "ecommerce-backend")}
+SCENARIOS = {
+    "wrong-db-host": CONFIG | BACKEND | {("StatefulSet", "postgres"), ("Service", "postgres")},
+    "oom-backend": CONFIG | BACKEND,
+    "missing-secret-key": CONFIG | BACKEND,
+    "bad-image-tag": CONFIG | {("Deployment", "cart-service")},
+    "missing-storageclass": CONFIG | {("StatefulSet", "postgres"), ("Service", "postgres")},
+}
+
+
+@pytest.fixture(scope="module")
+def broken(lab: Cluster) -> dict[str, str]:
+    """Every scenario applied at once; name → namespace."""
+    namespaces = {}
+    for name, keep in SCENARIOS.items():
+        ns = f"broken-{name}"[:40]
+        create_all(lab.api, _scenario(name, ns, keep))
+        namespaces[name] = ns
+    return namespaces
+
+
+def _pods(c: Cluster, ns: str, app: str) -> list[client.V1Pod]:
+    return c.core.list_namespaced_pod(ns, label_selector=f"app={app}").items
+
+
+# ---------------------------------------------------------------------------- the lab
+def test_node_reports_this_machine(cluster: Cluster) -> None:
+    node = wait_for(lambda: cluster.core.list_node().items, 10, "the node")[0]
+    cap = metrics.capacity()
+    assert node.status.capacity["cpu"] == cap.as_quantities()["cpu"]
+    assert node.status.capacity["memory"] == metrics.memory_quantity(cap.memory_bytes)
+    assert node.status.allocatable["memory"] == metrics.memory_quantity(
+        metrics.allocatable().memory_bytes)
+    classes = client.StorageV1Api(cluster.api).list_storage_class().items
+    assert [sc.metadata.name for sc in classes] == ["standard"]
+
+
+def test_all_lab_pods_ready(lab: Cluster) -> None:
+    pods = lab.core.list_namespaced_pod(NS).items
+    assert len(pods) == 7 and all(is_ready(p) for p in pods)
+    ips = {p.status.pod_ip for p in pods}
+    assert len(ips) == 7 and all(ip.startswith("127.") for ip in ips)
+    for p in pods:
+        assert p.spec.node_name == "labcluster"
+        assert p.status.container_statuses[0].image_id.startswith("labcluster://")
+    pvc = lab.core.read_namespaced_persistent_volume_claim("data-postgres-0", NS)
+    assert pvc.status.phase == "Bound"
+    reasons = {e.reason for e in lab.core.list_namespaced_event(NS).items}
+    assert {"Scheduled", "Pulled", "Created", "Started"} <= reasons
+
+
+def test_health_through_service_proxy(lab: Cluster) -> None:
+    health = service_get(lab.api, NS, "ecommerce-backend:http", "api/health")
+    assert health["database"] == "connected" and health["redis"] == "connected", health
+    # and through nginx (the frontend Service), which resolves the backend by name
+    via_nginx = service_get(lab.api, NS, "ecommerce-frontend", "api/health")
+    assert via_nginx["database"] == "connected", via_nginx
+
+
+def test_exec_nslookup_in_backend(lab: Cluster) -> None:
+    pod = _pods(lab, NS, "ecommerce-backend")[0].metadata.name
+    pg_ip = lab.core.read_namespaced_pod("postgres-0", NS).status.pod_ip
+    out = stream(lab.core.connect_get_namespaced_pod_exec, pod, NS,
+                 command=["nslookup", "postgres"], stderr=True, stdin=False, stdout=True,
+                 tty=False)
+    assert "postgres.ecommerce-lab.svc.cluster.local" in out and pg_ip in out, out
+    ws = stream(lab.core.connect_get_namespaced_pod_exec, pod, NS,
+                command=["nslookup", "postgres-db"], stderr=True, stdin=False, stdout=True,
+                tty=False, _preload_content=False)
+    ws.run_forever(timeout=20)
+    assert ws.returncode == 1
+
+
+def test_backend_logs(lab: Cluster) -> None:
+    pod = _pods(lab, NS, "ecommerce-backend")[0].metadata.name
+    text = lab.core.read_namespaced_pod_log(pod, NS)
+    assert "Connected to Postgres at postgres:5432" in text
+    tail = lab.core.read_namespaced_pod_log(pod, NS, tail_lines=1, timestamps=True)
+    assert len(tail.strip().splitlines()) == 1 and tail[:4].isdigit()
+
+
+def test_metrics_show_every_pod(lab: Cluster) -> None:
+    custom = client.CustomObjectsApi(lab.api)
+    pods = custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", NS, "pods")
+    assert len(pods["items"]) == 7
+    for item in pods["items"]:
+        assert item["containers"][0]["usage"]["memory"].endswith("Ki")
+        assert int(item["containers"][0]["usage"]["memory"][:-2]) > 1000
+    nodes = custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes")
+    assert nodes["items"][0]["metadata"]["name"] == "labcluster"
+
+
+def test_scale_backend_spreads_requests(lab: Cluster) -> None:
+    lab.apps.patch_namespaced_deployment_scale("ecommerce-backend", NS, {"spec": {"replicas": 3}})
+    try:
+        def three() -> bool:
+            ep = lab.core.read_namespaced_endpoints("ecommerce-backend", NS)
+            return sum(len(s.addresses or []) for s in ep.subsets or []) == 3
+        wait_for(three, 60, "3 backend endpoints")
+        seen = {service_get(lab.api, NS, "ecommerce-backend:http", "api/health")["pod"]
+                for _ in range(12)}
+        assert len(seen) >= 2, seen
+        # through the ClusterIP proxy too, via nginx
+        via_nginx = {service_get(lab.api, NS, "ecommerce-frontend", "api/health")["pod"]
+                     for _ in range(12)}
+        assert len(via_nginx) >= 2, via_nginx
+    finally:
+        lab.apps.patch_namespaced_deployment_scale("ecommerce-backend", NS,
+                                                   {"spec": {"replicas": 2}})
+
+
+def test_order_survives_postgres_restart(lab: Cluster) -> None:
+    base = f"/api/v1/namespaces/{NS}/services/ecommerce-frontend/proxy/api"
+    products = call(lab.api, "GET", base + "/products?limit=1")[1]
+    sid = "e2e" + uuid.uuid4().hex[:8]
+    status, _ = call(lab.api, "POST", f"{base}/cart/{sid}/items",
+                     {"product_id": products[0]["id"], "quantity": 1})
+    assert status in (200, 201)
+    status, order = call(lab.api, "POST", base + "/orders", {"session_id": sid})
+    assert status == 201, order
+    old_uid = lab.core.read_namespaced_pod("postgres-0", NS).metadata.uid
+    lab.core.delete_namespaced_pod("postgres-0", NS)
+
+    def back() -> bool:
+        pod = lab.core.read_namespaced_pod("postgres-0", NS)
+        return pod.metadata.uid != old_uid and is_ready(pod)
+    wait_for(back, 90, "postgres-0 back and Ready")
+    wait_for(lambda: call(lab.api, "GET", f"{base}/orders/{order['id']}")[0] == 200, 30,
+             "the order readable again")
+    again = call(lab.api, "GET", f"{base}/orders/{order['id']}")[1]
+    assert again["id"] == order["id"]
+
+
+def test_unschedulable_pod_stays_pending(lab: Cluster) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "too-big"},
+           "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+                                    "command": ["sleep", "3600"],
+                                    "resources": {"requests": {"memory": "4000Gi"}}}]}}
+    lab.core.create_namespaced_pod("default", pod)
+
+    def failed() -> list[client.CoreV1Event]:
+        return [e for e in lab.core.list_namespaced_event("default").items
+                if e.involved_object.name == "too-big" and e.reason == "FailedScheduling"]
+    events = wait_for(failed, 20, "FailedScheduling")
+    assert "0/1 nodes are available: 1 Insufficient memory." in events[0].message
+    assert lab.core.read_namespaced_pod("too-big", "default").status.phase == "Pending"
+    lab.core.delete_namespaced_pod("too-big", "default")
+
+
+# ---------------------------------------------------------------------------- broken
+def test_wrong_db_host(lab: Cluster, broken: dict[str, str]) -> None:
+    ns = broken["wrong-db-host"]
+
+    def logged() -> str:
+        pods = _pods(lab, ns, "ecommerce-backend")
+        if not pods or pods[0].status.phase != "Running":
+            return ""
+        text = lab.core.read_namespaced_pod_log(pods[0].metadata.name, ns)
+        return text if "postgres-db" in text else ""
+    text = wait_for(logged, 60, "backend logs naming postgres-db")
+    assert "Name or service not known" in text or "getaddrinfo" in text or \
+        "could not translate" in text, text
+    pod = _pods(lab, ns, "ecommerce-backend")[0]
+    assert pod.status.phase == "Running" and not is_ready(pod)
+
+
+def test_oom_backend(lab: Cluster, broken: dict[str, str]) -> None:
+    ns = broken["oom-backend"]
+
+    def oom() -> bool:
+        for p in _pods(lab, ns, "ecommerce-backend"):
+            for cs in p.status.container_statuses or []:
+                last = cs.last_state.terminated if cs.last_state else None
+                if last and last.reason == "OOMKilled" and last.exit_code == 137:
+                    return cs.restart_count >= 1
+        return False
+    wait_for(oom, 60, "OOMKilled, exit 137, restarted")
+    reasons = {e.reason for e in lab.core.list_namespaced_event(ns).items}
+    assert "OOMKilling" in reasons
+
+
+def test_missing_secret_key(lab: Cluster, broken: dict[str, str]) -> None:
+    ns = broken["missing-secret-key"]
+    pod = wait_for(lambda: [p for p in _pods(lab, ns, "ecommerce-backend")
+                            if waiting_reason(p) == "CreateContainerConfigError"], 30,
+                   "CreateContainerConfigError")[0]
+    msg = pod.status.container_statuses[0].state.waiting.message
+    assert msg == f"couldn't find key postgres-password in Secret {ns}/postgres-secret"
+
+
+def test_bad_image_tag(lab: Cluster, broken: dict[str, str]) -> None:
+    ns = broken["bad-image-tag"]
+    pod = wait_for(lambda: [p for p in _pods(lab, ns, "cart-service")
+                            if waiting_reason(p) == "ImagePullBackOff"], 30,
+                   "ImagePullBackOff")[0]
+    assert "storefront:v0.1.0" in pod.status.container_statuses[0].state.waiting.message
+    assert pod.status.phase == "Pending"
+
+
+def test_missing_storageclass(lab: Cluster, broken: dict[str, str]) -> None:
+    ns = broken["missing-storageclass"]
+    pvc = wait_for(lambda: lab.core.read_namespaced_persistent_volume_claim(
+        "data-postgres-0", ns), 20, "the claim")
+    events = wait_for(lambda: [e for e in lab.core.list_namespaced_event(ns).items
+                               if e.reason == "ProvisioningFailed"], 20, "ProvisioningFailed")
+    assert 'storageclass.storage.k8s.io "fast-ssd" not found' in events[0].message
+    pvc = lab.core.read_namespaced_persistent_volume_claim("data-postgres-0", ns)
+    assert pvc.status.phase == "Pending"
+    pod = wait_for(lambda: [e for e in lab.core.list_namespaced_event(ns).items
+                            if e.reason == "FailedScheduling"], 20, "FailedScheduling")
+    assert "unbound immediate PersistentVolumeClaims" in pod[0].message
+    assert lab.core.read_namespaced_pod("postgres-0", ns).spec.node_name is None
+
+
+# ---------------------------------------------------------------------------- teardown
+def test_namespace_deletion_stops_its_processes(lab: Cluster, broken: dict[str, str]) -> None:
+    ns = broken["wrong-db-host"]
+    uids = {p.metadata.uid for p in lab.core.list_namespaced_pod(ns).items}
+    assert uids
+    procs = [p for p in container_processes(str(lab.home))
+             if any(u in " ".join(p.cmdline()) + p.cwd() for u in uids)]
+    lab.core.delete_namespace(ns)
+    wait_for(lambda: not lab.core.list_namespaced_pod(ns).items, 60, "pods of the namespace gone")
+    assert not [p for p in procs if p.is_running() and p.status() != "zombie"]
+
+
+def test_cluster_down_leaves_no_process(lab: Cluster) -> None:
+    procs = container_processes(str(lab.home))
+    assert len(procs) >= 7
+    lab.down()
+    alive = [p for p in procs if p.is_running() and p.status() != "zombie"]
+    assert not alive, [(p.pid, p.cmdline()) for p in alive]
+    assert not container_processes(str(lab.home))
