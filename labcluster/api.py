@@ -260,6 +260,39 @@ class ClusterApi:
             spec["clusterIPs"] = [spec["clusterIP"]]
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
+        self._node_ports(obj, old)
+
+    def _node_ports(self, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        """NodePort/LoadBalancer ports get a node port from 30000-32767, kept on update."""
+        spec = obj["spec"]
+        ports = spec.get("ports") or []
+        if spec.get("type") not in ("NodePort", "LoadBalancer"):
+            for p in ports:
+                p.pop("nodePort", None)
+            return
+        me = (obj["metadata"].get("namespace"), obj["metadata"].get("name"))
+        used = {p.get("nodePort") for s in self.store.items("/services")
+                if (s["metadata"].get("namespace"), s["metadata"]["name"]) != me
+                for p in (s.get("spec") or {}).get("ports") or []} - {None}
+        previous = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                    for p in ((old or {}).get("spec") or {}).get("ports") or []}
+        errs = []
+        for i, p in enumerate(ports):
+            if not p.get("nodePort"):
+                kept = previous.get((p.get("port"), p.get("protocol", "TCP")))
+                if kept:
+                    p["nodePort"] = kept
+                else:
+                    free = [n for n in range(30000, 32768) if n not in used]
+                    if not free:
+                        raise ApiError(500, "InternalError", "range is full")
+                    p["nodePort"] = free[secrets.randbelow(len(free))]
+            elif p["nodePort"] in used:
+                errs.append(FieldError("Invalid value", f"spec.ports[{i}].nodePort",
+                                       p["nodePort"], "provided port is already allocated"))
+            used.add(p["nodePort"])
+        if errs:
+            raise errors.invalid("Service", "", name_of(obj), errs)
 
     def _allocate_ip(self, obj: dict[str, Any], wanted: str | None) -> str:
         used = {s.get("spec", {}).get("clusterIP") for s in self.store.items("/services")}

@@ -93,6 +93,15 @@ def _ports(svc: dict[str, Any]) -> str:
     return ",".join(out) or "<none>"
 
 
+def _external_ip(svc: dict[str, Any]) -> str:
+    ips = list(svc["spec"].get("externalIPs") or [])
+    ips += [i.get("ip") or i.get("hostname") for i in
+            ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []]
+    if ips:
+        return ",".join(ips)
+    return "<pending>" if svc["spec"].get("type") == "LoadBalancer" else "<none>"
+
+
 def _endpoints(ep: dict[str, Any]) -> str:
     addrs = []
     for subset in ep.get("subsets") or []:
@@ -137,7 +146,7 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
                   ("External-IP", "string", 0), ("Port(s)", "string", 0), ("Age", "string", 0),
                   ("Selector", "string", 1)],
                  lambda s: [s["spec"].get("type"), s["spec"].get("clusterIP", "<none>"),
-                            ",".join(s["spec"].get("externalIPs") or []) or "<none>",
+                            _external_ip(s),
                             _ports(s), age(s), _selector(s["spec"].get("selector"))]),
     "endpoints": ([("Endpoints", "string", 0), ("Age", "string", 0)],
                   lambda e: [_endpoints(e), age(e)]),

@@ -292,7 +292,8 @@ class DeploymentController(Controller):
             "observedGeneration": d["metadata"].get("generation", 1),
             "replicas": total, "updatedReplicas": updated, "readyReplicas": ready,
             "availableReplicas": available,
-            "unavailableReplicas": max(0, replicas - available) if total or replicas else 0,
+            # upstream: desired replicas of all ReplicaSets minus the available ones
+            "unavailableReplicas": max(0, sum(_rs_replicas(rs) for rs in rss) - available),
         }
         if (d.get("status") or {}).get("collisionCount"):
             status["collisionCount"] = d["status"]["collisionCount"]

@@ -11,13 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..api import ClusterApi, res_key
 from ..component import TaskComponent
 from ..errors import ApiError
+from ..meta import parse_time
 
 log = logging.getLogger("labcluster.gc")
+EVENT_TTL = float(os.environ.get("LABCLUSTER_EVENT_TTL", "3600"))
 
 
 class GarbageCollector(TaskComponent):
@@ -26,6 +31,7 @@ class GarbageCollector(TaskComponent):
 
     async def start(self, api: ClusterApi) -> None:
         self.api = api
+        self._last_expiry = 0.0
         self.wake = asyncio.Event()
         self.wake.set()
         for r in api.registry.resources:
@@ -48,9 +54,29 @@ class GarbageCollector(TaskComponent):
             await asyncio.sleep(0.05)  # let a burst of deletions settle into one sweep
             try:
                 await self.sweep()
+                await self.expire_events()
             except Exception:
                 log.exception("gc sweep failed")
                 await asyncio.sleep(1)
+
+    async def expire_events(self) -> None:
+        """Events live an hour (the API server's --event-ttl), so a long lab stays small."""
+        now = time.monotonic()
+        if now - self._last_expiry < 30:
+            return
+        self._last_expiry = now
+        cutoff = datetime.now(UTC) - timedelta(seconds=EVENT_TTL)
+        for ev in list(self.api.store.items("/events")):
+            stamp = parse_time(ev.get("lastTimestamp") or ev["metadata"].get("creationTimestamp"))
+            if stamp is not None and stamp < cutoff:
+                with contextlib.suppress(ApiError):
+                    await self.api.delete("events", ev["metadata"]["namespace"],
+                                          ev["metadata"]["name"])
+        live = {(e["metadata"]["namespace"], e["metadata"]["name"])
+                for e in self.api.store.items("/events")}
+        for key, name in list(self.api.event_index.items()):
+            if (key[0], name) not in live:
+                del self.api.event_index[key]
 
     def _objects(self) -> list[tuple[Any, dict[str, Any]]]:
         out = []

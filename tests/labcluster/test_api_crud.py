@@ -240,3 +240,21 @@ def test_binding_subresource_schedules_a_pod(kube_target, kube_core, kube_ns):
         _preload_content=False)
     assert resp.status == 201
     assert kube_core.read_namespaced_pod("tobind", kube_ns).spec.node_name == "labnode"
+
+
+def test_node_ports_are_allocated_and_unique(kube_core, kube_ns):
+    def svc(name: str, node_port: int | None = None) -> dict:
+        port = {"port": 80, **({"nodePort": node_port} if node_port else {})}
+        return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                "spec": {"type": "NodePort", "selector": {"app": "x"}, "ports": [port]}}
+
+    auto = kube_core.create_namespaced_service(kube_ns, svc("auto"))
+    taken = auto.spec.ports[0].node_port
+    assert 30000 <= taken <= 32767
+    with pytest.raises(client.ApiException) as err:
+        kube_core.create_namespaced_service(kube_ns, svc("clash", taken))
+    body = status_body(err.value)
+    assert body["message"] == (f'Service "clash" is invalid: spec.ports[0].nodePort: Invalid '
+                               f"value: {taken}: provided port is already allocated")
+    kube_core.patch_namespaced_service("auto", kube_ns, {"metadata": {"labels": {"a": "b"}}})
+    assert kube_core.read_namespaced_service("auto", kube_ns).spec.ports[0].node_port == taken

@@ -164,3 +164,17 @@ async def test_bind_sets_node_once(api):
         await api.bind("default", "b", "other")
     assert err.value.code == 409
     assert err.value.message.endswith('pod b is already assigned to node "labnode"')
+
+
+async def test_old_events_expire(api, monkeypatch):
+    from labcluster.controllers import gc
+
+    pod = await api.create(_pod("old-ev"))
+    await api.record_event(pod, "Pulled", "pulled", component="kubelet")
+    collector = gc.GarbageCollector()
+    collector.api = api
+    collector._last_expiry = 0.0
+    monkeypatch.setattr(gc, "EVENT_TTL", -10.0)  # everything is older than the TTL
+    await collector.expire_events()
+    assert (await api.list("events", "default"))["items"] == []
+    assert api.event_index == {}
