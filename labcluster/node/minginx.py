@@ -21,6 +21,7 @@ import itertools
 import mimetypes
 import os
 import re
+import secrets
 import signal
 import socket
 import sys
@@ -245,6 +246,16 @@ def build(directives: list[Directive]) -> Config:
 # ---------------------------------------------------------------- serving
 
 
+REQUEST_ID = web.RequestKey("request_id", str)
+
+
+def _request_id(request: web.Request) -> str:
+    """nginx's $request_id: 16 random bytes in hex, one value per request."""
+    if REQUEST_ID not in request:
+        request[REQUEST_ID] = secrets.token_hex(16)
+    return request[REQUEST_ID]
+
+
 def _expand(value: str, request: web.Request, proxy_host: str = "") -> str:
     peer = request.remote or ""
     forwarded = request.headers.get("X-Forwarded-For")
@@ -254,6 +265,7 @@ def _expand(value: str, request: web.Request, proxy_host: str = "") -> str:
         "args": request.query_string, "request_method": request.method,
         "proxy_host": proxy_host, "server_port": str(request.url.port or ""),
         "proxy_add_x_forwarded_for": f"{forwarded}, {peer}" if forwarded else peer,
+        "request_id": _request_id(request),
     }
 
     def sub(match: re.Match[str]) -> str:
@@ -268,8 +280,10 @@ def _expand(value: str, request: web.Request, proxy_host: str = "") -> str:
 class Minginx:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.resolved: dict[str, list[tuple[str, int]]] = {}
-        self.round_robin: dict[str, itertools.cycle] = {}
+        # keyed by (host, port): two proxy_pass targets on one host are two upstreams;
+        # an `upstream` block is keyed by (name, 0)
+        self.resolved: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        self.round_robin: dict[tuple[str, int], itertools.cycle] = {}
         self.session: ClientSession | None = None
 
     def resolve_upstreams(self) -> None:
@@ -281,6 +295,7 @@ class Minginx:
                     continue
                 parts = urlsplit(target[0])
                 name = parts.hostname or ""
+                key = self.upstream_key(target[0])
                 if name in self.config.upstreams:
                     members = self.config.upstreams[name]
                 else:
@@ -294,8 +309,13 @@ class Minginx:
                             f'host not found in upstream "{host}:{port}" in {loc.path}'
                         ) from None
                     addresses += [(i[4][0], port) for i in infos]
-                self.resolved[name] = addresses
-                self.round_robin[name] = itertools.cycle(addresses)
+                self.resolved[key] = addresses
+                self.round_robin[key] = itertools.cycle(addresses)
+
+    def upstream_key(self, target: str) -> tuple[str, int]:
+        parts = urlsplit(target)
+        name = parts.hostname or ""
+        return (name, 0) if name in self.config.upstreams else (name, parts.port or 80)
 
     def pick_server(self, request: web.Request, bound: tuple[str, int]) -> Server:
         candidates = [s for s in self.config.servers if bound in s.listen or
@@ -378,7 +398,7 @@ class Minginx:
     async def proxy(self, request, server, loc: Location, target: str, uri: str):
         parts = urlsplit(target)
         name = parts.hostname or ""
-        ip, port = next(self.round_robin[name])
+        ip, port = next(self.round_robin[self.upstream_key(target)])
         upstream_uri = request.raw_path
         if parts.path:  # a URI part: the matched location prefix is replaced by it
             upstream_uri = parts.path + request.raw_path[len(loc.path):]
