@@ -52,6 +52,7 @@ class NodeRoutes:
             web.route("*", CORE + "/pods/{name}/proxy{path:(/.*)?}", self.pod_proxy),
             web.get(CORE + "/pods/{name}/log", self.pod_log),
             web.route("*", CORE + "/pods/{name}/exec", self.pod_exec),
+            web.route("*", CORE + "/pods/{name}/portforward", self.pod_portforward),
             web.get(METRICS + "/nodes", self.node_metrics),
             web.get(METRICS + "/nodes/{name}", self.node_metrics),
             web.get(METRICS + "/pods", self.pod_metrics),
@@ -226,6 +227,58 @@ class NodeRoutes:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
             await ws.close()
+        return ws
+
+    # ------------------------------------------------------------------ portforward
+    async def pod_portforward(self, request: web.Request) -> web.StreamResponse:
+        """The websocket port-forward protocol: per port a data (2i) and an error (2i+1)
+        channel, each opened by a frame holding the port (little endian)."""
+        ns, name = request.match_info["namespace"], request.match_info["name"]
+        pod = self.node.api.store.get("/pods", ns, name)
+        ip = ((pod or {}).get("status") or {}).get("podIP")
+        if pod is None or not ip or (pod.get("status") or {}).get("phase") != "Running":
+            return _fail(ApiError(400, "BadRequest", f'pod "{name}" is not running'))
+        ports = [int(p) for value in request.query.getall("ports", [])
+                 for p in value.split(",") if p.strip().isdigit()]
+        if not ports:
+            return _fail(ApiError(400, "BadRequest", "query parameter \"ports\" is required"))
+        ws = web.WebSocketResponse(protocols=("v4.channel.k8s.io", "portforward.k8s.io"))
+        await ws.prepare(request)
+        writers: dict[int, asyncio.StreamWriter] = {}
+        pumps = []
+
+        async def pump(i: int, reader: asyncio.StreamReader) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await reader.read(65536):
+                    await ws.send_bytes(bytes([2 * i]) + data)
+            if len(writers) == 1:
+                await ws.close()
+
+        for i, port in enumerate(ports):
+            head = port.to_bytes(2, "little")
+            await ws.send_bytes(bytes([2 * i]) + head)
+            await ws.send_bytes(bytes([2 * i + 1]) + head)
+            try:
+                reader, writer = await asyncio.open_connection(ip, port)
+            except OSError as exc:
+                await ws.send_bytes(bytes([2 * i + 1]) + (
+                    f"error forwarding port {port} to pod {name}: {exc}").encode())
+                continue
+            writers[i] = writer
+            pumps.append(asyncio.get_running_loop().create_task(pump(i, reader)))
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.BINARY or not msg.data:
+                    continue
+                writer = writers.get(msg.data[0] // 2)
+                if writer is not None and msg.data[0] % 2 == 0:
+                    writer.write(msg.data[1:])
+                    await writer.drain()
+        finally:
+            for t in pumps:
+                t.cancel()
+            for w in writers.values():
+                w.close()
         return ws
 
     # ------------------------------------------------------------------ metrics

@@ -28,7 +28,7 @@ from e2e_helpers import (
     waiting_reason,
 )
 from kubernetes import client, config
-from kubernetes.stream import stream
+from kubernetes.stream import portforward, stream
 
 import labcluster
 from labcluster.node import metrics
@@ -89,6 +89,10 @@ def _scenario(name: str, ns: str, keep: set[tuple[str, str]],
         if (o["kind"], o["metadata"]["name"]) in keep:
             if replicas is not None and o["kind"] == "Deployment":
                 o["spec"]["replicas"] = replicas
+            for c in (o.get("spec", {}).get("template", {}).get("spec", {})
+                      .get("containers") or []):
+                # the faults are not about CPU; small requests keep them all on 2 cores
+                c.setdefault("resources", {}).setdefault("requests", {})["cpu"] = "10m"
             out.append(o)
     return out
 
@@ -101,6 +105,8 @@ SCENARIOS = {
     "missing-secret-key": CONFIG | BACKEND,
     "bad-image-tag": CONFIG | {("Deployment", "cart-service")},
     "missing-storageclass": CONFIG | {("StatefulSet", "postgres"), ("Service", "postgres")},
+    "readiness-404": CONFIG | BACKEND,
+    "service-selector": CONFIG | {("Deployment", "cart-service"), ("Service", "cart-service")},
 }
 
 
@@ -167,12 +173,47 @@ def test_exec_nslookup_in_backend(lab: Cluster) -> None:
     assert ws.returncode == 1
 
 
+def test_exec_with_stdin(lab: Cluster) -> None:
+    pod = _pods(lab, NS, "ecommerce-backend")[0].metadata.name
+    ws = stream(lab.core.connect_get_namespaced_pod_exec, pod, NS,
+                command=["sh", "-c", "read line; echo got $line in $HOSTNAME; echo oops >&2; "
+                         "exit 3"], stderr=True, stdin=True, stdout=True, tty=False,
+                _preload_content=False)
+    ws.write_stdin("hello\n")
+    ws.run_forever(timeout=20)
+    assert ws.read_stdout().strip() == f"got hello in {pod}"
+    assert ws.read_stderr().strip() == "oops"
+    assert ws.returncode == 3
+
+
+def test_portforward_to_backend(lab: Cluster) -> None:
+    pod = _pods(lab, NS, "ecommerce-backend")[0].metadata.name
+    pf = portforward(lab.core.connect_get_namespaced_pod_portforward, pod, NS, ports="5000")
+    sock = pf.socket(5000)
+    sock.setblocking(True)
+    sock.settimeout(10)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while b"alive" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    pf.close()
+    assert data.startswith(b"HTTP/1.1 200") and pod.encode() in data, data
+
+
 def test_backend_logs(lab: Cluster) -> None:
     pod = _pods(lab, NS, "ecommerce-backend")[0].metadata.name
     text = lab.core.read_namespaced_pod_log(pod, NS)
     assert "Connected to Postgres at postgres:5432" in text
     tail = lab.core.read_namespaced_pod_log(pod, NS, tail_lines=1, timestamps=True)
     assert len(tail.strip().splitlines()) == 1 and tail[:4].isdigit()
+    resp = lab.core.read_namespaced_pod_log(pod, NS, follow=True, _preload_content=False)
+    first = resp.read(64)
+    resp.release_conn()
+    assert first and text.startswith(first.decode("utf-8", "replace")[:20])
 
 
 def test_metrics_show_every_pod(lab: Cluster) -> None:
@@ -273,6 +314,33 @@ def test_oom_backend(lab: Cluster, broken: dict[str, str]) -> None:
     wait_for(oom, 60, "OOMKilled, exit 137, restarted")
     reasons = {e.reason for e in lab.core.list_namespaced_event(ns).items}
     assert "OOMKilling" in reasons
+    crashloop = wait_for(lambda: [p for p in _pods(lab, ns, "ecommerce-backend")
+                                  if waiting_reason(p) == "CrashLoopBackOff"], 60,
+                         "CrashLoopBackOff")[0]
+    assert "back-off 10s" in crashloop.status.container_statuses[0].state.waiting.message
+    previous = lab.core.read_namespaced_pod_log(crashloop.metadata.name, ns, previous=True)
+    assert previous  # the killed instance's log
+
+
+def test_readiness_404(lab: Cluster, broken: dict[str, str]) -> None:
+    ns = broken["readiness-404"]
+    wanted = "Readiness probe failed: HTTP probe failed with statuscode: 404"
+    wait_for(lambda: [e for e in lab.core.list_namespaced_event(ns).items
+                      if e.reason == "Unhealthy" and e.message == wanted], 60, wanted)
+    pod = _pods(lab, ns, "ecommerce-backend")[0]
+    assert pod.status.phase == "Running" and not is_ready(pod)
+    assert pod.status.container_statuses[0].restart_count == 0
+
+
+def test_service_selector(lab: Cluster, broken: dict[str, str]) -> None:
+    ns = broken["service-selector"]
+    wait_for(lambda: any(p.status.pod_ip for p in _pods(lab, ns, "cart-service")), 30,
+             "a cart pod with an IP")
+    ep = wait_for(lambda: lab.core.read_namespaced_endpoints("cart-service", ns), 20, "endpoints")
+    assert not ep.subsets
+    status, body = call(lab.api, "GET", f"/api/v1/namespaces/{ns}/services/cart-service/proxy/")
+    assert status == 503 and 'no endpoints available for service "cart-service"' in \
+        body["message"]
 
 
 def test_missing_secret_key(lab: Cluster, broken: dict[str, str]) -> None:
