@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import discovery, openapi, validation
+from . import discovery, openapi, protobuf, validation
 from .api import PATCH_TYPES, ClusterApi
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
 from .registry import Resource
@@ -316,6 +316,13 @@ def _manager_from_agent(request: web.Request) -> str:
 
 
 async def _body(request: web.Request, yaml_ok: bool = False) -> Any:
+    if request.content_type == "application/vnd.kubernetes.protobuf":
+        return protobuf.decode(await request.read())
+    if "protobuf" in request.content_type or "cbor" in request.content_type:
+        raise ApiError(415, "UnsupportedMediaType",
+                       f'the body of the request was in an unknown format - accepted media '
+                       f'types include: application/json, application/yaml '
+                       f'(got "{request.content_type}")')
     raw = await request.read()
     if not raw:
         raise bad_request("the body of the request was empty")

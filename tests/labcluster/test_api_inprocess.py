@@ -178,3 +178,31 @@ async def test_old_events_expire(api, monkeypatch):
     await collector.expire_events()
     assert (await api.list("events", "default"))["items"] == []
     assert api.event_index == {}
+
+
+def _pb_field(num: int, payload: bytes | str) -> bytes:
+    """Length-delimited protobuf field (what gogo emits for strings and messages)."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    out = bytes([num << 3 | 2])
+    n = len(data)
+    while n > 0x7F:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n]) + data
+
+
+def test_protobuf_configmap_decodes_and_unknown_fields_are_refused():
+    from labcluster import protobuf
+
+    meta = _pb_field(1, "cfg") + _pb_field(4, "")  # an empty selfLink, as gogo sends
+    entry = _pb_field(1, "a") + _pb_field(2, "b")
+    cm = _pb_field(1, meta) + _pb_field(2, entry)
+    unknown = _pb_field(1, _pb_field(1, "v1") + _pb_field(2, "ConfigMap")) + _pb_field(2, cm)
+    assert protobuf.decode(b"k8s\x00" + unknown) == {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
+        "data": {"a": "b"}}
+    bad = _pb_field(1, _pb_field(1, "v1") + _pb_field(2, "ConfigMap")) + _pb_field(
+        2, cm + _pb_field(9, "surprise"))
+    with pytest.raises(ApiError) as err:
+        protobuf.decode(b"k8s\x00" + bad)
+    assert err.value.code == 415 and "field 9 of ConfigMap" in err.value.message

@@ -114,3 +114,27 @@ def test_rejected_manifest_shows_the_api_error(kube_target, kube_ns):
     assert ('The Deployment "web" is invalid: spec.template.metadata.labels: Invalid value: '
             'map[string]string{"app":"webb"}: `selector` does not match template `labels`'
             in out.stderr)
+
+
+def test_kubectl_create_generators_send_protobuf_and_work(kube_target, kube_ns):
+    """`kubectl create ...` posts protobuf bodies (the lab's first commands)."""
+    kubectl(kube_target, kube_ns, "create", "configmap", "ecommerce-config",
+            "--from-literal=DATABASE_HOST=postgres", "--from-literal=REDIS_PORT=6379")
+    kubectl(kube_target, kube_ns, "create", "secret", "generic", "postgres-secret",
+            "--from-literal=password=s3cret")
+    kubectl(kube_target, kube_ns, "create", "deployment", "hello", "--image=nginx:1.27",
+            "--replicas=0", "--port=80")
+    kubectl(kube_target, kube_ns, "create", "service", "clusterip", "hello", "--tcp=80:8080")
+    cm = json.loads(kubectl(kube_target, kube_ns, "get", "cm", "ecommerce-config", "-o",
+                            "json").stdout)
+    assert cm["data"] == {"DATABASE_HOST": "postgres", "REDIS_PORT": "6379"}
+    secret = json.loads(kubectl(kube_target, kube_ns, "get", "secret", "postgres-secret", "-o",
+                                "json").stdout)
+    assert secret["data"] == {"password": "czNjcmV0"} and secret["type"] == "Opaque"
+    d = json.loads(kubectl(kube_target, kube_ns, "get", "deploy", "hello", "-o", "json").stdout)
+    assert d["spec"]["replicas"] == 0  # an explicit zero survives decoding
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    assert (c["name"], c["image"], c["ports"][0]["containerPort"]) == ("nginx", "nginx:1.27", 80)
+    svc = json.loads(kubectl(kube_target, kube_ns, "get", "svc", "hello", "-o", "json").stdout)
+    assert svc["spec"]["ports"][0]["targetPort"] == 8080
+    assert svc["spec"]["selector"] == {"app": "hello"}
