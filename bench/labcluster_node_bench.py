@@ -11,7 +11,14 @@ Everything is a ratio against a peer measured in the same run on the same machin
   Python server, nginx (real, when installed) and postgres (first start with initdb, then
   a restart on the same data), when the postgres image can run here.
 
-Run: .venv/bin/python bench/labcluster_node_bench.py [--rounds N]
+With `--lab`, the whole node in a labcluster (the issue's targets): time from creating
+every object of manifests/lab to 7 pods Ready (target < 15 s), the memory of the running
+storefront (PSS summed over every container process, so shared pages count once; RSS
+shown too; target <= 1.2 GB), and the Service proxy (ClusterIP of cart-service, one
+replica) against the same pod's IP directly: requests/s and p99 over keep-alive
+connections and over a new connection per request (target >= 85 %).
+
+Run: .venv/bin/python bench/labcluster_node_bench.py [--rounds N] [--lab]
 """
 
 from __future__ import annotations
@@ -240,10 +247,106 @@ def bench_watchers(work: Path, containers: int = 7, seconds: float = 5.0) -> dic
             "ratio watcher CPU / 10% budget": used / 0.10}
 
 
+async def _load(url: str, seconds: float, concurrency: int, new_conn: bool,
+                ) -> tuple[float, float]:
+    """(requests/s, p99 seconds) of GETs to `url`."""
+    import asyncio
+
+    import aiohttp
+
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+
+    async def worker() -> None:
+        conn = aiohttp.TCPConnector(force_close=new_conn, limit=1)
+        async with aiohttp.ClientSession(connector=conn) as session:
+            while time.monotonic() < deadline:
+                t = time.perf_counter()
+                async with session.get(url) as r:
+                    await r.read()
+                latencies.append(time.perf_counter() - t)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    latencies.sort()
+    return len(latencies) / seconds, latencies[int(len(latencies) * 0.99) - 1]
+
+
+def bench_lab(rounds: int) -> dict[str, float]:
+    import asyncio
+
+    import psutil
+    from kubernetes import client, config, utils
+
+    import labcluster
+    from labhelpers.kustomize import build
+
+    root = Path(__file__).resolve().parents[1]
+    home = Path(tempfile.mkdtemp(prefix="labcluster-bench-"))
+    home.chmod(0o755)
+    out: dict[str, float] = {}
+    try:
+        api = config.new_client_from_config(str(labcluster.ensure_running(home)))
+        core = client.CoreV1Api(api)
+        start = time.monotonic()
+        for obj in build(root / "manifests/lab"):
+            utils.create_from_dict(api, obj, namespace=obj["metadata"].get("namespace"))
+        while True:
+            pods = core.list_namespaced_pod("ecommerce-lab").items
+            if len(pods) == 7 and all(any(c.type == "Ready" and c.status == "True"
+                                          for c in p.status.conditions or []) for p in pods):
+                break
+            if time.monotonic() - start > 120:
+                raise SystemExit("lab not Ready after 120 s")
+            time.sleep(0.1)
+        out["lab apply -> 7 pods Ready (s)"] = time.monotonic() - start
+        time.sleep(3)
+        pss = rss = 0
+        marker = f"{home}/node/"
+        for proc in psutil.process_iter():
+            try:
+                env, cwd = proc.environ(), proc.cwd()
+                if not (marker in "".join(env.values()) or cwd.startswith(marker)):
+                    continue
+                info = proc.memory_full_info()
+            except (psutil.Error, OSError):
+                continue
+            pss += info.pss
+            rss += info.rss
+        out["storefront memory PSS (MB)"] = pss / 1e6
+        out["storefront memory RSS (MB)"] = rss / 1e6
+        out["ratio PSS / 1.2 GB budget"] = pss / 1.2e9
+        svc = core.read_namespaced_service("cart-service", "ecommerce-lab").spec.cluster_ip
+        pod_ip = core.list_namespaced_pod("ecommerce-lab", label_selector="app=cart-service"
+                                          ).items[0].status.pod_ip
+        for new_conn in (False, True):
+            label = "new conn" if new_conn else "keep-alive"
+            ratios, p99s = [], []
+            for _ in range(rounds):
+                direct = asyncio.run(_load(f"http://{pod_ip}:8080/health", 2, 8, new_conn))
+                proxied = asyncio.run(_load(f"http://{svc}:8080/health", 2, 8, new_conn))
+                ratios.append(proxied[0] / direct[0])
+                p99s.append(proxied[1] / direct[1])
+                out[f"direct {label} req/s"] = direct[0]
+                out[f"proxy {label} req/s"] = proxied[0]
+            out[f"ratio proxy/direct throughput, {label} (median)"] = statistics.median(ratios)
+            out[f"ratio proxy/direct p99, {label} (median)"] = statistics.median(p99s)
+    finally:
+        labcluster.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--lab", action="store_true", help="only the whole-lab measurements")
     opts = parser.parse_args()
+    if opts.lab:
+        results = bench_lab(opts.rounds)
+        width = max(len(k) for k in results)
+        for key, value in results.items():
+            print(f"{key:<{width}}  {value:10.2f}")
+        return
     with tempfile.TemporaryDirectory(prefix="labnode-bench-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)
