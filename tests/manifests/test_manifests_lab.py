@@ -117,10 +117,11 @@ def test_backend_and_cart_env(lab):
     assert set(backend) == {
         "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER", "DATABASE_PASSWORD",
         "REDIS_HOST", "REDIS_PORT", "CART_SERVICE_URL", "CACHE_TTL_SECONDS", "LOG_LEVEL",
-        "POD_NAME",
+        "POD_NAME", "PGPASSWORD",
     }  # fmt: skip
-    assert backend["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "postgres-secret", "key": "password"}  # fmt: skip
+    for password_var in ("DATABASE_PASSWORD", "PGPASSWORD"):
+        assert backend[password_var]["valueFrom"]["secretKeyRef"] == {
+            "name": "postgres-secret", "key": "password"}  # fmt: skip
     assert backend["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert backend["DATABASE_HOST"]["valueFrom"]["configMapKeyRef"]["name"] == "ecommerce-config"
     cart = env_of(main_container(objects["Deployment/cart-service"]))
