@@ -23,6 +23,8 @@ from .tables import to_table, wants_table
 
 log = logging.getLogger("labcluster.http")
 WATCH_DEFAULT_TIMEOUT = 1800
+# Upstream registries that answer DELETE with the deleted object; others send a Status.
+RETURN_DELETED = {"pods", "services"}
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -229,7 +231,14 @@ class HttpApi:
         if method == "DELETE":
             opts = await _delete_options(request)
             obj = await api.delete(r, ns, name, **opts)
-            return _json(obj)
+            if r.plural in RETURN_DELETED or await _exists(api, r, ns, name):
+                return _json(obj)  # still there (graceful, finalizers) or pods/services
+            meta = obj["metadata"]
+            details = {"name": meta["name"], "kind": r.plural, "uid": meta.get("uid")}
+            if r.group:
+                details["group"] = r.group
+            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                          "status": "Success", "details": details})
         raise method_not_allowed()
 
     def _maybe_table(self, request: web.Request, r: Resource, data: dict[str, Any],

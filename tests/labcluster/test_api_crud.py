@@ -31,7 +31,8 @@ def test_create_get_update_delete(kube_core, kube_ns):
     updated = kube_core.replace_namespaced_config_map("one", kube_ns, got)
     assert updated.data == {"a": "1", "b": "2"}
     assert int(updated.metadata.resource_version) > int(meta.resource_version)
-    kube_core.delete_namespaced_config_map("one", kube_ns)
+    status = kube_core.delete_namespaced_config_map("one", kube_ns)
+    assert status["status"] == "Success" and status["details"]["uid"] == meta.uid
     with pytest.raises(client.ApiException) as err:
         kube_core.read_namespaced_config_map("one", kube_ns)
     assert err.value.status == 404
@@ -258,3 +259,33 @@ def test_node_ports_are_allocated_and_unique(kube_core, kube_ns):
                                f"value: {taken}: provided port is already allocated")
     kube_core.patch_namespaced_service("auto", kube_ns, {"metadata": {"labels": {"a": "b"}}})
     assert kube_core.read_namespaced_service("auto", kube_ns).spec.ports[0].node_port == taken
+
+
+def test_strategic_merge_of_ports_volumes_and_mounts(kube_core, kube_ns):
+    kube_core.create_namespaced_pod(kube_ns, {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "smp"},
+        "spec": {"nodeSelector": NO_NODE,
+                 "volumes": [{"name": "a", "emptyDir": {}}],
+                 "containers": [{"name": "c", "image": "busybox:1.36",
+                                 "ports": [{"containerPort": 80, "name": "http"}],
+                                 "volumeMounts": [{"name": "a", "mountPath": "/a"}]}]}})
+    # a pod's spec is immutable except images: patch a Deployment template instead
+    from kube_helpers import deployment
+
+    apps = client.AppsV1Api(kube_core.api_client)
+    d = deployment("smp", replicas=0)
+    tpl = d["spec"]["template"]["spec"]
+    tpl["volumes"] = [{"name": "a", "emptyDir": {}}]
+    tpl["containers"][0]["volumeMounts"] = [{"name": "a", "mountPath": "/a"}]
+    apps.create_namespaced_deployment(kube_ns, d)
+    patched = apps.patch_namespaced_deployment("smp", kube_ns, {"spec": {"template": {"spec": {
+        "volumes": [{"name": "b", "emptyDir": {}}],
+        "containers": [{"name": "web",
+                        "ports": [{"containerPort": 8443, "name": "https"},
+                                  {"containerPort": 80, "name": "web"}],
+                        "volumeMounts": [{"name": "b", "mountPath": "/b"}]}]}}}})
+    spec = patched.spec.template.spec
+    assert sorted(v.name for v in spec.volumes) == ["a", "b"]
+    c = spec.containers[0]
+    assert sorted((p.container_port, p.name) for p in c.ports) == [(80, "web"), (8443, "https")]
+    assert sorted(m.mount_path for m in c.volume_mounts) == ["/a", "/b"]

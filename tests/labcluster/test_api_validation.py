@@ -115,6 +115,7 @@ def test_immutable_selector(kube_apps, kube_ns):
     d = kube_apps.read_namespaced_deployment("imm", kube_ns)
     d.spec.selector.match_labels = {"app": "imm", "x": "y"}
     d.spec.template.metadata.labels = {"app": "imm", "x": "y"}
+    d.metadata.resource_version = None  # the controller may write status meanwhile
     code, body = _fails(kube_apps.replace_namespaced_deployment, "imm", kube_ns, d)
     assert code == 422
     assert body["message"] == (
