@@ -9,15 +9,18 @@ process table.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from e2e_helpers import (
     call,
     container_processes,
@@ -157,6 +160,26 @@ def test_health_through_service_proxy(lab: Cluster) -> None:
     # and through nginx (the frontend Service), which resolves the backend by name
     via_nginx = service_get(lab.api, NS, "ecommerce-frontend", "api/health")
     assert via_nginx["database"] == "connected", via_nginx
+
+
+def test_cluster_ip_and_node_port_listen(lab: Cluster) -> None:
+    ip = lab.core.read_namespaced_service("ecommerce-backend", NS).spec.cluster_ip
+    with urllib.request.urlopen(f"http://{ip}:5000/api/health", timeout=10) as r:
+        assert json.load(r)["database"] == "connected"
+    # the lab's optional NodePort step (not in the kustomization)
+    nodeport = yaml.safe_load((ROOT / "manifests/lab/frontend-nodeport.yaml").read_text())
+    lab.core.create_namespaced_service(NS, nodeport)
+    port = nodeport["spec"]["ports"][0]["nodePort"]
+
+    def health() -> bytes:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+                return r.read()
+        except OSError:
+            return b""
+    assert wait_for(health, 10, "the NodePort") == b"ok"
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+        assert b"<html" in r.read().lower()
 
 
 def test_exec_nslookup_in_backend(lab: Cluster) -> None:
