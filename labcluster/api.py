@@ -343,6 +343,8 @@ class ClusterApi:
             return await self._update_scale(r, obj, namespace, name, field_manager, dry_run)
         if subresource is None or resource is not None:
             validation.check_kind(r, obj)
+        # the one await before the read-modify-write: nothing may interleave after it
+        await validation.ensure_validator(r)
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         name = name or meta.get("name", "")
@@ -372,7 +374,6 @@ class ClusterApi:
         elif subresource:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         else:
-            await validation.ensure_validator(r)
             validation.schema_check(r, obj, field_validation)
             new = obj
             for k in ("uid", "creationTimestamp", "deletionTimestamp",
@@ -430,6 +431,7 @@ class ClusterApi:
                             name: str | None, manager: str | None, dry_run: bool) -> dict[str, Any]:
         if not r.sub("scale"):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        await validation.ensure_validator(r)  # before the read: no await until the write
         name = name or name_of(scale)
         obj = self._current(r, namespace or "", name)
         rv = (scale.get("metadata") or {}).get("resourceVersion")
@@ -454,6 +456,7 @@ class ClusterApi:
         r = self.resource(res)
         ptype = PATCH_TYPES.get(patch_type, patch_type)
         ns = self._ns(r, namespace)
+        await validation.ensure_validator(r)  # before the read: no await until the write
         if ptype == "apply":
             return await self._apply(r, ns, name, body, subresource, field_manager, force,
                                      field_validation, dry_run)

@@ -149,3 +149,18 @@ def test_scale_subresource_both_ways(kube_apps, kube_ns):
     assert kube_apps.read_namespaced_deployment("sc", kube_ns).spec.replicas == 3
     kube_apps.patch_namespaced_deployment_scale("sc", kube_ns, {"spec": {"replicas": 1}})
     assert kube_apps.read_namespaced_deployment_scale("sc", kube_ns).spec.replicas == 1
+
+
+def test_concurrent_patches_lose_nothing(kube_core, kube_ns):
+    from concurrent.futures import ThreadPoolExecutor
+
+    kube_core.create_namespaced_config_map(kube_ns, {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "many"}, "data": {}})
+
+    def add(i: int) -> None:
+        kube_core.patch_namespaced_config_map("many", kube_ns, {"data": {f"k{i}": str(i)}})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(add, range(40)))
+    data = kube_core.read_namespaced_config_map("many", kube_ns).data
+    assert data == {f"k{i}": str(i) for i in range(40)}
