@@ -1,3 +1,28 @@
 """labhelpers: what the notebooks' cells call. It talks to any cluster through the
 official kubernetes client only, so the code a test runs on labcluster is the code a
 learner runs on a real cluster."""
+
+from labhelpers.apply import ApplyError
+from labhelpers.checks import CheckFailed
+from labhelpers.connect import Target, resolve, server_version
+from labhelpers.guard import ProductionRefused
+from labhelpers.lab import TIERS, Lab
+from labhelpers.ownership import NotOurs
+from labhelpers.waiting import TierNotReady
+
+__all__ = ["ApplyError", "CheckFailed", "Lab", "NotOurs", "ProductionRefused", "TIERS",
+           "Target", "TierNotReady", "connect"]
+
+
+def connect(namespace: str | None = None, cluster: str = "auto", context: str | None = None,
+            kubeconfig: str | None = None, allow_production: bool = False,
+            show_kubectl: bool = False) -> Lab:
+    """Reach a cluster (in-cluster → kubeconfig → labcluster) and say which, in one line.
+
+    Plain sync calls, so it works inside Jupyter's running event loop.
+    """
+    target = resolve(namespace, cluster, context, kubeconfig, allow_production)
+    version = server_version(target.api)
+    print(f"connected: {target.kind} cluster, context {target.context or '-'}, "
+          f"namespace {target.namespace}, Kubernetes {version}")
+    return Lab(target, show_kubectl)

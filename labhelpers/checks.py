@@ -1,0 +1,152 @@
+"""The lab's success criteria as a table: each row a criterion, ✅/❌, the evidence the
+cluster gave, and a hint when it fails. Every probe goes through the Lab's own helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from labhelpers.podstatus import is_ready, pod_status
+from labhelpers.tables import endpoint_addresses
+
+if TYPE_CHECKING:
+    from labhelpers.lab import Lab
+
+EXPECTED_PODS = 7
+CONFIG_MAP = "ecommerce-config"
+CONFIG_KEYS = ("DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "REDIS_HOST", "REDIS_PORT")
+Result = tuple[bool, str, str]  # ok, evidence, hint
+
+
+class CheckFailed(AssertionError):
+    """``check(strict=True)`` with at least one ❌; the message lists them."""
+
+
+def pods_ready(lab: Lab) -> Result:
+    pods = lab.core.list_namespaced_pod(lab.namespace).items
+    bad = [f"{p.metadata.name} {pod_status(p)}" for p in pods
+           if pod_status(p) != "Running" or not is_ready(p)]
+    ok = bool(pods) and not bad
+    evidence = f"{len(pods) - len(bad)}/{len(pods)} Running and Ready" + (
+        f"; not: {', '.join(bad)}" if bad else "")
+    return ok, evidence, "lab.pods(), lab.events(warnings_only=True), lab.logs('<pod>')"
+
+
+def pod_count(lab: Lab) -> Result:
+    n = len(lab.core.list_namespaced_pod(lab.namespace).items)
+    return (n == EXPECTED_PODS, f"{n} pods",
+            "frontend×2, backend×2, postgres, redis, cart: deploy every tier (lab.deploy('all'))")
+
+
+def services_have_endpoints(lab: Lab) -> Result:
+    services = lab.core.list_namespaced_service(lab.namespace).items
+    empty = []
+    for svc in services:
+        ep = lab.core.read_namespaced_endpoints(svc.metadata.name, lab.namespace)
+        if not endpoint_addresses(ep)[0]:
+            empty.append(svc.metadata.name)
+    ok = bool(services) and not empty
+    evidence = (f"{len(services) - len(empty)}/{len(services)} Services have ready endpoints"
+                + (f"; none: {', '.join(empty)}" if empty else ""))
+    return ok, evidence, "compare each Service's selector with its pods' labels; are they Ready?"
+
+
+def configmap_keys(lab: Lab) -> Result:
+    data = lab.core.read_namespaced_config_map(CONFIG_MAP, lab.namespace).data or {}
+    missing = [k for k in CONFIG_KEYS if k not in data]
+    return (not missing, f"missing: {', '.join(missing)}" if missing else
+            f"{CONFIG_MAP} has {', '.join(CONFIG_KEYS)}", "kubectl describe configmap " + CONFIG_MAP)
+
+
+def configmap_hosts_are_services(lab: Lab) -> Result:
+    data = lab.core.read_namespaced_config_map(CONFIG_MAP, lab.namespace).data or {}
+    names = {s.metadata.name for s in lab.core.list_namespaced_service(lab.namespace).items}
+    hosts = {k: data.get(k, "") for k in ("DATABASE_HOST", "REDIS_HOST")}
+    wrong = [f"{k}={v}" for k, v in hosts.items() if v.split(".")[0] not in names]
+    return (not wrong, f"no such Service: {', '.join(wrong)}" if wrong else
+            ", ".join(f"{k}={v}" for k, v in hosts.items()),
+            "hosts must be Service names (kubectl get svc); restart pods after fixing the "
+            "ConfigMap (env is read at start)")
+
+
+def dns(name: str) -> Callable[[Lab], Result]:
+    def probe(lab: Lab) -> Result:
+        out = lab.resolve(name)
+        fqdn = f"{name}.{lab.namespace}.svc.cluster.local"
+        ok = out.returncode == 0 and fqdn in out.stdout
+        answer = out.stdout.partition("Name:")[2]
+        line = " ".join(answer.split()) or (out.stdout + out.stderr).strip()[-100:]
+        return ok, f"nslookup {name} from the backend: {line}", (
+            f"is there a Service named {name}? lab.services()")
+
+    probe.__name__ = f"dns_{name}"
+    return probe
+
+
+def products(lab: Lab) -> Result:
+    r = lab.http("ecommerce-backend", "/api/products")
+    items: Any = r.json if r.ok else None
+    if isinstance(items, dict):
+        items = items.get("products") or items.get("items")
+    ok = r.ok and isinstance(items, list) and len(items) > 0
+    n = len(items) if isinstance(items, list) else 0
+    return ok, f"HTTP {r.status}, {n} products", "lab.logs('deploy/ecommerce-backend')"
+
+
+def frontend_html(lab: Lab) -> Result:
+    r = lab.http("ecommerce-frontend", "/")
+    ok = r.ok and "<html" in r.text.lower()
+    ctype = {k.lower(): v for k, v in r.headers.items()}.get("content-type", "?")
+    return ok, f"HTTP {r.status}, {ctype}", "lab.logs('deploy/ecommerce-frontend')"
+
+
+def pvc_bound(lab: Lab) -> Result:
+    pvcs = lab.core.list_namespaced_persistent_volume_claim(lab.namespace).items
+    phases = {p.metadata.name: p.status.phase for p in pvcs}
+    ok = bool(phases) and all(v == "Bound" for v in phases.values())
+    return (ok, ", ".join(f"{k} {v}" for k, v in phases.items()) or "no PVC",
+            "kubectl describe pvc: is the storageClassName one the cluster has?")
+
+
+def health(lab: Lab) -> Result:
+    r = lab.http("ecommerce-backend", "/api/health")
+    body = r.json if r.ok else {}
+    ok = body.get("database") == "connected" and body.get("redis") == "connected"
+    evidence = (f"HTTP {r.status}, database={body.get('database')}, redis={body.get('redis')}"
+                if r.ok else f"HTTP {r.status}: {r.text[:120]}")
+    return ok, evidence, "lab.logs('deploy/ecommerce-backend'); check DATABASE_HOST/REDIS_HOST"
+
+
+CRITERIA: list[tuple[str, Callable[[Lab], Result]]] = [
+    ("all pods Running and Ready", pods_ready),
+    ("7 pods", pod_count),
+    ("every Service has endpoints", services_have_endpoints),
+    ("ConfigMap has its keys", configmap_keys),
+    ("ConfigMap hosts are Services", configmap_hosts_are_services),
+    ("DNS: backend → postgres", dns("postgres")),
+    ("DNS: backend → redis", dns("redis")),
+    ("/api/products returns products", products),
+    ("frontend answers HTML", frontend_html),
+    ("PVC Bound", pvc_bound),
+    ("/api/health: database and redis connected", health),
+]
+
+
+def run(lab: Lab, strict: bool = False) -> pd.DataFrame:
+    rows = []
+    for name, probe in CRITERIA:
+        try:
+            ok, evidence, hint = probe(lab)
+        except Exception as exc:  # a probe that cannot run is a failed criterion
+            ok, evidence, hint = False, f"{type(exc).__name__}: {str(exc)[:160]}", \
+                "deploy the lab first: lab.deploy('all')"
+        rows.append({"criterion": name, "ok": "✅" if ok else "❌", "evidence": evidence,
+                     "hint": "" if ok else hint})
+    df = pd.DataFrame(rows, columns=["criterion", "ok", "evidence", "hint"])
+    if strict and (df["ok"] == "❌").any():
+        failed = df[df["ok"] == "❌"]
+        raise CheckFailed("; ".join(f"{r.criterion}: {r.evidence}"
+                                    for r in failed.itertuples()))
+    return df

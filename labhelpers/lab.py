@@ -1,0 +1,238 @@
+"""``Lab``: one cluster + one namespace, and the few verbs a notebook cell needs.
+
+Each method is a thin layer over the official client; the work is in small modules
+(apply, waiting, tables, actions, checks) that a learner can open one at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from kubernetes import client
+
+from labhelpers import actions, checks, manifests, ownership, tables
+from labhelpers.apply import Resources, apply_one, delete_one, request
+from labhelpers.connect import Target
+from labhelpers.ordering import apply_order, delete_order
+from labhelpers.waiting import wait_ready
+
+#: The lab's tiers in deploy order → the files of manifests/lab they apply.
+TIERS: dict[str, tuple[str, ...]] = {
+    "config": ("namespace", "config"),
+    "database": ("database",),
+    "cache": ("cache",),
+    "cart": ("cart",),
+    "backend": ("backend",),
+    "frontend": ("frontend-site", "frontend"),
+}
+TIER_TIMEOUT = 180.0
+#: What cleanup looks at in a namespace it did not create (pods go with their workloads).
+CLEANUP_KINDS = [("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "PersistentVolumeClaim"),
+                 ("v1", "Service"), ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet")]
+
+
+def _objects(source: Any) -> list[dict[str, Any]]:
+    """Objects from a path (file/folder/kustomization), a YAML string, a dict or a list."""
+    if isinstance(source, dict):
+        return [copy.deepcopy(source)]
+    if isinstance(source, list):
+        return [copy.deepcopy(o) for o in source]
+    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
+                                    and ":" not in source):
+        return manifests.load(source)
+    return [d for d in yaml.safe_load_all(source) if d]
+
+
+class Lab:
+    """What ``labhelpers.connect()`` returns. ``show_kubectl=True`` prints, before each
+    table, the kubectl command it stands for."""
+
+    def __init__(self, target: Target, show_kubectl: bool = False) -> None:
+        self.target = target
+        self.api = target.api
+        self.namespace = target.namespace
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.resources = Resources(self.api)
+        self.show_kubectl = show_kubectl
+
+    def __repr__(self) -> str:
+        return f"<Lab {self.target.kind} context={self.target.context} ns={self.namespace}>"
+
+    def in_namespace(self, namespace: str) -> Lab:
+        """The same cluster, another namespace (e.g. a break/fix scenario beside the lab)."""
+        other = copy.copy(self.target)
+        other.namespace = namespace
+        return Lab(other, self.show_kubectl)
+
+    # ------------------------------------------------------------------ apply/deploy
+    def _namespace_object(self) -> client.V1Namespace | None:
+        try:
+            return self.core.read_namespace(self.namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def ensure_namespace(self, adopt: bool = False) -> None:
+        """Create our namespace (labelled), or check an existing one is ours."""
+        ns = self._namespace_object()
+        if ns is None:
+            apply_one(self.resources, ownership.stamp(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}))
+        elif not ownership.is_ours(ns.metadata.labels) and not adopt:
+            raise ownership.NotOurs(
+                f"namespace {self.namespace} exists and labhelpers did not create it (no "
+                f"{ownership.SELECTOR} labels); pass adopt=True to deploy into it anyway, "
+                "or connect(namespace=...) to another one")
+
+    def apply(self, source: Any, adopt: bool = False) -> list[str]:
+        """Server-side apply into this namespace, in dependency order; returns Kind/name.
+
+        ``source``: a path (file, folder, kustomization), YAML text, a dict or a list.
+        """
+        objs = manifests.with_namespace(_objects(source), self.namespace)
+        self.ensure_namespace(adopt)
+        namespace_ours = self._is_namespace_ours()
+        done = []
+        for obj in apply_order(objs):
+            if obj["kind"] == "Namespace" and not namespace_ours:
+                continue  # adopted: leave its labels alone
+            apply_one(self.resources, ownership.stamp(obj))
+            done.append(manifests.ref(obj))
+        return done
+
+    def _is_namespace_ours(self) -> bool:
+        ns = self._namespace_object()
+        return ns is not None and ownership.is_ours(ns.metadata.labels)
+
+    def tier_objects(self, tier: str) -> list[dict[str, Any]]:
+        files = manifests.lab_tiers()
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier {tier!r}; tiers: {', '.join(TIERS)}, all")
+        return [o for stem in TIERS[tier] for o in manifests.load_file(files[stem])]
+
+    def deploy(self, tier: str = "all", timeout: float = TIER_TIMEOUT,
+               adopt: bool = False) -> pd.DataFrame:
+        """Apply a tier (or "all", tier by tier), wait until ready, return its pods."""
+        names = list(TIERS) if tier == "all" else [tier]
+        made: list[str] = []
+        for name in names:
+            objs = self.tier_objects(name)
+            self.apply(objs, adopt=adopt)
+            wait_ready(self.core, self.apps, self.namespace,
+                       manifests.with_namespace(objs, self.namespace), timeout,
+                       f"{name} tier")
+            made += [o["metadata"]["name"] for o in objs if o["kind"] in ("Deployment",
+                                                                           "StatefulSet")]
+        pods = self.pods()
+        return pods[pods["name"].map(lambda p: any(p.startswith(m + "-") for m in made))] \
+            .reset_index(drop=True)
+
+    def cleanup(self) -> dict[str, list[str]]:
+        """Delete what labhelpers made here: the namespace when it is ours, else only our
+        labelled objects. Returns (and prints) what was deleted and what was left."""
+        report: dict[str, list[str]] = {"deleted": [], "left": []}
+        ns = self._namespace_object()
+        if ns is None:
+            print(f"namespace {self.namespace}: not there, nothing to delete")
+            return report
+        if ownership.is_ours(ns.metadata.labels):
+            self.core.delete_namespace(self.namespace)
+            report["deleted"].append(f"Namespace/{self.namespace} (and everything in it)")
+        else:
+            contents = self._contents()
+            for obj in delete_order([o for o, ours in contents if ours]):
+                if delete_one(self.resources, obj):
+                    report["deleted"].append(manifests.ref(obj))
+            report["left"].append(f"Namespace/{self.namespace} (not created by labhelpers)")
+            report["left"] += [manifests.ref(o) for o, ours in contents if not ours]
+        print("deleted: " + (", ".join(report["deleted"]) or "nothing"))
+        print("left: " + (", ".join(report["left"]) or "nothing"))
+        return report
+
+    def _contents(self) -> list[tuple[dict[str, Any], bool]]:
+        """(object reference, made by labhelpers?) for the kinds the lab uses."""
+        found = []
+        for api_version, kind in CLEANUP_KINDS:
+            path = self.resources.path({"apiVersion": api_version, "kind": kind,
+                                        "metadata": {"namespace": self.namespace}},
+                                       with_name=False)
+            _, _, raw = request(self.api, "GET", path)
+            for item in json.loads(raw)["items"]:
+                meta = item["metadata"]
+                if kind == "ConfigMap" and meta["name"] == "kube-root-ca.crt":
+                    continue
+                ref = {"apiVersion": api_version, "kind": kind,
+                       "metadata": {"name": meta["name"], "namespace": self.namespace}}
+                found.append((ref, ownership.is_ours(meta.get("labels"))))
+        return found
+
+    # ------------------------------------------------------------------ look
+    def _show(self, df: pd.DataFrame) -> pd.DataFrame:
+        if self.show_kubectl:
+            print(f"$ {df.attrs['kubectl']}")
+        return df
+
+    def pods(self) -> pd.DataFrame:
+        items = self.core.list_namespaced_pod(self.namespace).items
+        return self._show(tables.pods_table(items, self.namespace))
+
+    def services(self) -> pd.DataFrame:
+        items = self.core.list_namespaced_service(self.namespace).items
+        return self._show(tables.services_table(items, self.namespace))
+
+    def endpoints(self) -> pd.DataFrame:
+        items = self.core.list_namespaced_endpoints(self.namespace).items
+        return self._show(tables.endpoints_table(items, self.namespace))
+
+    def events(self, warnings_only: bool = False) -> pd.DataFrame:
+        items = self.core.list_namespaced_event(self.namespace).items
+        return self._show(tables.events_table(items, self.namespace, warnings_only))
+
+    def logs(self, target: str, tail: int = 50, previous: bool = False) -> str:
+        pod = actions.workload_pods(self.core, self.apps, self.namespace, target)[0]
+        if self.show_kubectl:
+            print(f"$ kubectl logs -n {self.namespace} {target} --tail={tail}"
+                  + (" --previous" if previous else ""))
+        return self.core.read_namespaced_pod_log(pod.metadata.name, self.namespace,
+                                                 tail_lines=tail, previous=previous)
+
+    # ------------------------------------------------------------------ act
+    def http(self, service: str, path: str = "/", port: int | str | None = None,
+             method: str = "GET", body: Any = None) -> actions.HttpResult:
+        """A request to a Service through the API server's proxy (works from anywhere)."""
+        if self.show_kubectl:
+            print(f"$ kubectl get --raw {actions.proxy_path(self.namespace, service, path, port)}")
+        return actions.http(self.api, self.namespace, service, path, port, method, body)
+
+    def exec(self, target: str, command: list[str] | str, timeout: float = 30
+             ) -> actions.ExecResult:
+        """Run a command in a pod (``name`` or ``deploy/x``: its first ready pod)."""
+        cmd = ["sh", "-c", command] if isinstance(command, str) else list(command)
+        pod = actions.workload_pods(self.core, self.apps, self.namespace, target)[0]
+        if self.show_kubectl:
+            print(f"$ kubectl exec -n {self.namespace} {target} -- {' '.join(cmd)}")
+        return actions.exec_in(self.core, self.namespace, pod.metadata.name, cmd, timeout)
+
+    def resolve(self, name: str, from_: str = "deploy/ecommerce-backend"
+                ) -> actions.ExecResult:
+        """``nslookup name`` inside a pod: what cluster DNS answers there."""
+        return self.exec(from_, ["nslookup", name])
+
+    def scale(self, workload: str, replicas: int, wait: bool = True,
+              timeout: float = 120) -> int:
+        if self.show_kubectl:
+            print(f"$ kubectl scale -n {self.namespace} {workload} --replicas={replicas}")
+        return actions.scale(self.apps, self.core, self.namespace, workload, replicas,
+                             wait, timeout)
+
+    # ------------------------------------------------------------------ check
+    def check(self, strict: bool = False) -> pd.DataFrame:
+        """The lab's success criteria: ✅/❌, evidence, a hint for each failure."""
+        return checks.run(self, strict)

@@ -1,0 +1,33 @@
+"""The labels that mark what labhelpers made, so cleanup never deletes a learner's work.
+
+Everything applied through labhelpers carries both labels; a namespace is ours only when it
+carries both, because the lab's own YAML sets ``part-of`` and a learner running
+``kubectl apply -k`` gets that one without us.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PART_OF = "app.kubernetes.io/part-of"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+LABELS = {PART_OF: "ecommerce-lab", MANAGED_BY: "labhelpers"}
+#: ``kubectl get ... -l`` form of the labels (for list calls and the kubectl hints).
+SELECTOR = ",".join(f"{k}={v}" for k, v in LABELS.items())
+
+
+def stamp(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with our labels added (in place; returned for chaining)."""
+    meta = obj.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **LABELS}
+    return obj
+
+
+def is_ours(labels: dict[str, str] | None) -> bool:
+    """True when the labels say labhelpers made the object."""
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in LABELS.items())
+
+
+class NotOurs(RuntimeError):
+    """An existing namespace labhelpers did not create (pass ``adopt=True`` to use it)."""

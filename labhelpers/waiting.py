@@ -1,0 +1,92 @@
+"""Waiting for applied workloads to be ready, with a progress bar; when they are not, an
+error that says which pod, in which state, and what the cluster said about it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kubernetes import client
+from tqdm.auto import tqdm
+
+from labhelpers.podstatus import is_ready, pod_status, restarts
+
+WORKLOADS = ("Deployment", "StatefulSet")
+
+
+class TierNotReady(RuntimeError):
+    """A workload that did not become ready in time; the message is the diagnosis."""
+
+
+def _read(apps: client.AppsV1Api, kind: str, name: str, ns: str) -> Any:
+    if kind == "Deployment":
+        return apps.read_namespaced_deployment(name, ns)
+    return apps.read_namespaced_stateful_set(name, ns)
+
+
+def ready_count(kind: str, obj: Any) -> tuple[int, int]:
+    """(ready, desired); a Deployment counts as done only when its rollout is complete."""
+    desired = obj.spec.replicas if obj.spec.replicas is not None else 1
+    st = obj.status
+    ready = min(st.ready_replicas or 0, desired)
+    unfinished = (st.replicas or 0) > desired or (st.observed_generation or 0) < (
+        obj.metadata.generation or 0)
+    if kind == "Deployment" and (st.updated_replicas or 0) < desired:
+        unfinished = True
+    if unfinished and ready == desired:
+        ready = max(desired - 1, 0)
+    return ready, desired
+
+
+def last_events(core: client.CoreV1Api, ns: str, name: str, n: int = 3) -> list[str]:
+    events = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name}").items
+    events.sort(key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
+    return [f"{e.type} {e.reason}: {e.message}" for e in events[-n:]]
+
+
+def diagnose(core: client.CoreV1Api, ns: str, kind: str, obj: Any) -> str:
+    """One paragraph on why a workload is not ready: its worst pod and that pod's events."""
+    ready, desired = ready_count(kind, obj)
+    head = f"{kind}/{obj.metadata.name}: {ready}/{desired} ready"
+    labels = ",".join(f"{k}={v}" for k, v in (obj.spec.selector.match_labels or {}).items())
+    pods = [p for p in core.list_namespaced_pod(ns, label_selector=labels).items
+            if not is_ready(p)]
+    if not pods:
+        events = last_events(core, ns, obj.metadata.name)
+        return f"{head}; no unready pod; events: {' | '.join(events) or 'none'}"
+    pod = sorted(pods, key=lambda p: p.metadata.name)[0]
+    detail = ""
+    for cs in pod.status.container_statuses or []:
+        state = cs.state
+        if state and state.waiting and state.waiting.message:
+            detail = f" ({state.waiting.message})"
+        last = cs.last_state.terminated if cs.last_state else None
+        if last and last.reason:
+            detail += f" last exit: {last.reason} code {last.exit_code}"
+    events = last_events(core, ns, pod.metadata.name)
+    return (f"{head}; pod {pod.metadata.name} is {pod_status(pod)}, not Ready, "
+            f"{restarts(pod)} restarts{detail}; last events: {' | '.join(events) or 'none'}")
+
+
+def wait_ready(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str,
+               objects: list[dict[str, Any]], timeout: float, desc: str) -> None:
+    """Block until every Deployment/StatefulSet in ``objects`` is ready, or raise."""
+    workloads = [(o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] in WORKLOADS]
+    if not workloads:
+        return
+    deadline = time.monotonic() + timeout
+    with tqdm(total=None, desc=desc, unit="pod") as bar:
+        while True:
+            current = [(kind, _read(apps, kind, name, ns)) for kind, name in workloads]
+            counts = [ready_count(kind, obj) for kind, obj in current]
+            bar.total = sum(d for _, d in counts)
+            bar.n = sum(r for r, _ in counts)
+            bar.refresh()
+            if all(r == d for r, d in counts):
+                return
+            if time.monotonic() > deadline:
+                problems = [diagnose(core, ns, kind, obj)
+                            for (kind, obj), (r, d) in zip(current, counts, strict=True) if r != d]
+                raise TierNotReady(f"{desc}: not ready after {timeout:.0f}s. "
+                                   + " || ".join(problems))
+            time.sleep(0.5)
