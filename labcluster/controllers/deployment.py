@@ -321,7 +321,7 @@ class DeploymentController(Controller):
         deadline = d["spec"].get("progressDeadlineSeconds", 600)
         complete = (cur_new is not None and updated == replicas and available == replicas
                     and old_total == 0 and total == replicas)
-        counts_changed = any(old_status.get(k) != status.get(k) for k in
+        counts_changed = any(old_status.get(k, 0) != status.get(k, 0) for k in
                              ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas"))
         rs_name = new_name or ""
         prev_p = conds.get("Progressing")

@@ -273,3 +273,19 @@ def test_namespace_deletion_removes_everything(kube_core, kube_apps):
     wait_for(gone, timeout=15, what="namespace gone")
     assert not kube_core.list_config_map_for_all_namespaces(
         field_selector=f"metadata.namespace={ns}").items
+
+
+def test_progress_deadline_exceeded(kube_apps, kube_ns):
+    kube_apps.create_namespaced_deployment(kube_ns, deployment(
+        "stuck", replicas=1, progressDeadlineSeconds=2))
+
+    def timed_out():
+        d = kube_apps.read_namespaced_deployment("stuck", kube_ns)
+        conds = (d.status.conditions if d.status else None) or []
+        cond = next((c for c in conds if c.type == "Progressing"), None)
+        return cond is not None and cond.reason == "ProgressDeadlineExceeded" and cond
+
+    cond = wait_for(timed_out, timeout=15, what="ProgressDeadlineExceeded")
+    assert cond.status == "False"
+    assert re.fullmatch(r'ReplicaSet "stuck-[a-z0-9]+" has timed out progressing\.',
+                        cond.message)
