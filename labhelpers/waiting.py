@@ -28,6 +28,8 @@ def ready_count(kind: str, obj: Any) -> tuple[int, int]:
     """(ready, desired); a Deployment counts as done only when its rollout is complete."""
     desired = obj.spec.replicas if obj.spec.replicas is not None else 1
     st = obj.status
+    if st is None:  # just created: no controller has looked at it yet
+        return 0, desired
     ready = min(st.ready_replicas or 0, desired)
     unfinished = (st.replicas or 0) > desired or (st.observed_generation or 0) < (
         obj.metadata.generation or 0)
@@ -75,7 +77,8 @@ def wait_ready(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str,
     if not workloads:
         return
     deadline = time.monotonic() + timeout
-    with tqdm(total=None, desc=desc, unit="pod") as bar:
+    total = sum(o["spec"].get("replicas", 1) for o in objects if o["kind"] in WORKLOADS)
+    with tqdm(total=total, desc=desc, unit="pod") as bar:
         while True:
             current = [(kind, _read(apps, kind, name, ns)) for kind, name in workloads]
             counts = [ready_count(kind, obj) for kind, obj in current]

@@ -1,0 +1,55 @@
+"""One labcluster (with its node: real processes) for the labhelpers tests, in a temp home
+that only this session uses; the lab is deployed once through ``Lab.deploy("all")``."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import labcluster
+import labhelpers
+
+
+@pytest.fixture(scope="session")
+def cluster_home() -> Iterator[Path]:
+    # Not under pytest's 0700 tmp dir: PostgreSQL runs as another user and must traverse it.
+    home = Path(tempfile.mkdtemp(prefix="labhelpers-test-"))
+    home.chmod(0o755)
+    old = os.environ.get("LABCLUSTER_HOME")
+    os.environ["LABCLUSTER_HOME"] = str(home)  # connect() starts labcluster only by its API
+    try:
+        yield home
+    finally:
+        labcluster.stop(home)
+        if old is None:
+            os.environ.pop("LABCLUSTER_HOME", None)
+        else:
+            os.environ["LABCLUSTER_HOME"] = old
+        shutil.rmtree(home, ignore_errors=True)
+
+
+class Connected:
+    def __init__(self, lab: labhelpers.Lab, line: str) -> None:
+        self.lab, self.line = lab, line
+
+
+@pytest.fixture(scope="session")
+def connected(cluster_home: Path) -> Connected:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        lab = labhelpers.connect(cluster="labcluster")
+    return Connected(lab, out.getvalue())
+
+
+@pytest.fixture(scope="session")
+def deployed(connected: Connected):
+    """(lab, the pods table deploy("all") returned)."""
+    table = connected.lab.deploy("all")
+    return connected.lab, table

@@ -1,0 +1,240 @@
+"""labhelpers against a real labcluster with real processes (PostgreSQL, Redis, nginx,
+the storefront), through the official client only. One cluster, one deploy; the tests
+run in file order and the last ones clean up."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import pytest
+from conftest import Connected
+from kubernetes import client
+
+import labhelpers
+from labhelpers import ownership
+from labhelpers.kustomize import build
+from labhelpers.manifests import MANIFESTS_DIR
+from labhelpers.waiting import wait_ready
+
+pytestmark = pytest.mark.timeout(400)
+NS = "ecommerce-lab"
+BROKEN_NS = "lh-wrong-db-host"
+
+
+def wait_for(fn, timeout: float = 60, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_connect_says_which_cluster_in_one_line(connected: Connected) -> None:
+    lines = connected.line.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("connected: labcluster cluster, context labcluster, "
+                               f"namespace {NS}, Kubernetes v1."), lines[0]
+    assert connected.lab.target.kubeconfig and connected.lab.namespace == NS
+
+
+def test_deploy_all_gives_seven_ready_pods(deployed) -> None:
+    lab, table = deployed
+    assert len(table) == 7
+    assert set(table["ready"]) == {"1/1"} and set(table["status"]) == {"Running"}
+    pods = lab.pods()
+    assert sorted(pods["name"]) == sorted(table["name"])
+    assert (pods["node"] == "labcluster").all() and pods["ip"].str.startswith("127.").all()
+    ns = lab.core.read_namespace(NS)
+    assert ownership.is_ours(ns.metadata.labels)
+    backend = lab.apps.read_namespaced_deployment("ecommerce-backend", NS)
+    assert ownership.is_ours(backend.metadata.labels)
+    managers = {m.manager for m in backend.metadata.managed_fields}
+    assert "labhelpers" in managers
+
+
+def test_services_and_endpoints_tables(deployed) -> None:
+    lab, _ = deployed
+    svc = lab.services().set_index("name")
+    assert set(svc.index) == {"postgres", "redis", "ecommerce-backend", "ecommerce-frontend",
+                              "cart-service"}
+    assert svc.loc["ecommerce-backend", "ports"] == "5000/TCP"
+    assert svc.loc["ecommerce-frontend", "ports"] == "80/TCP"
+    eps = lab.endpoints().set_index("name")
+    assert eps.loc["ecommerce-backend", "ready"] == 2
+    assert eps.loc["ecommerce-frontend", "ready"] == 2
+    assert (eps["not_ready"] == 0).all()
+    assert lab.endpoints().attrs["kubectl"] == f"kubectl get endpoints -n {NS}"
+
+
+def test_http_through_the_service_proxy(deployed) -> None:
+    lab, _ = deployed
+    health = lab.http("ecommerce-backend", "/api/health")
+    assert health.status == 200
+    assert health.json["database"] == "connected" and health.json["redis"] == "connected"
+    assert health.json["pod"].startswith("ecommerce-backend-")
+    missing = lab.http("ecommerce-backend", "/api/no-such-route")
+    assert missing.status == 404 and not missing.ok
+    page = lab.http("ecommerce-frontend", "/")
+    assert page.status == 200 and "<html" in page.text.lower()
+
+
+def test_resolve_and_exec(deployed) -> None:
+    lab, _ = deployed
+    pg_ip = lab.core.read_namespaced_pod("postgres-0", NS).status.pod_ip
+    answer = lab.resolve("postgres")
+    assert answer.returncode == 0
+    assert f"postgres.{NS}.svc.cluster.local" in answer.stdout and pg_ip in answer.stdout
+    nx = lab.resolve("postgres-db")
+    assert nx.returncode != 0
+    out = lab.exec("deploy/ecommerce-backend", "echo $HOSTNAME; echo err >&2; exit 3")
+    assert out.returncode == 3 and out.stderr.strip() == "err"
+    assert out.stdout.strip() == out.pod and out.pod.startswith("ecommerce-backend-")
+    by_name = lab.exec("postgres-0", ["pg_isready", "-h", "postgres"])
+    assert by_name.returncode == 0, by_name
+
+
+def test_logs_and_events(deployed) -> None:
+    lab, _ = deployed
+    assert lab.logs("deploy/ecommerce-backend", tail=200).strip()
+    events = lab.events()
+    assert {"Scheduled", "Started"} <= set(events["reason"])
+    assert set(lab.events(warnings_only=True)["type"]) <= {"Warning"}
+
+
+def backend_endpoints(lab: labhelpers.Lab) -> int:
+    row = lab.endpoints().set_index("name").loc["ecommerce-backend"]
+    assert len(row["endpoints"].split(",")) == row["ready"]
+    return int(row["ready"])
+
+
+def test_scale_backend_to_three_gives_three_endpoints(deployed) -> None:
+    lab, _ = deployed
+    try:
+        assert lab.scale("deploy/ecommerce-backend", 3) == 3
+        wait_for(lambda: backend_endpoints(lab) == 3, 30, "3 backend endpoints")
+        assert len(lab.pods()) == 8
+    finally:
+        lab.scale("deploy/ecommerce-backend", 2)
+    wait_for(lambda: len(lab.pods()) == 7, 60, "back to 7 pods")
+
+
+def test_check_is_all_green_on_the_healthy_lab(deployed) -> None:
+    lab, _ = deployed
+    df = lab.check(strict=True)
+    assert len(df) == 11 and set(df["ok"]) == {"✅"}, df.to_string()
+    evidence = df.set_index("criterion")["evidence"]
+    assert evidence["7 pods"] == "7 pods"
+    assert "products" in evidence["/api/products returns products"]
+
+
+# ------------------------------------------------------------------ broken
+@pytest.fixture(scope="module")
+def broken(deployed) -> labhelpers.Lab:
+    """wrong-db-host in its own namespace: only the objects the fault needs (2 cores)."""
+    lab, _ = deployed
+    keep = {("ConfigMap", "ecommerce-config"), ("Secret", "postgres-secret"),
+            ("StatefulSet", "postgres"), ("Service", "postgres"),
+            ("Deployment", "ecommerce-backend"), ("Service", "ecommerce-backend")}
+    objs = []
+    for o in build(MANIFESTS_DIR / "broken" / "wrong-db-host"):
+        if (o["kind"], o["metadata"]["name"]) in keep:
+            o = copy.deepcopy(o)
+            if o["kind"] == "Deployment":
+                o["spec"]["replicas"] = 1
+            objs.append(o)
+    other = lab.in_namespace(BROKEN_NS)
+    applied = other.apply(objs)
+    assert applied[:2] == ["ConfigMap/ecommerce-config", "Secret/postgres-secret"]
+
+    def backend_running() -> bool:
+        pods = other.pods()
+        row = pods[pods["name"].str.startswith("ecommerce-backend-")]
+        pg = pods[pods["name"] == "postgres-0"]
+        return (len(row) == 1 and row.iloc[0]["status"] == "Running"
+                and len(pg) == 1 and pg.iloc[0]["ready"] == "1/1")
+
+    wait_for(backend_running, 90, "the broken backend Running and postgres Ready")
+    return other
+
+
+def test_check_shows_the_wrong_db_host(broken: labhelpers.Lab) -> None:
+    df = broken.check().set_index("criterion")
+    bad = set(df.index[df["ok"] == "❌"])
+    assert {"ConfigMap hosts are Services", "/api/health: database and redis connected",
+            "every Service has endpoints", "all pods Running and Ready"} <= bad, df.to_string()
+    assert "DATABASE_HOST=postgres-db" in df.loc["ConfigMap hosts are Services", "evidence"]
+    assert "ecommerce-backend" in df.loc["every Service has endpoints", "evidence"]
+    for fine in ("ConfigMap has its keys", "DNS: backend → postgres", "PVC Bound"):
+        assert df.loc[fine, "ok"] == "✅", df.to_string()
+    assert all(df.loc[c, "hint"] for c in bad)
+    with pytest.raises(labhelpers.CheckFailed, match="postgres-db"):
+        broken.check(strict=True)
+
+
+def test_a_tier_that_never_gets_ready_names_pod_state_and_events(
+        broken: labhelpers.Lab) -> None:
+    backend = [o for o in build(MANIFESTS_DIR / "broken" / "wrong-db-host")
+               if o["kind"] == "Deployment" and o["metadata"]["name"] == "ecommerce-backend"]
+    with pytest.raises(labhelpers.TierNotReady) as err:
+        wait_ready(broken.core, broken.apps, BROKEN_NS, backend, 3, "backend tier")
+    message = str(err.value)
+    pod = broken.pods()
+    pod = pod[pod["name"].str.startswith("ecommerce-backend-")].iloc[0]["name"]
+    assert f"pod {pod} is Running, not Ready" in message, message
+    assert "Deployment/ecommerce-backend: 0/1 ready" in message
+    assert "Unhealthy" in message, message  # its last events
+
+
+def test_apply_of_the_selector_mismatch_raises_the_api_message(
+        broken: labhelpers.Lab) -> None:
+    redis = [o for o in build(MANIFESTS_DIR / "broken" / "selector-mismatch")
+             if o["kind"] == "Deployment" and o["metadata"]["name"] == "redis"]
+    with pytest.raises(labhelpers.ApplyError) as err:
+        broken.apply(redis)
+    assert err.value.code == 422 and err.value.reason == "Invalid"
+    assert "`selector` does not match template `labels`" in str(err.value)
+    with pytest.raises(client.ApiException):
+        broken.apps.read_namespaced_deployment("redis", BROKEN_NS)  # nothing was created
+
+
+# ------------------------------------------------------------------ cleanup
+def test_cleanup_refuses_a_namespace_it_did_not_create(deployed) -> None:
+    lab, _ = deployed
+    ns = "lh-someone-elses"
+    lab.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    lab.core.create_namespaced_config_map(ns, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="theirs"), data={"k": "v"}))
+    foreign = lab.in_namespace(ns)
+    mine = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mine"},
+            "data": {"a": "b"}}
+    with pytest.raises(labhelpers.NotOurs, match="adopt=True"):
+        foreign.apply(mine)
+    assert foreign.apply(mine, adopt=True) == ["ConfigMap/mine"]
+    assert not ownership.is_ours(lab.core.read_namespace(ns).metadata.labels)
+    report = foreign.cleanup()
+    assert report["deleted"] == ["ConfigMap/mine"]
+    assert f"Namespace/{ns} (not created by labhelpers)" in report["left"]
+    assert "ConfigMap/theirs" in report["left"]
+    assert lab.core.read_namespaced_config_map("theirs", ns).data == {"k": "v"}
+    assert lab.core.read_namespace(ns).metadata.name == ns
+    lab.core.delete_namespace(ns)
+
+
+def test_cleanup_removes_what_it_made(deployed, broken: labhelpers.Lab) -> None:
+    lab, _ = deployed
+    for target in (broken, lab):
+        report = target.cleanup()
+        assert report["deleted"] == [f"Namespace/{target.namespace} (and everything in it)"]
+        assert report["left"] == []
+
+    def gone(ns: str) -> bool:
+        try:
+            lab.core.read_namespace(ns)
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for(lambda: gone(NS) and gone(BROKEN_NS), 90, "both namespaces gone")
