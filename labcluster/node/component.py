@@ -83,7 +83,7 @@ class NodeComponent(TaskComponent):
         self.nodecfg = NodeConfig(hosts_file=self.table.path)
         self.ips = IPAllocator(pod_cidr())
         self.binder = Binder(api, self.state / "volumes")
-        self.network = Network(api, self.table)
+        self.network = Network(api, self.table, self.state / "proxy.json")
         await register_node(api, self.home)
         await ensure_default_class(api)
         for res in ("pods", "persistentvolumeclaims", "services", "endpoints"):

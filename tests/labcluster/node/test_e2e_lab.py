@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import yaml
 from e2e_helpers import (
@@ -414,6 +415,10 @@ def test_namespace_deletion_stops_its_processes(lab: Cluster, broken: dict[str, 
 def test_cluster_down_leaves_no_process(lab: Cluster) -> None:
     procs = container_processes(str(lab.home))
     assert len(procs) >= 7
+    table = f"{lab.home}/node/proxy.json"
+    proxies = [p for p in psutil.process_iter(["cmdline"]) if table in (p.info["cmdline"] or [])]
+    assert len(proxies) == 1  # the kube-proxy process
+    procs += proxies
     lab.down()
     alive = [p for p in procs if p.is_running() and p.status() != "zombie"]
     assert not alive, [(p.pid, p.cmdline()) for p in alive]

@@ -1,0 +1,193 @@
+"""kube-proxy as its own process: TCP listeners per Service port from a table file.
+
+The node writes `proxy.json` (atomically, like the hosts table): a list of
+`{"host", "port", "targets": [[ip, port], ...]}`. This process keeps one listener per
+entry and sends each new connection to the next target (round robin). It is separate
+from the API server so forwarding has its own event loop (uvloop when installed) and
+core, instead of sharing the API server's. It exits when its parent (the server) dies.
+
+Run: python -m labcluster.node.kubeproxy TABLE
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import itertools
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+Target = tuple[str, int]
+
+
+def write_table(path: Path, entries: dict[tuple[str, int], list[Target]]) -> None:
+    """Replace the table; the proxy sees the old or the new one, never half."""
+    body = [{"host": h, "port": p, "targets": [list(t) for t in ts]}
+            for (h, p), ts in sorted(entries.items())]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(body))
+    os.replace(tmp, path)
+
+
+class _Splice(asyncio.Protocol):
+    """One side of a proxied connection; see network.py's history for why protocols."""
+
+    def __init__(self, peer: asyncio.Transport | None = None) -> None:
+        self.peer = peer
+        self.transport: asyncio.Transport | None = None
+        self.buffer: list[bytes] = []
+        self.eof = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def attach(self, peer: asyncio.Transport) -> None:
+        self.peer = peer
+        for chunk in self.buffer:
+            peer.write(chunk)
+        self.buffer.clear()
+        if self.eof:
+            _half_close(peer)
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is None:
+            self.buffer.append(data)
+        else:
+            self.peer.write(data)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        if self.peer is not None:
+            _half_close(self.peer)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None:
+            self.peer.close()
+
+    def pause_writing(self) -> None:
+        if self.peer is not None:
+            self.peer.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None:
+            self.peer.resume_reading()
+
+
+def _half_close(transport: asyncio.Transport) -> None:
+    if transport.can_write_eof():
+        transport.write_eof()
+    else:
+        transport.close()
+
+
+class Proxy:
+    def __init__(self, table: Path) -> None:
+        self.table = table
+        self.stamp: tuple[int, int] | None = None
+        self.targets: dict[tuple[str, int], list[Target]] = {}
+        self.servers: dict[tuple[str, int], asyncio.AbstractServer] = {}
+        self.rr: dict[tuple[str, int], itertools.count[int]] = {}
+        self.failed: set[tuple[str, int]] = set()
+
+    def read(self) -> bool:
+        try:
+            st = self.table.stat()
+        except FileNotFoundError:
+            return False
+        stamp = (st.st_mtime_ns, st.st_ino)
+        if stamp == self.stamp:
+            return False
+        try:
+            entries = json.loads(self.table.read_text())
+        except (OSError, ValueError):
+            return False
+        self.stamp = stamp
+        self.targets = {(e["host"], int(e["port"])): [(t[0], int(t[1])) for t in e["targets"]]
+                        for e in entries}
+        return True
+
+    async def sync(self) -> None:
+        loop = asyncio.get_running_loop()
+        for addr in list(self.servers):
+            if addr not in self.targets:
+                self.servers.pop(addr).close()
+        for addr in self.targets:
+            if addr in self.servers:
+                continue
+            try:
+                self.servers[addr] = await loop.create_server(
+                    lambda addr=addr: self.accepted(addr), addr[0], addr[1],
+                    reuse_address=True, backlog=1024)
+                self.failed.discard(addr)
+            except OSError as exc:
+                if addr not in self.failed:
+                    print(f"kube-proxy: cannot listen on {addr[0]}:{addr[1]}: {exc}",
+                          file=sys.stderr, flush=True)
+                    self.failed.add(addr)
+
+    def accepted(self, addr: tuple[str, int]) -> _Splice:
+        down = _Splice()
+        self.read()  # a stat per new connection: endpoint changes apply at once
+        asyncio.get_running_loop().create_task(self.connect(addr, down))
+        return down
+
+    async def connect(self, addr: tuple[str, int], down: _Splice) -> None:
+        targets = self.targets.get(addr) or []
+        start = next(self.rr.setdefault(addr, itertools.count()))
+        loop = asyncio.get_running_loop()
+        for i in range(len(targets)):
+            host, port = targets[(start + i) % len(targets)]
+            try:
+                up, _ = await asyncio.wait_for(
+                    loop.create_connection(lambda: _Splice(down.transport), host, port), 5)
+            except (OSError, TimeoutError):
+                continue
+            if down.transport is None or down.transport.is_closing():
+                up.close()
+                return
+            down.attach(up)  # type: ignore[arg-type]
+            return
+        if down.transport is not None:  # no ready endpoint: the client sees the close
+            down.transport.close()
+
+    async def run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        while not stop.is_set():
+            if self.read() or self.failed:
+                await self.sync()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2)
+        for server in self.servers.values():
+            server.close()
+
+
+def _die_with_parent() -> None:
+    """PR_SET_PDEATHSIG: SIGTERM when the server that started us goes, however it goes."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    _die_with_parent()
+    if os.getppid() == 1:
+        return 0
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(Proxy(Path(args[0])).run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
