@@ -202,6 +202,7 @@ class ClusterApi:
         if not _trusted:
             await validation.ensure_validator(r)
             validation.schema_check(r, obj, field_validation)
+            validation.check_encoding(r, obj)
         if not meta.get("name") and meta.get("generateName"):
             for _ in range(10):
                 candidate = meta["generateName"] + random_suffix()
@@ -375,6 +376,7 @@ class ClusterApi:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         else:
             validation.schema_check(r, obj, field_validation)
+            validation.check_encoding(r, obj)
             new = obj
             for k in ("uid", "creationTimestamp", "deletionTimestamp",
                       "deletionGracePeriodSeconds", "generation"):

@@ -124,24 +124,36 @@ def _event_object(ev: dict[str, Any]) -> str:
     return f"{(io.get('kind') or '').lower()}/{io.get('name')}"
 
 
+def _workload_wide(obj: dict[str, Any]) -> list[Any]:
+    """CONTAINERS, IMAGES, SELECTOR: the `-o wide` columns of workloads."""
+    cs = ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    return [",".join(c.get("name", "") for c in cs), ",".join(c.get("image", "") for c in cs),
+            _selector((obj.get("spec") or {}).get("selector"))]
+
+
+_WIDE: list[tuple[str, str, int]] = [("Containers", "string", 1), ("Images", "string", 1),
+                                     ("Selector", "string", 1)]
 Col = tuple[str, str, int]  # name, type, priority (1 = only with -o wide)
 PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
     "pods": ([("Ready", "string", 0), ("Status", "string", 0), ("Restarts", "string", 0),
               ("Age", "string", 0), ("IP", "string", 1), ("Node", "string", 1)], _pod_cells),
     "deployments": ([("Ready", "string", 0), ("Up-to-date", "integer", 0),
-                     ("Available", "integer", 0), ("Age", "string", 0)],
+                     ("Available", "integer", 0), ("Age", "string", 0), *_WIDE],
                     lambda d: [f"{d.get('status', {}).get('readyReplicas', 0)}/"
                                f"{d.get('spec', {}).get('replicas', 0)}",
                                d.get("status", {}).get("updatedReplicas", 0),
-                               d.get("status", {}).get("availableReplicas", 0), age(d)]),
+                               d.get("status", {}).get("availableReplicas", 0), age(d),
+                               *_workload_wide(d)]),
     "replicasets": ([("Desired", "integer", 0), ("Current", "integer", 0),
-                     ("Ready", "integer", 0), ("Age", "string", 0)],
+                     ("Ready", "integer", 0), ("Age", "string", 0), *_WIDE],
                     lambda d: [d.get("spec", {}).get("replicas", 0),
                                d.get("status", {}).get("replicas", 0),
-                               d.get("status", {}).get("readyReplicas", 0), age(d)]),
-    "statefulsets": ([("Ready", "string", 0), ("Age", "string", 0)],
+                               d.get("status", {}).get("readyReplicas", 0), age(d),
+                               *_workload_wide(d)]),
+    "statefulsets": ([("Ready", "string", 0), ("Age", "string", 0), *_WIDE[:2]],
                      lambda d: [f"{d.get('status', {}).get('readyReplicas', 0)}/"
-                                f"{d.get('spec', {}).get('replicas', 0)}", age(d)]),
+                                f"{d.get('spec', {}).get('replicas', 0)}", age(d),
+                                *_workload_wide(d)[:2]]),
     "services": ([("Type", "string", 0), ("Cluster-IP", "string", 0),
                   ("External-IP", "string", 0), ("Port(s)", "string", 0), ("Age", "string", 0),
                   ("Selector", "string", 1)],

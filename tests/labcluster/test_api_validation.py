@@ -186,3 +186,12 @@ def test_terminating_namespace_refuses_new_objects(kube_core):
             assert exc.status == 404
     else:
         raise AssertionError("created in a terminating namespace")
+
+
+def test_secret_data_must_be_base64(kube_core, kube_ns):
+    code, body = _fails(kube_core.create_namespaced_secret, kube_ns, {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "plain"},
+        "data": {"password": "not base64!"}})
+    assert (code, body["reason"]) == (400, "BadRequest")
+    assert body["message"] == ('Secret in version "v1" cannot be handled as a Secret: '
+                               "illegal base64 data at input byte 3")
