@@ -17,7 +17,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from .errors import ApiError, FieldError, bad_request, go_label_selector, invalid
+from .errors import FieldError, bad_request, go_label_selector, invalid
 from .registry import Resource
 from .selectors import labels_match, selector_from_match
 
@@ -363,12 +363,12 @@ def _check_pod_spec(spec: dict[str, Any], path: str, errs: list[FieldError],
                         f"must be less than or equal to {rname} limit of {limit}"))
             for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
                 pr = c.get(probe) or {}
-                port = (pr.get("httpGet") or pr.get("tcpSocket") or {}).get("port")
+                kind = "httpGet" if "httpGet" in pr else "tcpSocket"
+                port = (pr.get(kind) or {}).get("port")
                 if isinstance(port, int):
-                    _check_port(port, f"{cpath}.{probe}.{'httpGet' if 'httpGet' in pr else 'tcpSocket'}.port", errs)
-                elif isinstance(port, str) and port not in port_names:
-                    errs.append(FieldError("Invalid value", f"{cpath}.{probe}.httpGet.port", port,
-                                           "must contain at least one letter or number (a-z, 0-9)")) if not port else None
+                    _check_port(port, f"{cpath}.{probe}.{kind}.port", errs)
+                elif isinstance(port, str):
+                    _check_port_name(port, f"{cpath}.{probe}.{kind}.port", errs)
 
 
 def _check_selector(res: Resource, obj: dict[str, Any], errs: list[FieldError]) -> None:
@@ -540,7 +540,3 @@ def check_kind(res: Resource, obj: dict[str, Any]) -> None:
         raise bad_request(f'{kind} in version "{res.version}" cannot be handled as a '
                           f'{res.kind}: no kind "{kind}" is registered for version '
                           f'"{res.api_version}" in scheme "pkg/api/legacyscheme/scheme.go:30"')
-
-
-def error_from(exc: ApiError) -> ApiError:
-    return exc
