@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from labcluster.api import ClusterApi
 from labcluster.component import ServerContext, TaskComponent
 from labcluster.errors import ApiError
@@ -32,6 +34,7 @@ from labcluster.node.scheduling import (
     register_node,
     schedule,
 )
+from labcluster.node.supervisor import MARKER
 from labcluster.registry import Resource
 
 log = logging.getLogger("labcluster.node")
@@ -78,6 +81,7 @@ class NodeComponent(TaskComponent):
         self.home.chmod(self.home.stat().st_mode | 0o111)
         self.state.mkdir(parents=True, exist_ok=True)
         self.state.chmod(0o755)
+        await asyncio.to_thread(reap_leftovers, self.state)
         self.table = HostsTable(self.state / "hosts")
         self.table.write({})
         self.nodecfg = NodeConfig(hosts_file=self.table.path)
@@ -223,6 +227,33 @@ class NodeComponent(TaskComponent):
         with contextlib.suppress(ApiError):
             await self.api.delete("pods", ns, name, grace_period_seconds=0,
                                   preconditions={"uid": uid})
+
+
+def reap_leftovers(state: Path) -> int:
+    """Kill container processes a crashed server of this home left behind.
+
+    A server killed with SIGKILL cannot stop its containers (they run in their own
+    sessions); the next `up` finds them by their hosts table (env) or, for programs that
+    overwrite their environ with a title (nginx, redis), their cwd under the node dir.
+    """
+    hosts, prefix = str(state / "hosts"), f"{state}/"
+    me = {os.getpid(), os.getppid()}
+    killed = 0
+    for proc in psutil.process_iter():
+        if proc.pid in me:
+            continue
+        try:
+            env, cwd = proc.environ(), proc.cwd()
+            if (MARKER in env and env.get("LABCLUSTER_HOSTS") == hosts) or \
+                    cwd.startswith(prefix):
+                proc.kill()
+                killed += 1
+        except (psutil.Error, OSError):
+            continue
+    if killed:
+        log.warning("node: killed %d processes left by a previous server of %s", killed,
+                    state.parent)
+    return killed
 
 
 def _grace(pod: dict[str, Any]) -> float:

@@ -168,6 +168,21 @@ class PodWorker:
             dns_search=search_list(self.ns), hostname=hostname)
 
     async def _run_container(self, c: ContainerState) -> None:
+        """The container's life; an unexpected error is reported, not a silent hang."""
+        while not self.stopping:
+            try:
+                await self._container_loop(c)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("pod %s/%s container %s", self.ns, self.name, c.name)
+                c.state = {"waiting": {"reason": "RunContainerError", "message": repr(exc)}}
+                self.touch()
+                await self.event("Failed", f"Error: {exc!r}", "Warning")
+                await asyncio.sleep(BACKOFF_START)
+
+    async def _container_loop(self, c: ContainerState) -> None:
         backoff = 0.0
         pull_backoff = BACKOFF_START
         policy = self.pod["spec"].get("restartPolicy", "Always")
