@@ -231,7 +231,7 @@ class ClusterApi:
             meta.pop(k, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now()
-        if r.has_spec:
+        if _has_generation(r):
             meta["generation"] = 1
         if r.sub("status") and r.plural not in ("namespaces", "persistentvolumeclaims"):
             obj.pop("status", None)
@@ -399,7 +399,7 @@ class ClusterApi:
             if r.plural == "namespaces":
                 new["status"] = old.get("status", {})
             validation.semantic_check(r, new, old)
-            if r.has_spec and _spec_changed(new, old):
+            if _has_generation(r) and _spec_changed(new, old):
                 new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if _managed:
@@ -610,7 +610,7 @@ class ClusterApi:
                 meta.pop("finalizers")
             meta["deletionTimestamp"] = _in_seconds(grace)
             meta["deletionGracePeriodSeconds"] = grace
-            if r.has_spec:
+            if _has_generation(r):
                 meta["generation"] = meta.get("generation", 1) + 1
             return self._persist(r, obj, "MODIFIED", old)
         return self._remove(r, obj)
@@ -771,6 +771,11 @@ def _filtered(ev: WatchEvent, pred: Callable[[dict[str, Any]], bool],
     if ev.type == "DELETED":
         return (ev.type, ev.obj) if (ev.old is not None and pred(ev.old)) or now_match else None
     return (ev.type, ev.obj) if now_match else None
+
+
+def _has_generation(r: Resource) -> bool:
+    """In 1.32 only workload-style kinds track metadata.generation (pods got it in 1.33)."""
+    return r.has_spec and r.group != ""
 
 
 def _spec_changed(new: dict[str, Any], old: dict[str, Any]) -> bool:
