@@ -45,8 +45,11 @@ async def test_two_ports_on_one_host_are_two_upstreams(tmp_path) -> None:
     m = Minginx(build(parse(conf)))
     m.resolve_upstreams()
     m.session = aiohttp.ClientSession()
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await m.handle(request, ("127.0.0.1", front))
+
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", lambda r: m.handle(r, ("127.0.0.1", front)))
+    app.router.add_route("*", "/{tail:.*}", handler)
     runners = [await _echo(a), await _echo(b)]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
