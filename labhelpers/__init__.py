@@ -4,7 +4,7 @@ learner runs on a real cluster."""
 
 from labhelpers.apply import ApplyError
 from labhelpers.checks import CheckFailed
-from labhelpers.connect import Target, resolve, server_version
+from labhelpers.cluster import Target, resolve, server_version
 from labhelpers.guard import ProductionRefused
 from labhelpers.lab import TIERS, Lab
 from labhelpers.ownership import NotOurs

@@ -17,7 +17,7 @@ from kubernetes import client
 
 from labhelpers import actions, checks, manifests, ownership, tables
 from labhelpers.apply import Resources, apply_one, delete_one, request
-from labhelpers.connect import Target
+from labhelpers.cluster import Target
 from labhelpers.ordering import apply_order, delete_order
 from labhelpers.waiting import wait_ready
 

@@ -13,7 +13,7 @@ import sys
 import pandas as pd
 
 import labhelpers
-from labhelpers.connect import CLUSTERS, DEFAULT_NAMESPACE
+from labhelpers.cluster import CLUSTERS, DEFAULT_NAMESPACE
 
 
 def storefront_hint(lab: labhelpers.Lab) -> str:

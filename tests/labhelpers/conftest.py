@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 import labcluster
@@ -28,11 +29,28 @@ def cluster_home() -> Iterator[Path]:
         yield home
     finally:
         labcluster.stop(home)
+        left = leftover_processes(home)
         if old is None:
             os.environ.pop("LABCLUSTER_HOME", None)
         else:
             os.environ["LABCLUSTER_HOME"] = old
         shutil.rmtree(home, ignore_errors=True)
+    assert not left, f"processes of the test cluster outlived it: {left}"
+
+
+def leftover_processes(home: Path) -> list[str]:
+    """Processes whose working directory or environment points into the cluster's home
+    (its containers: postgres, redis, nginx, the storefront)."""
+    found = []
+    for p in psutil.process_iter(["pid", "name"]):
+        if p.pid == os.getpid():
+            continue
+        try:
+            if p.cwd().startswith(str(home)) or str(home) in "".join(p.environ().values()):
+                found.append(f"{p.info['pid']} {p.info['name']}")
+        except (psutil.Error, OSError):
+            continue
+    return found
 
 
 class Connected:

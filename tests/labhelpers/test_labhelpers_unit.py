@@ -11,7 +11,7 @@ import yaml
 from kubernetes import client
 
 from labhelpers import guard, ownership
-from labhelpers.connect import resolve
+from labhelpers.cluster import resolve
 from labhelpers.lab import TIERS, _objects
 from labhelpers.manifests import MANIFESTS_DIR, lab_tiers
 from labhelpers.ordering import apply_order, delete_order

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client, config
+from kubernetes.config import incluster_config
 
 from labhelpers import guard
 
@@ -42,8 +43,12 @@ def kubeconfig_path(kubeconfig: str | None) -> str | None:
 
 
 def _in_cluster(namespace: str | None) -> Target:
+    """The pod's service account; its namespace file is the default namespace (a
+    JupyterHub classroom puts each learner in their own)."""
     cfg = client.Configuration()
-    config.load_incluster_config(client_configuration=cfg)
+    loader = incluster_config.InClusterConfigLoader(
+        token_filename=str(SA_DIR / "token"), cert_filename=str(SA_DIR / "ca.crt"))
+    loader.load_and_set(cfg)
     ns_file = SA_DIR / "namespace"
     ns = namespace or (ns_file.read_text().strip() if ns_file.is_file() else DEFAULT_NAMESPACE)
     return Target(client.ApiClient(cfg), "in-cluster", None, None, ns)
