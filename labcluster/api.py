@@ -139,7 +139,10 @@ class ClusterApi:
 
     async def list(self, res: str | Resource, namespace: str | None = None,
                    label_selector: str | None = None, field_selector: str | None = None,
-                   limit: int | None = None, continue_: str | None = None) -> dict[str, Any]:
+                   limit: int | None = None, continue_: str | None = None, *,
+                   copies: bool = True) -> dict[str, Any]:
+        """copies=False returns the stored objects themselves (read-only; the HTTP layer
+        only serialises them)."""
         r = self.resource(res)
         pred = matcher(label_selector, field_selector, r.plural, r.kind, r.version)
         start: tuple[str, str] | None = None
@@ -166,7 +169,7 @@ class ClusterApi:
                     more = (last.get("namespace", ""), last["name"])
                 remaining += 1
                 continue
-            items.append(copy.deepcopy(obj))
+            items.append(copy.deepcopy(obj) if copies else obj)
         meta: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
         if more is not None:
             meta["continue"] = base64.urlsafe_b64encode(

@@ -188,7 +188,7 @@ class HttpApi:
                 if q.get("watch") in ("true", "1"):
                     return await self._watch(request, r, ns)
                 result = await api.list(r, ns, q.get("labelSelector"), q.get("fieldSelector"),
-                                        _int(q.get("limit")), q.get("continue"))
+                                        _int(q.get("limit")), q.get("continue"), copies=False)
                 return self._maybe_table(request, r, result)
             if method == "POST":
                 body = await _body(request)
