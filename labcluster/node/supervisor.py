@@ -277,13 +277,19 @@ class ContainerProcess:
         return total
 
     def usage(self) -> Usage:
-        """CPU since the last call (millicores) and current memory of the whole tree."""
+        """CPU since the last call (millicores) and current memory of the whole tree.
+
+        The first call averages since the start, so a first `kubectl top` is not 0m."""
         now, cpu = time.monotonic(), self._cpu_seconds()
         previous = self._cpu_sample
         self._cpu_sample = (now, cpu)
         millicores = 0
         if previous is not None and now > previous[0]:
             millicores = max(0, round((cpu - previous[1]) / (now - previous[0]) * 1000))
+        elif previous is None and self.started_at is not None:
+            elapsed = (_now() - self.started_at).total_seconds()
+            if elapsed > 0:
+                millicores = max(0, round(cpu / elapsed * 1000))
         tree = self.tree()
         memory = 0
         for proc in tree:
