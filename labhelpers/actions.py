@@ -62,8 +62,10 @@ def proxy_path(namespace: str, service: str, path: str, port: int | str | None) 
 def http(api: client.ApiClient, namespace: str, service: str, path: str = "/",
          port: int | str | None = None, method: str = "GET", body: Any = None,
          timeout: float = 30) -> HttpResult:
+    path, _, qs = path.partition("?")
+    query = [tuple(kv.split("=", 1)) if "=" in kv else (kv, "") for kv in qs.split("&") if kv]
     url = proxy_path(namespace, service, path, port)
-    code, headers, raw = request(api, method, url, body, timeout=timeout)
+    code, headers, raw = request(api, method, url, body, query=query, timeout=timeout)
     return HttpResult(code, headers, raw.decode(errors="replace"), url)
 
 

@@ -77,6 +77,9 @@ def test_http_through_the_service_proxy(deployed) -> None:
     assert health.json["pod"].startswith("ecommerce-backend-")
     missing = lab.http("ecommerce-backend", "/api/no-such-route")
     assert missing.status == 404 and not missing.ok
+    one = lab.http("ecommerce-backend", "/api/products?limit=1", port="http")
+    assert one.ok, one.text
+    assert len(one.json["products"] if isinstance(one.json, dict) else one.json) == 1
     page = lab.http("ecommerce-frontend", "/")
     assert page.status == 200 and "<html" in page.text.lower()
 
