@@ -53,6 +53,12 @@ class _Watcher:
     res: str
     namespace: str | None
     queue: asyncio.Queue[WatchEvent] = field(default_factory=asyncio.Queue)
+    overflowed: bool = False
+
+
+# A watcher this far behind is cut off (the real cache drops slow watchers too); the
+# client lists again and resumes.
+WATCH_QUEUE_LIMIT = 20000
 
 
 def res_key(res: Resource) -> str:
@@ -94,7 +100,12 @@ class ClusterApi:
         ns = obj["metadata"].get("namespace") or None
         for w in list(self.watchers):
             if w.res == ev.res and (w.namespace is None or w.namespace == ns):
-                w.queue.put_nowait(ev)
+                if w.queue.qsize() >= WATCH_QUEUE_LIMIT:
+                    w.overflowed = True
+                    self.watchers.discard(w)
+                    w.queue.put_nowait(ev)  # wakes it up to notice
+                else:
+                    w.queue.put_nowait(ev)
 
     def _persist(self, res: Resource, obj: dict[str, Any], etype: str,
                  old: dict[str, Any] | None) -> dict[str, Any]:
@@ -699,6 +710,8 @@ class ClusterApi:
                     yield out[0], copy.deepcopy(out[1]) if copies else out[1]
             while True:
                 ev = await watcher.queue.get()
+                if watcher.overflowed:
+                    return  # the stream ends; clients list and watch again
                 if ev.rv <= start_rv:
                     continue
                 out = _filtered(ev, pred)

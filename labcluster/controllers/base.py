@@ -39,11 +39,13 @@ class Controller(TaskComponent):
         self.spawn(self._resync_loop, f"{self.name}-resync")
 
     async def _watch(self, res: str) -> None:
-        async for etype, obj in self.api.watch(res, copies=False):
-            if etype == "ERROR":
-                return
-            for key in self.keys_for(res, etype, obj):
-                self.enqueue(key)
+        while True:  # a watch that ends (cut off, expired) starts again from a fresh list
+            async for etype, obj in self.api.watch(res, copies=False):
+                if etype == "ERROR":
+                    break
+                for key in self.keys_for(res, etype, obj):
+                    self.enqueue(key)
+            await asyncio.sleep(0.1)
 
     def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
         """Map an event to primary keys; default: the object itself when it is primary."""

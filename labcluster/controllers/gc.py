@@ -41,10 +41,16 @@ class GarbageCollector(TaskComponent):
         self.spawn(self._loop, "gc-sweep")
 
     async def _watch(self, res: str) -> None:
-        async for etype, obj in self.api.watch(res, copies=False):
-            meta = obj["metadata"]
-            if etype == "DELETED" or (meta.get("deletionTimestamp") and meta.get("finalizers")) or etype == "ADDED" and meta.get("ownerReferences"):
-                self.wake.set()
+        while True:  # restart a watch that ended (see Controller._watch)
+            async for etype, obj in self.api.watch(res, copies=False):
+                meta = obj.get("metadata") or {}
+                if etype in ("DELETED", "ERROR") or (
+                        meta.get("deletionTimestamp") and meta.get("finalizers")) or (
+                        etype == "ADDED" and meta.get("ownerReferences")):
+                    self.wake.set()
+                if etype == "ERROR":
+                    break
+            await asyncio.sleep(0.1)
 
     async def _loop(self) -> None:
         while True:
@@ -166,11 +172,15 @@ class NamespaceController(TaskComponent):
         self.spawn(self._watch, "namespace-watch")
 
     async def _watch(self) -> None:
-        async for _etype, ns in self.api.watch("namespaces", copies=False):
-            name = ns["metadata"]["name"]
-            if ns["metadata"].get("deletionTimestamp") and name not in self.active:
-                self.active.add(name)
-                self.spawn(lambda name=name: self._finalize(name), f"namespace-delete-{name}")
+        while True:  # restart a watch that ended (see Controller._watch)
+            async for etype, ns in self.api.watch("namespaces", copies=False):
+                if etype == "ERROR":
+                    break
+                name = ns["metadata"]["name"]
+                if ns["metadata"].get("deletionTimestamp") and name not in self.active:
+                    self.active.add(name)
+                    self.spawn(lambda name=name: self._finalize(name), f"namespace-delete-{name}")
+            await asyncio.sleep(0.1)
 
     # A real namespace controller reacts after its informers catch up (about a second):
     # `kubectl delete -f lab/` deletes the namespace first and the rest after it.

@@ -206,3 +206,23 @@ def test_protobuf_configmap_decodes_and_unknown_fields_are_refused():
     with pytest.raises(ApiError) as err:
         protobuf.decode(b"k8s\x00" + bad)
     assert err.value.code == 415 and "field 9 of ConfigMap" in err.value.message
+
+
+async def test_a_watcher_that_falls_far_behind_is_cut_off(api, monkeypatch):
+    import labcluster.api as api_mod
+
+    monkeypatch.setattr(api_mod, "WATCH_QUEUE_LIMIT", 5)
+    stream = api.watch("configmaps", "default", resource_version=str(api.store.rv))
+    first = asyncio.ensure_future(stream.__anext__())
+    await asyncio.sleep(0)
+    for i in range(10):  # nobody reads meanwhile
+        await api.create({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": f"s{i}", "namespace": "default"}})
+    seen = 0
+    with pytest.raises(StopAsyncIteration):
+        await first
+        seen += 1
+        while True:
+            await stream.__anext__()
+            seen += 1
+    assert seen < 10 and not api.watchers  # cut off: the client must list again
