@@ -96,7 +96,11 @@ class PodWorker:
         self.ip = pod_ip
         self.dir = pod_dir
         self.claim_dir = claim_dir
+        self.inits = [ContainerState(c) for c in pod["spec"].get("initContainers") or []]
         self.containers = [ContainerState(c) for c in pod["spec"]["containers"]]
+        if self.inits:
+            for c in self.containers:
+                c.state = {"waiting": {"reason": "PodInitializing"}}
         self.tasks: list[asyncio.Task[Any]] = []
         self.stopping = False
         self.start_time = now()
@@ -109,14 +113,28 @@ class PodWorker:
         self.dir.chmod(0o755)
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(self._publisher(), name=f"status-{self.name}"))
+        self.tasks.append(loop.create_task(self._run_pod(), name=f"pod-{self.name}"))
+        self.touch()
+
+    async def _run_pod(self) -> None:
+        """Init containers one by one, each to success; then the containers together."""
+        for c in self.inits:
+            await self._run_container(c, init=True)
+            if not self._init_ok(c):
+                return  # stopping, or failed with restartPolicy Never: the pod is Failed
+        loop = asyncio.get_running_loop()
         for c in self.containers:
             self.tasks.append(loop.create_task(self._run_container(c), name=f"{self.name}/{c.name}"))
-        self.touch()
+
+    @staticmethod
+    def _init_ok(c: ContainerState) -> bool:
+        return c.done and c.state.get("terminated", {}).get("exitCode") == 0
 
     async def stop(self, grace: float) -> None:
         """Graceful stop of every container (SIGTERM, grace, SIGKILL), then the tasks."""
         self.stopping = True
-        procs = [c for c in self.containers if c.proc is not None and c.proc.running()]
+        procs = [c for c in self.inits + self.containers
+                 if c.proc is not None and c.proc.running()]
         for c in procs:
             await self.api.record_event(self.pod, "Killing", f"Stopping container {c.name}",
                                         "Normal", KUBELET)
@@ -131,7 +149,7 @@ class PodWorker:
 
     def kill_now(self) -> None:
         """Synchronous last resort (cluster shutdown): no process may outlive the node."""
-        for c in self.containers:
+        for c in self.inits + self.containers:
             if c.proc is not None and c.proc.running():
                 c.proc.stop(grace=2)
 
@@ -167,11 +185,11 @@ class PodWorker:
             cpu_limit=millicores(limits["cpu"]) if "cpu" in limits else None,
             dns_search=search_list(self.ns), hostname=hostname)
 
-    async def _run_container(self, c: ContainerState) -> None:
+    async def _run_container(self, c: ContainerState, init: bool = False) -> None:
         """The container's life; an unexpected error is reported, not a silent hang."""
         while not self.stopping:
             try:
-                await self._container_loop(c)
+                await self._container_loop(c, init)
                 return
             except asyncio.CancelledError:
                 raise
@@ -182,10 +200,12 @@ class PodWorker:
                 await self.event("Failed", f"Error: {exc!r}", "Warning")
                 await asyncio.sleep(BACKOFF_START)
 
-    async def _container_loop(self, c: ContainerState) -> None:
+    async def _container_loop(self, c: ContainerState, init: bool = False) -> None:
         backoff = 0.0
         pull_backoff = BACKOFF_START
         policy = self.pod["spec"].get("restartPolicy", "Always")
+        if init and policy == "Always":
+            policy = "OnFailure"  # an init container runs until it succeeds
         while not self.stopping:
             try:
                 launch = await asyncio.to_thread(self._launch, c)
@@ -396,7 +416,13 @@ class PodWorker:
         all_ready = all(c.ready for c in self.containers)
         running = any("running" in c.state for c in self.containers)
         waiting_restart = any(c.restarts and not c.done for c in self.containers)
-        if all(c.done for c in self.containers):
+        initialized = all(self._init_ok(c) for c in self.inits)
+        init_failed = any(c.done and not self._init_ok(c) for c in self.inits)
+        if init_failed:
+            phase = "Failed"
+        elif not initialized:
+            phase = "Pending"
+        elif all(c.done for c in self.containers):
             codes = [c.state.get("terminated", {}).get("exitCode", 1) for c in self.containers]
             phase = "Succeeded" if all(x == 0 for x in codes) else "Failed"
         elif running or waiting_restart:
@@ -411,7 +437,11 @@ class PodWorker:
             stamp = prev["lastTransitionTime"] if prev and prev.get("status") == s else now()
             out: dict[str, Any] = {"type": t, "status": s, "lastProbeTime": None,
                                    "lastTransitionTime": stamp}
-            if not ok and reason:
+            if not ok and reason == "ContainersNotInitialized":
+                out["reason"] = reason
+                left = [c.name for c in self.inits if not self._init_ok(c)]
+                out["message"] = f"containers with incomplete status: [{' '.join(left)}]"
+            elif not ok and reason:
                 out["reason"] = reason
                 not_ready = [c.name for c in self.containers if not c.ready]
                 out["message"] = f"containers with unready status: [{' '.join(not_ready)}]"
@@ -421,11 +451,13 @@ class PodWorker:
             "phase": phase, "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
             "podIP": self.ip, "podIPs": [{"ip": self.ip}], "startTime": self.start_time,
             "qosClass": _qos(self.pod),
-            "conditions": [cond("PodReadyToStartContainers", True), cond("Initialized", True),
+            "conditions": [cond("PodReadyToStartContainers", True),
+                           cond("Initialized", initialized, "ContainersNotInitialized"),
                            cond("Ready", all_ready, "ContainersNotReady"),
                            cond("ContainersReady", all_ready, "ContainersNotReady"),
                            cond("PodScheduled", True)],
             "containerStatuses": statuses,
+            **({"initContainerStatuses": [c.status() for c in self.inits]} if self.inits else {}),
         }
 
     async def _publisher(self) -> None:

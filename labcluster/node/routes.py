@@ -125,14 +125,16 @@ class NodeRoutes:
         if pod is None:
             raise ApiError(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods")
         names = [c["name"] for c in pod["spec"]["containers"]]
+        inits = [c["name"] for c in pod["spec"].get("initContainers") or []]
         cname = request.query.get("container") or (names[0] if len(names) == 1 else "")
         if not cname:
             raise ApiError(400, "BadRequest", f"a container name must be specified for pod "
                            f"{name}, choose one of: [{' '.join(names)}]")
-        if cname not in names:
+        if cname not in names + inits:
             raise ApiError(400, "BadRequest", f"container {cname} is not valid for pod {name}")
         worker = self.node.worker_for(pod)
-        state = next((c for c in worker.containers if c.name == cname), None) if worker else None
+        state = next((c for c in worker.inits + worker.containers if c.name == cname),
+                     None) if worker else None
         return worker, state, cname
 
     async def pod_log(self, request: web.Request) -> web.StreamResponse:

@@ -311,6 +311,36 @@ def test_unschedulable_pod_stays_pending(lab: Cluster) -> None:
     lab.core.delete_namespaced_pod("too-big", "default")
 
 
+def test_init_containers_run_first_and_gate_the_pod(lab: Cluster) -> None:
+    def pod(name: str, init_cmd: str, policy: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"restartPolicy": policy,
+                         "initContainers": [{"name": "wait", "image": "busybox:1.36",
+                                             "command": ["sh", "-c", init_cmd]}],
+                         "containers": [{"name": "main", "image": "busybox:1.36",
+                                         "command": ["sleep", "3600"]}]}}
+    lab.core.create_namespaced_pod("default", pod("init-ok", "sleep 1; echo ready-now", "Always"))
+    lab.core.create_namespaced_pod("default", pod("init-bad", "echo nope; exit 3", "Never"))
+    try:
+        ok = wait_for(lambda: is_ready(p := lab.core.read_namespaced_pod("init-ok", "default"))
+                      and p, 30, "init-ok Ready")
+        init = ok.status.init_container_statuses[0]
+        assert init.state.terminated.reason == "Completed"
+        main = ok.status.container_statuses[0].state.running.started_at
+        assert main >= init.state.terminated.finished_at
+        assert lab.core.read_namespaced_pod_log("init-ok", "default",
+                                                container="wait").strip() == "ready-now"
+        bad = wait_for(lambda: (p := lab.core.read_namespaced_pod("init-bad", "default"))
+                       .status.phase == "Failed" and p, 30, "init-bad Failed")
+        assert bad.status.init_container_statuses[0].state.terminated.exit_code == 3
+        assert bad.status.container_statuses[0].state.waiting.reason == "PodInitializing"
+        initialized = [c for c in bad.status.conditions if c.type == "Initialized"][0]
+        assert initialized.status == "False" and initialized.reason == "ContainersNotInitialized"
+    finally:
+        lab.core.delete_namespaced_pod("init-ok", "default")
+        lab.core.delete_namespaced_pod("init-bad", "default")
+
+
 # ---------------------------------------------------------------------------- broken
 def test_wrong_db_host(lab: Cluster, broken: dict[str, str]) -> None:
     ns = broken["wrong-db-host"]
