@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from lh_support import Connected
 
 import labcluster
 import labhelpers
@@ -51,11 +52,6 @@ def leftover_processes(home: Path) -> list[str]:
         except (psutil.Error, OSError):
             continue
     return found
-
-
-class Connected:
-    def __init__(self, lab: labhelpers.Lab, line: str) -> None:
-        self.lab, self.line = lab, line
 
 
 @pytest.fixture(scope="session")

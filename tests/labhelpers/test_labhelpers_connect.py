@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Connected
+from lh_support import Connected
 
 import labhelpers
 from labhelpers import cluster as cluster_module

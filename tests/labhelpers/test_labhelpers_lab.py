@@ -5,11 +5,10 @@ run in file order and the last ones clean up."""
 from __future__ import annotations
 
 import copy
-import time
 
 import pytest
-from conftest import Connected
 from kubernetes import client
+from lh_support import Connected, wait_for
 
 import labhelpers
 from labhelpers import ownership
@@ -20,16 +19,6 @@ from labhelpers.waiting import wait_ready
 pytestmark = pytest.mark.timeout(400)
 NS = "ecommerce-lab"
 BROKEN_NS = "lh-wrong-db-host"
-
-
-def wait_for(fn, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_connect_says_which_cluster_in_one_line(connected: Connected) -> None:

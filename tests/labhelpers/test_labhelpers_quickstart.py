@@ -4,8 +4,8 @@ cleaned up, so the node runs one lab at a time)."""
 from __future__ import annotations
 
 import pytest
-from conftest import Connected
 from kubernetes import client
+from lh_support import Connected
 
 from labhelpers import quickstart
 
