@@ -311,6 +311,26 @@ def test_unschedulable_pod_stays_pending(lab: Cluster) -> None:
     lab.core.delete_namespaced_pod("too-big", "default")
 
 
+def test_liveness_failure_restarts_the_container(lab: Cluster) -> None:
+    lab.core.create_namespaced_pod("default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "unlively"},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"],
+            "livenessProbe": {"exec": {"command": ["sh", "-c", "echo sick; exit 1"]},
+                              "periodSeconds": 1, "failureThreshold": 2}}]}})
+    try:
+        pod = wait_for(lambda: (p := lab.core.read_namespaced_pod("unlively", "default"))
+                       .status.container_statuses and p.status.container_statuses[0]
+                       .restart_count >= 1 and p, 30, "a restart")
+        assert pod.status.container_statuses[0].last_state.terminated is not None
+        events = {(e.reason, e.message) for e in lab.core.list_namespaced_event("default").items
+                  if e.involved_object.name == "unlively"}
+        assert ("Unhealthy", "Liveness probe failed: sick") in events
+        assert ("Killing", "Container c failed liveness probe, will be restarted") in events
+    finally:
+        lab.core.delete_namespaced_pod("unlively", "default")
+
+
 def test_init_containers_run_first_and_gate_the_pod(lab: Cluster) -> None:
     def pod(name: str, init_cmd: str, policy: str) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
