@@ -168,9 +168,12 @@ def test_cluster_ip_and_node_port_listen(lab: Cluster) -> None:
     with urllib.request.urlopen(f"http://{ip}:5000/api/health", timeout=10) as r:
         assert json.load(r)["database"] == "connected"
     # the lab's optional NodePort step (not in the kustomization)
+    # with the nodePort left to the API: another cluster on this machine may hold 30080
     nodeport = yaml.safe_load((ROOT / "manifests/lab/frontend-nodeport.yaml").read_text())
-    lab.core.create_namespaced_service(NS, nodeport)
-    port = nodeport["spec"]["ports"][0]["nodePort"]
+    del nodeport["spec"]["ports"][0]["nodePort"]
+    created = lab.core.create_namespaced_service(NS, nodeport)
+    port = created.spec.ports[0].node_port
+    assert 30000 <= port <= 32767
 
     def health() -> bytes:
         try:
