@@ -38,12 +38,15 @@ def _status_response(exc: ApiError) -> web.Response:
 
 
 def make_auth_middleware(token: str) -> Any:
-    expected = f"Bearer {token}".encode()
+    expected = token.encode()
 
     @web.middleware
     async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
-        given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
+        # the scheme is case-insensitive (RFC 7235; the client's in-cluster loader sends
+        # "bearer"), the token is not
+        scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                 expected):
             return _status_response(unauthorized())
         sink: list[str] = []
         tok = validation.warnings.set(sink)

@@ -50,6 +50,13 @@ def test_token_is_required(kube_target):
                         "reason": "Unauthorized", "code": 401}
     code, body = _get(server + "/api/v1/namespaces", ctx, token)
     assert code == 200 and body["kind"] == "NamespaceList"
+    # the scheme is case-insensitive, the token is not
+    req = urllib.request.Request(server + "/api/v1/namespaces",
+                                 headers={"Authorization": f"bearer {token}"})
+    with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
+        assert resp.status == 200
+    code, _ = _get(server + "/api/v1/namespaces", ctx, token.swapcase())
+    assert code == 401
 
 
 def test_kubeconfig_is_private_and_loopback(kube_target):
