@@ -78,7 +78,11 @@ def _pod_cells(pod: dict[str, Any]) -> list[Any]:
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     statuses = status.get("containerStatuses") or []
     ready = sum(1 for c in statuses if c.get("ready"))
-    restarts = sum(c.get("restartCount", 0) for c in statuses)
+    restarts: Any = sum(c.get("restartCount", 0) for c in statuses)
+    last = max((t for c in statuses if (t := parse_time(
+        ((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt")))), default=None)
+    if restarts and last is not None:  # kubectl 1.32 prints "3 (2m ago)"
+        restarts = f"{restarts} ({human_duration((datetime.now(UTC) - last).total_seconds())} ago)"
     return [f"{ready}/{len(spec.get('containers') or [])}", _pod_status(pod), restarts, age(pod),
             status.get("podIP") or "<none>", spec.get("nodeName") or "<none>"]
 

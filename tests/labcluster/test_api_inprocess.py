@@ -226,3 +226,25 @@ async def test_a_watcher_that_falls_far_behind_is_cut_off(api, monkeypatch):
             await stream.__anext__()
             seen += 1
     assert seen < 10 and not api.watchers  # cut off: the client must list again
+
+
+def test_pod_table_row_reads_like_kubectl():
+    from labcluster.registry import default_registry
+    from labcluster.tables import to_table
+
+    pod = {"metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:00Z"},
+           "spec": {"containers": [{"name": "c"}], "nodeName": "labcluster"},
+           "status": {"phase": "Running", "podIP": "127.2.0.9", "containerStatuses": [{
+               "name": "c", "ready": False, "restartCount": 3,
+               "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+               "lastState": {"terminated": {"finishedAt": "2026-01-01T00:01:00Z",
+                                            "reason": "OOMKilled", "exitCode": 137}}}]}}
+    table = to_table(default_registry().find("pods"), pod)
+    assert [c["name"] for c in table["columnDefinitions"]] == [
+        "Name", "Ready", "Status", "Restarts", "Age", "IP", "Node"]
+    name, ready, status, restarts, _age, ip, node = table["rows"][0]["cells"]
+    assert (name, ready, status, ip, node) == ("p", "0/1", "CrashLoopBackOff", "127.2.0.9",
+                                               "labcluster")
+    assert restarts.startswith("3 (") and restarts.endswith(" ago)")
+    pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:02:00Z"
+    assert to_table(default_registry().find("pods"), pod)["rows"][0]["cells"][2] == "Terminating"
