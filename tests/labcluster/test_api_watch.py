@@ -94,3 +94,12 @@ def test_watch_pods_across_namespaces(kube_core, kube_ns):
         break
     else:
         raise AssertionError("no event")
+
+
+def test_watch_with_a_bad_selector_is_400(kube_core, kube_ns):
+    w = watch.Watch()
+    with pytest.raises(client.ApiException) as err:
+        for _ in w.stream(kube_core.list_namespaced_config_map, kube_ns, timeout_seconds=2,
+                          label_selector="a in b"):
+            pass
+    assert err.value.status == 400
