@@ -125,7 +125,7 @@ class Binder:
         """True when the claim became Bound now."""
         pvc = self.api.store.get("/persistentvolumeclaims", ns, name)
         if pvc is None:
-            shutil.rmtree(self.path(ns, name), ignore_errors=True)  # reclaimPolicy Delete
+            await self._reclaim(ns, name)
             return False
         status = pvc.get("status") or {}
         if status.get("phase") == "Bound" or pvc["metadata"].get("deletionTimestamp"):
@@ -144,14 +144,56 @@ class Binder:
         for p in (path, path.parent, self.root):
             p.chmod(0o755)  # PostgreSQL runs as nobody and must traverse to its data dir
         spec = pvc.get("spec") or {}
+        size = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+        pv_name = f"pvc-{pvc['metadata']['uid']}"
+        await self._create_pv(pvc, pv_name, path, cls or DEFAULT_CLASS, size)
+        pvc["spec"]["volumeName"] = pv_name
+        pvc["metadata"].setdefault("annotations", {}).update({
+            "pv.kubernetes.io/bind-completed": "yes",
+            "pv.kubernetes.io/bound-by-controller": "yes",
+            "volume.kubernetes.io/storage-provisioner": PROVISIONER})
+        pvc["metadata"].pop("resourceVersion", None)
+        pvc = await self.api.update(pvc, field_manager="persistentvolume-controller")
         pvc["status"] = {"phase": "Bound", "accessModes": spec.get("accessModes", []),
-                         "capacity": {"storage": ((spec.get("resources") or {}).get(
-                             "requests") or {}).get("storage", "1Gi")}}
+                         "capacity": {"storage": size}}
         await self.api.update_status(pvc, field_manager="persistentvolume-controller")
         await self.api.record_event(pvc, "ProvisioningSucceeded",
-                                    f"Successfully provisioned volume for claim {ns}/{name} "
-                                    f"in {path}", "Normal", "persistentvolume-controller")
+                                    f"Successfully provisioned volume {pv_name}", "Normal",
+                                    "persistentvolume-controller")
         return True
+
+    async def _create_pv(self, pvc: dict[str, Any], pv_name: str, path: Path, cls: str,
+                         size: str) -> None:
+        meta = pvc["metadata"]
+        body = {"apiVersion": "v1", "kind": "PersistentVolume",
+                "metadata": {"name": pv_name, "annotations": {
+                    "pv.kubernetes.io/provisioned-by": PROVISIONER}},
+                "spec": {"capacity": {"storage": size},
+                         "accessModes": (pvc.get("spec") or {}).get("accessModes", []),
+                         "persistentVolumeReclaimPolicy": "Delete",
+                         "storageClassName": cls, "volumeMode": "Filesystem",
+                         "hostPath": {"path": str(path), "type": ""},
+                         "claimRef": {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+                                      "namespace": meta["namespace"], "name": meta["name"],
+                                      "uid": meta["uid"]}}}
+        try:
+            pv = await self.api.create(body, _trusted=True,
+                                       field_manager="persistentvolume-controller")
+        except ApiError as exc:
+            if exc.reason != "AlreadyExists":
+                raise
+            return
+        pv["status"] = {"phase": "Bound"}
+        await self.api.update_status(pv, field_manager="persistentvolume-controller")
+
+    async def _reclaim(self, ns: str, name: str) -> None:
+        """reclaimPolicy Delete: the claim is gone, so are its volume and directory."""
+        for pv in list(self.api.store.items("/persistentvolumes")):
+            ref = (pv.get("spec") or {}).get("claimRef") or {}
+            if (ref.get("namespace"), ref.get("name")) == (ns, name):
+                with contextlib.suppress(ApiError):
+                    await self.api.delete("persistentvolumes", None, pv["metadata"]["name"])
+        shutil.rmtree(self.path(ns, name), ignore_errors=True)
 
 
 def _matches_node(pod: dict[str, Any], labels: dict[str, str]) -> bool:

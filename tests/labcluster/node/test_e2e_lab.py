@@ -150,7 +150,11 @@ def test_all_lab_pods_ready(lab: Cluster) -> None:
         assert p.spec.node_name == "labcluster"
         assert p.status.container_statuses[0].image_id.startswith("labcluster://")
     pvc = lab.core.read_namespaced_persistent_volume_claim("data-postgres-0", NS)
-    assert pvc.status.phase == "Bound"
+    assert pvc.status.phase == "Bound" and pvc.status.capacity["storage"] == "1Gi"
+    pv = lab.core.read_persistent_volume(pvc.spec.volume_name)
+    assert pv.spec.claim_ref.uid == pvc.metadata.uid and pv.status.phase == "Bound"
+    assert pv.spec.storage_class_name == "standard"
+    assert (Path(pv.spec.host_path.path) / "pgdata" / "PG_VERSION").exists()
     reasons = {e.reason for e in lab.core.list_namespaced_event(NS).items}
     assert {"Scheduled", "Pulled", "Created", "Started"} <= reasons
 
@@ -296,6 +300,23 @@ def test_order_survives_postgres_restart(lab: Cluster) -> None:
              "the order readable again")
     again = call(lab.api, "GET", f"{base}/orders/{order['id']}")[1]
     assert again["id"] == order["id"]
+
+
+def test_claim_lifecycle(lab: Cluster) -> None:
+    lab.core.create_namespaced_persistent_volume_claim("default", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "scratch"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Mi"}},
+                 "storageClassName": "standard"}})
+    pvc = wait_for(lambda: (c := lab.core.read_namespaced_persistent_volume_claim(
+        "scratch", "default")).status.phase == "Bound" and c, 20, "scratch Bound")
+    path = Path(lab.core.read_persistent_volume(pvc.spec.volume_name).spec.host_path.path)
+    assert path.is_dir() and str(path).startswith(str(lab.home))
+    # (the API answers this delete with a Status, which the typed client cannot parse)
+    lab.core.delete_namespaced_persistent_volume_claim("scratch", "default",
+                                                       _preload_content=False)
+    wait_for(lambda: not path.exists() and not [
+        v for v in lab.core.list_persistent_volume().items
+        if v.metadata.name == pvc.spec.volume_name], 20, "volume and directory reclaimed")
 
 
 def test_unschedulable_pod_stays_pending(lab: Cluster) -> None:
