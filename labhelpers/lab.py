@@ -195,6 +195,23 @@ class Lab:
         items = self.core.list_namespaced_event(self.namespace).items
         return self._show(tables.events_table(items, self.namespace, warnings_only))
 
+    def pvcs(self) -> pd.DataFrame:
+        items = self.core.list_namespaced_persistent_volume_claim(self.namespace).items
+        return self._show(tables.pvcs_table(items, self.namespace))
+
+    def configmap(self, name: str) -> pd.DataFrame:
+        cm = self.core.read_namespaced_config_map(name, self.namespace)
+        return self._show(tables.data_table(name, cm.data or {},
+                                            f"kubectl get configmap {name} -n {self.namespace} "
+                                            "-o yaml"))
+
+    def secret(self, name: str, reveal: bool = False) -> pd.DataFrame:
+        """Keys with values redacted (their length only) unless ``reveal=True``."""
+        sec = self.core.read_namespaced_secret(name, self.namespace)
+        return self._show(tables.data_table(name, tables.redact(sec.data, reveal),
+                                            f"kubectl get secret {name} -n {self.namespace} "
+                                            "-o yaml"))
+
     def logs(self, target: str, tail: int = 50, previous: bool = False) -> str:
         pod = actions.workload_pods(self.core, self.apps, self.namespace, target)[0]
         if self.show_kubectl:

@@ -106,3 +106,38 @@ def events_table(events: list[Any], namespace: str, warnings_only: bool = False)
     columns = ["last_seen", "type", "reason", "object", "count", "message"]
     flag = " --field-selector type=Warning" if warnings_only else ""
     return _frame(rows, columns, f"kubectl get events -n {namespace} --sort-by=.lastTimestamp{flag}")
+
+
+def pvcs_table(claims: list[Any], namespace: str) -> pd.DataFrame:
+    rows = [
+        {
+            "name": c.metadata.name,
+            "status": c.status.phase if c.status else "Pending",
+            "volume": c.spec.volume_name or "",
+            "capacity": ((c.status.capacity or {}).get("storage", "") if c.status else ""),
+            "access_modes": ",".join(c.spec.access_modes or []),
+            "storageclass": c.spec.storage_class_name or "",
+            "age": age(c.metadata.creation_timestamp),
+        }
+        for c in sorted(claims, key=lambda c: c.metadata.name)
+    ]
+    columns = ["name", "status", "volume", "capacity", "access_modes", "storageclass", "age"]
+    return _frame(rows, columns, f"kubectl get pvc -n {namespace}")
+
+
+def data_table(name: str, data: dict[str, str], kubectl: str) -> pd.DataFrame:
+    """key/value rows of a ConfigMap or (already redacted or decoded) Secret."""
+    rows = [{"key": k, "value": v} for k, v in sorted(data.items())]
+    return _frame(rows, ["key", "value"], kubectl)
+
+
+def redact(data: dict[str, str] | None, reveal: bool = False) -> dict[str, str]:
+    """A Secret's values decoded when ``reveal``, else only their length: a table in a
+    notebook is saved, shared and printed in CI logs."""
+    import base64
+
+    out = {}
+    for key, value in (data or {}).items():
+        raw = base64.b64decode(value)
+        out[key] = raw.decode(errors="replace") if reveal else f"<redacted: {len(raw)} bytes>"
+    return out

@@ -58,6 +58,19 @@ def test_services_and_endpoints_tables(deployed) -> None:
     assert lab.endpoints().attrs["kubectl"] == f"kubectl get endpoints -n {NS}"
 
 
+def test_configmap_secret_and_pvc_tables(deployed) -> None:
+    lab, _ = deployed
+    cm = lab.configmap("ecommerce-config").set_index("key")["value"]
+    assert cm["DATABASE_HOST"] == "postgres" and cm["REDIS_PORT"] == "6379"
+    secret = lab.secret("postgres-secret")
+    text = secret.to_string()
+    assert "lab-only-not-a-secret" not in text and "<redacted: 21 bytes>" in text
+    assert "lab-only-not-a-secret" in lab.secret("postgres-secret", reveal=True).to_string()
+    pvcs = lab.pvcs().set_index("name")
+    assert pvcs.loc["data-postgres-0", "status"] == "Bound"
+    assert pvcs.loc["data-postgres-0", "volume"]
+
+
 def test_http_through_the_service_proxy(deployed) -> None:
     lab, _ = deployed
     health = lab.http("ecommerce-backend", "/api/health")
