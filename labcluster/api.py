@@ -13,7 +13,6 @@ import copy
 import ipaddress
 import json
 import os
-import secrets
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import defaults, errors, managedfields, patch, validation
+from . import allocation, defaults, errors, managedfields, patch, validation
 from .errors import ApiError, FieldError
 from .meta import name_of, now, random_suffix
 from .registry import Registry, Resource, default_registry
@@ -256,83 +255,9 @@ class ClusterApi:
         defaults.apply_defaults(r.plural, obj)
 
     def _admit(self, r: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        """Mutating admission with allocation: ClusterIPs, kept across updates."""
-        if r.plural != "services":
-            return
-        spec = obj["spec"]
-        if spec.get("type") == "ExternalName":
-            return
-        old_spec = (old or {}).get("spec") or {}
-        if old is not None and not spec.get("clusterIP") and old_spec.get("clusterIP"):
-            spec["clusterIP"] = old_spec["clusterIP"]
-        ip = spec.get("clusterIP")
-        if ip == "None":
-            spec["clusterIPs"] = ["None"]
-        elif old is None or not old_spec.get("clusterIP"):
-            spec["clusterIP"] = self._allocate_ip(obj, ip)
-            spec["clusterIPs"] = [spec["clusterIP"]]
-        else:
-            spec["clusterIPs"] = [spec["clusterIP"]]
-        spec.setdefault("ipFamilies", ["IPv4"])
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
-        self._node_ports(obj, old)
-
-    def _node_ports(self, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        """NodePort/LoadBalancer ports get a node port from 30000-32767, kept on update."""
-        spec = obj["spec"]
-        ports = spec.get("ports") or []
-        if spec.get("type") not in ("NodePort", "LoadBalancer"):
-            for p in ports:
-                p.pop("nodePort", None)
-            return
-        me = (obj["metadata"].get("namespace"), obj["metadata"].get("name"))
-        used = {p.get("nodePort") for s in self.store.items("/services")
-                if (s["metadata"].get("namespace"), s["metadata"]["name"]) != me
-                for p in (s.get("spec") or {}).get("ports") or []} - {None}
-        previous = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
-                    for p in ((old or {}).get("spec") or {}).get("ports") or []}
-        errs = []
-        for i, p in enumerate(ports):
-            if not p.get("nodePort"):
-                kept = previous.get((p.get("port"), p.get("protocol", "TCP")))
-                if kept:
-                    p["nodePort"] = kept
-                else:
-                    free = [n for n in range(30000, 32768) if n not in used]
-                    if not free:
-                        raise ApiError(500, "InternalError", "range is full")
-                    p["nodePort"] = free[secrets.randbelow(len(free))]
-            elif p["nodePort"] in used:
-                errs.append(FieldError("Invalid value", f"spec.ports[{i}].nodePort",
-                                       p["nodePort"], "provided port is already allocated"))
-            used.add(p["nodePort"])
-        if errs:
-            raise errors.invalid("Service", "", name_of(obj), errs)
-
-    def _allocate_ip(self, obj: dict[str, Any], wanted: str | None) -> str:
-        used = {s.get("spec", {}).get("clusterIP") for s in self.store.items("/services")}
-        name = name_of(obj)
-        if wanted:
-            try:
-                addr = ipaddress.ip_address(wanted)
-            except ValueError:
-                addr = None
-            if addr is None or addr not in self.network:
-                raise errors.invalid("Service", "", name, [FieldError(
-                    "Invalid value", "spec.clusterIPs", [wanted],
-                    f"failed to allocate IP {wanted}: provided IP is not in the valid range. "
-                    f"The range of valid IPs is {self.network}")])
-            if wanted in used:
-                raise errors.invalid("Service", "", name, [FieldError(
-                    "Invalid value", "spec.clusterIPs", [wanted],
-                    f"failed to allocate IP {wanted}: provided IP is already allocated")])
-            return wanted
-        hosts = self.network.num_addresses
-        for _ in range(hosts):
-            candidate = str(self.network[secrets.randbelow(hosts - 11) + 10])
-            if candidate not in used:
-                return candidate
-        raise ApiError(500, "InternalError", "range is full")
+        """Mutating admission with allocation: Service ClusterIPs and node ports."""
+        if r.plural == "services":
+            allocation.admit_service(list(self.store.items("/services")), self.network, obj, old)
 
     async def _ensure_service_account(self, ns: str) -> None:
         if self.store.peek("/serviceaccounts", ns, "default") is None:
