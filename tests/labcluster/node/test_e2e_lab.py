@@ -197,6 +197,10 @@ def test_exec_nslookup_in_backend(lab: Cluster) -> None:
                  command=["nslookup", "postgres"], stderr=True, stdin=False, stdout=True,
                  tty=False)
     assert "postgres.ecommerce-lab.svc.cluster.local" in out and pg_ip in out, out
+    out = stream(lab.core.connect_get_namespaced_pod_exec, pod, NS,
+                 command=["nslookup", "postgres-0.postgres"], stderr=True, stdin=False,
+                 stdout=True, tty=False)
+    assert "postgres-0.postgres.ecommerce-lab.svc.cluster.local" in out and pg_ip in out, out
     ws = stream(lab.core.connect_get_namespaced_pod_exec, pod, NS,
                 command=["nslookup", "postgres-db"], stderr=True, stdin=False, stdout=True,
                 tty=False, _preload_content=False)
