@@ -223,3 +223,12 @@ def test_sources_path_yaml_dict_and_list() -> None:
     copied[0]["metadata"]["name"] = "changed"
     assert one["metadata"]["name"] == "c"  # the caller's object is not touched
     assert len(_objects([one, one])) == 2
+
+
+def test_secret_values_are_redacted_unless_revealed() -> None:
+    from labhelpers.tables import redact
+
+    data = {"password": "czNjcjN0", "empty": ""}  # base64 of "s3cr3t"
+    assert redact(data) == {"password": "<redacted: 6 bytes>", "empty": "<redacted: 0 bytes>"}
+    assert redact(data, reveal=True) == {"password": "s3cr3t", "empty": ""}
+    assert redact(None) == {}
