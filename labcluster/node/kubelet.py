@@ -243,12 +243,12 @@ class PodWorker:
                 c.state = {"terminated": {"exitCode": 128, "reason": "StartError",
                                           "message": str(exc), "startedAt": now(),
                                           "finishedAt": now()}}
-                c.restarts += 1
                 await self.event("Failed", f"Error: {exc}", "Warning")
                 self.touch()
                 if policy == "Never":
                     c.done = True
                     return
+                c.restarts += 1
                 backoff = await self._backoff(c, backoff)
                 continue
             loop = asyncio.get_running_loop()
@@ -311,7 +311,9 @@ class PodWorker:
                 self.touch()
                 return
             c.last = {"terminated": terminated}
+            c.state = {"terminated": terminated}  # until the restart (or back-off) shows
             c.restarts += 1
+            self.touch()
             if time.monotonic() - started_at > BACKOFF_RESET:
                 backoff = 0.0
             backoff = await self._backoff(c, backoff)
