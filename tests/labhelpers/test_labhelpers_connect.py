@@ -42,7 +42,7 @@ def test_in_cluster_comes_first_and_uses_the_pods_namespace(service_account: Pat
 
 
 def test_in_cluster_requests_reach_the_api(service_account: Path, capsys) -> None:
-    # the client's in-cluster loader sends "bearer <token>" (lower case), as kubelets do
+    # the client's in-cluster loader sends "bearer <token>" (lower case; any case is valid)
     lab = labhelpers.connect()
     line = capsys.readouterr().out.strip()
     assert line.startswith("connected: in-cluster cluster, context -, namespace "

@@ -61,14 +61,14 @@ def test_services_and_endpoints_tables(deployed) -> None:
 def test_configmap_secret_and_pvc_tables(deployed) -> None:
     lab, _ = deployed
     cm = lab.configmap("ecommerce-config").set_index("key")["value"]
-    assert cm["DATABASE_HOST"] == "postgres" and cm["REDIS_PORT"] == "6379"
-    secret = lab.secret("postgres-secret")
-    text = secret.to_string()
-    assert "lab-only-not-a-secret" not in text and "<redacted: 21 bytes>" in text
-    assert "lab-only-not-a-secret" in lab.secret("postgres-secret", reveal=True).to_string()
+    assert cm["DATABASE_HOST"] == "postgres" and cm["REDIS_PORT"] == "6379", cm.to_dict()
+    secret = lab.secret("postgres-secret").set_index("key")["value"].to_dict()
+    assert secret == {"password": "<redacted: 21 bytes>"}, secret
+    revealed = lab.secret("postgres-secret", reveal=True).set_index("key")["value"].to_dict()
+    assert revealed == {"password": "lab-only-not-a-secret"}
     pvcs = lab.pvcs().set_index("name")
-    assert pvcs.loc["data-postgres-0", "status"] == "Bound"
-    assert pvcs.loc["data-postgres-0", "volume"]
+    row = pvcs.loc["data-postgres-0"].to_dict()
+    assert row["status"] == "Bound" and row["volume"], row
 
 
 def test_http_through_the_service_proxy(deployed) -> None:
