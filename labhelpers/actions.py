@@ -3,6 +3,7 @@ lookups) inside a pod, logs, scaling. All through the official client."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from dataclasses import dataclass, field
@@ -131,3 +132,23 @@ def scale(apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, worklo
                                f"after {timeout:.0f}s")
         time.sleep(0.5)
     return replicas
+
+
+def restart(apps: client.AppsV1Api, namespace: str, workload: str) -> dict[str, Any]:
+    """``kubectl rollout restart``: stamp the pod template so the controller replaces every
+    pod (how env from a fixed ConfigMap reaches running containers). Returns the object
+    as it was applied, for :func:`labhelpers.waiting.wait_ready`."""
+    kind, _, name = workload.partition("/")
+    resource = WORKLOAD_KINDS.get(kind.lower()) if name else None
+    if resource is None:
+        raise ValueError(f"{workload!r}: use deploy/<name> or sts/<name>")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {"spec": {"template": {"metadata": {"annotations": {
+        "kubectl.kubernetes.io/restartedAt": stamp}}}}}
+    if resource == "deployments":
+        obj = apps.patch_namespaced_deployment(name, namespace, body)
+        kind = "Deployment"
+    else:
+        obj = apps.patch_namespaced_stateful_set(name, namespace, body)
+        kind = "StatefulSet"
+    return {"kind": kind, "metadata": {"name": name}, "spec": {"replicas": obj.spec.replicas}}

@@ -249,6 +249,15 @@ class Lab:
         return actions.scale(self.apps, self.core, self.namespace, workload, replicas,
                              wait, timeout)
 
+    def restart(self, workload: str, wait: bool = True, timeout: float = TIER_TIMEOUT) -> None:
+        """``kubectl rollout restart``, then wait for the new pods to be ready."""
+        if self.show_kubectl:
+            print(f"$ kubectl rollout restart -n {self.namespace} {workload}")
+        obj = actions.restart(self.apps, self.namespace, workload)
+        if wait:
+            wait_ready(self.core, self.apps, self.namespace, [obj], timeout,
+                       f"restart {workload}")
+
     # ------------------------------------------------------------------ check
     def check(self, strict: bool = False) -> pd.DataFrame:
         """The lab's success criteria: ✅/❌, evidence, a hint for each failure."""

@@ -205,6 +205,21 @@ def test_apply_of_the_selector_mismatch_raises_the_api_message(
         broken.apps.read_namespaced_deployment("redis", BROKEN_NS)  # nothing was created
 
 
+def test_fixing_the_configmap_and_restarting_heals_the_backend(
+        broken: labhelpers.Lab) -> None:
+    before = set(broken.pods()["name"])
+    broken.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": "ecommerce-config"},
+                  "data": {**broken.core.read_namespaced_config_map(
+                      "ecommerce-config", BROKEN_NS).data, "DATABASE_HOST": "postgres"}})
+    broken.restart("deploy/ecommerce-backend", timeout=90)
+    backend = broken.pods()
+    backend = backend[backend["name"].str.startswith("ecommerce-backend-")]
+    assert list(backend["ready"]) == ["1/1"] and not set(backend["name"]) & before
+    health = broken.http("ecommerce-backend", "/api/health")
+    assert health.status == 200 and health.json["database"] == "connected", health.text
+
+
 # ------------------------------------------------------------------ cleanup
 def test_cleanup_refuses_a_namespace_it_did_not_create(deployed) -> None:
     lab, _ = deployed
