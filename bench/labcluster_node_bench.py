@@ -248,8 +248,8 @@ def bench_watchers(work: Path, containers: int = 7, seconds: float = 5.0) -> dic
 
 
 async def _load(url: str, seconds: float, concurrency: int, new_conn: bool,
-                ) -> tuple[float, float]:
-    """(requests/s, p99 seconds) of GETs to `url`."""
+                ) -> tuple[float, float, int]:
+    """(requests/s, p99 seconds, failed requests) of GETs to `url`."""
     import asyncio
 
     import aiohttp
@@ -262,13 +262,19 @@ async def _load(url: str, seconds: float, concurrency: int, new_conn: bool,
         async with aiohttp.ClientSession(connector=conn) as session:
             while time.monotonic() < deadline:
                 t = time.perf_counter()
-                async with session.get(url) as r:
-                    await r.read()
+                try:
+                    async with session.get(url) as r:
+                        await r.read()
+                except aiohttp.ClientError:
+                    failures.append(1)
+                    continue
                 latencies.append(time.perf_counter() - t)
 
+    failures: list[int] = []
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     latencies.sort()
-    return len(latencies) / seconds, latencies[int(len(latencies) * 0.99) - 1]
+    return (len(latencies) / seconds, latencies[int(len(latencies) * 0.99) - 1],
+            len(failures))
 
 
 def bench_lab(rounds: int) -> dict[str, float]:
@@ -328,6 +334,8 @@ def bench_lab(rounds: int) -> dict[str, float]:
                 p99s.append(proxied[1] / direct[1])
                 out[f"direct {label} req/s"] = direct[0]
                 out[f"proxy {label} req/s"] = proxied[0]
+                out[f"failed requests direct, {label}"] = float(direct[2])
+                out[f"failed requests proxy, {label}"] = float(proxied[2])
             out[f"ratio proxy/direct throughput, {label} (median)"] = statistics.median(ratios)
             out[f"ratio proxy/direct p99, {label} (median)"] = statistics.median(p99s)
     finally:

@@ -161,8 +161,10 @@ class NodeComponent(TaskComponent):
                 asyncio.get_running_loop().call_later(1, self.enqueue, *key)
 
     async def _net_loop(self) -> None:
+        """Sync on changes, and at least every second so a dead kube-proxy is restarted."""
         while True:
-            await self._net_dirty.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._net_dirty.wait(), 1.0)
             self._net_dirty.clear()
             await self.network.sync()
             await asyncio.sleep(0.05)

@@ -3,8 +3,9 @@
 The node writes `proxy.json` (atomically, like the hosts table): a list of
 `{"host", "port", "targets": [[ip, port], ...]}`. This process keeps one listener per
 entry and sends each new connection to the next target (round robin). It is separate
-from the API server so forwarding has its own event loop (uvloop when installed) and
-core, instead of sharing the API server's. It exits when its parent (the server) dies.
+from the API server so forwarding has its own event loop and core instead of sharing
+the API server's. It exits when its parent (the server) dies; the node restarts it if it
+ends on its own.
 
 Run: python -m labcluster.node.kubeproxy TABLE
 """
@@ -180,11 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     _die_with_parent()
     if os.getppid() == 1:
         return 0
-    try:
+    if os.environ.get("LABCLUSTER_PROXY_UVLOOP") == "1":
+        # faster, but crashed ("double free or corruption") under a new connection per
+        # request in our bench: off unless asked for
         import uvloop
         uvloop.install()
-    except ImportError:
-        pass
     asyncio.run(Proxy(Path(args[0])).run())
     return 0
 

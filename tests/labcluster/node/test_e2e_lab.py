@@ -190,6 +190,26 @@ def test_cluster_ip_and_node_port_listen(lab: Cluster) -> None:
         assert b"<html" in r.read().lower()
 
 
+def test_kube_proxy_is_restarted(lab: Cluster) -> None:
+    table = f"{lab.home}/node/proxy.json"
+
+    def proxies() -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(["cmdline"]) if table in (p.info["cmdline"] or [])]
+    first = wait_for(proxies, 10, "the kube-proxy")[0]
+    first.kill()
+    first.wait(5)
+    ip = lab.core.read_namespaced_service("ecommerce-backend", NS).spec.cluster_ip
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{ip}:5000/health", timeout=5) as r:
+                return r.status == 200
+        except OSError:
+            return False
+    wait_for(answers, 15, "the ClusterIP answering again")
+    assert [p.pid for p in proxies()] != [first.pid]
+
+
 def test_exec_nslookup_in_backend(lab: Cluster) -> None:
     pod = _pods(lab, NS, "ecommerce-backend")[0].metadata.name
     pg_ip = lab.core.read_namespaced_pod("postgres-0", NS).status.pod_ip
