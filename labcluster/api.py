@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import allocation, defaults, errors, managedfields, patch, validation
+from . import admission, allocation, defaults, errors, managedfields, patch, validation
 from .errors import ApiError, FieldError
 from .meta import name_of, now, random_suffix
 from .registry import Registry, Resource, default_registry
@@ -255,9 +255,12 @@ class ClusterApi:
         defaults.apply_defaults(r.plural, obj)
 
     def _admit(self, r: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        """Mutating admission with allocation: Service ClusterIPs and node ports."""
+        """Mutating admission: Service ClusterIPs and node ports, DefaultStorageClass."""
         if r.plural == "services":
             allocation.admit_service(list(self.store.items("/services")), self.network, obj, old)
+        elif r.plural == "persistentvolumeclaims":
+            admission.default_storage_class(
+                obj, self.store.items("storage.k8s.io/storageclasses"), old)
 
     async def _ensure_service_account(self, ns: str) -> None:
         if self.store.peek("/serviceaccounts", ns, "default") is None:
@@ -332,7 +335,7 @@ class ClusterApi:
                 data = new.setdefault("data", {})
                 for k, v in new.pop("stringData").items():
                     data[k] = base64.b64encode(str(v).encode()).decode()
-            if r.plural == "services":
+            if r.plural in ("services", "persistentvolumeclaims"):
                 self._admit(r, new, old)
             defaults.apply_defaults(r.plural, new)
             if r.plural == "namespaces":

@@ -4,14 +4,37 @@ through the official kubernetes client."""
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
-from kubernetes import client, utils
+from kubernetes import client, config, utils
+
+import labcluster
 
 T = TypeVar("T")
+
+
+class Cluster:
+    """A labcluster with its node in a fresh home (mode 0755: PostgreSQL runs as nobody)."""
+
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="labcluster-e2e-"))
+        self.home.chmod(0o755)
+        self.kubeconfig = labcluster.ensure_running(self.home)
+        self.api = config.new_client_from_config(str(self.kubeconfig))
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.ready_seconds = 0.0
+        self.up = True
+
+    def down(self) -> None:
+        if self.up:
+            labcluster.stop(self.home)
+            self.up = False
 
 
 def wait_for(fn: Callable[[], T], timeout: float = 60.0, what: str = "condition",

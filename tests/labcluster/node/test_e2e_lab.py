@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -23,6 +22,7 @@ import psutil
 import pytest
 import yaml
 from e2e_helpers import (
+    Cluster,
     call,
     container_processes,
     create_all,
@@ -31,33 +31,15 @@ from e2e_helpers import (
     wait_for,
     waiting_reason,
 )
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.stream import portforward, stream
 
-import labcluster
 from labcluster.node import metrics
 from labhelpers.kustomize import build, set_namespace
 
 NS = "ecommerce-lab"
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.timeout(600)
-
-
-class Cluster:
-    def __init__(self) -> None:
-        self.home = Path(tempfile.mkdtemp(prefix="labcluster-e2e-"))
-        self.home.chmod(0o755)
-        self.kubeconfig = labcluster.ensure_running(self.home)
-        self.api = config.new_client_from_config(str(self.kubeconfig))
-        self.core = client.CoreV1Api(self.api)
-        self.apps = client.AppsV1Api(self.api)
-        self.ready_seconds = 0.0
-        self.up = True
-
-    def down(self) -> None:
-        if self.up:
-            labcluster.stop(self.home)
-            self.up = False
 
 
 @pytest.fixture(scope="module")
