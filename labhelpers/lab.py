@@ -16,7 +16,7 @@ import yaml
 from kubernetes import client
 
 from labhelpers import actions, checks, manifests, ownership, tables
-from labhelpers.apply import Resources, apply_one, delete_one, request
+from labhelpers.apply import ApplyError, Resources, apply_one, delete_one, request
 from labhelpers.cluster import Target
 from labhelpers.ordering import apply_order, delete_order
 from labhelpers.waiting import wait_ready
@@ -60,6 +60,9 @@ class Lab:
         self.apps = client.AppsV1Api(self.api)
         self.resources = Resources(self.api)
         self.show_kubectl = show_kubectl
+        #: The last object the API server rejected (``err.ref`` is Kind/name), for the
+        #: doctor; cleared by the next apply that succeeds.
+        self.last_apply_error: ApplyError | None = None
 
     def __repr__(self) -> str:
         return f"<Lab {self.target.kind} context={self.target.context} ns={self.namespace}>"
@@ -97,14 +100,19 @@ class Lab:
         ``source``: a path (file, folder, kustomization), YAML text, a dict or a list.
         """
         objs = manifests.with_namespace(_objects(source), self.namespace)
-        self.ensure_namespace(adopt)
-        namespace_ours = self._is_namespace_ours()
-        done = []
-        for obj in apply_order(objs):
-            if obj["kind"] == "Namespace" and not namespace_ours:
-                continue  # adopted: leave its labels alone
-            apply_one(self.resources, ownership.stamp(obj))
-            done.append(manifests.ref(obj))
+        try:
+            self.ensure_namespace(adopt)
+            namespace_ours = self._is_namespace_ours()
+            done = []
+            for obj in apply_order(objs):
+                if obj["kind"] == "Namespace" and not namespace_ours:
+                    continue  # adopted: leave its labels alone
+                apply_one(self.resources, ownership.stamp(obj))
+                done.append(manifests.ref(obj))
+        except ApplyError as exc:
+            self.last_apply_error = exc
+            raise
+        self.last_apply_error = None
         return done
 
     def _is_namespace_ours(self) -> bool:
@@ -262,3 +270,18 @@ class Lab:
     def check(self, strict: bool = False) -> pd.DataFrame:
         """The lab's success criteria: ✅/❌, evidence, a hint for each failure."""
         return checks.run(self, strict)
+
+    # ------------------------------------------------------------------ delegations
+    # Imported lazily: those modules belong to other parts of the course and pull in
+    # their own dependencies only when a notebook uses them.
+    def loadtest(self, target: str = "ecommerce-backend", **kw: Any) -> Any:
+        """A load test against a Service (see ``labhelpers.loadtest.run``)."""
+        from labhelpers.loadtest import run
+
+        return run(self, target, **kw)
+
+    def doctor(self) -> Any:
+        """What is wrong with the lab and what to do (see ``labhelpers.doctor``)."""
+        from labhelpers.doctor import diagnose
+
+        return diagnose(self)

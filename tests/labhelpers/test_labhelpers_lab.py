@@ -201,6 +201,7 @@ def test_apply_of_the_selector_mismatch_raises_the_api_message(
         broken.apply(redis)
     assert err.value.code == 422 and err.value.reason == "Invalid"
     assert "`selector` does not match template `labels`" in str(err.value)
+    assert broken.last_apply_error is err.value and err.value.ref == "Deployment/redis"
     with pytest.raises(client.ApiException):
         broken.apps.read_namespaced_deployment("redis", BROKEN_NS)  # nothing was created
 
@@ -212,6 +213,7 @@ def test_fixing_the_configmap_and_restarting_heals_the_backend(
                   "metadata": {"name": "ecommerce-config"},
                   "data": {**broken.core.read_namespaced_config_map(
                       "ecommerce-config", BROKEN_NS).data, "DATABASE_HOST": "postgres"}})
+    assert broken.last_apply_error is None  # a successful apply clears it
     broken.restart("deploy/ecommerce-backend", timeout=90)
     backend = broken.pods()
     backend = backend[backend["name"].str.startswith("ecommerce-backend-")]
