@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from procs import stop_process
+
 from labcluster.runtimes import PostgresServer, RedisServer
 from labcluster.runtimes.base import ServerProcess
 
@@ -102,12 +104,6 @@ class StorefrontProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 20) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        code = stop_process(self.process, timeout)
         shutil.rmtree(self.log_path.parent, ignore_errors=True)
-        return self.process.returncode
+        return code

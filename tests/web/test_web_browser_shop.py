@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from procs import stop_process
 from servers import DB_NAME, DB_PASSWORD, DB_USER, dispose, down, start_postgres, start_redis
 from web_browser import Chromium, chromium_binary
 from web_helpers import ROOT, free_port
@@ -70,13 +71,7 @@ class Service:
         raise RuntimeError(f"storefront {self.kind} not ready:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")

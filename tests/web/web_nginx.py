@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from procs import stop_process
 from web_helpers import NGINX_CONF, SITE, free_port
 
 MIME_TYPES = Path("/etc/nginx/mime.types")
@@ -94,13 +95,7 @@ class NginxProcess:
         raise RuntimeError(f"nginx did not answer within {timeout}s\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: fast shutdown of master and workers
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)  # SIGTERM: fast shutdown of master and workers
 
 
 class StandInUpstream:
