@@ -1,0 +1,294 @@
+"""labhelpers.compare: every production change it lists is really in the rendered
+production manifests and really absent from the lab's (assertions on the objects, built
+by the offline kustomize subset, not on the prose or the diff text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from labhelpers import compare as cmp
+from labhelpers.kustomize import POD_SPEC_PATHS
+from labhelpers.manifests import ref
+
+Obj = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def result() -> cmp.Comparison:
+    return cmp.compare("lab", "production")
+
+
+@pytest.fixture(scope="module")
+def lab(result) -> dict[str, Obj]:
+    return {ref(o): o for o in result.base}
+
+
+@pytest.fixture(scope="module")
+def prod(result) -> dict[str, Obj]:
+    return {ref(o): o for o in result.other}
+
+
+def pod(obj: Obj) -> Obj:
+    spec = obj
+    for key in POD_SPEC_PATHS[obj["kind"]]:
+        spec = spec[key]
+    return spec
+
+
+def workloads(side: dict[str, Obj]) -> list[Obj]:
+    return [o for o in side.values() if o["kind"] in ("Deployment", "StatefulSet")]
+
+
+def containers(obj: Obj) -> list[Obj]:
+    return pod(obj)["containers"]
+
+
+def of_kind(side: dict[str, Obj], kind: str) -> list[Obj]:
+    return [o for o in side.values() if o["kind"] == kind]
+
+
+# ------------------------------------------------------------ every change is present
+
+
+def test_every_change_differs_between_lab_and_production(result):
+    missing = [c.change.key for c in result.changes if not c.present]
+    assert not missing, f"changes production/ does not make (any more): {missing}"
+    for c in result.changes:
+        assert c.diff.startswith("--- lab/"), c.change.key
+        assert "+++ production/" in c.diff
+        assert c.change.why and "\n" not in c.change.why
+
+
+def test_secret_is_committed_in_lab_and_absent_in_production(lab, prod):
+    assert "Secret/postgres-secret" in lab
+    assert "Secret/postgres-secret" not in prod
+    # ...while production's workloads still reference it by the same name and key
+    refs = {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+            for w in workloads(prod) for c in containers(w) for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs == {("postgres-secret", "password")}
+
+
+def test_replicas(lab, prod):
+    assert lab["Deployment/ecommerce-frontend"]["spec"]["replicas"] == 2
+    assert prod["Deployment/ecommerce-frontend"]["spec"]["replicas"] == 3
+    assert lab["Deployment/cart-service"]["spec"]["replicas"] == 1
+    assert prod["Deployment/cart-service"]["spec"]["replicas"] == 2
+    assert "replicas" in lab["Deployment/ecommerce-backend"]["spec"]
+    assert "replicas" not in prod["Deployment/ecommerce-backend"]["spec"]  # the HPA owns it
+
+
+def test_autoscaling_targets_the_backend_only_in_production(lab, prod):
+    assert not of_kind(lab, "HorizontalPodAutoscaler")
+    (hpa,) = of_kind(prod, "HorizontalPodAutoscaler")
+    target = hpa["spec"]["scaleTargetRef"]
+    assert f"{target['kind']}/{target['name']}" in prod
+    assert hpa["spec"]["minReplicas"] >= 2 < hpa["spec"]["maxReplicas"]
+
+
+def test_disruption_budgets_select_existing_multi_replica_pods(lab, prod):
+    assert not of_kind(lab, "PodDisruptionBudget")
+    pdbs = of_kind(prod, "PodDisruptionBudget")
+    assert {p["metadata"]["name"] for p in pdbs} == {
+        "ecommerce-frontend", "ecommerce-backend", "cart-service"}
+    for p in pdbs:
+        selected = [w for w in workloads(prod) if p["spec"]["selector"]["matchLabels"].items()
+                    <= w["spec"]["template"]["metadata"]["labels"].items()]
+        assert len(selected) == 1, ref(p)
+        replicas = selected[0]["spec"].get("replicas") or 3  # HPA minimum for the backend
+        assert p["spec"]["minAvailable"] < replicas, f"{ref(p)} would block every drain"
+
+
+def test_placement(lab, prod):
+    for name in ("ecommerce-frontend", "ecommerce-backend", "cart-service"):
+        r = f"Deployment/{name}"
+        assert "affinity" not in pod(lab[r])
+        terms = pod(prod[r])["affinity"]["podAntiAffinity"][
+            "preferredDuringSchedulingIgnoredDuringExecution"]
+        assert terms[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+        assert terms[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == {"app": name}
+    for name in ("ecommerce-frontend", "ecommerce-backend"):
+        spread = pod(prod[f"Deployment/{name}"])["topologySpreadConstraints"]
+        assert spread[0]["topologyKey"] == "topology.kubernetes.io/zone"
+
+
+def test_security_context_on_every_production_workload(lab, prod):
+    for w in workloads(lab):
+        assert "securityContext" not in pod(w), ref(w)
+        assert all("securityContext" not in c for c in containers(w)), ref(w)
+    for w in workloads(prod):
+        sc = pod(w)["securityContext"]
+        assert sc["runAsNonRoot"] is True and sc["runAsUser"] > 0, ref(w)
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, ref(w)
+        for c in containers(w):
+            csc = c["securityContext"]
+            assert csc["allowPrivilegeEscalation"] is False, (ref(w), c["name"])
+            assert csc["capabilities"]["drop"] == ["ALL"], (ref(w), c["name"])
+    front = pod(prod["Deployment/ecommerce-frontend"])["securityContext"]
+    assert {"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"} in front["sysctls"]
+
+
+def test_read_only_root_with_writable_emptydirs(prod):
+    for w in workloads(prod):
+        volumes = {v["name"]: v for v in pod(w).get("volumes", [])}
+        claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
+        for c in containers(w):
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True, (ref(w), c["name"])
+            for m in c.get("volumeMounts", []):
+                assert m["name"] in volumes or m["name"] in claims, (ref(w), m)
+        assert any("emptyDir" in v for v in volumes.values()), ref(w)
+
+
+def test_probes(lab, prod):
+    for name, port in (("ecommerce-backend", 5000), ("cart-service", 8080)):
+        r = f"Deployment/{name}"
+        (lab_c,), (prod_c,) = containers(lab[r]), containers(prod[r])
+        assert "startupProbe" not in lab_c
+        assert prod_c["startupProbe"]["httpGet"] == {"path": "/health", "port": port}
+        for probe in ("livenessProbe", "readinessProbe"):
+            assert prod_c[probe]["timeoutSeconds"] == 2, (r, probe)
+            assert lab_c[probe] != prod_c[probe], (r, probe)
+    lab_pg = containers(lab["StatefulSet/postgres"])[0]
+    prod_pg = containers(prod["StatefulSet/postgres"])[0]
+    assert prod_pg["readinessProbe"]["failureThreshold"] == 3
+    assert "failureThreshold" not in lab_pg["readinessProbe"]
+
+
+def test_rollout(lab, prod):
+    r = "Deployment/ecommerce-backend"
+    assert "strategy" not in lab[r]["spec"]
+    assert prod[r]["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert containers(prod[r])[0]["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+    assert "lifecycle" not in containers(lab[r])[0]
+
+
+def test_database_disk_and_resources(lab, prod):
+    def storage(o):
+        return o["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+
+    assert (storage(lab["StatefulSet/postgres"]), storage(prod["StatefulSet/postgres"])) == (
+        "1Gi", "20Gi")
+    lab_res = containers(lab["StatefulSet/postgres"])[0]["resources"]
+    prod_res = containers(prod["StatefulSet/postgres"])[0]["resources"]
+    assert lab_res["limits"]["memory"] == "512Mi" and prod_res["limits"]["memory"] == "2Gi"
+    assert prod_res["requests"]["cpu"] == "500m"
+
+
+def test_images_pinned_everywhere_and_exporter_added(lab, prod):
+    for side in (lab, prod):
+        for w in workloads(side):
+            for c in containers(w):
+                tag = c["image"].rpartition(":")[2]
+                assert tag and tag != "latest" and "/" not in tag, c["image"]
+                assert c["imagePullPolicy"] == "IfNotPresent", c["image"]
+    lab_images = {c["image"] for w in workloads(lab) for c in containers(w)}
+    prod_images = {c["image"] for w in workloads(prod) for c in containers(w)}
+    assert prod_images - lab_images == {"quay.io/prometheuscommunity/postgres-exporter:v0.15.0"}
+
+
+def test_postgres_tuning_and_metrics(lab, prod):
+    assert "ConfigMap/postgres-tuning" not in lab
+    conf = prod["ConfigMap/postgres-tuning"]["data"]["postgresql.conf"]
+    assert "shared_buffers = 512MB" in conf
+    pg = pod(prod["StatefulSet/postgres"])
+    assert pg["containers"][0]["args"] == ["-c", "config_file=/etc/postgresql/postgresql.conf"]
+    assert {"name": "tuning", "configMap": {"name": "postgres-tuning"}} in pg["volumes"]
+    assert [c["name"] for c in pg["containers"]] == ["postgres", "postgres-exporter"]
+    assert [c["name"] for c in containers(lab["StatefulSet/postgres"])] == ["postgres"]
+    ann = prod["StatefulSet/postgres"]["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/port"] == "9187"
+    assert "annotations" not in lab["StatefulSet/postgres"]["spec"]["template"]["metadata"]
+
+
+def test_network_policies_default_deny_then_arrows(lab, prod):
+    assert not of_kind(lab, "NetworkPolicy")
+    policies = {p["metadata"]["name"]: p for p in of_kind(prod, "NetworkPolicy")}
+    deny = policies["default-deny-ingress"]["spec"]
+    assert deny["podSelector"] == {} and "ingress" not in deny
+    sources = [f["podSelector"]["matchLabels"]["app"]
+               for rule in policies["postgres"]["spec"]["ingress"]
+               for f in rule.get("from", []) if "podSelector" in f]
+    assert sources == ["ecommerce-backend"]
+
+
+def test_config(lab, prod):
+    assert lab["ConfigMap/ecommerce-config"]["data"]["LOG_LEVEL"] == "INFO"
+    assert prod["ConfigMap/ecommerce-config"]["data"]["LOG_LEVEL"] == "WARNING"
+
+
+# ------------------------------------------------------------------- the module itself
+
+
+def test_summary_table(result):
+    df = result.summary()
+    assert list(df["key"][: len(cmp.CHANGES)]) == [c.key for c in cmp.CHANGES]
+    assert df["status"][: len(cmp.CHANGES)].str.startswith("changed in").all()
+    not_done = df[df["status"] == "not in manifests/production"]
+    assert sorted(not_done["lab text #"]) == [1, 3, 14, 15]
+    assert "kubectl diff" in df.attrs["kubectl"]
+
+
+def test_every_lab_text_row_is_covered(result):
+    rows = set(result.summary()["lab text #"].dropna().astype(int))
+    assert rows == set(range(1, 16))
+
+
+def test_diffs_are_applicable_yaml_views(result, lab, prod):
+    """The + side of a diff is the production object's fields (a real diff, not prose)."""
+    diff = result.diff("replicas")
+    plus = [ln[1:] for ln in diff.splitlines() if ln.startswith("+ ") or ln.startswith("+  ")]
+    assert "  replicas: 3" in plus
+    view = cmp.view(prod["Deployment/ecommerce-frontend"], ("spec.replicas",))
+    assert view == {"spec": {"replicas": 3}}
+    sec = cmp.view(prod["StatefulSet/postgres"], ("{pod}.containers[].securityContext",))
+    names = [c["name"] for c in sec["spec"]["template"]["spec"]["containers"]]
+    assert names == ["postgres", "postgres-exporter"]
+    only = cmp.view(prod["StatefulSet/postgres"], ("{pod}.containers[postgres-exporter]",))
+    assert only["spec"]["template"]["spec"]["containers"][0]["image"].startswith("quay.io/")
+    assert yaml.safe_load(cmp.to_yaml(view)) == view
+
+
+def test_no_secret_value_in_any_output(result):
+    lab_secret = yaml.safe_load(
+        (cmp.MANIFESTS_DIR / "lab" / "config.yaml").read_text().split("---")[-1])
+    values = [v for v in (lab_secret.get("stringData") or {}).values()]
+    assert values, "the lab's committed Secret should have a value to hide"
+    text = result.text() + result.summary().to_string() + result.objects().to_string()
+    for v in values:
+        assert str(v) not in text
+    assert cmp.REDACTED in result.diff("secrets")
+
+
+def test_staging_differs_only_in_configuration():
+    s = cmp.compare("lab", "staging")
+    changed = {c.change.key for c in s.changes if c.present}
+    assert changed == {"replicas", "config"}
+    assert s["replicas"].differing == ["Deployment/ecommerce-backend"]
+    assert "+  replicas: 1" in s.diff("replicas")
+    states = s.objects().set_index("object")["state"]
+    assert states["ConfigMap/ecommerce-config"] == "changed"
+    assert (states.drop(["ConfigMap/ecommerce-config", "Deployment/ecommerce-backend",
+                         "Namespace/ecommerce-lab", "Namespace/ecommerce-staging"])
+            == "same").all()
+    assert "not in manifests/production" not in set(s.summary()["status"])
+
+
+def test_unknown_change_key_names_the_known_ones(result):
+    with pytest.raises(KeyError, match="replicas"):
+        result.diff("no-such-change")
+
+
+def test_production_lints_clean_and_a_broken_variant_does_not():
+    assert cmp.lint_table("production").empty
+    broken = cmp.lint_table(cmp.MANIFESTS_DIR / "broken" / "selector-mismatch")
+    assert not broken.empty and "selector-mismatch" in set(broken["rule"])
+
+
+def test_offline_validation_catches_unknown_fields(prod):
+    pdb = prod["PodDisruptionBudget/cart-service"]
+    assert cmp.offline_validate(pdb) == "valid"
+    bad = {**pdb, "spec": {**pdb["spec"], "minAvalable": 1}}
+    assert cmp.offline_validate(bad).startswith("invalid")

@@ -1,0 +1,58 @@
+"""server_dry_run on a real API server (labcluster's control plane): the API server
+checks what it serves and stores nothing; what it does not serve is checked offline."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+from kubernetes import client
+
+from labhelpers import compare as cmp
+
+SERVED = {"ConfigMap", "Service", "StatefulSet", "Deployment", "Secret"}
+
+
+def test_production_dry_run_accepts_everything_and_stores_nothing(lab):
+    ns = "compare-dry-existing"
+    lab.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    try:
+        df = cmp.server_dry_run(lab, "production", namespace=ns)
+        assert not lab.apps.list_namespaced_deployment(ns).items  # dry run: nothing stored
+        assert not lab.core.list_namespaced_config_map(ns).items
+    finally:
+        lab.core.delete_namespace(ns)
+    kinds = {row.object.split("/")[0]: row.how for row in df.itertuples()}
+    assert {k for k, how in kinds.items() if how == "server dry run"} == SERVED - {"Secret"}
+    assert {k for k, how in kinds.items() if how.startswith("offline")} == {
+        "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy"}
+    assert set(df["result"]) == {"accepted", "valid"}, df.to_string()
+    assert len(df) == len([o for o in cmp.render("production") if o["kind"] != "Namespace"])
+
+
+def test_scratch_namespace_is_made_and_removed(lab):
+    df = cmp.server_dry_run(lab, "staging")
+    assert (df["how"] == "server dry run").all() and (df["result"] == "accepted").all()
+    ns = lab.core.read_namespace("dryrun-staging")  # deleted, maybe still Terminating
+    assert ns.metadata.deletion_timestamp is not None or ns.status.phase == "Terminating"
+
+
+def test_the_server_rejects_a_bad_object(lab, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(cmp.MANIFESTS_DIR / "lab", bad)
+    backend = list(yaml.safe_load_all((bad / "backend.yaml").read_text()))
+    deploy = next(d for d in backend if d and d["kind"] == "Deployment")
+    deploy["spec"]["selector"]["matchLabels"] = {"app": "not-the-template"}
+    (bad / "backend.yaml").write_text(yaml.safe_dump_all(backend))
+    df = cmp.server_dry_run(lab, bad, namespace="compare-dry-bad").set_index("object")
+    row = df.loc["Deployment/ecommerce-backend"]
+    assert row["result"].startswith("rejected (422"), row.to_dict()
+    assert "selector" in row["note"]
+    assert (df.drop("Deployment/ecommerce-backend")["result"] == "accepted").all()
+
+
+@pytest.mark.parametrize("variant", ["lab", "staging", "production"])
+def test_render_names_every_object_once(variant):
+    refs = [f"{o['kind']}/{o['metadata']['name']}" for o in cmp.render(variant)]
+    assert len(refs) == len(set(refs))
