@@ -15,13 +15,14 @@ DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
 def default_class(classes: Iterable[dict[str, Any]]) -> str | None:
-    """The default StorageClass; with several, the newest wins (as since Kubernetes 1.26)."""
+    """The default StorageClass; with several, the newest wins, then the first by name
+    (GetDefaultClass since Kubernetes 1.26)."""
     marked = [c for c in classes
               if (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true"]
     if not marked:
         return None
-    newest = max(marked, key=lambda c: (c["metadata"].get("creationTimestamp", ""),
-                                        c["metadata"]["name"]))
+    by_name = sorted(marked, key=lambda c: c["metadata"]["name"])
+    newest = max(by_name, key=lambda c: c["metadata"].get("creationTimestamp", ""))
     return newest["metadata"]["name"]
 
 

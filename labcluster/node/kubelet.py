@@ -38,6 +38,7 @@ from labcluster.node.podspec import (
     resolve_env,
     volume_dirs,
 )
+from labcluster.node.ports import node_ports
 from labcluster.node.supervisor import ContainerProcess, Termination
 
 log = logging.getLogger("labcluster.kubelet")
@@ -102,6 +103,7 @@ class PodWorker:
             for c in self.containers:
                 c.state = {"waiting": {"reason": "PodInitializing"}}
         self.tasks: list[asyncio.Task[Any]] = []
+        self.procs: list[ContainerProcess] = []  # every process started, for stop()'s sweep
         self.stopping = False
         self.start_time = now()
         self._dirty = asyncio.Event()
@@ -146,12 +148,23 @@ class PodWorker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self.tasks.clear()
+        # a container whose start was under way (its task cancelled mid-start) is not in
+        # `procs` above; _start_process kills it if it started after `stopping` was set
+        late = [p for p in self.procs if p.running()]
+        await asyncio.gather(*(asyncio.to_thread(p.stop, min(grace, 2.0)) for p in late))
 
     def kill_now(self) -> None:
         """Synchronous last resort (cluster shutdown): no process may outlive the node."""
-        for c in self.inits + self.containers:
-            if c.proc is not None and c.proc.running():
-                c.proc.stop(grace=2)
+        for p in self.procs:
+            if p.running():
+                p.stop(grace=2)
+
+    def _start_process(self, proc: ContainerProcess) -> None:
+        """In a thread: start, unless the pod began stopping meanwhile (then end it)."""
+        self.procs = [p for p in self.procs if p.popen is None or p.running()] + [proc]
+        proc.start()
+        if self.stopping:
+            proc.stop(grace=0)
 
     def touch(self) -> None:
         self._dirty.set()
@@ -263,7 +276,7 @@ class PodWorker:
                                     cpu_limit=launch.cpu_limit, on_exit=on_exit)
             await self.event("Created", f"Created container {c.name}")
             try:
-                await asyncio.to_thread(proc.start)
+                await asyncio.to_thread(self._start_process, proc)
             except OSError as exc:
                 c.state = {"terminated": {"exitCode": 128, "reason": "StartError",
                                           "message": str(exc)}}
@@ -351,11 +364,12 @@ class PodWorker:
 
     @staticmethod
     def _port(c: ContainerState, port: Any) -> int:
+        """The probe's port as the container really listens (privileged ones shifted)."""
         if isinstance(port, int) or str(port).isdigit():
-            return int(port)
+            return node_ports().host_port(int(port))
         for p in c.spec.get("ports") or []:
             if p.get("name") == port:
-                return int(p["containerPort"])
+                return node_ports().host_port(int(p["containerPort"]))
         return 0
 
     async def _probe(self, c: ContainerState, proc: ContainerProcess, kind: str,

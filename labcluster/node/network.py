@@ -20,6 +20,7 @@ from typing import Any
 from labcluster.api import ClusterApi
 from labcluster.node.dns import HostsTable
 from labcluster.node.kubeproxy import write_table
+from labcluster.node.ports import node_ports
 
 log = logging.getLogger("labcluster.network")
 DOMAIN = "cluster.local"
@@ -76,14 +77,16 @@ class Network:
         self._last_proxy: dict[tuple[str, int], list[tuple[str, int]]] | None = None
 
     def proxy_entries(self) -> dict[tuple[str, int], list[tuple[str, int]]]:
+        """Listen address → targets, in host ports (privileged ones shifted: ports.py)."""
         entries: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        host_port = node_ports().host_port
         for svc in self.api.store.items("/services"):
             spec = svc.get("spec") or {}
             ip = spec.get("clusterIP")
             for p in spec.get("ports") or []:
-                targets = ready_endpoints(self.api, svc, p)
+                targets = [(t, host_port(tp)) for t, tp in ready_endpoints(self.api, svc, p)]
                 if ip and ip != "None":
-                    entries[(ip, int(p["port"]))] = targets
+                    entries[(ip, host_port(int(p["port"])))] = targets
                 if spec.get("type") in ("NodePort", "LoadBalancer") and p.get("nodePort"):
                     entries[("127.0.0.1", int(p["nodePort"]))] = targets
         return entries

@@ -24,6 +24,7 @@ from labcluster.node.exec import Exec
 from labcluster.node.images import CommandNotFound
 from labcluster.node.logs import follow_async, read_log
 from labcluster.node.network import ready_endpoints
+from labcluster.node.ports import node_ports
 
 if TYPE_CHECKING:
     from labcluster.node.component import NodeComponent
@@ -80,6 +81,7 @@ class NodeRoutes:
             return _fail(ApiError(503, "ServiceUnavailable",
                                   f'no endpoints available for service "{name}"'))
         host, tport = targets[next(self.rr) % len(targets)]
+        tport = node_ports().host_port(tport)
         return await self._forward(request, f"{scheme or 'http'}://{host}:{tport}")
 
     async def pod_proxy(self, request: web.Request) -> web.StreamResponse:
@@ -98,6 +100,7 @@ class NodeRoutes:
         else:
             found = [p for p in ports if not port or p.get("name") == port]
             number = str(found[0]["containerPort"]) if found else "80"
+        number = str(node_ports().host_port(int(number)))
         return await self._forward(request, f"{scheme or 'http'}://{ip}:{number}")
 
     async def _forward(self, request: web.Request, base: str) -> web.StreamResponse:
@@ -261,7 +264,8 @@ class NodeRoutes:
             await ws.send_bytes(bytes([2 * i]) + head)
             await ws.send_bytes(bytes([2 * i + 1]) + head)
             try:
-                reader, writer = await asyncio.open_connection(ip, port)
+                reader, writer = await asyncio.open_connection(
+                    ip, node_ports().host_port(port))
             except OSError as exc:
                 await ws.send_bytes(bytes([2 * i + 1]) + (
                     f"error forwarding port {port} to pod {name}: {exc}").encode())

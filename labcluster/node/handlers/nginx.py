@@ -23,6 +23,7 @@ from labcluster.node.binaries import system_tool, version_of
 from labcluster.node.dns import HostsTable, NXDomain
 from labcluster.node.images import STOCK_TAG, ImageHandler, ImagePullError, ImageRef, NodeConfig
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
+from labcluster.node.ports import node_ports
 
 DEFAULT_CONF = """server {
     listen       80;
@@ -43,6 +44,7 @@ ENTRYPOINTS = ("/docker-entrypoint.sh", "docker-entrypoint.sh")
 LISTEN = re.compile(r"^(\s*listen\s+)(?:(?:0\.0\.0\.0|\*|127\.0\.0\.1):)?(\d+)([^;]*;)", re.M)
 LISTEN_V6 = re.compile(r"^\s*listen\s+\[[^\]]*\]:\d+[^;]*;\s*$", re.M)
 PROXY_HOST = re.compile(r"(proxy_pass\s+https?://)([A-Za-z0-9.-]+)")
+PROXY_PORT = re.compile(r"(proxy_pass\s+https?://127\.(?!0\.)[0-9.]+:)(\d+)")
 
 
 def nginx_binary() -> str | None:
@@ -144,7 +146,9 @@ class NginxImage(ImageHandler):
             pattern = re.compile(r"(?<![\w/.-])" + re.escape(path.rstrip("/")) + r"(?=[/;\s\"']|$)")
             text = pattern.sub(lambda _m, p=path: str(launch.host_path(p)), text)
         text = LISTEN_V6.sub("", text)
-        text = LISTEN.sub(lambda m: f"{m.group(1)}{launch.pod_ip}:{m.group(2)}{m.group(3)}", text)
+        host_port = node_ports().host_port  # privileged ports when not root (ports.py)
+        text = LISTEN.sub(lambda m: f"{m.group(1)}{launch.pod_ip}:{host_port(int(m.group(2)))}"
+                          f"{m.group(3)}", text)
         if python_shim and self.node is not None:
             table = HostsTable(self.node.hosts_file)
 
@@ -156,4 +160,5 @@ class NginxImage(ImageHandler):
                 return match.group(1) + (answer.addresses[0] if answer else match.group(2))
 
             text = PROXY_HOST.sub(to_ip, text)
+            text = PROXY_PORT.sub(lambda m: f"{m.group(1)}{host_port(int(m.group(2)))}", text)
         return text

@@ -24,6 +24,9 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from labcluster.node.ports import SHIM_ENV as SHIM_PORTS_ENV
+from labcluster.node.ports import node_ports
+
 SOURCE = Path(__file__).with_name("labnet.c")
 PYHOOK_DIR = Path(__file__).with_name("pyhook")
 
@@ -123,6 +126,8 @@ def shim_env(
     env["LABCLUSTER_SEARCH"] = " ".join(search)
     if hostname:
         env["LABCLUSTER_HOSTNAME"] = hostname
+    env.pop(SHIM_PORTS_ENV, None)
+    env.update(node_ports().shim_env())  # privileged ports when not root (ports.py)
     mode = os.environ.get("LABCLUSTER_SHIM_MODE", mode)
     library = None
     if mode in ("auto", "c"):

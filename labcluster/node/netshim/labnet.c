@@ -14,6 +14,8 @@
  *              namespace: `hostname` and socket.gethostname() say the pod name.
  *   connect(): 127.0.0.1 becomes the pod IP, so "localhost" means this pod, as on a
  *              real cluster (redis-cli in the redis pod, sidecars).
+ *   ports:     with $LABCLUSTER_PORT_REMAP (non-root nodes), ports below the privileged
+ *              limit are shifted on bind and on TCP connect to cluster addresses.
  *   getaddrinfo(), gethostbyname(), gethostbyname_r(): names are looked up in the hosts
  *              table file ($LABCLUSTER_HOSTS, re-read when it changes) with the pod's
  *              search list ($LABCLUSTER_SEARCH) and ndots:5, then the real getaddrinfo
@@ -283,23 +285,54 @@ int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buf
 
 /* ---------- bind / connect ---------- */
 
+/* Privileged ports for unprivileged pods ($LABCLUSTER_PORT_REMAP = "below:offset", set by
+ * the node only when it is not root; see labcluster/node/ports.py): a port in [1, below)
+ * is shifted by offset on bind, and on TCP connect to a cluster address (127/8 outside
+ * 127.0.x.x: pod IPs and ClusterIPs), so "listen 80" and "connect svc:80" still meet. */
+static int remap_below = -1, remap_offset = 0;
+
+static void remap_init(void) {
+    if (remap_below >= 0) return;
+    const char *spec = getenv("LABCLUSTER_PORT_REMAP");
+    int below = 0, offset = 0;
+    if (!spec || sscanf(spec, "%d:%d", &below, &offset) != 2 || below <= 0 || offset <= 0 ||
+        below + offset > 65535)
+        below = offset = 0;
+    remap_offset = offset;
+    remap_below = below;
+}
+
+static in_port_t remap(in_port_t net_port) {
+    remap_init();
+    int port = ntohs(net_port);
+    if (remap_below > 0 && port > 0 && port < remap_below) return htons(port + remap_offset);
+    return net_port;
+}
+
+static int cluster_address(const struct in_addr *a) {
+    uint32_t ip = ntohl(a->s_addr);
+    return (ip >> 24) == 127 && ((ip >> 16) & 0xff) != 0;
+}
+
 int bind(int fd, const struct sockaddr *addr, socklen_t len) {
     static bind_fn real;
     if (!real) real = (bind_fn)next("bind");
     const char *ip = pod_ip();
-    if (!ip || !addr) return real(fd, addr, len);
+    if (!addr) return real(fd, addr, len);
     if (addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
         struct sockaddr_in in = *(const struct sockaddr_in *)addr;
-        if (in.sin_addr.s_addr == htonl(INADDR_ANY) || in.sin_addr.s_addr == htonl(INADDR_LOOPBACK)) {
+        if (ip && (in.sin_addr.s_addr == htonl(INADDR_ANY) ||
+                   in.sin_addr.s_addr == htonl(INADDR_LOOPBACK)))
             inet_pton(AF_INET, ip, &in.sin_addr);
-            return real(fd, (struct sockaddr *)&in, sizeof in);
-        }
+        in.sin_port = remap(in.sin_port);
+        return real(fd, (struct sockaddr *)&in, sizeof in);
     } else if (addr->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
         struct sockaddr_in6 in6 = *(const struct sockaddr_in6 *)addr;
         static const unsigned char mapped_any[16] = {0,0,0,0,0,0,0,0,0,0,0xff,0xff,0,0,0,0};
         int any = IN6_IS_ADDR_UNSPECIFIED(&in6.sin6_addr) ||
                   memcmp(&in6.sin6_addr, mapped_any, 16) == 0;
-        if (any) {
+        in6.sin6_port = remap(in6.sin6_port);
+        if (ip && any) {
             int v6only = 0;
             socklen_t optlen = sizeof v6only;
             getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &optlen);
@@ -311,8 +344,8 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
                 snprintf(mapped, sizeof mapped, "::ffff:%s", ip);
                 inet_pton(AF_INET6, mapped, &in6.sin6_addr);
             }
-            return real(fd, (struct sockaddr *)&in6, sizeof in6);
         }
+        return real(fd, (struct sockaddr *)&in6, sizeof in6);
     }
     return real(fd, addr, len);
 }
@@ -321,12 +354,17 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
     static connect_fn real;
     if (!real) real = (connect_fn)next("connect");
     const char *ip = pod_ip();
-    if (ip && addr && addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+    if (addr && addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
         struct sockaddr_in in = *(const struct sockaddr_in *)addr;
-        if (in.sin_addr.s_addr == htonl(INADDR_LOOPBACK)) {
+        if (ip && in.sin_addr.s_addr == htonl(INADDR_LOOPBACK))
             inet_pton(AF_INET, ip, &in.sin_addr);
-            return real(fd, (struct sockaddr *)&in, sizeof in);
-        }
+        int type = 0;
+        socklen_t optlen = sizeof type;
+        remap_init();
+        if (remap_below > 0 && cluster_address(&in.sin_addr) &&
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen) == 0 && type == SOCK_STREAM)
+            in.sin_port = remap(in.sin_port);
+        return real(fd, (struct sockaddr *)&in, sizeof in);
     }
     return real(fd, addr, len);
 }

@@ -21,10 +21,10 @@ T = TypeVar("T")
 class Cluster:
     """A labcluster with its node in a fresh home (mode 0755: PostgreSQL runs as nobody)."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="labcluster-e2e-"))
         self.home.chmod(0o755)
-        self.kubeconfig = labcluster.ensure_running(self.home)
+        self.kubeconfig = labcluster.ensure_running(self.home, env=env)
         self.api = config.new_client_from_config(str(self.kubeconfig))
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)

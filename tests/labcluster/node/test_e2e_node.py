@@ -1,21 +1,29 @@
 """End to end, one small cluster: the node's finer behaviours (storage defaulting,
-read-only mounts, volume updates, heartbeats, privileged ports), official client only."""
+read-only mounts, volume updates, heartbeats, privileged ports), official client only.
+
+The cluster runs with LABCLUSTER_PRIVILEGED_PORTS=remap: the path a non-root node takes
+(mybinder.org), forced while we are root, so every test here also runs on shifted ports.
+"""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
 
+import psutil
 import pytest
-from e2e_helpers import Cluster, wait_for
+from e2e_helpers import Cluster, call, is_ready, wait_for
 from kubernetes import client
+from kubernetes.stream import portforward, stream
+
+from labcluster.node.ports import DEFAULT_OFFSET
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster()
+    c = Cluster(env={"LABCLUSTER_PRIVILEGED_PORTS": "remap"})
     try:
         yield c
     finally:
@@ -67,3 +75,65 @@ def test_newest_default_class_wins_and_explicit_class_is_kept(cluster: Cluster) 
         assert none.spec.storage_class_name == ""  # "" means no class: not defaulted
     finally:
         storage.delete_storage_class("fast", _preload_content=False)
+
+
+# ---------------------------------------------------------------------------- ports < 1024
+def _listening() -> set[tuple[str, int]]:
+    return {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN}
+
+
+def _exec(cluster: Cluster, pod: str, argv: list[str]) -> str:
+    return stream(cluster.core.connect_get_namespaced_pod_exec, pod, "default", command=argv,
+                  stderr=True, stdin=False, stdout=True, tty=False)
+
+
+def test_port_80_without_privileges_is_shifted_but_the_api_says_80(cluster: Cluster) -> None:
+    web = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "web", "labels": {"app": "web"}},
+           "spec": {"containers": [{
+               "name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80}],
+               "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1}}]}}
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 80}]}}
+    client_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client"},
+                  "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+                                           "command": ["sleep", "3600"]}]}}
+    cluster.core.create_namespaced_pod("default", web)
+    cluster.core.create_namespaced_service("default", svc)
+    cluster.core.create_namespaced_pod("default", client_pod)
+    pod = wait_for(lambda: is_ready(p := cluster.core.read_namespaced_pod("web", "default"))
+                   and p, 60, "web Ready through its httpGet probe on port 80")
+    wait_for(lambda: cluster.core.read_namespaced_pod("client", "default").status.phase
+             == "Running", 30, "client Running")
+    ip = pod.status.pod_ip
+    shifted = 80 + DEFAULT_OFFSET
+    # the API says 80 everywhere; the process really listens on the shifted port
+    assert pod.spec.containers[0].ports[0].container_port == 80
+    ep = wait_for(lambda: cluster.core.read_namespaced_endpoints("web", "default").subsets,
+                  20, "web endpoints")
+    assert ep[0].ports[0].port == 80 and ep[0].addresses[0].ip == ip
+    cluster_ip = cluster.core.read_namespaced_service("web", "default").spec.cluster_ip
+    wait_for(lambda: {(ip, shifted), (cluster_ip, shifted)} <= _listening(), 20,
+             "nginx and kube-proxy on the shifted port")
+    assert (ip, 80) not in _listening() and (cluster_ip, 80) not in _listening()
+    # a pod reaches the Service and the pod on "80" (the shim shifts its connect)
+    for url in ("http://web/", "http://web.default.svc.cluster.local:80/", f"http://{ip}/"):
+        assert "Welcome to nginx" in _exec(cluster, "client", ["wget", "-qO-", url]), url
+    # through the API server: services/proxy, pods/proxy, portforward
+    status, body = call(cluster.api, "GET", "/api/v1/namespaces/default/services/web/proxy/")
+    assert status == 200 and "Welcome to nginx" in body
+    status, body = call(cluster.api, "GET", "/api/v1/namespaces/default/pods/web:80/proxy/")
+    assert status == 200 and "Welcome to nginx" in body
+    pf = portforward(cluster.core.connect_get_namespaced_pod_portforward, "web", "default",
+                     ports="80")
+    sock = pf.socket(80)
+    sock.setblocking(True)
+    sock.settimeout(10)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    sock.close()
+    pf.close()
+    assert data.startswith(b"HTTP/1.1 200") and b"Welcome to nginx" in data

@@ -3,7 +3,7 @@
 Python imports `sitecustomize` at start-up from sys.path; labcluster puts this folder on
 PYTHONPATH of pod processes. It applies the same rules as labnet.c (see
 labcluster/node/dns.py): bind 0.0.0.0/127.0.0.1 to the pod IP, connect 127.0.0.1 to
-the pod IP, resolve names through the cluster hosts table, and report the pod's hostname.
+the pod IP, shift privileged ports when the node says so, resolve names through the cluster hosts table, and report the pod's hostname.
 It only acts when LABCLUSTER_SHIM=python, so an inherited PYTHONPATH changes nothing else.
 """
 
@@ -23,6 +23,21 @@ def _install() -> None:
     real_bind = socket.socket.bind
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
+    try:  # privileged ports for unprivileged pods, as labnet.c (labcluster/node/ports.py)
+        below, offset = (int(x) for x in os.environ["LABCLUSTER_PORT_REMAP"].split(":"))
+    except (KeyError, ValueError):
+        below = offset = 0
+
+    def shifted(address, to_cluster_only):
+        if not below or not isinstance(address, tuple) or len(address) < 2:
+            return address
+        host, port = address[0], address[1]
+        if not isinstance(port, int) or not 0 < port < below:
+            return address
+        if to_cluster_only and not (isinstance(host, str) and host.startswith("127.")
+                                    and not host.startswith("127.0.")):
+            return address
+        return (host, port + offset, *address[2:])
 
     def cluster(host):
         """Addresses for a cluster name, None to ask the real resolver."""
@@ -70,18 +85,22 @@ def _install() -> None:
 
     def bind(self, address):
         if self.family == socket.AF_INET:
-            address = local(address, True)
+            address = shifted(local(address, True), False)
+        elif self.family == socket.AF_INET6:
+            address = shifted(address, False)
         return real_bind(self, address)
 
+    def outgoing(self, address):
+        if self.family != socket.AF_INET:
+            return address
+        address = local(address, False)
+        return shifted(address, True) if self.type == socket.SOCK_STREAM else address
+
     def connect(self, address):
-        if self.family == socket.AF_INET:
-            address = local(address, False)
-        return real_connect(self, address)
+        return real_connect(self, outgoing(self, address))
 
     def connect_ex(self, address):
-        if self.family == socket.AF_INET:
-            address = local(address, False)
-        return real_connect_ex(self, address)
+        return real_connect_ex(self, outgoing(self, address))
 
     if hostname:
         real_uname = os.uname
