@@ -1,0 +1,132 @@
+"""Latency plots: histogram and CDF on a log axis (latency spans orders of magnitude, and
+the tail is the story), and latency/throughput over time (a stall or a pod deletion is a
+moment, which a summary averages away).
+
+Figures are made with pyplot and closed at once: Jupyter's inline backend then shows a
+returned Figure exactly once, and headless runs (papermill, tests) keep no open figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from labhelpers.loadtest.result import LoadResult
+
+
+def _new(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7, 4)):
+    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False)
+    plt.close(fig)
+    return fig, axes
+
+
+def _log_bins(values: np.ndarray, n: int = 60) -> np.ndarray:
+    lo = max(float(values.min()), 0.01)
+    hi = max(float(values.max()), lo * 1.01)
+    return np.logspace(np.log10(lo), np.log10(hi), n)
+
+
+def histogram(result: LoadResult, ax=None) -> Figure:
+    """How many requests took how long (log latency axis), p50/p99 marked."""
+    fig, ax = (ax.figure, ax) if ax is not None else (lambda f, a: (f, a[0][0]))(*_new())
+    lat = result.latency_ms
+    if lat.size:
+        ax.hist(lat, bins=_log_bins(lat), color="tab:blue", alpha=0.8)
+        for q, style in ((50, "--"), (99, ":")):
+            v = result.percentile(q)
+            ax.axvline(v, color="black", linestyle=style, label=f"p{q} {v:.1f} ms")
+        ax.legend()
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("requests")
+    ax.set_title(f"{result.name}: latency histogram")
+    return fig
+
+
+def cdf(results: LoadResult | Sequence[LoadResult], ax=None) -> Figure:
+    """Share of requests at or below each latency; several runs overlay (before/after)."""
+    runs = [results] if isinstance(results, LoadResult) else list(results)
+    fig, ax = (ax.figure, ax) if ax is not None else (lambda f, a: (f, a[0][0]))(*_new())
+    for r in runs:
+        lat = np.sort(r.latency_ms)
+        if lat.size:
+            ax.plot(lat, np.arange(1, lat.size + 1) / lat.size * 100,
+                    label=f"{r.name} (p99 {r.percentile(99):.1f} ms)")
+    for q in (50, 95, 99):
+        ax.axhline(q, color="grey", linewidth=0.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("% of requests ≤ latency")
+    ax.set_title("latency CDF")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def over_time(results: LoadResult | Sequence[LoadResult], interval: float = 1.0) -> Figure:
+    """Throughput (and errors) and p50/p99 latency per interval, runs side by side in time."""
+    runs = [results] if isinstance(results, LoadResult) else list(results)
+    fig, axes = _new(2, 1, (8, 5.5))
+    top, bottom = axes[0][0], axes[1][0]
+    for r in runs:
+        ts = r.timeseries(interval)
+        if ts.empty:
+            continue
+        line = top.plot(ts.index, ts["req/s"], label=f"{r.name} req/s")[0]
+        if ts["errors"].any():
+            top.bar(ts.index, ts["errors"] / interval, width=interval * 0.8,
+                    color="tab:red", alpha=0.5, label=f"{r.name} errors/s")
+        bottom.plot(ts.index, ts["p50 ms"], color=line.get_color(), label=f"{r.name} p50")
+        bottom.plot(ts.index, ts["p99 ms"], color=line.get_color(), linestyle=":",
+                    label=f"{r.name} p99")
+    top.set_ylabel("requests/s")
+    top.set_title("throughput and latency over time")
+    top.legend(fontsize="small")
+    bottom.set_yscale("log")
+    bottom.set_ylabel("latency (ms, log)")
+    bottom.set_xlabel("seconds since start")
+    bottom.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def overview(result: LoadResult) -> Figure:
+    """Histogram, CDF and the two time series of one run in one figure."""
+    fig, axes = _new(2, 2, (12, 7))
+    histogram(result, ax=axes[0][0])
+    cdf(result, ax=axes[0][1])
+    ts = result.timeseries()
+    if not ts.empty:
+        axes[1][0].plot(ts.index, ts["req/s"], label="req/s")
+        axes[1][0].bar(ts.index, ts["errors"], color="tab:red", alpha=0.5, label="errors")
+        axes[1][1].plot(ts.index, ts["p50 ms"], label="p50")
+        axes[1][1].plot(ts.index, ts["p99 ms"], linestyle=":", label="p99")
+    axes[1][0].set_title("throughput over time")
+    axes[1][0].set_xlabel("s")
+    axes[1][0].legend()
+    axes[1][1].set_title("latency over time")
+    axes[1][1].set_yscale("log")
+    axes[1][1].set_xlabel("s")
+    axes[1][1].set_ylabel("ms")
+    axes[1][1].legend()
+    fig.suptitle(f"{result.name}: {result.rps:.0f} req/s, p50 {result.percentile(50):.1f} ms, "
+                 f"p99 {result.percentile(99):.1f} ms")
+    fig.tight_layout()
+    return fig
+
+
+def compare_plot(results: Sequence[LoadResult]) -> Figure:
+    """Before/after: CDFs overlaid, and req/s and p95 as bars."""
+    fig, axes = _new(1, 3, (14, 4))
+    cdf(results, ax=axes[0][0])
+    names = [r.name for r in results]
+    axes[0][1].bar(names, [r.rps for r in results], color="tab:green")
+    axes[0][1].set_title("requests/s")
+    axes[0][2].bar(names, [r.percentile(95) for r in results], color="tab:orange")
+    axes[0][2].set_title("p95 latency (ms)")
+    for ax in (axes[0][1], axes[0][2]):
+        ax.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    return fig

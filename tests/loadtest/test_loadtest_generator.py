@@ -1,0 +1,144 @@
+"""The generator against a real local HTTP server: counts, percentiles, status codes,
+transport errors, the open model's coordinated-omission correction, and its bounds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from labhelpers import loadtest
+from labhelpers.loadtest import generator
+
+
+def key() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def test_closed_model_counts_every_request(lt_server: str) -> None:
+    r = loadtest.run(None, f"{lt_server}/delay?key={key()}", requests=400, concurrency=8)
+    assert r.model == "closed" and r.mode == "url"
+    assert r.count == 400 and r.errors == 0 and r.status_counts() == {200: 400}
+    assert r.stopped_by == "requests"
+    assert r.rps > 0 and r.wall_s > 0 and r.cpu_s > 0
+    ps = [r.percentile(q) for q in (50, 90, 95, 99)]
+    assert ps == sorted(ps) and 0 < ps[0] <= float(r.latency_ms.max())
+    # closed model: the latency is the service time (no intended-time correction)
+    assert np.allclose(r.latency_ms, r.service_ms)
+
+
+def test_a_slow_nth_request_shows_in_p99_not_p50(lt_server: str) -> None:
+    # every 25th request waits 300 ms: 4 % of requests, so p99 sees it and p50 does not
+    r = loadtest.run(None, f"{lt_server}/delay?key={key()}&every=25&ms=300", requests=500,
+                     concurrency=4)
+    slow = int(np.count_nonzero(r.latency_ms >= 300))
+    assert slow == 500 // 25, f"{slow} requests ≥ 300 ms, expected exactly every 25th"
+    assert r.percentile(99) >= 300
+    assert r.percentile(50) < 100
+
+
+def test_open_model_counts_the_wait_behind_a_stall(lt_server: str) -> None:
+    """One connection, 100 req/s due, every 40th answer takes 500 ms: the requests due during
+    a stall wait for the connection. hey-style (service) latency hides that; latency from the
+    intended send time (wrk2's correction) shows it."""
+    with pytest.warns(loadtest.LoadTestWarning, match="asked for 100 req/s, sent"):
+        r = loadtest.run(None, f"{lt_server}/delay?key={key()}&every=40&ms=500", rate=100,
+                         duration=2, concurrency=1)
+    assert r.model == "open" and r.count == 200 and r.errors == 0
+    uncorrected, corrected = r.percentile(75, corrected=False), r.percentile(75)
+    assert uncorrected < 50, f"service time p75 {uncorrected:.1f} ms"
+    assert corrected > 200, f"corrected p75 {corrected:.1f} ms: the stalls are hidden"
+    # requests were due on a fixed schedule, whatever the server did
+    assert np.allclose(np.diff(np.sort(r.intended_s)), 0.01, atol=1e-5)
+    assert "p99 ms (uncorrected)" in r.summary().columns
+
+
+def test_open_model_keeps_its_rate_on_a_fast_server(lt_server: str) -> None:
+    r = loadtest.run(None, f"{lt_server}/delay?key={key()}", rate=200, duration=1.5,
+                     concurrency=10)
+    assert r.count == 300 and r.stopped_by == "duration"
+    sent_late = (r.sent_s - r.intended_s) * 1000
+    assert np.median(sent_late) < 5, "requests left later than due on an idle server"
+
+
+def test_status_codes_and_error_rate(lt_server: str) -> None:
+    with pytest.warns(loadtest.LoadTestWarning, match=r"25.0% of requests failed: 503 ×50"):
+        r = loadtest.run(None, f"{lt_server}/status?key={key()}&every=4&code=503",
+                         requests=200, concurrency=5)
+    assert r.status_counts() == {200: 150, 503: 50}
+    assert r.errors == 50 and r.error_rate == pytest.approx(0.25)
+    assert r.row()["status codes"] == "200×150, 503×50"
+
+
+def test_transport_errors_are_counted_not_raised() -> None:
+    from servers import free_port
+
+    with pytest.warns(loadtest.LoadTestWarning, match="connection refused"):
+        r = loadtest.run(None, f"http://127.0.0.1:{free_port()}/", requests=30, concurrency=3)
+    assert r.count == 30 and r.errors == 30
+    assert r.status_counts() == {"connection refused": 30}
+    assert r.latency_ms.size == 0 and np.isnan(r.percentile(50))
+
+
+@pytest.mark.parametrize("path", ["/chunked", "/close"])
+def test_chunked_bodies_and_connection_close(lt_server: str, path: str) -> None:
+    r = loadtest.run(None, lt_server + path, requests=60, concurrency=3)
+    assert r.status_counts() == {200: 60}
+
+
+def test_header_values_split_latency(lt_server: str) -> None:
+    k = key()
+    paths = [f"/cache?key={k}-{i % 10}" for i in range(10)]
+    r = loadtest.run(None, lt_server, paths=paths, requests=100, concurrency=1)
+    table = r.by_header()
+    assert table.index.name == "X-Cache"
+    assert table.loc["MISS", "requests"] == 10 and table.loc["HIT", "requests"] == 90
+
+
+def test_duration_stops_a_closed_run(lt_server: str) -> None:
+    started = time.monotonic()
+    r = loadtest.run(None, f"{lt_server}/delay?key={key()}&every=1&ms=50", duration=1,
+                     concurrency=2)
+    assert r.stopped_by == "duration"
+    assert time.monotonic() - started < 8
+    assert 10 <= r.count <= 60  # 2 connections × ~20 answers/s for ~1 s
+
+
+def test_time_limit_stops_a_hung_server(lt_server: str) -> None:
+    started = time.monotonic()
+    with pytest.warns(loadtest.LoadTestWarning, match="timeout"):
+        r = loadtest.run(None, f"{lt_server}/hang", requests=10, concurrency=2,
+                         time_limit=1.5)
+    assert time.monotonic() - started < 10
+    assert r.status_counts() == {"timeout": 2}  # the two in flight; no new one after the limit
+    assert r.stopped_by == "deadline"
+
+
+def test_timeout_per_request(lt_server: str) -> None:
+    with pytest.warns(loadtest.LoadTestWarning, match="timeout ×4"):
+        r = loadtest.run(None, f"{lt_server}/hang", requests=4, concurrency=2, timeout=0.3)
+    assert r.status_counts() == {"timeout": 4}
+
+
+def test_generator_needs_only_the_standard_library(lt_server: str) -> None:
+    """The in-cluster pod runs generator.py with no site-packages: prove it can."""
+    cfg = json.dumps({"urls": [f"{lt_server}/delay"], "concurrency": 2, "requests": 20,
+                      "deadline": 20})
+    out = subprocess.run([sys.executable, "-I", "-S", generator.__file__, cfg, "--chunks"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    record = generator.from_chunks("2026-01-01T00:00:00Z stdout F noise\n" + out)
+    assert record["status"] == [200] * 20
+
+
+def test_chunks_round_trip_and_detect_a_missing_part() -> None:
+    record = {"status": list(range(5000)), "errors": ["x"]}
+    lines = generator.to_chunks(record)
+    assert len(lines) > 1 and all(len(line) < 6100 for line in lines)
+    assert generator.from_chunks("\n".join(lines)) == record
+    with pytest.raises(ValueError, match="incomplete"):
+        generator.from_chunks("\n".join(lines[:-1]))
