@@ -1,0 +1,503 @@
+"""The instructor's batch run: the course's notebooks for every learner of a class, then
+one report (a table, CSV, and an HTML page with a class summary chart).
+
+    python -m labhelpers.batch --learners class.csv [--notebooks GLOB] [--out DIR]
+        [--cluster auto] [-p key value ...] [--parallel N] [--answers DIR]
+
+Each notebook runs in its own ``papermill`` process (a dead kernel or a hung cell costs
+one run, not the batch) with ``LAB_HEADLESS=1`` and ``LAB_RESULTS_DIR`` pointing into the
+output, and the parameters of notebooks.md (namespace, learner, cluster, fast,
+quiz_answers). What the notebooks recorded through ``labhelpers.results`` — checks and
+quiz scores — is collected afterwards, so the report shows what the learner's own cells
+established, not a re-check.
+
+Everything the run needs is validated before anything runs or is written; the run
+happens in a staging folder renamed to ``--out`` only at the end, so a bad input or an
+interrupted batch never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import csv
+import glob
+import html
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labhelpers import quiz as quizzes
+from labhelpers import results
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+DEFAULT_GLOB = "[0-9][0-9]-*.ipynb"
+NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+#: Parameters the batch sets per learner; ``-p`` may not override them.
+PER_LEARNER = ("namespace", "learner", "quiz_answers")
+
+
+class BatchError(ValueError):
+    """Bad input to a batch run (the message says which file, line or argument)."""
+
+
+@dataclass(frozen=True)
+class Learner:
+    learner: str
+    namespace: str
+
+
+@dataclass
+class Run:
+    """One notebook for one learner."""
+
+    learner: str
+    namespace: str
+    notebook: str
+    ok: bool = False
+    seconds: float = 0.0
+    cell: int | None = None  # index of the failing cell in the notebook
+    error: str = ""
+    output: str = ""  # executed notebook, relative to the report folder
+
+
+@dataclass
+class Report:
+    out: Path
+    table: Any  # pandas DataFrame: one row per learner
+    runs: Any  # pandas DataFrame: one row per (learner, notebook)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(len(self.runs)) and bool(self.runs["ok"].all())
+
+
+# ---------------------------------------------------------------- input
+
+def read_learners(path: str | Path) -> list[Learner]:
+    """The class list: CSV with a header ``learner,namespace``; every row checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise BatchError(f"--learners {path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BatchError(f"--learners {path}: not UTF-8 text ({exc})") from exc
+    rows = list(csv.reader(io.StringIO(text)))
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise BatchError(f"--learners {path}: empty (expected a header 'learner,namespace')")
+    header = [c.strip().lower() for c in rows[0]]
+    if "learner" not in header or "namespace" not in header:
+        raise BatchError(f"--learners {path}: the first line must be the header "
+                         f"'learner,namespace', not {','.join(rows[0])!r}")
+    li, ni = header.index("learner"), header.index("namespace")
+    out: list[Learner] = []
+    seen_l: dict[str, int] = {}
+    seen_n: dict[str, int] = {}
+    for lineno, row in enumerate(rows[1:], 2):
+        if len(row) != len(header):
+            raise BatchError(f"--learners {path} line {lineno}: {len(row)} fields, "
+                             f"the header has {len(header)}")
+        name, ns = row[li].strip(), row[ni].strip()
+        try:
+            results.check_learner(name)
+        except results.ResultsError as exc:
+            raise BatchError(f"--learners {path} line {lineno}: {exc}") from None
+        if not NAMESPACE_RE.match(ns):
+            raise BatchError(f"--learners {path} line {lineno}: namespace {ns!r} is not a "
+                             "valid Kubernetes name (lower-case letters, digits, '-', max 63)")
+        if name in seen_l:
+            raise BatchError(f"--learners {path} line {lineno}: learner {name!r} already "
+                             f"on line {seen_l[name]}")
+        if ns in seen_n:
+            raise BatchError(f"--learners {path} line {lineno}: namespace {ns!r} already used "
+                             f"on line {seen_n[ns]} (two learners would share one lab)")
+        seen_l[name], seen_n[ns] = lineno, lineno
+        out.append(Learner(name, ns))
+    if not out:
+        raise BatchError(f"--learners {path}: no learners below the header")
+    return out
+
+
+def _check_notebook(path: Path) -> None:
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BatchError(f"notebook {path}: not a readable .ipynb ({exc})") from exc
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise BatchError(f"notebook {path}: not a Jupyter notebook (no cells)")
+    meta = nb.get("metadata") or {}
+    if not (meta.get("kernelspec") or {}).get("name"):
+        raise BatchError(f"notebook {path}: no kernelspec in its metadata (papermill needs it)")
+
+
+def find_notebooks(pattern: str | None, base: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Notebooks by glob, path or name (``02-deploy``), in name order; unknown → error."""
+    available = sorted(p.name for p in base.glob(DEFAULT_GLOB)) if base.is_dir() else []
+    found: list[Path] = []
+    for part in [p.strip() for p in (pattern or DEFAULT_GLOB).split(",") if p.strip()]:
+        candidates = [part] if part.endswith(".ipynb") or glob.has_magic(part) else \
+            [f"{part}.ipynb", part]
+        matched: list[Path] = []
+        for cand in candidates:
+            paths = [Path(p) for p in sorted(glob.glob(cand))]
+            if not Path(cand).is_absolute():
+                paths += [Path(p) for p in sorted(glob.glob(str(base / cand)))]
+            matched = [p for p in paths if p.is_file()]
+            if matched:
+                break
+        if not matched:
+            raise BatchError(f"--notebooks {part!r}: no such notebook; available in {base}: "
+                             f"{', '.join(available) or 'none'}")
+        found += [p.resolve() for p in matched]
+    unique = sorted(dict.fromkeys(found), key=lambda p: p.name)
+    for path in unique:
+        _check_notebook(path)
+    return unique
+
+
+def parse_params(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
+    """``-p key value`` as papermill reads it: the value is YAML (True, 3, 1.5, text)."""
+    params: dict[str, Any] = {}
+    for key, raw in pairs or []:
+        if not re.fullmatch(r"[A-Za-z_]\w*", key):
+            raise BatchError(f"-p {key}: not a Python identifier")
+        if key in PER_LEARNER:
+            raise BatchError(f"-p {key}: set per learner by the batch (from --learners / "
+                             "--answers), not on the command line")
+        try:
+            params[key] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            params[key] = raw
+    return params
+
+
+def read_answers(folder: str | Path | None, learners: Sequence[Learner]) -> dict[str, dict]:
+    """Each learner's quiz answers, ``<learner>.yaml|.yml|.json`` = {section: {id: answer}}.
+
+    Validated against the quiz files now, so a typo in question 3 of learner 20 fails the
+    batch before it starts rather than costing that learner a point silently.
+    """
+    if folder is None:
+        return {}
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BatchError(f"--answers {folder}: no such folder")
+    out: dict[str, dict] = {}
+    for who in learners:
+        files = [folder / f"{who.learner}{ext}" for ext in (".yaml", ".yml", ".json")]
+        files = [f for f in files if f.is_file()]
+        if not files:
+            continue
+        if len(files) > 1:
+            raise BatchError(f"--answers: {who.learner} has several files: "
+                             f"{', '.join(f.name for f in files)}")
+        path = files[0]
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML too
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise BatchError(f"--answers {path}: not valid YAML/JSON: {exc}") from exc
+        if doc is None:
+            continue
+        if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+            raise BatchError(f"--answers {path}: expected {{section: {{question-id: answer}}}}")
+        for section, answers in doc.items():
+            try:
+                quizzes.section_answers(quizzes.load(str(section)), answers)
+            except quizzes.QuizError as exc:
+                raise BatchError(f"--answers {path}: {exc}") from None
+        out[who.learner] = doc
+    return out
+
+
+# ---------------------------------------------------------------- running
+
+def notebook_error(path: Path) -> tuple[int | None, str]:
+    """The first error output of an executed notebook: (cell index, 'Ename: value')."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, ""
+    for index, cell in enumerate(nb.get("cells", [])):
+        for output in cell.get("outputs", []) or []:
+            if output.get("output_type") == "error":
+                return index, f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"[:500]
+    return None, ""
+
+
+def _stderr_error(stderr: str) -> str:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if re.match(r"^\w*(Error|Exception)\b", ln.strip()):
+            return ln.strip()[:500]
+    return (lines[-1] if lines else "papermill failed without a message")[:500]
+
+
+def run_notebook(notebook: Path, output: Path, params: dict[str, Any], env: dict[str, str],
+                 timeout: float, kernel: str | None = None) -> tuple[bool, int | None, str]:
+    """One papermill run in its own process; (ok, failing cell, error)."""
+    cmd = [sys.executable, "-m", "papermill", str(notebook), str(output),
+           "-y", yaml.safe_dump(params), "--cwd", str(notebook.parent), "--log-level", "WARNING"]
+    if kernel:
+        cmd += ["-k", kernel]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return False, None, f"timed out after {timeout:.0f} s"
+    cell, error = notebook_error(output) if output.exists() else (None, "")
+    if proc.returncode == 0 and not error:
+        return True, None, ""
+    return False, cell, error or _stderr_error(proc.stderr)
+
+
+def _run_learner(who: Learner, notebooks: list[Path], stage: Path, base: dict[str, Any],
+                 answers: dict | None, env: dict[str, str], timeout: float,
+                 kernel: str | None) -> list[Run]:
+    runs = []
+    folder = stage / "notebooks" / who.learner
+    folder.mkdir(parents=True, exist_ok=True)
+    params = {**base, "namespace": who.namespace, "learner": who.learner}
+    if answers:
+        params["quiz_answers"] = answers
+    for nb in notebooks:  # in order: later notebooks build on earlier ones
+        out = folder / nb.name
+        started = time.monotonic()
+        ok, cell, error = run_notebook(nb, out, params, env, timeout, kernel)
+        runs.append(Run(who.learner, who.namespace, nb.stem, ok,
+                        round(time.monotonic() - started, 1), cell, error,
+                        str(out.relative_to(stage))))
+        print(f"  {who.learner} {nb.stem}: {'ok' if ok else 'FAILED ' + error}", flush=True)
+    return runs
+
+
+# ---------------------------------------------------------------- report
+
+def summarise(learners: Sequence[Learner], runs: Sequence[Run],
+              recorded: dict[str, dict]) -> tuple[Any, Any]:
+    """(per-learner table, per-run table) from the runs and what the notebooks recorded."""
+    import pandas as pd
+
+    run_df = pd.DataFrame([asdict(r) for r in runs],
+                          columns=list(Run.__dataclass_fields__))
+    rows = []
+    for who in learners:
+        mine = [r for r in runs if r.learner == who.learner]
+        failed = [r for r in mine if not r.ok]
+        sections = (recorded.get(who.learner) or {}).get("sections", {})
+        checks_passed = sum(int(s.get("checks", {}).get("passed", 0)) for s in sections.values())
+        checks_total = sum(int(s.get("checks", {}).get("total", 0)) for s in sections.values())
+        quiz = {name: s["quiz"] for name, s in sections.items() if "score" in s.get("quiz", {})}
+        quiz_score = sum(int(q["score"]) for q in quiz.values())
+        quiz_total = sum(int(q.get("total", 0)) for q in quiz.values())
+        row: dict[str, Any] = {
+            "learner": who.learner, "namespace": who.namespace,
+            "status": "ok" if mine and not failed else "failed",
+            "notebooks_ok": sum(r.ok for r in mine), "notebooks": len(mine),
+            "failed_notebook": failed[0].notebook if failed else "",
+            "error": failed[0].error if failed else "",
+            "checks_passed": checks_passed, "checks_total": checks_total,
+            "quiz_score": quiz_score, "quiz_total": quiz_total,
+            "quiz_pct": round(100 * quiz_score / quiz_total, 1) if quiz_total else None,
+            "seconds": round(sum(r.seconds for r in mine), 1),
+        }
+        for name in quizzes.SECTIONS:
+            if name in quiz:
+                row[f"quiz:{name}"] = f"{quiz[name]['score']}/{quiz[name].get('total', '?')}"
+        rows.append(row)
+    return pd.DataFrame(rows), run_df
+
+
+def chart_png(table: Any) -> bytes:
+    """Class summary: per learner, % notebooks passed, % checks passed, % quiz."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    def pct(a: Any, b: Any) -> list[float]:
+        return [100 * x / y if y else 0.0 for x, y in zip(a, b, strict=True)]
+
+    names = list(table["learner"])
+    series = {
+        "notebooks passed": pct(table["notebooks_ok"], table["notebooks"]),
+        "checks passed": pct(table["checks_passed"], table["checks_total"]),
+        "quiz score": pct(table["quiz_score"], table["quiz_total"]),
+    }
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 3.6), dpi=100)
+    width = 0.8 / len(series)
+    for i, (label, values) in enumerate(series.items()):
+        ax.bar([x + (i - 1) * width for x in range(len(names))], values, width, label=label)
+    ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 6 else 0, ha="right"
+                  if len(names) > 6 else "center")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("%")
+    means = {k: (sum(v) / len(v) if v else 0.0) for k, v in series.items()}
+    ax.set_title("Class summary — averages: " + ", ".join(f"{k} {v:.0f}%"
+                                                          for k, v in means.items()),
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def render_html(table: Any, runs: Any, png: bytes, title: str) -> str:
+    def rows_html(df: Any, link_col: str | None = None) -> str:
+        cols = list(df.columns)
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+        body = []
+        for rec in df.to_dict("records"):
+            cls = {"ok": "ok", "failed": "bad", True: "ok", False: "bad"}
+            status = rec.get("status", rec.get("ok"))
+            cells = []
+            for c in cols:
+                v = rec[c]
+                text = "" if v is None or (isinstance(v, float) and v != v) else str(v)
+                if c == link_col and text:
+                    cells.append(f"<td><a href='{html.escape(text, quote=True)}'>"
+                                 f"{html.escape(text)}</a></td>")
+                else:
+                    cells.append(f"<td>{html.escape(text)}</td>")
+            body.append(f"<tr class='{cls.get(status, '')}'>{''.join(cells)}</tr>")
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+    n = len(table)
+    ok = int((table["status"] == "ok").sum()) if n else 0
+    img = base64.b64encode(png).decode("ascii")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2em;}} table{{border-collapse:collapse;}}
+td,th{{border:1px solid #ccc;padding:.25em .5em;font-size:90%;text-align:left;}}
+tr.ok td:first-child{{border-left:4px solid #2a2;}} tr.bad td:first-child{{border-left:4px solid #c22;}}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{n} learners; {ok} ran every notebook without an error.</p>
+<img alt="class summary chart" src="data:image/png;base64,{img}">
+<h2>Learners</h2>
+{rows_html(table)}
+<h2>Runs</h2>
+{rows_html(runs, link_col="output")}
+</body></html>
+"""
+
+
+def _write(path: Path, data: str | bytes) -> None:
+    mode = "wb" if isinstance(data, bytes) else "w"
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- entry points
+
+def _prepare_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise BatchError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise BatchError(f"--out {out}: not empty (a previous report?); choose another "
+                         "folder or pass --force to replace it")
+    if not out.parent.is_dir():
+        raise BatchError(f"--out {out}: its parent folder {out.parent} does not exist")
+
+
+def run_batch(learners_csv: str | Path, notebooks: str | None = None,
+              out: str | Path = "batch-report", cluster: str = "auto",
+              params: Sequence[Sequence[str]] | None = None, parallel: int = 1,
+              answers: str | Path | None = None, timeout: float = 1800.0,
+              kernel: str | None = None, force: bool = False,
+              notebooks_dir: Path = NOTEBOOKS_DIR) -> Report:
+    """Validate everything, run every learner's notebooks, write the report; see module doc."""
+    class_list = read_learners(learners_csv)
+    books = find_notebooks(notebooks, notebooks_dir)
+    base = {"cluster": cluster, "fast": True, **parse_params(params)}
+    answer_docs = read_answers(answers, class_list)
+    if parallel < 1:
+        raise BatchError(f"--parallel {parallel}: must be at least 1")
+    out = Path(out).resolve()
+    _prepare_out(out, force)
+
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        env = {**os.environ, "LAB_HEADLESS": "1", "MPLBACKEND": "Agg",
+               "LAB_RESULTS_DIR": str(stage / "results")}
+        print(f"batch: {len(class_list)} learners × {len(books)} notebooks, "
+              f"parallel {parallel}", flush=True)
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            futures = [pool.submit(_run_learner, who, books, stage, base,
+                                   answer_docs.get(who.learner), env, timeout, kernel)
+                       for who in class_list]
+            runs = [r for f in futures for r in f.result()]
+        table, run_df = summarise(class_list, runs, results.load(stage / "results"))
+        png = chart_png(table)
+        title = f"Course batch report — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        files = {"csv": stage / "report.csv", "runs_csv": stage / "runs.csv",
+                 "html": stage / "report.html", "png": stage / "summary.png"}
+        _write(files["csv"], table.to_csv(index=False))
+        _write(files["runs_csv"], run_df.to_csv(index=False))
+        _write(files["png"], png)
+        _write(files["html"], render_html(table, run_df, png, title))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return Report(out=out, table=table, runs=run_df,
+                  files={k: out / v.name for k, v in files.items()})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m labhelpers.batch", description=__doc__.split(
+        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--learners", required=True, help="CSV with header learner,namespace")
+    ap.add_argument("--notebooks", default=None,
+                    help=f"glob, path or name(s), comma-separated (default notebooks/{DEFAULT_GLOB})")
+    ap.add_argument("--out", default="batch-report", help="report folder (must be new or empty)")
+    ap.add_argument("--cluster", default="auto", help="auto | labcluster | kubeconfig | in-cluster")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                    help="notebook parameter (YAML value), e.g. -p fast False")
+    ap.add_argument("--parallel", type=int, default=1, help="learners run at once")
+    ap.add_argument("--answers", default=None, help="folder of <learner>.yaml quiz answers")
+    ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per notebook")
+    ap.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+    ap.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    args = ap.parse_args(argv)
+    try:
+        report = run_batch(args.learners, args.notebooks, args.out, args.cluster, args.parameter,
+                           args.parallel, args.answers, args.timeout, args.kernel, args.force)
+    except BatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(Exception):
+        import pandas as pd
+
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(report.table.drop(columns=["error"]).to_string(index=False))
+    print(f"report: {report.files['html']}\ncsv: {report.files['csv']}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""labhelpers.batch on a tiny course made in a temp folder (no cluster needed): two
+learners, one of whose runs fails, quiz answers from files; and its bad-input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labhelpers import batch
+
+PARAMS = '''namespace = "ecommerce-lab"
+cluster = "auto"
+fast = False
+show_kubectl = True
+quiz_answers = None
+learner = None
+cleanup_at_end = False'''
+
+CHECKS = '''import labhelpers.results, labhelpers.quiz
+import pandas as pd
+ok = namespace != "lab-broken"
+table = pd.DataFrame([
+    {"criterion": "fast mode", "ok": "✅" if fast else "❌", "evidence": str(fast), "hint": ""},
+    {"criterion": "namespace", "ok": "✅" if ok else "❌", "evidence": namespace, "hint": ""},
+])
+labhelpers.results.record("deploy", "checks", table, learner=learner)
+labhelpers.quiz.quiz("deploy", answers=quiz_answers, learner=learner)'''
+
+FAIL = '''assert namespace != "lab-broken", f"the storefront in {namespace} is not ready"'''
+
+
+def make_notebook(path: Path, cells: list[str]) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# 1. Tiny")]
+    param = nbformat.v4.new_code_cell(PARAMS)
+    param.metadata["tags"] = ["parameters"]
+    nb.cells.append(param)
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in cells]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("course")
+    # One notebook keeps this fast (each papermill run starts a kernel): it records checks
+    # and the quiz, then fails for the learner whose lab is "broken".
+    make_notebook(folder / "01-tiny.ipynb", [CHECKS, FAIL])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def class_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("class") / "class.csv"
+    path.write_text("learner,namespace\nada,lab-ada\nbob,lab-broken\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("answers")
+    (folder / "ada.yaml").write_text(
+        "deploy:\n  pod-count: '7'\n  backend-service: b\n  frontend-port: '3000'\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report(course: Path, class_csv: Path, answers: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> batch.Report:
+    out = tmp_path_factory.mktemp("reports") / "class-report"
+    return batch.run_batch(class_csv, notebooks=str(course / "*.ipynb"), out=out,
+                           answers=answers, parallel=2, timeout=120)
+
+
+def test_per_learner_table(report: batch.Report) -> None:
+    t = report.table.set_index("learner")
+    assert list(t.index) == ["ada", "bob"]
+    assert t.loc["ada", "status"] == "ok" and t.loc["ada", "notebooks_ok"] == 1
+    assert t.loc["bob", "status"] == "failed" and t.loc["bob", "notebooks_ok"] == 0
+    assert t.loc["bob", "failed_notebook"] == "01-tiny"
+    assert t.loc["bob", "error"] == "AssertionError: the storefront in lab-broken is not ready"
+    # ada: 2 of 3 quiz answers right (frontend port is 80), of the deploy quiz's 7
+    assert (t.loc["ada", "quiz_score"], t.loc["ada", "quiz_total"]) == (2, 7)
+    assert t.loc["ada", "quiz:deploy"] == "2/7"
+    # bob had no answers file: quiz shown as text, nothing graded
+    assert t.loc["bob", "quiz_total"] == 0
+    # -p defaults: the batch runs with fast=True, so the 'fast mode' criterion passes
+    assert (t.loc["ada", "checks_passed"], t.loc["ada", "checks_total"]) == (2, 2)
+    assert (t.loc["bob", "checks_passed"], t.loc["bob", "checks_total"]) == (1, 2)
+
+
+def test_runs_table_and_executed_notebooks(report: batch.Report) -> None:
+    runs = report.runs
+    assert len(runs) == 2
+    bad = runs[~runs["ok"]]
+    assert list(bad["learner"]) == ["bob"] and list(bad["notebook"]) == ["01-tiny"]
+    bob = nbformat.read(report.out / bad["output"].iloc[0], as_version=4)
+    assert bob.cells[int(bad["cell"].iloc[0])].source == FAIL  # the failing cell itself
+    for rel in runs["output"]:
+        executed = nbformat.read(report.out / rel, as_version=4)
+        injected = [c for c in executed.cells
+                    if "injected-parameters" in c.metadata.get("tags", [])]
+        assert injected, rel
+    ada = nbformat.read(report.out / "notebooks/ada/01-tiny.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in ada.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "Score: 2/7" in text
+    assert "application/vnd.jupyter.widget-view+json" not in json.dumps(ada)
+
+
+def test_csv_html_and_chart(report: batch.Report) -> None:
+    import pandas as pd
+
+    csv_table = pd.read_csv(report.files["csv"])
+    assert list(csv_table["learner"]) == ["ada", "bob"]
+    assert list(csv_table["status"]) == ["ok", "failed"]
+    page = report.files["html"].read_text()
+    assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
+    assert "<td>ada</td>" in page and "the storefront in lab-broken is not ready" in page
+    assert "href='notebooks/bob/01-tiny.ipynb'" in page
+    assert report.files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = json.loads((report.out / "results" / "ada.json").read_text())
+    assert results["sections"]["deploy"]["quiz"]["score"] == 2
+    assert not report.ok
+    leftovers = [p.name for p in report.out.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []  # the staging folder became the report
+
+
+def test_summary_adds_up_several_notebooks() -> None:
+    """Aggregation over several notebooks and sections, without running any."""
+    learners = [batch.Learner("ada", "lab-ada"), batch.Learner("cy", "lab-cy")]
+    runs = [batch.Run("ada", "lab-ada", "01-preflight", True, 2.0),
+            batch.Run("ada", "lab-ada", "02-deploy", False, 3.5, 7, "TierNotReady: backend"),
+            batch.Run("ada", "lab-ada", "03-discovery", True, 1.0),
+            batch.Run("cy", "lab-cy", "01-preflight", True, 1.0)]
+    recorded = {"ada": {"sections": {
+        "preflight": {"checks": {"passed": 3, "total": 4}, "quiz": {"score": 5, "total": 6}},
+        "deploy": {"checks": {"passed": 1, "total": 9}},
+        "discovery": {"quiz": {"score": 2, "total": 7}}}}}
+    table, run_df = batch.summarise(learners, runs, recorded)
+    ada, cy = table.to_dict("records")
+    assert (ada["notebooks_ok"], ada["notebooks"], ada["failed_notebook"]) == (2, 3, "02-deploy")
+    assert ada["error"] == "TierNotReady: backend" and ada["seconds"] == 6.5
+    assert (ada["checks_passed"], ada["checks_total"]) == (4, 13)
+    assert (ada["quiz_score"], ada["quiz_total"], ada["quiz_pct"]) == (7, 13, 53.8)
+    assert (ada["quiz:preflight"], ada["quiz:discovery"]) == ("5/6", "2/7")
+    assert cy["status"] == "ok" and cy["quiz_total"] == 0 and cy["checks_total"] == 0
+    assert len(run_df) == 4
+    assert batch.chart_png(table)[:4] == b"\x89PNG"
+
+
+def test_cli_exit_code_and_refuses_to_overwrite(course: Path, class_csv: Path,
+                                                report: batch.Report,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code = batch.main(["--learners", str(class_csv), "--notebooks", str(course / "01-*"),
+                       "--out", str(report.out)])
+    assert code == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (report.out / "report.html").exists()  # the earlier report is untouched
