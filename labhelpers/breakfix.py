@@ -1,0 +1,451 @@
+"""The break & fix challenge: deploy a broken variant of the lab into a namespace of its
+own, show the learner what they would first meet, and check the fix on the live cluster.
+
+The scenarios are ``manifests/broken/*`` (the lab with injected faults); each folder's
+``scenario.yaml`` holds the symptom, hints, solution, the lab text's time limit and the
+machine-checkable ``fixed_when`` conditions. ``check()`` looks only at the cluster, so it
+does not matter whether the learner fixed it with kubectl, ``lab.apply`` or edited YAML.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import yaml
+from kubernetes import client
+
+import labhelpers
+from labhelpers import actions, manifests, ownership, tables
+from labhelpers.apply import ApplyError, delete_one
+from labhelpers.lab import Lab
+from labhelpers.ordering import apply_order
+from labhelpers.podstatus import is_ready
+
+BROKEN_DIR = manifests.MANIFESTS_DIR / "broken"
+LAB_DIR = manifests.MANIFESTS_DIR / "lab"
+#: Waiting reasons that are a symptom in themselves (the pod will not get further alone).
+STUCK = {"ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "CrashLoopBackOff",
+         "InvalidImageName", "CreateContainerError"}
+WORKLOADS = ("Deployment", "StatefulSet")
+NOT_READY_AFTER = 20.0  # s a started container may take to become Ready before it counts
+STABLE_FOR = 7.0  # s the namespace must look the same (> one readiness period, 5 s)
+
+
+# ------------------------------------------------------------------ the scenario files
+def _meta(name: str) -> dict[str, Any]:
+    path = BROKEN_DIR / name / "scenario.yaml"
+    if not path.is_file():
+        raise ValueError(f"no break & fix scenario {name!r}; scenarios: "
+                         + ", ".join(names()))
+    return yaml.safe_load(path.read_text())
+
+
+def names() -> list[str]:
+    return sorted(p.parent.name for p in BROKEN_DIR.glob("*/scenario.yaml"))
+
+
+def scenarios() -> pd.DataFrame:
+    """Every scenario: name, title, difficulty, time limit, the symptom a learner sees."""
+    rows = []
+    for name in names():
+        m = _meta(name)
+        rows.append({"name": name, "title": m["title"], "difficulty": m["difficulty"],
+                     "time_limit_minutes": m.get("time_limit_minutes"),
+                     "symptom": m["symptom"]})
+    df = pd.DataFrame(rows, columns=["name", "title", "difficulty", "time_limit_minutes",
+                                     "symptom"])
+    order = {"easy": 0, "medium": 1, "hard": 2}
+    df = df.sort_values(["difficulty", "name"], key=lambda s: s.map(order)
+                        if s.name == "difficulty" else s).reset_index(drop=True)
+    df.attrs["kubectl"] = "ls manifests/broken"
+    return df
+
+
+def minimal(objects: list[dict[str, Any]], workloads: list[str]) -> list[dict[str, Any]]:
+    """Only the workloads a fault needs, one replica, small CPU requests: several scenarios
+    then fit side by side on a small machine (config and Services are all kept, so host
+    names still resolve)."""
+    out = []
+    for obj in objects:
+        if obj["kind"] in WORKLOADS and obj["metadata"]["name"] not in workloads:
+            continue
+        obj = copy.deepcopy(obj)
+        if obj["kind"] in WORKLOADS:
+            obj["spec"]["replicas"] = 1
+            for c in obj["spec"]["template"]["spec"].get("containers") or []:
+                c.setdefault("resources", {}).setdefault("requests", {})["cpu"] = "10m"
+        out.append(obj)
+    return out
+
+
+# ------------------------------------------------------------------ what the learner sees
+@dataclass
+class Symptoms:
+    """The first look: pods, warning events, and a health call that fails."""
+
+    pods: pd.DataFrame
+    events: pd.DataFrame
+    call: str
+    apply_errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"❌ apply refused: {e}" for e in self.apply_errors]
+        parts.append("$ " + self.pods.attrs.get("kubectl", "kubectl get pods"))
+        parts.append(self.pods.to_string(index=False) if not self.pods.empty else "No pods.")
+        parts.append("$ " + self.events.attrs.get("kubectl", "kubectl get events"))
+        ev = self.events[["reason", "object", "count", "message"]].tail(8)
+        parts.append(ev.to_string(index=False, max_colwidth=110) if not ev.empty
+                     else "No warning events.")
+        if self.call:
+            parts.append(self.call)
+        return "\n".join(parts)
+
+    def show(self) -> Symptoms:
+        print(self)
+        return self
+
+
+@dataclass
+class CheckResult:
+    """``bool(result)`` is True when every condition of ``fixed_when`` holds."""
+
+    passed: bool
+    table: pd.DataFrame
+    summary: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return self.summary + "\n" + self.table.to_string(index=False, max_colwidth=100)
+
+
+class Challenge:
+    """One started scenario in its own namespace (``.lab`` is a Lab over it)."""
+
+    def __init__(self, name: str, lab: Lab, small: bool, apply_errors: list[ApplyError]
+                 ) -> None:
+        self.name, self.lab, self.small = name, lab, small
+        self.meta = _meta(name)
+        self.apply_errors = apply_errors
+        self.started = time.monotonic()
+        self._hints_shown = 0
+
+    def __repr__(self) -> str:
+        return (f"<Challenge {self.name} ({self.meta['difficulty']}) ns={self.lab.namespace} "
+                f"elapsed={_fmt(self.elapsed)} limit={self.time_limit_minutes} min>")
+
+    # ---------------------------------------------------------------- timer
+    @property
+    def time_limit_minutes(self) -> int:
+        return int(self.meta.get("time_limit_minutes") or 20)
+
+    @property
+    def elapsed(self) -> dt.timedelta:
+        return dt.timedelta(seconds=round(time.monotonic() - self.started))
+
+    @property
+    def remaining(self) -> dt.timedelta:
+        return max(dt.timedelta(0), dt.timedelta(minutes=self.time_limit_minutes)
+                   - self.elapsed)
+
+    # ---------------------------------------------------------------- look
+    def wait_for_symptoms(self, timeout: float = 120) -> bool:
+        """Until every pod is Ready or visibly stuck (False when ``timeout`` ran out)."""
+        return _wait_settled(self.lab, timeout)
+
+    def symptoms(self, show: bool = True) -> Symptoms:
+        core, ns = self.lab.core, self.lab.namespace
+        pods = tables.pods_table(core.list_namespaced_pod(ns).items, ns)
+        events = tables.events_table(core.list_namespaced_event(ns).items, ns, True)
+        call = ""
+        target = self.meta.get("symptom_call")
+        if target:
+            r = _http(self.lab, target["service"], target["path"])
+            raw = actions.proxy_path(ns, target["service"], target["path"], None)
+            call = f"$ kubectl get --raw {raw}\n→ {r}"
+        s = Symptoms(pods, events, call, [str(e) for e in self.apply_errors])
+        return s.show() if show else s
+
+    def hint(self) -> str:
+        """The next hint (as the lab text's collapsible hints: one at a time)."""
+        hints = self.meta["hints"]
+        if self._hints_shown >= len(hints):
+            text = f"No more hints ({len(hints)} shown). challenge.solution() shows the fix."
+        else:
+            self._hints_shown += 1
+            text = f"💡 Hint {self._hints_shown}/{len(hints)}: {hints[self._hints_shown - 1]}"
+        print(text)
+        return text
+
+    def solution(self) -> str:
+        """The fix in words, and the kubectl commands for it."""
+        ns = self.lab.namespace
+        cmds = [c.replace("{namespace}", ns) for c in self.meta.get("solution_kubectl") or []]
+        text = self.meta["solution"] + ("\n\n" + "\n".join(f"$ {c}" for c in cmds)
+                                        if cmds else "")
+        print(text)
+        return text
+
+    # ---------------------------------------------------------------- act
+    def lab_object(self, ref: str) -> dict[str, Any]:
+        """The working lab's version of ``Kind/name`` (as this challenge deployed it)."""
+        objs = manifests.load(LAB_DIR)
+        if self.small:
+            objs = minimal(objs, self.meta.get("minimal_workloads") or [])
+        for o in objs:
+            if manifests.ref(o) == ref:
+                return copy.deepcopy(o)
+        raise KeyError(f"{ref} is not in manifests/lab")
+
+    def fix(self) -> list[str]:
+        """Apply the solution (what a learner would do by hand; for demos and tests)."""
+        done = []
+        for step in self.meta.get("solution_steps") or []:
+            (verb, arg), = step.items()
+            if verb == "apply_lab":
+                self.lab.apply(self.lab_object(arg))
+            elif verb == "delete":
+                _delete_and_wait(self.lab, arg)
+            elif verb == "restart":
+                self.lab.restart(arg, wait=False)
+            else:
+                raise ValueError(f"{self.name}: unknown solution step {verb!r}")
+            done.append(f"{verb} {arg}")
+        return done
+
+    def check(self, timeout: float = 0, quiet: bool = False) -> CheckResult:
+        """Every ``fixed_when`` condition on the live cluster (polls up to ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = [_condition(self.lab, c) for c in self.meta["fixed_when"]]
+            passed = all(r["ok"] == "✅" for r in rows)
+            if passed or time.monotonic() >= deadline:
+                break
+            time.sleep(1)
+        df = pd.DataFrame(rows, columns=["condition", "ok", "evidence"])
+        if passed:
+            over = self.elapsed > dt.timedelta(minutes=self.time_limit_minutes)
+            summary = (f"✅ {self.name} fixed after {_fmt(self.elapsed)} (time limit "
+                       f"{self.time_limit_minutes} min{', over it' if over else ''})")
+        else:
+            failing = "; ".join(f"{r['condition']}: {r['evidence']}" for r in rows
+                                if r["ok"] != "✅")
+            summary = (f"❌ {self.name} still fails ({_fmt(self.elapsed)} of "
+                       f"{self.time_limit_minutes} min): {failing}")
+        result = CheckResult(passed, df, summary)
+        if not quiet:
+            print(summary)
+        return result
+
+    def doctor(self) -> pd.DataFrame:
+        from labhelpers.doctor import diagnose
+
+        return diagnose(self.lab)
+
+    def cleanup(self) -> dict[str, list[str]]:
+        return self.lab.cleanup()
+
+
+# ------------------------------------------------------------------ start
+def start(name: str, cluster: str = "auto", namespace: str | None = None, *,
+          lab: Lab | None = None, small: bool = False, wait: float = 120,
+          show: bool = True) -> Challenge:
+    """Deploy scenario ``name`` into a fresh namespace (default ``breakfix-<name>``) and
+    show its symptoms once they have appeared (or after ``wait`` seconds).
+
+    ``lab``: reuse its connection. ``small``: only the workloads the fault needs, one
+    replica each (several scenarios side by side on a small machine).
+    """
+    meta = _meta(name)
+    ns = namespace or f"breakfix-{name}"
+    if lab is None:
+        lab = labhelpers.connect(ns, cluster, show_kubectl=False)
+    else:
+        lab = lab.in_namespace(ns)
+    _fresh_namespace(lab)
+    objs = manifests.load(BROKEN_DIR / name)
+    if small:
+        objs = minimal(objs, meta.get("minimal_workloads") or [])
+    errors: list[ApplyError] = []
+    for obj in apply_order(objs):
+        try:
+            lab.apply(obj)
+        except ApplyError as exc:
+            errors.append(exc)
+    lab.last_apply_error = errors[-1] if errors else None  # what the doctor reads
+    print(f"🔨 {name}: {meta['title']} ({meta['difficulty']}, time limit "
+          f"{meta.get('time_limit_minutes', 20)} min) in namespace {ns}")
+    challenge = Challenge(name, lab, small, errors)
+    if wait:
+        challenge.wait_for_symptoms(wait)
+    if show:
+        challenge.symptoms()
+    return challenge
+
+
+def _fresh_namespace(lab: Lab, timeout: float = 90) -> None:
+    """Delete a leftover namespace of an earlier run (only if labhelpers made it)."""
+    try:
+        ns = lab.core.read_namespace(lab.namespace)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return
+        raise
+    if not ownership.is_ours(ns.metadata.labels):
+        raise ownership.NotOurs(f"namespace {lab.namespace} exists and labhelpers did not "
+                                "create it; pass namespace= to start the challenge elsewhere")
+    lab.core.delete_namespace(lab.namespace)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            lab.core.read_namespace(lab.namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        time.sleep(0.5)
+    raise TimeoutError(f"namespace {lab.namespace} still terminating after {timeout:.0f}s")
+
+
+def _pod_settled(pod: Any, events: list[Any], now: dt.datetime) -> bool:
+    """True when the pod shows what it is going to show: Ready, visibly stuck, or started
+    and still not Ready after :data:`NOT_READY_AFTER` seconds."""
+    if is_ready(pod):
+        return True
+    if pod.status.phase == "Pending" and not pod.spec.node_name:
+        return any(e.reason == "FailedScheduling" and e.involved_object.name ==
+                   pod.metadata.name for e in events)
+    statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses
+                                                             or [])
+    for cs in statuses:
+        waiting = cs.state.waiting if cs.state else None
+        if cs.restart_count or (waiting and waiting.reason in STUCK):
+            return True
+    running = [cs.state.running for cs in pod.status.container_statuses or []
+               if cs.state and cs.state.running]
+    started = all(cs.started for cs in pod.status.container_statuses or [])
+    return bool(running) and started and all(
+        (now - r.started_at).total_seconds() >= NOT_READY_AFTER for r in running
+        if r.started_at)
+
+
+def _wait_settled(lab: Lab, timeout: float) -> bool:
+    """Until every pod has settled, and stayed so for :data:`STABLE_FOR` seconds (a pod
+    waiting for its database becomes Ready one probe period after the database)."""
+    deadline = time.monotonic() + timeout
+    since: float | None = None
+    while time.monotonic() < deadline:
+        pods = [p for p in lab.core.list_namespaced_pod(lab.namespace).items
+                if not p.metadata.deletion_timestamp]
+        events = lab.core.list_namespaced_event(lab.namespace).items
+        now = dt.datetime.now(dt.UTC)
+        if pods and all(_pod_settled(p, events, now) for p in pods):
+            since = since or time.monotonic()
+            if time.monotonic() - since >= STABLE_FOR:
+                return True
+        else:
+            since = None
+        time.sleep(1)
+    return False
+
+
+def _delete_and_wait(lab: Lab, ref: str, timeout: float = 60) -> None:
+    kind, _, name = ref.partition("/")
+    version = "apps/v1" if kind in WORKLOADS else "v1"
+    obj = {"apiVersion": version, "kind": kind,
+           "metadata": {"name": name, "namespace": lab.namespace}}
+    delete_one(lab.resources, obj)
+    read = _reader(lab, kind)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            read(name, lab.namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        time.sleep(0.5)
+    raise TimeoutError(f"{ref} still there {timeout:.0f}s after delete")
+
+
+def _reader(lab: Lab, kind: str) -> Any:
+    return {"Deployment": lab.apps.read_namespaced_deployment,
+            "StatefulSet": lab.apps.read_namespaced_stateful_set,
+            "Service": lab.core.read_namespaced_service,
+            "ConfigMap": lab.core.read_namespaced_config_map,
+            "PersistentVolumeClaim": lab.core.read_namespaced_persistent_volume_claim}[kind]
+
+
+# ------------------------------------------------------------------ conditions
+def _http(lab: Lab, service: str, path: str) -> str:
+    try:
+        r = actions.http(lab.api, lab.namespace, service, path, timeout=10)
+    except Exception as exc:  # the failure is the answer
+        return f"{type(exc).__name__}: {str(exc)[:120]}"
+    return f"HTTP {r.status} {r.text.strip()[:160]}"
+
+
+def _condition(lab: Lab, cond: dict[str, Any]) -> dict[str, str]:
+    (what, arg), = cond.items()
+    try:
+        ok, evidence = CONDITIONS[what](lab, arg)
+    except client.ApiException as exc:
+        ok, evidence = False, f"{exc.status} {exc.reason}" + (
+            " (not there: rejected at apply, or deleted?)" if exc.status == 404 else "")
+    label = (f"{what} {arg}" if isinstance(arg, str) else
+             f"{what} {arg['service']}{arg['path']}")
+    return {"condition": label, "ok": "✅" if ok else "❌", "evidence": evidence}
+
+
+def _ready(lab: Lab, ref: str) -> tuple[bool, str]:
+    kind, _, name = ref.partition("/")
+    obj = _reader(lab, kind)(name, lab.namespace)
+    want, st = obj.spec.replicas or 0, obj.status
+    ready, updated = st.ready_replicas or 0, st.updated_replicas or 0
+    current = (st.observed_generation or 0) >= (obj.metadata.generation or 0)
+    ok = current and ready == want and updated == want and (st.replicas or 0) == want
+    return ok, f"{ready}/{want} ready, {updated} updated, {st.replicas or 0} pods"
+
+
+def _endpoints(lab: Lab, ref: str) -> tuple[bool, str]:
+    name = ref.partition("/")[2]
+    ready, not_ready = tables.endpoint_addresses(
+        lab.core.read_namespaced_endpoints(name, lab.namespace))
+    return bool(ready), f"ready: {', '.join(ready) or '<none>'}" + (
+        f"; not ready: {', '.join(not_ready)}" if not_ready else "")
+
+
+def _bound(lab: Lab, ref: str) -> tuple[bool, str]:
+    pvc = lab.core.read_namespaced_persistent_volume_claim(ref.partition("/")[2],
+                                                           lab.namespace)
+    return pvc.status.phase == "Bound", f"{pvc.status.phase}, class " \
+        f"{pvc.spec.storage_class_name}"
+
+
+def _http_ok(lab: Lab, arg: dict[str, Any]) -> tuple[bool, str]:
+    r = actions.http(lab.api, lab.namespace, arg["service"], arg["path"], timeout=10)
+    ok = r.status == arg["status"] if "status" in arg else 200 <= r.status < 300
+    if ok and arg.get("json"):
+        try:
+            body = r.json
+        except ValueError:
+            body = {}
+        ok = all(body.get(k) == v for k, v in arg["json"].items())
+    return ok, f"HTTP {r.status} {r.text.strip()[:120]}"
+
+
+CONDITIONS = {"ready": _ready, "endpoints": _endpoints, "bound": _bound, "http": _http_ok}
+
+
+def _fmt(delta: dt.timedelta) -> str:
+    s = int(delta.total_seconds())
+    return f"{s // 60}m{s % 60:02d}s"
+
+
+__all__ = ["Challenge", "CheckResult", "Symptoms", "names", "scenarios", "start"]

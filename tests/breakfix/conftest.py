@@ -1,0 +1,54 @@
+"""One labcluster (real processes) for the break & fix tests, in a temp home only this
+session uses. Every scenario is started at once, side by side in its own namespace, with
+only the workloads its fault needs (``small=True``), so the whole folder fits 2 cores."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import labcluster
+import labhelpers
+from labhelpers import breakfix, manifests
+
+
+@pytest.fixture(scope="session")
+def bf_home() -> Iterator[Path]:
+    # Not under pytest's 0700 tmp dir: PostgreSQL runs as another user and must traverse it.
+    home = Path(tempfile.mkdtemp(prefix="breakfix-test-"))
+    home.chmod(0o755)
+    old = os.environ.get("LABCLUSTER_HOME")
+    os.environ["LABCLUSTER_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        labcluster.stop(home)
+        if old is None:
+            os.environ.pop("LABCLUSTER_HOME", None)
+        else:
+            os.environ["LABCLUSTER_HOME"] = old
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def bf_lab(bf_home: Path) -> labhelpers.Lab:
+    with contextlib.redirect_stdout(io.StringIO()):
+        return labhelpers.connect("breakfix-healthy", cluster="labcluster")
+
+
+@pytest.fixture(scope="session")
+def challenges(bf_lab: labhelpers.Lab) -> dict[str, breakfix.Challenge]:
+    """name → started challenge (applied all at once; symptoms are awaited per test)."""
+    started = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for name in breakfix.names():
+            started[name] = breakfix.start(name, lab=bf_lab, small=True, wait=0, show=False)
+        bf_lab.apply(manifests.load(breakfix.LAB_DIR))  # the healthy lab, ready later
+    return started

@@ -1,0 +1,174 @@
+"""Every break & fix scenario on a real labcluster: start shows the symptom the learner
+meets, the doctor names the cause and the object, the solution makes check() pass; and
+the doctor finds nothing in a healthy lab.
+
+Expected findings live here as (rule, object) pairs only, never as wording."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+import pytest
+
+import labhelpers
+from labhelpers import breakfix
+from labhelpers.doctor import diagnose
+
+pytestmark = pytest.mark.timeout(600)
+NAMES = breakfix.names()
+
+#: What the doctor must name for each scenario: (rule, object) pairs.
+DIAGNOSIS = {
+    "bad-image-tag": {("image-pull", "Deployment/cart-service")},
+    "combined": {("apply-rejected", "Deployment/redis"),
+                 ("oom-killed", "Deployment/ecommerce-backend"),
+                 ("unknown-host", "ConfigMap/ecommerce-config")},
+    "missing-secret-key": {("config-error", "Deployment/ecommerce-backend")},
+    "missing-storageclass": {("pvc-unbound", "StatefulSet/postgres")},
+    "oom-backend": {("oom-killed", "Deployment/ecommerce-backend")},
+    "readiness-404": {("readiness-failing", "Deployment/ecommerce-backend")},
+    "selector-mismatch": {("apply-rejected", "Deployment/redis")},
+    "service-selector": {("service-no-match", "Service/cart-service")},
+    "target-port": {("target-port-mismatch", "Service/ecommerce-backend")},
+    "wrong-db-host": {("unknown-host", "ConfigMap/ecommerce-config")},
+}
+
+
+def _statuses(s: breakfix.Symptoms) -> set[str]:
+    return set(s.pods["status"])
+
+
+def _reasons(s: breakfix.Symptoms) -> set[str]:
+    return set(s.events["reason"])
+
+
+#: The symptom each scenario must show at start (as a learner first meets it).
+SYMPTOM = {
+    "bad-image-tag": lambda s: _statuses(s) & {"ImagePullBackOff", "ErrImagePull"},
+    "combined": lambda s: any("Deployment/redis" in e for e in s.apply_errors)
+    and (s.pods["restarts"].max() >= 1 or _statuses(s) & {"OOMKilled", "CrashLoopBackOff"}),
+    "missing-secret-key": lambda s: "CreateContainerConfigError" in _statuses(s),
+    "missing-storageclass": lambda s: "Pending" in _statuses(s)
+    and "FailedScheduling" in _reasons(s),
+    "oom-backend": lambda s: s.pods["restarts"].max() >= 1
+    or _statuses(s) & {"OOMKilled", "CrashLoopBackOff"},
+    "readiness-404": lambda s: any("statuscode: 404" in m for m in s.events["message"]),
+    "selector-mismatch": lambda s: any("does not match template" in e
+                                       for e in s.apply_errors),
+    "service-selector": lambda s: "HTTP 503" in s.call and "0/1" not in set(s.pods["ready"]),
+    "target-port": lambda s: "HTTP 200" not in s.call and "0/1" not in set(s.pods["ready"]),
+    "wrong-db-host": lambda s: "HTTP 200" not in s.call and "0/1" in set(s.pods["ready"]),
+}
+
+
+@pytest.fixture(scope="session")
+def settled(challenges: dict[str, breakfix.Challenge]) -> dict[str, bool]:
+    with ThreadPoolExecutor(len(challenges)) as pool:
+        done = dict(zip(challenges, pool.map(lambda c: c.wait_for_symptoms(150),
+                                             challenges.values()), strict=True))
+    return done
+
+
+@pytest.fixture(scope="session")
+def healthy(bf_lab: labhelpers.Lab) -> labhelpers.Lab:
+    with contextlib.redirect_stdout(io.StringIO()):
+        bf_lab.deploy("all")
+    return bf_lab
+
+
+def test_scenarios_table_lists_every_folder() -> None:
+    df = breakfix.scenarios()
+    assert set(df["name"]) == set(DIAGNOSIS) and "combined" in set(df["name"])
+    limits = dict(zip(df["name"], df["time_limit_minutes"], strict=True))
+    assert limits["combined"] == 20  # the lab text's time limit for its challenge
+    assert all(int(v) == v and v > 0 for v in limits.values())
+
+
+def test_unknown_scenario_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no break & fix scenario 'nope'; scenarios: "):
+        breakfix.start("nope", cluster="labcluster")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_start_shows_the_symptom(name: str, challenges, settled) -> None:
+    ch = challenges[name]
+    assert settled[name], f"{name}: pods never settled"
+    s = ch.symptoms(show=False)
+    assert SYMPTOM[name](s), f"{name}:\n{s}"
+    assert ch.lab.namespace == f"breakfix-{name}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_doctor_names_cause_and_object(name: str, challenges, settled) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        df = diagnose(challenges[name].lab)
+    found = set(zip(df["rule"], df["object"], strict=True))
+    assert DIAGNOSIS[name] <= found, df[["rule", "object", "evidence"]].to_string()
+    assert set(df.columns) >= {"severity", "object", "problem", "evidence", "fix"}
+    assert (df["evidence"].str.len() > 0).all() and (df["fix"].str.len() > 0).all()
+
+
+def _row(challenges, name: str, rule: str) -> pd.Series:
+    with contextlib.redirect_stdout(io.StringIO()):
+        df = diagnose(challenges[name].lab)
+    return df[df["rule"] == rule].iloc[0]
+
+
+def test_doctor_evidence_puts_selector_beside_labels(challenges, settled) -> None:
+    ev = _row(challenges, "service-selector", "service-no-match")["evidence"]
+    assert "app=cart," in ev or "app=cart " in ev, ev
+    assert "app=cart-service" in ev, ev
+
+
+def test_doctor_evidence_for_oom_config_host_and_probe(challenges, settled) -> None:
+    oom = _row(challenges, "oom-backend", "oom-killed")
+    assert "32Mi" in oom["evidence"] and "137" in oom["evidence"], oom["evidence"]
+    cfg = _row(challenges, "missing-secret-key", "config-error")
+    assert "postgres-password" in cfg["evidence"] and "keys: password" in cfg["evidence"]
+    assert "password" in cfg["fix"]
+    host = _row(challenges, "wrong-db-host", "unknown-host")
+    assert "'postgres'" in host["fix"], host["fix"]  # difflib's closest Service
+    probe = _row(challenges, "readiness-404", "readiness-failing")
+    assert "404" in probe["evidence"] and "/healthz" in probe["problem"], probe.to_dict()
+    pvc = _row(challenges, "missing-storageclass", "pvc-unbound")
+    assert "fast-ssd" in pvc["evidence"] and "standard" in pvc["evidence"]
+
+
+def test_hints_one_at_a_time_and_solution_has_kubectl(challenges) -> None:
+    ch = challenges["service-selector"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        first, second = ch.hint(), ch.hint()
+        text = ch.solution()
+    assert first.startswith("💡 Hint 1/") and second.startswith("💡 Hint 2/")
+    assert "$ kubectl patch service cart-service -n breakfix-service-selector" in text
+
+
+@pytest.fixture(scope="session")
+def fixed(challenges, settled) -> dict[str, list[str]]:
+    """Every scenario's solution applied (side by side, as in the tests above)."""
+    with contextlib.redirect_stdout(io.StringIO()), ThreadPoolExecutor(4) as pool:
+        return dict(zip(challenges, pool.map(lambda c: c.fix(), challenges.values()), strict=True))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check_fails_while_broken(name: str, challenges, settled) -> None:
+    result = challenges[name].check(quiet=True)
+    assert not result and "❌" in result.summary, str(result)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check_passes_after_the_solution(name: str, challenges, fixed) -> None:
+    result = challenges[name].check(timeout=150, quiet=True)
+    assert result, str(result)
+    assert "✅" in result.summary and "time limit" in result.summary
+
+
+def test_doctor_finds_nothing_in_a_healthy_lab(healthy: labhelpers.Lab) -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        df = diagnose(healthy)
+    assert df.empty, df[["rule", "object", "evidence"]].to_string()
+    assert "no problems found" in out.getvalue()
