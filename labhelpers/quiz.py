@@ -4,6 +4,27 @@ learner, a text version for headless runs, and grading in Python in both cases.
 Grading lives here and not in the widgets because a batch run (papermill, no one
 clicks) must grade exactly as the Check button does. Headless runs emit no widgets at
 all: a widget's ``text/plain`` repr carries its state, which would make nbval flaky.
+
+Quiz file format (one per section; tests/quiz checks every answer's ``checks``)::
+
+    section: discovery
+    title: Service discovery and configuration
+    questions:
+      - id: fqdn                      # lower-case; the key of quiz_answers
+        type: short                   # single | multiple | short
+        prompt: What is the full DNS name of the PostgreSQL Service?
+        answer: postgres.ecommerce-lab.svc.cluster.local   # multiple: `answers: [..]`
+        accept: [...]                 # short: more accepted answers (normalised match)
+        regex: [...]                  # short: full-match patterns on the normalised answer
+        choices: [...]                # single/multiple: answers are choice texts
+        explain: why the answer is right (shown after every check)
+        checks:                       # tie the answer to manifests/ (see tests/quiz)
+          - fqdn: Service/postgres
+            value: postgres.ecommerce-lab.svc.cluster.local
+
+Headless answers (``quiz_answers``): ``{id: answer}`` where a choice is its letter (a, b…)
+or its text, several choices a list (or "a, c"); or a whole learner file
+``{section: {id: answer}}``.
 """
 
 from __future__ import annotations
