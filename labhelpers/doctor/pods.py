@@ -49,7 +49,9 @@ def _container(snap: Snapshot, pod: Any, cs: Any) -> Iterator[Finding]:
         return
     reason = waiting.reason if waiting else None
     message = (waiting.message or "") if waiting else ""
-    if reason == "CrashLoopBackOff":
+    liveness = any((e.message or "").startswith("Liveness") for e in
+                   snap.pod_events(name, "Unhealthy"))
+    if reason == "CrashLoopBackOff" and not liveness:  # a failing liveness probe says why
         lines = snap.logs(name, cs.name, previous=True) or ["(no log lines)"]
         code = last.exit_code if last else "?"
         yield Finding(

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import doctor_cases
 import pytest
 
 import labcluster
@@ -51,4 +52,5 @@ def challenges(bf_lab: labhelpers.Lab) -> dict[str, breakfix.Challenge]:
         for name in breakfix.names():
             started[name] = breakfix.start(name, lab=bf_lab, small=True, wait=0, show=False)
         bf_lab.apply(manifests.load(breakfix.LAB_DIR))  # the healthy lab, ready later
+        bf_lab.in_namespace(doctor_cases.NAMESPACE).apply(doctor_cases.OBJECTS)
     return started

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import doctor_cases
 import pandas as pd
 import pytest
 
@@ -35,6 +39,16 @@ DIAGNOSIS = {
     "target-port": {("target-port-mismatch", "Service/ecommerce-backend")},
     "wrong-db-host": {("unknown-host", "ConfigMap/ecommerce-config")},
 }
+
+
+def wait_for(fn: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value is not None and value is not False:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _statuses(s: breakfix.Symptoms) -> set[str]:
@@ -172,3 +186,22 @@ def test_doctor_finds_nothing_in_a_healthy_lab(healthy: labhelpers.Lab) -> None:
         df = diagnose(healthy)
     assert df.empty, df[["rule", "object", "evidence"]].to_string()
     assert "no problems found" in out.getvalue()
+
+
+def test_doctor_rules_beyond_the_scenarios(bf_lab: labhelpers.Lab, challenges) -> None:
+    """CrashLoopBackOff (with the log line), insufficient resources, a failing liveness
+    probe, a ConfigMap that does not exist."""
+    lab = bf_lab.in_namespace(doctor_cases.NAMESPACE)
+
+    def found() -> pd.DataFrame | None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            df = diagnose(lab)
+        named = set(zip(df["rule"], df["object"], strict=True))
+        return df if named >= doctor_cases.EXPECTED else None
+    df = wait_for(found, 120, "the doctor's findings for the extra cases")
+    rows = df.set_index(["rule"])[df["object"].isin([o for _, o in
+                                                     doctor_cases.EXPECTED]).to_numpy()]
+    assert "fatal: no config file" in rows.loc["crash-loop", "evidence"]
+    assert "Insufficient cpu" in rows.loc["insufficient-resources", "evidence"]
+    assert "Liveness probe failed" in rows.loc["liveness-failing", "evidence"]
+    assert "missing-config" in rows.loc["config-error", "problem"]
