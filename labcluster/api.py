@@ -286,8 +286,12 @@ class ClusterApi:
             return await self._update_scale(r, obj, namespace, name, field_manager, dry_run)
         if subresource is None or resource is not None:
             validation.check_kind(r, obj)
-        # the one await before the read-modify-write: nothing may interleave after it
-        await validation.ensure_validator(r)
+        # the one await before the read-modify-write: nothing may interleave after it.
+        # Subresources are not schema-checked, so they need no validator: the node's first
+        # status writes (at start) must not wait for the ~2 s jsonschema import (15 s and
+        # more on a loaded machine)
+        if not subresource:
+            await validation.ensure_validator(r)
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         name = name or meta.get("name", "")

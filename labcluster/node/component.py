@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import psutil
 from labcluster.api import ClusterApi
 from labcluster.component import ServerContext, TaskComponent
 from labcluster.errors import ApiError
+from labcluster.node import readonly
 from labcluster.node.dns import HostsTable
 from labcluster.node.images import NodeConfig
 from labcluster.node.kubelet import PodWorker
@@ -220,7 +220,7 @@ class NodeComponent(TaskComponent):
                 self.stopping.pop(worker.uid, None)
             if delete:
                 await self._finish_delete(worker.ns, worker.name, worker.uid)
-            shutil.rmtree(worker.dir, ignore_errors=True)
+            readonly.remove(worker.dir, ignore_errors=True)
 
         self.stopping[worker.uid] = asyncio.get_running_loop().create_task(run())
 

@@ -14,6 +14,7 @@ import os
 import signal
 from dataclasses import dataclass
 
+from labcluster.node import readonly
 from labcluster.node.images import CommandNotFound, ImageHandler
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
 from labcluster.node.supervisor import MARKER
@@ -63,6 +64,7 @@ class Exec:
             start_new_session=True,
             user=user,
             group=group,
+            preexec_fn=readonly.preexec(spec),
         )
 
     async def run_async(

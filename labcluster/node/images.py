@@ -213,7 +213,9 @@ class ImageHandler:
         """Everything the kubelet calls to get a runnable spec for this container."""
         launch.run_dir.mkdir(parents=True, exist_ok=True)
         self.write_bin_dir(launch)
-        return self.main_spec(launch)
+        spec = self.main_spec(launch)
+        spec.drop_write_override = launch.has_read_only_mounts
+        return spec
 
     def exec_env(self, launch: ContainerLaunch) -> dict[str, str]:
         """Environment for `kubectl exec` (the main process's, plus image conveniences)."""
@@ -224,7 +226,7 @@ class ImageHandler:
         resolved = self.resolve_command(launch, argv)
         return ProcessSpec(
             resolved, self.exec_env(launch), self.working_dir(launch), self.image_id(),
-            user=self.exec_user(),
+            user=self.exec_user(), drop_write_override=launch.has_read_only_mounts,
         )
 
     def exec_user(self) -> tuple[int, int] | None:

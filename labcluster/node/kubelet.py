@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 from labcluster.api import ClusterApi
 from labcluster.errors import ApiError
 from labcluster.meta import now
-from labcluster.node import probes
+from labcluster.node import probes, readonly
 from labcluster.node.dns import search_list
 from labcluster.node.exec import Exec
 from labcluster.node.images import (
@@ -29,13 +30,15 @@ from labcluster.node.images import (
     NodeConfig,
     resolve,
 )
-from labcluster.node.launch import ContainerLaunch, ContainerPort
+from labcluster.node.launch import ContainerLaunch, ContainerPort, Mount
 from labcluster.node.podspec import (
     ConfigError,
+    is_api_volume,
     memory_bytes,
     millicores,
     mounts_for,
     resolve_env,
+    sync_api_volumes,
     volume_dirs,
 )
 from labcluster.node.ports import node_ports
@@ -44,6 +47,11 @@ from labcluster.node.supervisor import ContainerProcess, Termination
 log = logging.getLogger("labcluster.kubelet")
 KUBELET = "kubelet"
 BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
+
+
+def volume_sync_seconds() -> float:
+    """How often configMap/secret volumes are refreshed (the kubelet: ~1 min + cache TTL)."""
+    return float(os.environ.get("LABCLUSTER_VOLUME_SYNC_SECONDS", "10"))
 
 
 def _iso(dt: Any) -> str:
@@ -116,7 +124,24 @@ class PodWorker:
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(self._publisher(), name=f"status-{self.name}"))
         self.tasks.append(loop.create_task(self._run_pod(), name=f"pod-{self.name}"))
+        if any(is_api_volume(v) for v in self.pod["spec"].get("volumes") or []):
+            self.tasks.append(loop.create_task(self._sync_volumes(), name=f"vol-{self.name}"))
         self.touch()
+
+    async def _sync_volumes(self) -> None:
+        """The kubelet's periodic sync for configMap/secret volumes: edits reach running
+        containers within VOLUME_SYNC_SECONDS (atomically, see atomicwriter.py)."""
+        def get(res: str, ns: str, name: str) -> dict[str, Any] | None:
+            return self.api.store.get(res, ns, name)
+        while not self.stopping:
+            await asyncio.sleep(volume_sync_seconds())
+            try:
+                changed = await asyncio.to_thread(sync_api_volumes, self.pod, self.dir, get)
+            except OSError as exc:
+                log.warning("pod %s/%s volume sync: %s", self.ns, self.name, exc)
+                continue
+            if changed:
+                log.info("pod %s/%s: updated volumes %s", self.ns, self.name, changed)
 
     async def _run_pod(self) -> None:
         """Init containers one by one, each to success; then the containers together."""
@@ -180,11 +205,14 @@ class PodWorker:
         services = list(self.api.store.items("/services", self.ns))
         env = resolve_env(pod, c.spec, get, services)
         volumes = volume_dirs(pod, self.dir, get, self.claim_dir)
-        mounts = mounts_for(c.spec, volumes, env)
-        limits = (c.spec.get("resources") or {}).get("limits") or {}
+        sealed = frozenset(v["name"] for v in self.pod["spec"].get("volumes") or []
+                           if is_api_volume(v))
         run_dir = self.dir / "containers" / c.name
         run_dir.mkdir(parents=True, exist_ok=True)
         run_dir.chmod(0o755)
+        mounts = _read_only_views(mounts_for(c.spec, volumes, env, sealed), sealed, volumes,
+                                  run_dir / "readonly")
+        limits = (c.spec.get("resources") or {}).get("limits") or {}
         hostname = self.pod["spec"].get("hostname") or self.name
         return ContainerLaunch(
             pod_uid=self.uid, pod_name=self.name, namespace=self.ns, container_name=c.name,
@@ -501,6 +529,24 @@ class PodWorker:
                 self._dirty.set()
                 await asyncio.sleep(0.2)
             await asyncio.sleep(0.02)
+
+
+def _read_only_views(mounts: list[Mount], sealed: frozenset[str], volumes: dict[str, Path],
+                     root: Path) -> list[Mount]:
+    """A `readOnly` mount of a shared directory (PVC, emptyDir, hostPath) becomes a sealed
+    snapshot taken now (readonly.py); configMap/secret volumes are sealed already."""
+    sealed_dirs = {volumes[name] for name in sealed if name in volumes}
+    out = []
+    for i, m in enumerate(mounts):
+        if m.read_only and not any(m.host_path == d or d in m.host_path.parents
+                                   for d in sealed_dirs):
+            try:
+                view = readonly.snapshot(m.host_path, root / str(i))
+            except (readonly.SnapshotTooLarge, OSError) as exc:
+                raise ConfigError(str(exc)) from exc
+            m = Mount(view, m.container_path, True)
+        out.append(m)
+    return out
 
 
 def _x(text: str, env: dict[str, str]) -> str:

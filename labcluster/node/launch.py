@@ -63,6 +63,10 @@ class ContainerLaunch:
         if not self.hostname:
             self.hostname = self.pod_name
 
+    @property
+    def has_read_only_mounts(self) -> bool:
+        return any(m.read_only for m in self.mounts)
+
     def mount_for(self, container_path: str) -> Mount | None:
         """The mount covering `container_path` exactly, if the pod mounted one there."""
         wanted = container_path.rstrip("/") or "/"
@@ -107,3 +111,5 @@ class ProcessSpec:
     image_id: str
     user: tuple[int, int] | None = None
     stop_signal: int = signal.SIGTERM  # the image's STOPSIGNAL (postgres: SIGINT)
+    # root obeys file modes (read-only mounts): no CAP_DAC_OVERRIDE, see readonly.py
+    drop_write_override: bool = False

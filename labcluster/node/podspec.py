@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from labcluster.node import atomicwriter
+from labcluster.node.atomicwriter import Payload
 from labcluster.node.launch import Mount
 
 _SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
@@ -175,20 +176,52 @@ def _resource_field(container: dict[str, Any], ref: dict[str, Any]) -> str:
     return str(memory_bytes(value))
 
 
-def _write_items(target: Path, data: dict[str, bytes], items: list[dict[str, Any]] | None,
-                 mode: int) -> None:
-    """Write a configMap/secret volume afresh (key files, or only `items`)."""
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    target.chmod(0o755)
-    chosen = [(i["key"], i.get("path", i["key"]), i.get("mode", mode)) for i in items] if items \
-        else [(k, k, mode) for k in data]
-    for key, rel, fmode in chosen:
-        path = target / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data[key])
-        path.chmod(fmode)
+def api_volume_payload(v: dict[str, Any], ns: str, get: Getter) -> Payload:
+    """The files of a configMap/secret volume; ConfigError for a missing source or key."""
+    kind = "ConfigMap" if "configMap" in v else "Secret"
+    src = v.get("configMap") or v.get("secret") or {}
+    ref = src.get("name") or src.get("secretName", "")
+    obj = get("/configmaps" if kind == "ConfigMap" else "/secrets", ns, ref)
+    if obj is None:
+        if not src.get("optional"):
+            raise ConfigError(f'{kind.lower()} "{ref}" not found')
+        obj = {}
+    data = {k: v.encode() for k, v in (obj.get("data") or {}).items()} \
+        if kind == "ConfigMap" else {k: base64.b64decode(v)
+                                     for k, v in (obj.get("data") or {}).items()}
+    for k, b in ((obj.get("binaryData") or {}) if kind == "ConfigMap" else {}).items():
+        data[k] = base64.b64decode(b)
+    mode = src.get("defaultMode", 0o644)
+    items = src.get("items")
+    for item in items or []:
+        if item["key"] not in data:
+            raise ConfigError(f"configmap references non-existent config key: {item['key']}")
+    chosen = [(i["key"], i.get("path", i["key"]), i.get("mode", mode)) for i in items] \
+        if items else [(k, k, mode) for k in data]
+    return {rel: (data[key], fmode) for key, rel, fmode in chosen}
+
+
+def is_api_volume(v: dict[str, Any]) -> bool:
+    """configMap and secret volumes: always read-only, refreshed by the kubelet's sync."""
+    return "configMap" in v or "secret" in v
+
+
+def sync_api_volumes(pod: dict[str, Any], pod_dir: Path, get: Getter) -> list[str]:
+    """Rewrite the pod's configMap/secret volumes whose source changed (the kubelet's
+    periodic sync); names of the volumes updated. A source that is now missing keeps
+    the old files, as the kubelet does."""
+    ns = pod["metadata"]["namespace"]
+    changed = []
+    for v in (pod.get("spec") or {}).get("volumes") or []:
+        if not is_api_volume(v):
+            continue
+        try:
+            payload = api_volume_payload(v, ns, get)
+        except ConfigError:
+            continue
+        if atomicwriter.write(pod_dir / "volumes" / v["name"], payload):
+            changed.append(v["name"])
+    return changed
 
 
 def volume_dirs(pod: dict[str, Any], pod_dir: Path, get: Getter,
@@ -199,26 +232,8 @@ def volume_dirs(pod: dict[str, Any], pod_dir: Path, get: Getter,
     for v in (pod.get("spec") or {}).get("volumes") or []:
         name = v["name"]
         target = pod_dir / "volumes" / name
-        if "configMap" in v or "secret" in v:
-            kind = "ConfigMap" if "configMap" in v else "Secret"
-            src = v.get("configMap") or v.get("secret") or {}
-            ref = src.get("name") or src.get("secretName", "")
-            obj = get("/configmaps" if kind == "ConfigMap" else "/secrets", ns, ref)
-            if obj is None:
-                if src.get("optional"):
-                    obj = {}
-                else:
-                    raise ConfigError(f'{kind.lower()} "{ref}" not found')
-            data = {k: v.encode() for k, v in (obj.get("data") or {}).items()} \
-                if kind == "ConfigMap" else {k: base64.b64decode(v)
-                                             for k, v in (obj.get("data") or {}).items()}
-            for k, b in ((obj.get("binaryData") or {}) if kind == "ConfigMap" else {}).items():
-                data[k] = base64.b64decode(b)
-            for item in src.get("items") or []:
-                if item["key"] not in data:
-                    raise ConfigError(f"configmap references non-existent config key: "
-                                      f"{item['key']}")
-            _write_items(target, data, src.get("items"), src.get("defaultMode", 0o644))
+        if is_api_volume(v):
+            atomicwriter.write(target, api_volume_payload(v, ns, get))
             out[name] = target
         elif "emptyDir" in v:
             target.mkdir(parents=True, exist_ok=True)
@@ -239,7 +254,8 @@ def volume_dirs(pod: dict[str, Any], pod_dir: Path, get: Getter,
 
 
 def mounts_for(container: dict[str, Any], volumes: dict[str, Path],
-               env: dict[str, str]) -> list[Mount]:
+               env: dict[str, str], sealed: frozenset[str] = frozenset()) -> list[Mount]:
+    """The container's mounts; `sealed` volumes (configMap/secret) are read-only always."""
     mounts = []
     for vm in container.get("volumeMounts") or []:
         base = volumes.get(vm["name"])
@@ -254,5 +270,6 @@ def mounts_for(container: dict[str, Any], volumes: dict[str, Path],
             if not host.exists():
                 host.mkdir(parents=True, exist_ok=True)
                 host.chmod(0o777)
-        mounts.append(Mount(host, vm["mountPath"], bool(vm.get("readOnly"))))
+        mounts.append(Mount(host, vm["mountPath"],
+                            bool(vm.get("readOnly")) or vm["name"] in sealed))
     return mounts

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import psutil
 
+from labcluster.node import readonly
 from labcluster.node.launch import ProcessSpec
 from labcluster.node.logs import LogPump, rotate
 
@@ -198,6 +199,7 @@ class ContainerProcess:
                 user=user,
                 group=group,
                 extra_groups=[] if user is not None else None,
+                preexec_fn=readonly.preexec(self.spec),
             )
         except OSError as exc:
             self._pump.write("stderr", f"labcluster: cannot start {self.spec.argv[0]}: {exc}")

@@ -1,5 +1,6 @@
 """End to end, one small cluster: the node's finer behaviours (storage defaulting,
 read-only mounts, volume updates, heartbeats, privileged ports), official client only.
+The volume sync period is 1 s here (default 10 s) to keep the test short.
 
 The cluster runs with LABCLUSTER_PRIVILEGED_PORTS=remap: the path a non-root node takes
 (mybinder.org), forced while we are root, so every test here also runs on shifted ports.
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(env={"LABCLUSTER_PRIVILEGED_PORTS": "remap"})
+    c = Cluster(env={"LABCLUSTER_PRIVILEGED_PORTS": "remap",
+                     "LABCLUSTER_VOLUME_SYNC_SECONDS": "1"})
     try:
         yield c
     finally:
@@ -137,3 +139,74 @@ def test_port_80_without_privileges_is_shifted_but_the_api_says_80(cluster: Clus
     sock.close()
     pf.close()
     assert data.startswith(b"HTTP/1.1 200") and b"Welcome to nginx" in data
+
+
+# ---------------------------------------------------------------------------- volumes
+def _sh(cluster: Cluster, pod: str, script: str, container: str | None = None) -> tuple[int, str]:
+    ws = stream(cluster.core.connect_get_namespaced_pod_exec, pod, "default",
+                command=["sh", "-c", script], container=container, stderr=True, stdin=False,
+                stdout=True, tty=False, _preload_content=False)
+    ws.run_forever(timeout=20)
+    return ws.returncode, ws.read_stdout() + ws.read_stderr()
+
+
+def _sleeper(name: str, mount: dict) -> dict:
+    """Containers have no mount namespace: a shell sees a mount through its workingDir."""
+    return {"name": name, "image": "busybox:1.36", "command": ["sleep", "3600"],
+            "workingDir": mount["mountPath"], "volumeMounts": [mount]}
+
+
+def test_read_only_mounts_cannot_be_written(cluster: Cluster) -> None:
+    cluster.core.create_namespaced_config_map("default", {
+        "metadata": {"name": "ro-cfg"}, "data": {"greeting": "hello"}})
+    cluster.core.create_namespaced_persistent_volume_claim("default", _claim("ro-data"))
+    seed = _sleeper("seed", {"name": "data", "mountPath": "/data"})
+    seed["command"] = ["sh", "-c", "echo seeded > file"]
+    cluster.core.create_namespaced_pod("default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ro"},
+        "spec": {
+            "initContainers": [seed],
+            "containers": [
+                _sleeper("cfg", {"name": "cfg", "mountPath": "/etc/cfg"}),  # ro always
+                _sleeper("data", {"name": "data", "mountPath": "/data", "readOnly": True}),
+                _sleeper("scratch", {"name": "scratch", "mountPath": "/scratch"})],
+            "volumes": [{"name": "cfg", "configMap": {"name": "ro-cfg"}},
+                        {"name": "data", "persistentVolumeClaim": {"claimName": "ro-data"}},
+                        {"name": "scratch", "emptyDir": {}}]}})
+    wait_for(lambda: cluster.core.read_namespaced_pod("ro", "default").status.phase ==
+             "Running", 60, "ro Running")
+    assert _sh(cluster, "ro", "cat greeting", "cfg") == (0, "hello")
+    assert _sh(cluster, "ro", "cat file", "data") == (0, "seeded\n")
+    for container, name in (("cfg", "greeting"), ("cfg", "new"), ("data", "file"),
+                            ("data", "new")):
+        code, out = _sh(cluster, "ro", f"echo x > {name}", container)
+        assert code != 0 and "Permission denied" in out, (container, name, code, out)
+    assert _sh(cluster, "ro", "echo x > f && cat f", "scratch") == (0, "x\n")
+    # the claim itself stays writable for other mounts: only this view is read-only
+    pvc = cluster.core.read_namespaced_persistent_volume_claim("ro-data", "default")
+    path = cluster.core.read_persistent_volume(pvc.spec.volume_name).spec.host_path.path
+    with open(f"{path}/file") as f:
+        assert f.read() == "seeded\n"
+
+
+def test_configmap_edits_reach_the_volume_not_the_env(cluster: Cluster) -> None:
+    cluster.core.create_namespaced_config_map("default", {
+        "metadata": {"name": "live"}, "data": {"greeting": "v1", "old-key": "x"}})
+    cluster.core.create_namespaced_pod("default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "live"},
+        "spec": {"containers": [{
+            **_sleeper("c", {"name": "cfg", "mountPath": "/etc/cfg"}),
+            "env": [{"name": "GREETING", "valueFrom": {"configMapKeyRef": {
+                "name": "live", "key": "greeting"}}}]}],
+            "volumes": [{"name": "cfg", "configMap": {"name": "live"}}]}})
+    wait_for(lambda: cluster.core.read_namespaced_pod("live", "default").status.phase ==
+             "Running", 60, "live Running")
+    assert _sh(cluster, "live", "cat greeting; echo; echo $GREETING") == (0, "v1\nv1\n")
+    code, listing = _sh(cluster, "live", "echo .* *")  # (busybox here has no ls)
+    assert "..data" in listing.split()  # the kubelet's atomic layout
+    cluster.core.patch_namespaced_config_map("live", "default", {
+        "data": {"greeting": "v2", "old-key": None, "new-key": "y"}})
+    wait_for(lambda: _sh(cluster, "live", "cat greeting")[1] == "v2", 30,
+             "the edit in the mounted file")
+    assert _sh(cluster, "live", "cat new-key; echo; echo *") == (0, "y\ngreeting new-key\n")
+    assert _sh(cluster, "live", "echo $GREETING") == (0, "v1\n")  # env: fixed at start
