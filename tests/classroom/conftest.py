@@ -1,0 +1,84 @@
+"""Record every API request the lab makes, for real: labhelpers (connect → deploy all →
+look, exec, http, scale, restart, check, doctor, cleanup) against a labcluster with real
+processes, in a namespace made as the classroom template makes it.
+
+The recorder wraps ``ApiClient.param_serialize``, where every generated method and
+labhelpers' raw requests turn into (method, URL) — including the websocket calls (exec,
+port-forward) that ``RESTClientObject.request`` never sees."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from classroom_support import LEARNER_NS, render
+from kubernetes import client, config
+from kubernetes.client.api_client import ApiClient
+
+import labcluster
+import labhelpers
+
+
+@pytest.fixture(scope="session")
+def recorded_calls() -> Iterator[list[tuple[str, str]]]:
+    home = Path(tempfile.mkdtemp(prefix="classroom-test-"))
+    home.chmod(0o755)  # PostgreSQL runs as another user and must traverse it
+    calls: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    original = ApiClient.param_serialize
+
+    def recording(self, method, resource_path, path_params=None, query_params=None,
+                  *args, **kwargs):
+        out = original(self, method, resource_path, path_params, query_params,
+                       *args, **kwargs)
+        with lock:
+            calls.append((out[0], out[1]))
+        return out
+
+    try:
+        kubeconfig = labcluster.ensure_running(home)
+        admin = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
+        for obj in render("alice"):  # what the instructor applied (labcluster: namespaces)
+            if obj["kind"] == "Namespace":
+                admin.create_namespace(obj)
+        ApiClient.param_serialize = recording
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            run_the_lab(str(kubeconfig))
+        ApiClient.param_serialize = original
+        yield calls
+    finally:
+        ApiClient.param_serialize = original
+        labcluster.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run_the_lab(kubeconfig: str) -> None:
+    """What a learner's notebooks do, through labhelpers only."""
+    lab = labhelpers.connect(namespace=LEARNER_NS, cluster="kubeconfig", kubeconfig=kubeconfig)
+    lab.deploy("all", adopt=True)  # the instructor's namespace is adopted, not ours
+    lab.pods()
+    lab.services()
+    lab.endpoints()
+    lab.events(warnings_only=True)
+    lab.pvcs()
+    lab.configmap("ecommerce-config")
+    lab.secret("postgres-secret")
+    lab.logs("deploy/cart-service", tail=5)
+    lab.describe("deploy/ecommerce-backend")
+    lab.top()
+    lab.timeline()
+    assert lab.exec("deploy/ecommerce-backend",
+                    "psql -h postgres -U ecomuser -d ecomdb -c 'SELECT 1'").returncode == 0
+    lab.resolve("postgres")
+    assert lab.http("ecommerce-backend", "/api/health").ok
+    lab.scale("deploy/ecommerce-backend", 3)
+    lab.restart("deploy/cart-service")
+    lab.check()
+    lab.doctor()
+    lab.cleanup()
