@@ -3,15 +3,21 @@ official kubernetes client only, so the code a test runs on labcluster is the co
 learner runs on a real cluster."""
 
 from labhelpers.apply import ApplyError
+from labhelpers.charts import LabFigure
 from labhelpers.checks import CheckFailed
 from labhelpers.cluster import Target, resolve, server_version
+from labhelpers.describe import Description
 from labhelpers.guard import ProductionRefused
 from labhelpers.lab import TIERS, Lab
+from labhelpers.metrics import MetricsUnavailable
 from labhelpers.ownership import NotOurs
+from labhelpers.podlife import DeletedPod
+from labhelpers.styling import LabFrame
 from labhelpers.waiting import TierNotReady
 
-__all__ = ["ApplyError", "CheckFailed", "Lab", "NotOurs", "ProductionRefused", "TIERS",
-           "Target", "TierNotReady", "connect"]
+__all__ = ["ApplyError", "CheckFailed", "DeletedPod", "Description", "Lab", "LabFigure",
+           "LabFrame", "MetricsUnavailable", "NotOurs", "ProductionRefused", "TIERS", "Target",
+           "TierNotReady", "connect"]
 
 
 def connect(namespace: str | None = None, cluster: str = "auto", context: str | None = None,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from labhelpers.podstatus import is_ready, pod_status
+from labhelpers.styling import LabFrame
 from labhelpers.tables import endpoint_addresses
 
 if TYPE_CHECKING:
@@ -119,6 +120,22 @@ def health(lab: Lab) -> Result:
     return ok, evidence, "lab.logs('deploy/ecommerce-backend'); check DATABASE_HOST/REDIS_HOST"
 
 
+def products_table(lab: Lab) -> Result:
+    """psql inside the database pod over its local socket, as the image's own user: no
+    password is needed, sent or shown (user and database come from the pod's env)."""
+    sql = "SELECT count(*) FROM products"
+    out = lab.exec("sts/postgres", ["sh", "-c", 'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" '
+                                    f'-tAc "{sql}"'])
+    text = (out.stdout + out.stderr).strip()
+    ok = out.returncode == 0 and out.stdout.strip().isdigit()
+    lines = text.splitlines()
+    error = next((line for line in lines if "ERROR" in line or "error" in line),
+                 lines[-1] if lines else f"exit {out.returncode}")
+    evidence = f"products table: {out.stdout.strip()} rows" if ok else f"psql: {error}"
+    return ok, evidence[:200], ("the backend creates the tables when it first reaches the "
+                                "database: lab.logs('deploy/ecommerce-backend')")
+
+
 CRITERIA: list[tuple[str, Callable[[Lab], Result]]] = [
     ("all pods Running and Ready", pods_ready),
     ("7 pods", pod_count),
@@ -131,6 +148,7 @@ CRITERIA: list[tuple[str, Callable[[Lab], Result]]] = [
     ("frontend answers HTML", frontend_html),
     ("PVC Bound", pvc_bound),
     ("/api/health: database and redis connected", health),
+    ("ecomdb has a products table", products_table),
 ]
 
 
@@ -144,7 +162,7 @@ def run(lab: Lab, strict: bool = False) -> pd.DataFrame:
                 "deploy the lab first: lab.deploy('all')"
         rows.append({"criterion": name, "ok": "✅" if ok else "❌", "evidence": evidence,
                      "hint": "" if ok else hint})
-    df = pd.DataFrame(rows, columns=["criterion", "ok", "evidence", "hint"])
+    df = LabFrame(rows, columns=["criterion", "ok", "evidence", "hint"])
     if strict and (df["ok"] == "❌").any():
         failed = df[df["ok"] == "❌"]
         raise CheckFailed("; ".join(f"{r.criterion}: {r.evidence}"

@@ -15,9 +15,10 @@ import pandas as pd
 import yaml
 from kubernetes import client
 
-from labhelpers import actions, checks, manifests, ownership, tables
+from labhelpers import actions, charts, checks, manifests, metrics, ownership, podlife, tables
 from labhelpers.apply import ApplyError, Resources, apply_one, delete_one, request
 from labhelpers.cluster import Target
+from labhelpers.describe import Description, describe
 from labhelpers.ordering import apply_order, delete_order
 from labhelpers.waiting import wait_ready
 
@@ -142,6 +143,14 @@ class Lab:
         return pods[pods["name"].map(lambda p: any(p.startswith(m + "-") for m in made))] \
             .reset_index(drop=True)
 
+    def ensure(self, tier: str = "all", timeout: float = TIER_TIMEOUT,
+               adopt: bool = False) -> pd.DataFrame:
+        """Deploy only what is missing or not ready (a notebook's setup cell); healthy
+        objects are not written to, so a learner's changes survive. One row per object."""
+        from labhelpers.ensure import ensure
+
+        return ensure(self, tier, timeout, adopt)
+
     def cleanup(self) -> dict[str, list[str]]:
         """Delete what labhelpers made here: the namespace when it is ours, else only our
         labelled objects. Returns (and prints) what was deleted and what was left."""
@@ -228,6 +237,34 @@ class Lab:
         return self.core.read_namespaced_pod_log(pod.metadata.name, self.namespace,
                                                  tail_lines=tail, previous=previous)
 
+    def describe(self, target: str) -> Description:
+        """``kubectl describe`` text for ``pod/x`` (or ``x``), ``deploy/x``, ``sts/x``,
+        ``svc/x``, ``pvc/x``; Secret values appear only as references."""
+        d = describe(self.core, self.apps, self.namespace, target)
+        if self.show_kubectl:
+            print(f"$ {d.kubectl}")
+        return d
+
+    def top(self) -> pd.DataFrame:
+        """CPU (m) and memory (Mi) per container with requests, limits and % of limit;
+        prints how to get metrics-server (and returns an empty table) when there is none."""
+        return self._show(metrics.top(self))
+
+    def plot_top(self) -> charts.LabFigure:
+        """Use against request and limit per pod, CPU and memory panels."""
+        return charts.plot_top(self.top())
+
+    def timeline(self) -> pd.DataFrame:
+        """Each pod's moments (created, scheduled, started, ready, terminated, kills,
+        back-offs), deleted pods included as far as their events remember them."""
+        pods = self.core.list_namespaced_pod(self.namespace).items
+        events = self.core.list_namespaced_event(self.namespace).items
+        return self._show(charts.timeline_table(pods, events, self.namespace))
+
+    def plot_timeline(self) -> charts.LabFigure:
+        """:meth:`timeline` as horizontal bars, one per pod (and per deleted pod)."""
+        return charts.plot_timeline(self.timeline())
+
     # ------------------------------------------------------------------ act
     def http(self, service: str, path: str = "/", port: int | str | None = None,
              method: str = "GET", body: Any = None) -> actions.HttpResult:
@@ -265,6 +302,23 @@ class Lab:
         if wait:
             wait_ready(self.core, self.apps, self.namespace, [obj], timeout,
                        f"restart {workload}")
+
+    def delete_pod(self, name: str) -> podlife.DeletedPod:
+        """Delete one pod (its controller replaces it); refused when neither the namespace
+        nor the pod's workload was made by labhelpers. Pass the result to wait_recreated."""
+        if self.show_kubectl:
+            print(f"$ kubectl delete pod {name} -n {self.namespace}")
+        return podlife.delete_pod(self.core, self.apps, self.namespace, name,
+                                  self._is_namespace_ours())
+
+    def wait_recreated(self, name_or_workload: str | podlife.DeletedPod,
+                       old_uid: str | None = None, timeout: float = 120) -> client.V1Pod:
+        """The Ready pod that replaced a deleted one (same name and a new UID for a
+        StatefulSet's pod; a new name for a Deployment's)."""
+        if self.show_kubectl:
+            print(f"$ kubectl get pods -n {self.namespace} -w")
+        return podlife.wait_recreated(self.core, self.apps, self.namespace, name_or_workload,
+                                      old_uid, timeout)
 
     # ------------------------------------------------------------------ check
     def check(self, strict: bool = False) -> pd.DataFrame:

@@ -10,10 +10,12 @@ from typing import Any
 import pandas as pd
 
 from labhelpers.podstatus import age, pod_status, ready_column, restarts
+from labhelpers.styling import LabFrame
 
 
-def _frame(rows: list[dict[str, Any]], columns: list[str], kubectl: str) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=columns)
+def _frame(rows: list[dict[str, Any]], columns: list[str], kubectl: str) -> LabFrame:
+    """A :class:`LabFrame` (status colours in Jupyter) that knows its kubectl command."""
+    df = LabFrame(rows, columns=columns)
     df.attrs["kubectl"] = kubectl
     return df
 

@@ -1,5 +1,6 @@
 """One labcluster (with its node: real processes) for the labhelpers tests, in a temp home
-that only this session uses; the lab is deployed once through ``Lab.deploy("all")``."""
+that only this session uses; the lab is deployed once through ``Lab.deploy("all")``.
+With ``LAB_TEST_KUBECONFIG`` set, the tests use that cluster instead (cluster="kubeconfig")."""
 
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ from pathlib import Path
 
 import psutil
 import pytest
-from lh_support import Connected
+from lh_support import TEST_KUBECONFIG, Connected
 
 import labcluster
 import labhelpers
 
 
 @pytest.fixture(scope="session")
-def cluster_home() -> Iterator[Path]:
+def cluster_home() -> Iterator[Path | None]:
+    if TEST_KUBECONFIG:  # someone else's cluster: nothing to start or stop here
+        yield None
+        return
     # Not under pytest's 0700 tmp dir: PostgreSQL runs as another user and must traverse it.
     home = Path(tempfile.mkdtemp(prefix="labhelpers-test-"))
     home.chmod(0o755)
@@ -55,10 +59,14 @@ def leftover_processes(home: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def connected(cluster_home: Path) -> Connected:
+def connected(cluster_home: Path | None) -> Connected:
+    """$LAB_TEST_KUBECONFIG's cluster when set, else a labcluster of this session."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        lab = labhelpers.connect(cluster="labcluster")
+        if TEST_KUBECONFIG:
+            lab = labhelpers.connect(cluster="kubeconfig", kubeconfig=TEST_KUBECONFIG)
+        else:
+            lab = labhelpers.connect(cluster="labcluster")
     return Connected(lab, out.getvalue())
 
 

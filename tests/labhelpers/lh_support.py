@@ -3,11 +3,15 @@ folders have a conftest.py, so ``from conftest import`` would pick the wrong one
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import labhelpers
+
+#: A cluster to test against instead of starting labcluster (its kubeconfig path).
+TEST_KUBECONFIG = os.environ.get("LAB_TEST_KUBECONFIG") or None
 
 
 class Connected:

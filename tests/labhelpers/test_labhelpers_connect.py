@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lh_support import Connected
+from lh_support import TEST_KUBECONFIG, Connected
 
 import labhelpers
 from labhelpers import cluster as cluster_module
+
+pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
@@ -38,7 +40,8 @@ def test_in_cluster_comes_first_and_uses_the_pods_namespace(service_account: Pat
     assert target.api.configuration.host.startswith("https://127.0.0.1:")
     assert target.api.configuration.ssl_ca_cert == str(service_account / "ca.crt")
     assert cluster_module.resolve("mine", cluster="in-cluster").namespace == "mine"
-    assert cluster_module.resolve(cluster="labcluster").kind == "labcluster"  # forced
+    if not TEST_KUBECONFIG:  # (would start a labcluster beside the cluster under test)
+        assert cluster_module.resolve(cluster="labcluster").kind == "labcluster"  # forced
 
 
 def test_in_cluster_requests_reach_the_api(service_account: Path, capsys) -> None:
@@ -51,11 +54,10 @@ def test_in_cluster_requests_reach_the_api(service_account: Path, capsys) -> Non
 
 
 def test_kubeconfig_with_a_named_context(connected: Connected, capsys) -> None:
-    path = connected.lab.target.kubeconfig
-    lab = labhelpers.connect("ns-x", cluster="kubeconfig", kubeconfig=path,
-                             context="labcluster")
+    path, context = connected.lab.target.kubeconfig, connected.lab.target.context
+    lab = labhelpers.connect("ns-x", cluster="kubeconfig", kubeconfig=path, context=context)
     assert capsys.readouterr().out.startswith("connected: kubeconfig cluster, context "
-                                              "labcluster, namespace ns-x")
+                                              f"{context}, namespace ns-x")
     assert lab.target.kind == "kubeconfig" and lab.pods().empty
 
 
@@ -75,5 +77,6 @@ def test_show_kubectl_prints_the_command_each_helper_stands_for(connected: Conne
 
 async def test_helpers_work_inside_a_running_event_loop(connected: Connected) -> None:
     assert asyncio.get_running_loop().is_running()  # as in a Jupyter cell
-    lab = labhelpers.connect(cluster="labcluster")
+    lab = (labhelpers.connect(cluster="kubeconfig", kubeconfig=TEST_KUBECONFIG)
+           if TEST_KUBECONFIG else labhelpers.connect(cluster="labcluster"))
     assert list(lab.services().columns)[:2] == ["name", "type"]

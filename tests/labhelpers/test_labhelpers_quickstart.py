@@ -9,7 +9,7 @@ from lh_support import Connected
 
 from labhelpers import quickstart
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.cluster]
 
 
 def test_quickstart_refuses_a_foreign_namespace(connected: Connected, capsys) -> None:
@@ -30,7 +30,7 @@ def test_quickstart_deploys_checks_and_says_how_to_open_it(connected: Connected,
     try:
         assert quickstart.main(["--namespace", ns]) == 0
         out = capsys.readouterr().out
-        assert "11/11 criteria pass" in out
+        assert "12/12 criteria pass" in out
         assert out.count("Running") >= 7 and "ecommerce-frontend" in out
         server = connected.lab.api.configuration.host
         assert f"{server}/api/v1/namespaces/{ns}/services/ecommerce-frontend/proxy/" in out

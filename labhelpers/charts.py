@@ -1,0 +1,197 @@
+"""Two matplotlib charts: resource use against requests and limits (``plot_top``), and each
+pod's life (``plot_timeline``).
+
+Figures are built with ``matplotlib.figure.Figure`` — not pyplot — so a cell that returns
+one shows it exactly once, nothing piles up in pyplot's global state across a long notebook,
+and no GUI backend is needed headless. :class:`LabFigure` renders itself as PNG for Jupyter
+even where no inline backend registered a formatter (papermill, a bare kernel).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import pandas as pd
+from matplotlib import dates as mdates
+from matplotlib.figure import Figure
+
+from labhelpers.styling import LabFrame
+
+#: Event reasons drawn on the timeline (others are in ``lab.events()``).
+MARKED_EVENTS = ("Killing", "BackOff", "Unhealthy", "OOMKilling", "Failed", "Evicted")
+#: what → (marker, colour) on the timeline.
+MARKERS = {
+    "created": ("|", "#555555"), "scheduled": ("|", "#1f77b4"), "started": (">", "#2ca02c"),
+    "ready": ("o", "#2ca02c"), "terminated": ("x", "#d62728"), "Killing": ("X", "#000000"),
+    "BackOff": ("s", "#ff7f0e"), "Unhealthy": (".", "#ff7f0e"), "OOMKilling": ("v", "#d62728"),
+    "Failed": ("x", "#d62728"), "Evicted": ("v", "#d62728"), "last seen": ("|", "#999999"),
+}
+#: Same-second moments of one pod are listed in the order they happen.
+STAGES = {"created": 0, "scheduled": 1, "started": 2, "ready": 3}
+TIMELINE_COLUMNS = ["pod", "uid", "time", "what", "detail", "deleted"]
+
+
+class LabFigure(Figure):
+    """A Figure that shows itself as PNG in Jupyter without pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+
+def _message_figure(text: str) -> LabFigure:
+    fig = LabFigure(figsize=(8, 1.5))
+    fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    return fig
+
+
+# ------------------------------------------------------------------ top
+def plot_top(df: pd.DataFrame) -> LabFigure:
+    """CPU and memory panels: a bar per container for its use, a black mark at its request
+    and a red mark at its limit (a bar reaching the red mark is throttled or OOMKilled)."""
+    if df.empty:
+        return _message_figure(df.attrs.get("error", "no pods with metrics to plot"))
+    labels = [p if (df["pod"] == p).sum() == 1 else f"{p}/{c}"
+              for p, c in zip(df["pod"], df["container"], strict=True)]
+    fig = LabFigure(figsize=(11, 0.45 * len(df) + 1.6))
+    panels = (("cpu_m", "cpu_request_m", "cpu_limit_m", "CPU (millicores)"),
+              ("mem_mi", "mem_request_mi", "mem_limit_mi", "memory (MiB)"))
+    axes = fig.subplots(1, 2, sharey=True)
+    ys = list(range(len(df)))
+    for ax, (used, req, lim, title) in zip(axes, panels, strict=True):
+        ax.barh(ys, df[used].fillna(0), color="#1f77b4", label="used")
+        ax.scatter(df[req], ys, marker="|", s=300, color="black", label="request", zorder=3)
+        ax.scatter(df[lim], ys, marker="|", s=300, color="#d62728", label="limit", zorder=3)
+        ax.set_title(title)
+        ax.set_xlim(left=0)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(ys, labels)
+    axes[0].invert_yaxis()
+    axes[1].legend(loc="lower right", fontsize="small")
+    fig.suptitle("kubectl top pods vs requests and limits")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ timeline
+def _when(e: Any) -> dt.datetime | None:
+    return e.last_timestamp or e.event_time or e.first_timestamp or \
+        e.metadata.creation_timestamp
+
+
+def timeline_table(pods: list[Any], events: list[Any], namespace: str) -> LabFrame:
+    """One row per moment of each pod's life (created, scheduled, started, ready, terminated
+    with its reason, and the events in MARKED_EVENTS). A deleted pod is gone from the API,
+    so its rows come from the events that still name its UID."""
+    rows: list[dict[str, Any]] = []
+    live = {p.metadata.uid for p in pods}
+
+    def add(pod: str, uid: str, t: dt.datetime | None, what: str, detail: str = "",
+            deleted: bool = False) -> None:
+        if t is not None:
+            rows.append({"pod": pod, "uid": uid, "time": t, "what": what, "detail": detail,
+                         "deleted": deleted})
+
+    for p in pods:
+        name, uid = p.metadata.name, p.metadata.uid
+        add(name, uid, p.metadata.creation_timestamp, "created")
+        for c in p.status.conditions or []:
+            if c.type == "PodScheduled" and c.status == "True":
+                add(name, uid, c.last_transition_time, "scheduled")
+            if c.type == "Ready" and c.status == "True":
+                add(name, uid, c.last_transition_time, "ready")
+        for cs in p.status.container_statuses or []:
+            if cs.state and cs.state.running:
+                add(name, uid, cs.state.running.started_at, "started", cs.name)
+            last = cs.last_state.terminated if cs.last_state else None
+            if last:
+                add(name, uid, last.finished_at, "terminated",
+                    f"{cs.name}: {last.reason or 'exit'} (exit code {last.exit_code}); "
+                    f"{cs.restart_count} restarts")
+    gone: dict[str, list[Any]] = {}
+    for e in events:
+        obj = e.involved_object
+        if obj.kind != "Pod":
+            continue
+        uid = obj.uid or obj.name
+        if uid not in live:
+            gone.setdefault(uid, []).append(e)
+        if e.reason in MARKED_EVENTS:
+            detail = e.message or ""
+            if (e.count or 1) > 1:
+                detail += f" (x{e.count})"
+            add(obj.name, uid, _when(e), e.reason, detail, uid not in live)
+    for uid, evs in gone.items():
+        evs.sort(key=lambda e: e.first_timestamp or _when(e))
+        name = evs[0].involved_object.name
+        add(name, uid, evs[0].first_timestamp or _when(evs[0]), "created",
+            "(first event)", True)
+        add(name, uid, max(_when(e) for e in evs), "last seen", "(deleted)", True)
+    df = LabFrame(rows, columns=TIMELINE_COLUMNS)
+    if not df.empty:
+        rank = df["what"].map(STAGES).fillna(len(STAGES))
+        df = df.assign(_rank=rank).sort_values(["time", "pod", "_rank"], kind="stable") \
+            .drop(columns="_rank").reset_index(drop=True)
+    df.attrs["kubectl"] = (f"kubectl get pods -n {namespace} -o yaml; "
+                           f"kubectl get events -n {namespace} --sort-by=.lastTimestamp")
+    return df
+
+
+def _row_labels(df: pd.DataFrame) -> dict[str, str]:
+    """uid → the y-axis label: the pod name, with (deleted) for gone incarnations."""
+    labels = {}
+    for uid, g in df.groupby("uid", sort=False):
+        name = g["pod"].iloc[0]
+        labels[uid] = f"{name} (deleted)" if g["deleted"].any() else name
+    return labels
+
+
+def plot_timeline(df: pd.DataFrame, now: dt.datetime | None = None) -> LabFigure:
+    """Each pod (incarnation) a horizontal bar from created to now (or its last event when
+    deleted): grey while starting, green from its start; markers for ready, terminations
+    (with the reason, e.g. OOMKilled), kills and back-offs."""
+    if df.empty:
+        return _message_figure("no pods or pod events in this namespace yet")
+    now = now or dt.datetime.now(dt.UTC)
+    labels = _row_labels(df)
+    order = sorted(labels, key=lambda u: df.loc[df["uid"] == u, "time"].min())
+    fig = LabFigure(figsize=(11, 0.5 * len(order) + 1.8))
+    ax = fig.subplots()
+    for y, uid in enumerate(order):
+        g = df[df["uid"] == uid]
+        times = dict(zip(g["what"], g["time"], strict=False))
+        start = g["time"].min()
+        end = g["time"].max() if g["deleted"].any() else now
+        run = times.get("started")
+        colour = "#bbbbbb" if g["deleted"].any() else "#98df8a"
+        if run is not None:
+            ax.barh(y, mdates.date2num(run) - mdates.date2num(start),
+                    left=mdates.date2num(start), color="#dddddd", height=0.5)
+            ax.barh(y, mdates.date2num(end) - mdates.date2num(run),
+                    left=mdates.date2num(run), color=colour, height=0.5)
+        else:
+            ax.barh(y, mdates.date2num(end) - mdates.date2num(start),
+                    left=mdates.date2num(start), color="#dddddd", height=0.5,
+                    hatch="//" if g["deleted"].any() else None)
+        for r in g.itertuples():
+            marker, c = MARKERS.get(r.what, ("d", "#9467bd"))
+            ax.scatter(mdates.date2num(r.time), y, marker=marker, color=c, s=80, zorder=3)
+            if r.what in ("terminated", "OOMKilling", "Killing") and r.detail:
+                reason = r.detail.split(":", 1)[1].split("(")[0].strip() \
+                    if r.what == "terminated" else r.what
+                ax.annotate(reason, (mdates.date2num(r.time), y), xytext=(4, 6),
+                            textcoords="offset points", fontsize="x-small", color=c)
+    ax.set_yticks(range(len(order)), [labels[u] for u in order])
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    handles = [ax.scatter([], [], marker=m, color=c, label=w) for w, (m, c) in MARKERS.items()
+               if w in set(df["what"])]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    ax.set_xlabel("time (UTC)")
+    ax.set_title("pod lifecycles: created → started → ready; restarts and kills")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,133 @@
+"""Pure parts of describe/top/charts/styling: quantities, colours, env redaction, target
+parsing and the timeline built from pod and event objects. No cluster needed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+import pytest
+from kubernetes import client
+
+from labhelpers import charts, metrics
+from labhelpers.describe import env_line, parse_target
+from labhelpers.styling import AMBER, GREEN, RED, LabFrame, colour, lab_frame
+
+T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def at(seconds: int) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(("q", "cores"), [("41000000n", 0.041), ("250m", 0.25), ("2", 2.0),
+                                          ("1500u", 0.0015), (3, 3.0)])
+def test_cpu_quantities(q, cores: float) -> None:
+    assert metrics.millicores(q) == pytest.approx(cores * 1000)
+
+
+@pytest.mark.parametrize(("q", "mib"), [("512Mi", 512), ("1Gi", 1024), ("104388Ki", 101.94),
+                                        ("128M", 122.07), ("1048576", 1)])
+def test_memory_quantities(q: str, mib: float) -> None:
+    assert metrics.mebibytes(q) == pytest.approx(mib, abs=0.01)
+
+
+def test_bad_quantity_is_a_clear_error_and_none_is_nan() -> None:
+    with pytest.raises(ValueError, match="not a Kubernetes quantity: '12 apples'"):
+        metrics.quantity("12 apples")
+    assert math.isnan(metrics.quantity(None))
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("Running", GREEN), ("✅", GREEN), ("1/1", GREEN), ("Pending", AMBER),
+    ("ContainerCreating", AMBER), ("1/2", AMBER), ("Init:0/1", AMBER),
+    ("CrashLoopBackOff", RED), ("OOMKilled", RED), ("ImagePullBackOff", RED), ("Error", RED),
+    ("❌", RED), ("0/1", RED), ("Init:CrashLoopBackOff", RED), ("postgres-0", ""), (3, ""),
+])
+def test_status_colours(value, expected: str) -> None:
+    assert colour(value) == expected
+
+
+def test_labframe_keeps_colours_through_filtering_and_prints_plain() -> None:
+    df = LabFrame({"name": ["a", "b"], "status": ["Running", "OOMKilled"]})
+    df.attrs["kubectl"] = "kubectl get pods"
+    bad = df[df["status"] != "Running"]
+    assert isinstance(bad, LabFrame) and bad.attrs["kubectl"] == "kubectl get pods"
+    html = bad._repr_html_()
+    assert RED in html and GREEN not in html and "OOMKilled" in html
+    assert str(df) == pd.DataFrame(df).to_string()  # text output unchanged
+    assert isinstance(lab_frame(pd.DataFrame({"x": [1]})), LabFrame)
+
+
+def test_env_values_from_secrets_and_secret_looking_literals_are_not_shown() -> None:
+    ref = client.V1EnvVar(name="DB_PASSWORD", value_from=client.V1EnvVarSource(
+        secret_key_ref=client.V1SecretKeySelector(name="pg", key="password")))
+    assert env_line(ref) == "<set to the key 'password' in secret 'pg'>  Optional: false"
+    literal = client.V1EnvVar(name="API_TOKEN", value="hunter2hunter2")
+    assert "hunter2" not in env_line(literal) and "14 chars" in env_line(literal)
+    assert env_line(client.V1EnvVar(name="PGDATA", value="/data")) == "/data"
+
+
+def test_describe_targets() -> None:
+    assert parse_target("deploy/x") == ("Deployment", "x")
+    assert parse_target("sts/db") == ("StatefulSet", "db")
+    assert parse_target("svc/web") == ("Service", "web")
+    assert parse_target("pvc/data") == ("PersistentVolumeClaim", "data")
+    assert parse_target("postgres-0") == ("Pod", "postgres-0")
+    with pytest.raises(ValueError, match="describe knows"):
+        parse_target("ingress/x")
+
+
+def _pod(name: str, uid: str) -> client.V1Pod:
+    term = client.V1ContainerStateTerminated(exit_code=137, reason="OOMKilled",
+                                             started_at=at(5), finished_at=at(30))
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name, uid=uid, creation_timestamp=at(0)),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="app")]),
+        status=client.V1PodStatus(
+            conditions=[client.V1PodCondition(type="PodScheduled", status="True",
+                                              last_transition_time=at(1)),
+                        client.V1PodCondition(type="Ready", status="True",
+                                              last_transition_time=at(40))],
+            container_statuses=[client.V1ContainerStatus(
+                name="app", image="x", image_id="", ready=True, restart_count=1,
+                state=client.V1ContainerState(
+                    running=client.V1ContainerStateRunning(started_at=at(35))),
+                last_state=client.V1ContainerState(terminated=term))]))
+
+
+def _event(pod: str, uid: str, reason: str, when: int, first: int | None = None,
+           count: int = 1) -> client.CoreV1Event:
+    return client.CoreV1Event(
+        metadata=client.V1ObjectMeta(name=f"{pod}.{reason}"),
+        involved_object=client.V1ObjectReference(kind="Pod", name=pod, uid=uid),
+        reason=reason, message=f"{reason} {pod}", type="Normal", count=count,
+        first_timestamp=at(first if first is not None else when), last_timestamp=at(when))
+
+
+def test_timeline_from_pods_and_the_events_of_a_deleted_one() -> None:
+    pods = [_pod("web-1", "u1")]
+    events = [_event("web-1", "u1", "Started", 5), _event("web-1", "u1", "BackOff", 32),
+              _event("db-0", "old", "Scheduled", -50), _event("db-0", "old", "Killing", -10)]
+    df = charts.timeline_table(pods, events, "ns")
+    web = df[df["uid"] == "u1"]
+    assert list(web["what"]) == ["created", "scheduled", "terminated", "BackOff", "started",
+                                 "ready"]
+    term = web[web["what"] == "terminated"].iloc[0]
+    assert term["time"] == at(30) and "OOMKilled (exit code 137); 1 restarts" in term["detail"]
+    gone = df[df["uid"] == "old"]
+    assert gone["deleted"].all() and list(gone["what"]) == ["created", "Killing", "last seen"]
+    assert gone["time"].min() == at(-50) and gone["time"].max() == at(-10)
+    fig = charts.plot_timeline(df, now=at(60))
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["db-0 (deleted)", "web-1"]
+    notes = {t.get_text() for t in fig.axes[0].texts}
+    assert "OOMKilled" in notes and "Killing" in notes
+
+
+def test_empty_charts_say_why() -> None:
+    empty = charts.timeline_table([], [], "ns")
+    assert empty.empty
+    assert "no pods" in charts.plot_timeline(empty).texts[0].get_text()
+    assert "no pods" in charts.plot_top(metrics.top_table([], [], "ns")).texts[0].get_text()
