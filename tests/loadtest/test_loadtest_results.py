@@ -1,0 +1,81 @@
+"""What a learner reads from a run: summary, time series, plots, compare(), warnings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from labhelpers import loadtest
+from labhelpers.loadtest import runner
+from labhelpers.loadtest.result import LoadResult
+
+
+@pytest.fixture(scope="module")
+def two_runs(lt_server: str) -> tuple[LoadResult, LoadResult]:
+    fast = loadtest.run(None, f"{lt_server}/delay?key=fast", requests=300, concurrency=5,
+                        name="fast")
+    slow = loadtest.run(None, f"{lt_server}/delay?key=slow&every=2&ms=20", requests=300,
+                        concurrency=5, name="slow")
+    return fast, slow
+
+
+def test_summary_row(two_runs) -> None:
+    fast, _ = two_runs
+    table = fast.summary()
+    assert list(table.index) == ["fast"]
+    row = table.iloc[0]
+    assert row["requests"] == 300 and row["errors %"] == 0
+    assert row["p50 ms"] <= row["p90 ms"] <= row["p95 ms"] <= row["p99 ms"] <= row["max ms"]
+    assert row["req/s"] == pytest.approx(fast.rps, abs=0.1)
+    assert table.attrs["hey"].startswith("hey -n 300 -c 5 ")
+
+
+def test_timeseries_adds_up(two_runs) -> None:
+    fast, _ = two_runs
+    ts = fast.timeseries(interval=0.25)
+    assert ts["requests"].sum() == 300 and ts["errors"].sum() == 0
+    assert (ts["p99 ms"].dropna() >= ts["p50 ms"].dropna()).all()
+
+
+def test_compare_table_has_ratios(two_runs) -> None:
+    fast, slow = two_runs
+    table = loadtest.compare(fast, slow)
+    assert list(table.index) == ["fast", "slow", "slow × fast"]
+    ratio = table.loc["slow × fast"]
+    assert ratio["req/s"] == pytest.approx(round(slow.rps / fast.rps, 2), abs=0.011)
+    assert ratio["p95 ms"] == pytest.approx(
+        round(slow.percentile(95) / fast.percentile(95), 2), abs=0.011)
+    assert slow.percentile(95) >= 20 > fast.percentile(50)
+    renamed = loadtest.compare(fast, slow, names=["1 replica", "3 replicas"])
+    assert "3 replicas × 1 replica" in renamed.index
+    with pytest.raises(ValueError, match="2 runs but 1 names"):
+        loadtest.compare(fast, slow, names=["x"])
+
+
+def test_plots_return_figures(two_runs) -> None:
+    fast, slow = two_runs
+    figures = [loadtest.histogram(fast), loadtest.cdf([fast, slow]),
+               loadtest.over_time([fast, slow]), fast.plot(), loadtest.compare_plot([fast, slow])]
+    assert all(isinstance(f, Figure) for f in figures)
+    cdf_ax = figures[1].axes[0]
+    assert cdf_ax.get_xscale() == "log" and len(cdf_ax.get_lines()) >= 2
+    # the CDF ends at 100 % for each run
+    assert all(np.isclose(line.get_ydata()[-1], 100) for line in cdf_ax.get_lines()[:2])
+
+
+def test_saturated_generator_is_reported(lt_server: str) -> None:
+    cfg = {"urls": [f"{lt_server}/delay"], "concurrency": 2, "requests": 50, "deadline": 20,
+           "method": "GET", "header": None, "rate": None}
+    record = runner.run_local(cfg)
+    calm = LoadResult.from_record(record, "calm", cfg["urls"][0], "url")
+    assert not any("generator used" in w for w in calm.warnings)
+    record["cpu_s"] = record["wall_s"] * 0.97  # as if the generator had used its whole core
+    busy = LoadResult.from_record(record, "busy", cfg["urls"][0], "url")
+    assert any("the load generator used 97% of a CPU core" in w for w in busy.warnings)
+    assert "⚠️" in repr(busy) and "⚠️" in busy._repr_html_()
+
+
+def test_hey_command_for_open_model(lt_server: str) -> None:
+    r = loadtest.run(None, f"{lt_server}/delay", rate=50, duration=1, concurrency=5)
+    assert r.hey_command().startswith("hey -z 1s -c 5 -q 10 ")
