@@ -195,13 +195,20 @@ class Challenge:
     # ---------------------------------------------------------------- act
     def lab_object(self, ref: str) -> dict[str, Any]:
         """The working lab's version of ``Kind/name`` (as this challenge deployed it)."""
-        objs = manifests.load(LAB_DIR)
+        return self._object(LAB_DIR, ref)
+
+    def broken_object(self, ref: str) -> dict[str, Any]:
+        """``Kind/name`` as the broken manifests have it: a copy to edit and ``lab.apply``."""
+        return self._object(BROKEN_DIR / self.name, ref)
+
+    def _object(self, folder: Any, ref: str) -> dict[str, Any]:
+        objs = manifests.load(folder)
         if self.small:
             objs = minimal(objs, self.meta.get("minimal_workloads") or [])
         for o in objs:
             if manifests.ref(o) == ref:
                 return copy.deepcopy(o)
-        raise KeyError(f"{ref} is not in manifests/lab")
+        raise KeyError(f"{ref} is not in {folder} (as this challenge deploys it)")
 
     def fix(self) -> list[str]:
         """Apply the solution (what a learner would do by hand; for demos and tests)."""
