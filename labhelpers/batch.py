@@ -229,6 +229,25 @@ def read_answers(folder: str | Path | None, learners: Sequence[Learner]) -> dict
 
 # ---------------------------------------------------------------- running
 
+def ensure_cluster(cluster: str) -> str:
+    """Reach (or start) the cluster once, before any notebook runs.
+
+    Parallel notebooks that each find no labcluster would each start one in the same
+    home and race; and an unreachable cluster should fail the batch up front, with one
+    clear error, not once per learner and notebook.
+    """
+    from labhelpers.cluster import resolve, server_version
+
+    try:
+        target = resolve(None, cluster)
+        version = server_version(target.api)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise BatchError(f"--cluster {cluster}: cannot reach it: {type(exc).__name__}: "
+                         f"{first}") from exc
+    return f"{target.kind} cluster, context {target.context or '-'}, Kubernetes {version}"
+
+
 def notebook_error(path: Path) -> tuple[int | None, str]:
     """The first error output of an executed notebook: (cell index, 'Ename: value')."""
     try:
@@ -284,7 +303,8 @@ def _run_learner(who: Learner, notebooks: list[Path], stage: Path, base: dict[st
         runs.append(Run(who.learner, who.namespace, nb.stem, ok,
                         round(time.monotonic() - started, 1), cell, error,
                         str(out.relative_to(stage))))
-        print(f"  {who.learner} {nb.stem}: {'ok' if ok else 'FAILED ' + error}", flush=True)
+        first = error.splitlines()[0] if error else ""
+        print(f"  {who.learner} {nb.stem}: {'ok' if ok else 'FAILED ' + first}", flush=True)
     return runs
 
 
@@ -312,7 +332,7 @@ def summarise(learners: Sequence[Learner], runs: Sequence[Run],
             "status": "ok" if mine and not failed else "failed",
             "notebooks_ok": sum(r.ok for r in mine), "notebooks": len(mine),
             "failed_notebook": failed[0].notebook if failed else "",
-            "error": failed[0].error if failed else "",
+            "error": (failed[0].error.splitlines() or [""])[0] if failed else "",
             "checks_passed": checks_passed, "checks_total": checks_total,
             "quiz_score": quiz_score, "quiz_total": quiz_total,
             "quiz_pct": round(100 * quiz_score / quiz_total, 1) if quiz_total else None,
@@ -326,14 +346,18 @@ def summarise(learners: Sequence[Learner], runs: Sequence[Run],
 
 
 def chart_png(table: Any) -> bytes:
-    """Class summary: per learner, % notebooks passed, % checks passed, % quiz."""
+    """Class summary: per learner, % notebooks passed, % checks passed, % quiz.
+
+    A learner with nothing to score (no graded quiz) shows "n/a", not a 0 % bar, and is
+    left out of that average: no answers is not the same as all wrong.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    def pct(a: Any, b: Any) -> list[float]:
-        return [100 * x / y if y else 0.0 for x, y in zip(a, b, strict=True)]
+    def pct(a: Any, b: Any) -> list[float | None]:
+        return [100 * x / y if y else None for x, y in zip(a, b, strict=True)]
 
     names = list(table["learner"])
     series = {
@@ -341,19 +365,28 @@ def chart_png(table: Any) -> bytes:
         "checks passed": pct(table["checks_passed"], table["checks_total"]),
         "quiz score": pct(table["quiz_score"], table["quiz_total"]),
     }
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 3.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * len(names) + 3), 4.2), dpi=100)
     width = 0.8 / len(series)
     for i, (label, values) in enumerate(series.items()):
-        ax.bar([x + (i - 1) * width for x in range(len(names))], values, width, label=label)
-    ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 6 else 0, ha="right"
-                  if len(names) > 6 else "center")
+        xs = [x + (i - 1) * width for x in range(len(names))]
+        ax.bar(xs, [v or 0.0 for v in values], width, label=label)
+        for x, v in zip(xs, values, strict=True):
+            if v is None:
+                ax.text(x, 1, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
+    many = len(names) > 6
+    ax.set_xticks(range(len(names)), names, rotation=30 if many else 0,
+                  ha="right" if many else "center")
     ax.set_ylim(0, 105)
     ax.set_ylabel("%")
-    means = {k: (sum(v) / len(v) if v else 0.0) for k, v in series.items()}
-    ax.set_title("Class summary — averages: " + ", ".join(f"{k} {v:.0f}%"
-                                                          for k, v in means.items()),
-                 fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
+
+    def mean(values: list[float | None]) -> str:
+        known = [v for v in values if v is not None]
+        return f"{sum(known) / len(known):.0f}%" if known else "n/a"
+
+    ax.set_title(f"Class summary ({len(names)} learners)\naverages: "
+                 + ", ".join(f"{k} {mean(v)}" for k, v in series.items()), fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12 if not many else -0.25),
+              ncol=3, frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -427,7 +460,7 @@ def run_batch(learners_csv: str | Path, notebooks: str | None = None,
               params: Sequence[Sequence[str]] | None = None, parallel: int = 1,
               answers: str | Path | None = None, timeout: float = 1800.0,
               kernel: str | None = None, force: bool = False,
-              notebooks_dir: Path = NOTEBOOKS_DIR) -> Report:
+              notebooks_dir: Path = NOTEBOOKS_DIR, check_cluster: bool = True) -> Report:
     """Validate everything, run every learner's notebooks, write the report; see module doc."""
     class_list = read_learners(learners_csv)
     books = find_notebooks(notebooks, notebooks_dir)
@@ -437,6 +470,8 @@ def run_batch(learners_csv: str | Path, notebooks: str | None = None,
         raise BatchError(f"--parallel {parallel}: must be at least 1")
     out = Path(out).resolve()
     _prepare_out(out, force)
+    if check_cluster:
+        print(f"batch: {ensure_cluster(cluster)}", flush=True)
 
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -483,10 +518,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per notebook")
     ap.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     ap.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    ap.add_argument("--skip-cluster-check", action="store_true",
+                    help="do not reach the cluster before running (notebooks that need none)")
     args = ap.parse_args(argv)
     try:
         report = run_batch(args.learners, args.notebooks, args.out, args.cluster, args.parameter,
-                           args.parallel, args.answers, args.timeout, args.kernel, args.force)
+                           args.parallel, args.answers, args.timeout, args.kernel, args.force,
+                           check_cluster=not args.skip_cluster_check)
     except BatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

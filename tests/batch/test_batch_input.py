@@ -33,7 +33,8 @@ def run(tmp_path: Path, course: Path, csv_text: str | None = "learner,namespace\
     if csv_text is not None:
         csv_path.write_text(csv_text)
     kw.setdefault("notebooks", None)
-    batch.run_batch(csv_path, out=tmp_path / "out", notebooks_dir=course, **kw)  # type: ignore[arg-type]
+    batch.run_batch(csv_path, out=tmp_path / "out", notebooks_dir=course, check_cluster=False,
+                    **kw)  # type: ignore[arg-type]
 
 
 def nothing_written(tmp_path: Path) -> bool:
@@ -136,4 +137,22 @@ def test_cli_reports_bad_input_with_exit_code_2(tmp_path: Path,
                        str(tmp_path / "out")])
     assert code == 2
     assert "error: --learners" in capsys.readouterr().err
+    assert nothing_written(tmp_path)
+
+
+def test_unreachable_cluster_fails_before_anything_runs(
+        tmp_path: Path, course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kubeconfig = write(tmp_path / "kubeconfig", """
+apiVersion: v1
+kind: Config
+clusters: [{name: gone, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: class, context: {cluster: gone, user: u}}]
+current-context: class
+""")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    csv_path = write(tmp_path / "class.csv", "learner,namespace\nada,lab-ada\n")
+    with pytest.raises(batch.BatchError, match="--cluster kubeconfig: cannot reach it"):
+        batch.run_batch(csv_path, out=tmp_path / "out", notebooks_dir=course,
+                        cluster="kubeconfig")
     assert nothing_written(tmp_path)

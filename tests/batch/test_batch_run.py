@@ -75,7 +75,8 @@ def report(course: Path, class_csv: Path, answers: Path,
            tmp_path_factory: pytest.TempPathFactory) -> batch.Report:
     out = tmp_path_factory.mktemp("reports") / "class-report"
     return batch.run_batch(class_csv, notebooks=str(course / "*.ipynb"), out=out,
-                           answers=answers, parallel=2, timeout=120)
+                           answers=answers, parallel=2, timeout=900,
+                           check_cluster=False)
 
 
 def test_per_learner_table(report: batch.Report) -> None:
