@@ -81,6 +81,7 @@ class Report:
     out: Path
     table: Any  # pandas DataFrame: one row per learner
     runs: Any  # pandas DataFrame: one row per (learner, notebook)
+    questions: Any = None  # pandas DataFrame: one row per graded quiz question
     files: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -345,6 +346,25 @@ def summarise(learners: Sequence[Learner], runs: Sequence[Run],
     return pd.DataFrame(rows), run_df
 
 
+def question_table(recorded: dict[str, dict]) -> Any:
+    """Per quiz question: how many graded learners got it right — what to re-teach."""
+    import pandas as pd
+
+    counts: dict[tuple[str, str], list[int]] = {}
+    for doc in recorded.values():
+        for section, entry in (doc.get("sections") or {}).items():
+            for qid, right in ((entry.get("quiz") or {}).get("per_question") or {}).items():
+                c = counts.setdefault((section, qid), [0, 0])
+                c[0] += bool(right)
+                c[1] += 1
+    order = {name: i for i, name in enumerate(quizzes.SECTIONS)}
+    rows = [{"section": sec, "question": qid, "right": r, "graded": n,
+             "pct_right": round(100 * r / n, 1)}
+            for (sec, qid), (r, n) in sorted(counts.items(),
+                                             key=lambda kv: (order.get(kv[0][0], 99), kv[0]))]
+    return pd.DataFrame(rows, columns=["section", "question", "right", "graded", "pct_right"])
+
+
 def chart_png(table: Any) -> bytes:
     """Class summary: per learner, % notebooks passed, % checks passed, % quiz.
 
@@ -394,7 +414,8 @@ def chart_png(table: Any) -> bytes:
     return buf.getvalue()
 
 
-def render_html(table: Any, runs: Any, png: bytes, title: str) -> str:
+def render_html(table: Any, runs: Any, png: bytes, title: str,
+                questions: Any | None = None) -> str:
     def rows_html(df: Any, link_col: str | None = None) -> str:
         cols = list(df.columns)
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
@@ -416,6 +437,8 @@ def render_html(table: Any, runs: Any, png: bytes, title: str) -> str:
 
     n = len(table)
     ok = int((table["status"] == "ok").sum()) if n else 0
+    question_html = (rows_html(questions) if questions is not None and len(questions) else
+                     "<p>No quiz was graded (give quiz answers with --answers).</p>")
     img = base64.b64encode(png).decode("ascii")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -431,6 +454,8 @@ tr.ok td:first-child{{border-left:4px solid #2a2;}} tr.bad td:first-child{{borde
 {rows_html(table)}
 <h2>Runs</h2>
 {rows_html(runs, link_col="output")}
+<h2>Quiz questions (graded learners)</h2>
+{question_html}
 </body></html>
 """
 
@@ -484,22 +509,26 @@ def run_batch(learners_csv: str | Path, notebooks: str | None = None,
                                    answer_docs.get(who.learner), env, timeout, kernel)
                        for who in class_list]
             runs = [r for f in futures for r in f.result()]
-        table, run_df = summarise(class_list, runs, results.load(stage / "results"))
+        recorded = results.load(stage / "results")
+        table, run_df = summarise(class_list, runs, recorded)
+        questions = question_table(recorded)
         png = chart_png(table)
         title = f"Course batch report — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
         files = {"csv": stage / "report.csv", "runs_csv": stage / "runs.csv",
+                 "questions_csv": stage / "questions.csv",
                  "html": stage / "report.html", "png": stage / "summary.png"}
         _write(files["csv"], table.to_csv(index=False))
         _write(files["runs_csv"], run_df.to_csv(index=False))
+        _write(files["questions_csv"], questions.to_csv(index=False))
         _write(files["png"], png)
-        _write(files["html"], render_html(table, run_df, png, title))
+        _write(files["html"], render_html(table, run_df, png, title, questions))
         if out.exists():
             shutil.rmtree(out)
         os.replace(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return Report(out=out, table=table, runs=run_df,
+    return Report(out=out, table=table, runs=run_df, questions=questions,
                   files={k: out / v.name for k, v in files.items()})
 
 

@@ -126,6 +126,11 @@ def test_csv_html_and_chart(report: batch.Report) -> None:
     assert "<td>ada</td>" in page and "the storefront in lab-broken is not ready" in page
     assert "href='notebooks/bob/01-tiny.ipynb'" in page
     assert report.files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    questions = pd.read_csv(report.files["questions_csv"]).set_index("question")
+    assert questions.loc["backend-service", "right"] == 1  # ada only: bob was not graded
+    assert questions.loc["frontend-port", "right"] == 0
+    assert questions.loc["frontend-port", "graded"] == 1
+    assert "<td>frontend-port</td>" in page
     results = json.loads((report.out / "results" / "ada.json").read_text())
     assert results["sections"]["deploy"]["quiz"]["score"] == 2
     assert not report.ok
