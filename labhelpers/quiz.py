@@ -32,6 +32,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -395,3 +396,56 @@ def quiz(section: str, answers: Mapping[str, Any] | None = None, learner: str | 
     print(render_text(q, result))
     results.record(section, "quiz", result.as_record(), learner=learner)
     return result
+
+
+# ---------------------------------------------------------------- answer files
+
+def answer_key(sections: list[str] | None = None,
+               directory: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """The right answers as ``{section: {id: answer}}`` — the format of a batch's
+    ``--answers`` file, so an instructor (or a test) can check a full-marks run."""
+    out: dict[str, dict[str, Any]] = {}
+    for section in sections or available(directory):
+        q = load(section, directory)
+        out[section] = {x.id: list(x.answer) if x.type == "multiple" else x.answer[0]
+                        for x in q.questions}
+    return out
+
+
+def answers_template(sections: list[str] | None = None,
+                     directory: str | Path | None = None) -> str:
+    """A blank ``--answers`` file for a learner: every question id, its prompt as a comment."""
+    lines = ["# Quiz answers for labhelpers.batch --answers: a choice's letter or text;",
+             "# a list for 'choose all'. Unanswered (null) counts as wrong."]
+    for section in sections or available(directory):
+        q = load(section, directory)
+        lines.append(f"{section}:")
+        for n, x in enumerate(q.questions, 1):
+            lines.append(f"  # {n}. {' '.join(x.prompt.split())}")
+            lines += [f"  #    {LETTERS[i]}) {c}" for i, c in enumerate(x.choices)]
+            lines.append(f"  {x.id}: {'[]' if x.type == 'multiple' else 'null'}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m labhelpers.quiz",
+                                 description="Print a blank answers file or the answer key.")
+    ap.add_argument("what", choices=["template", "key"])
+    ap.add_argument("sections", nargs="*", help=f"default: all ({', '.join(SECTIONS)})")
+    args = ap.parse_args(argv)
+    try:
+        if args.what == "template":
+            print(answers_template(args.sections or None), end="")
+        else:
+            print(yaml.safe_dump(answer_key(args.sections or None), sort_keys=False,
+                                 allow_unicode=True), end="")
+    except QuizError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

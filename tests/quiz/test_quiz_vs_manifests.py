@@ -143,9 +143,8 @@ def test_each_answer_checks_against_the_manifests(
 @pytest.mark.parametrize("section", q.SECTIONS)
 def test_the_right_answers_score_full_marks(section: str) -> None:
     quiz = q.load(section)
-    answers = {x.id: list(x.answer) if x.type == "multiple" else x.answer[0]
-               for x in quiz.questions}
-    result = q.grade(quiz, answers)
+    key = q.answer_key([section])
+    result = q.grade(quiz, key)  # the whole {section: {...}} file, as a batch passes it
     assert result.score == result.total
     for x in quiz.questions:  # a distractor is never graded right
         for wrong in (c for c in x.choices if c not in x.answer):
@@ -172,3 +171,30 @@ LAB_TEXT_QUESTIONS = {
 def test_lab_text_questions_are_covered(text: str) -> None:
     section, qid = LAB_TEXT_QUESTIONS[text]
     assert qid in {x.id for x in q.load(section).questions}, f"{text!r} is not asked"
+
+
+def test_answers_template_is_a_valid_blank_answers_file(tmp_path) -> None:
+    import yaml
+
+    from labhelpers import batch
+
+    text = q.answers_template()
+    doc = yaml.safe_load(text)
+    assert set(doc) == set(q.SECTIONS)
+    for section, answers in doc.items():
+        quiz = q.load(section)
+        assert list(answers) == [x.id for x in quiz.questions]
+        assert q.grade(quiz, doc).score == 0  # blanks count as wrong
+    (tmp_path / "ada.yaml").write_text(text)
+    learners = [batch.Learner("ada", "lab-ada")]
+    assert batch.read_answers(tmp_path, learners)["ada"] == doc
+
+
+def test_quiz_cli(capsys) -> None:
+    import yaml
+
+    assert q.main(["key", "discovery"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["discovery"]["fqdn"] == \
+        "postgres.ecommerce-lab.svc.cluster.local"
+    assert q.main(["template", "nope"]) == 2
+    assert "available: breakfix, deploy" in capsys.readouterr().err
