@@ -81,4 +81,10 @@ def run_the_lab(kubeconfig: str) -> None:
     lab.restart("deploy/cart-service")
     lab.check()
     lab.doctor()
+    # notebook 01's cluster reads (capacity, default StorageClass, metrics API). Its
+    # all-namespaces pod list is left out: the classroom forbids it on purpose (see
+    # docs/classroom.md), and test_classroom_rbac pins that.
+    lab.core.list_node()
+    client.StorageV1Api(lab.api).list_storage_class()
+    client.ApisApi(lab.api).get_api_versions()
     lab.cleanup()
