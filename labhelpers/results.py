@@ -43,9 +43,12 @@ def results_dir(directory: str | Path | None = None) -> Path:
 def default_learner() -> str:
     """The OS user: on a JupyterHub each learner is one, so it is the natural id."""
     try:
-        return getpass.getuser()
+        name = getpass.getuser()
     except Exception:  # no passwd entry (some containers): still a usable id
         return "learner"
+    # a learner passed explicitly must be valid; the OS's own name is made valid instead
+    name = re.sub(r"[^A-Za-z0-9._@-]", "-", name).lstrip("._@-")[:128]
+    return name or "learner"
 
 
 def check_learner(learner: str) -> str:

@@ -106,3 +106,22 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         pool.map(_record_many, [(str(tmp_path), w) for w in range(4)])
     doc = json.loads((tmp_path / "ada.json").read_text())
     assert len(doc["sections"]) == 60
+
+
+def test_odd_os_user_names_still_give_a_file(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    import getpass
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "_ada lovelace/x")
+    assert results.default_learner() == "ada-lovelace-x"
+    path = results.record("s", "quiz", 1, directory=tmp_path)
+    assert path.name == "ada-lovelace-x.json"
+
+
+def test_numpy_and_timestamps_in_a_table_are_stored(tmp_path: Path) -> None:
+    table = pd.DataFrame({"criterion": ["x"], "ok": [True], "evidence": [pd.Timestamp(0)],
+                          "hint": [pd.Series([3]).iloc[0]]})
+    results.record("s", "checks", table, learner="ada", directory=tmp_path)
+    row = results.load(tmp_path)["ada"]["sections"]["s"]["checks"]["rows"][0]
+    assert row == {"criterion": "x", "ok": True, "evidence": "1970-01-01T00:00:00",
+                   "hint": 3}
