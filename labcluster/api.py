@@ -58,6 +58,7 @@ class _Watcher:
 # A watcher this far behind is cut off (the real cache drops slow watchers too); the
 # client lists again and resumes.
 WATCH_QUEUE_LIMIT = 20000
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 def res_key(res: Resource) -> str:
@@ -524,7 +525,7 @@ class ClusterApi:
             return obj
         old = copy.deepcopy(obj)
         if r.plural == "namespaces":
-            if name in ("default", "kube-system", "kube-public"):
+            if name in SYSTEM_NAMESPACES:
                 raise errors.forbidden("namespaces", "", name,
                                        "this namespace may not be deleted")
             if meta.get("deletionTimestamp"):
@@ -697,8 +698,8 @@ class ClusterApi:
 
     # ------------------------------------------------------------------ bootstrap
     async def bootstrap(self) -> None:
-        """Namespaces a fresh cluster has (default, kube-system, kube-public)."""
-        for ns in ("default", "kube-system", "kube-public"):
+        """Namespaces a fresh cluster has (default, kube-system, kube-public, kube-node-lease)."""
+        for ns in SYSTEM_NAMESPACES:
             if self.store.peek("/namespaces", "", ns) is None:
                 await self.create({"apiVersion": "v1", "kind": "Namespace",
                                    "metadata": {"name": ns}}, field_manager="kube-apiserver",

@@ -160,6 +160,7 @@ def default_registry() -> Registry:
     other = [
         Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True,
                  has_spec=False),
+        Resource("coordination.k8s.io", "v1", "leases", "Lease", True),  # node heartbeats
     ]
     for r in core + apps + other:
         reg.add(r)

@@ -6,10 +6,12 @@ from ..component import Component
 from .deployment import DeploymentController
 from .endpoints import EndpointsController
 from .gc import GarbageCollector, NamespaceController
+from .nodelifecycle import NodeLifecycleController
 from .replicaset import ReplicaSetController
 from .statefulset import StatefulSetController
 
 
 def controller_components() -> list[Component]:
     return [DeploymentController(), ReplicaSetController(), StatefulSetController(),
-            EndpointsController(), GarbageCollector(), NamespaceController()]
+            EndpointsController(), GarbageCollector(), NamespaceController(),
+            NodeLifecycleController()]

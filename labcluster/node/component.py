@@ -20,7 +20,7 @@ import psutil
 from labcluster.api import ClusterApi
 from labcluster.component import ServerContext, TaskComponent
 from labcluster.errors import ApiError
-from labcluster.node import readonly
+from labcluster.node import heartbeat, readonly
 from labcluster.node.dns import HostsTable
 from labcluster.node.images import NodeConfig
 from labcluster.node.kubelet import PodWorker
@@ -95,6 +95,7 @@ class NodeComponent(TaskComponent):
         self.spawn(self._work, "node-worker")
         self.spawn(self._net_loop, "node-network")
         self.spawn(self._resync, "node-resync")
+        self.spawn(self._heartbeat, "node-heartbeat")
 
     async def stop(self) -> None:
         await super().stop()
@@ -108,6 +109,8 @@ class NodeComponent(TaskComponent):
             t.cancel()
         await self.network.close()
         await self.routes.close()
+        with contextlib.suppress(ApiError):  # what the node controller would say later
+            await heartbeat.mark_unknown(self.api, NODE_NAME)
 
     # ------------------------------------------------------------------ events
     async def _watch(self, res: str) -> None:
@@ -135,6 +138,16 @@ class NodeComponent(TaskComponent):
         for pod in self.api.store.items("/pods", ns):
             if not (pod.get("spec") or {}).get("nodeName"):
                 self.enqueue("pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+    async def _heartbeat(self) -> None:
+        """The kubelet's Lease renewal and node status heartbeat (heartbeat.py)."""
+        while True:
+            try:
+                await heartbeat.renew_lease(self.api, NODE_NAME)
+                await heartbeat.post_status(self.api, NODE_NAME)
+            except ApiError as exc:
+                log.warning("node: heartbeat: %s", exc)
+            await asyncio.sleep(heartbeat.heartbeat_seconds())
 
     async def _resync(self) -> None:
         while True:

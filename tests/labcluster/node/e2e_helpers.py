@@ -25,11 +25,15 @@ class Cluster:
         self.home = Path(tempfile.mkdtemp(prefix="labcluster-e2e-"))
         self.home.chmod(0o755)
         self.kubeconfig = labcluster.ensure_running(self.home, env=env)
-        self.api = config.new_client_from_config(str(self.kubeconfig))
+        self.api = self.connect(self.kubeconfig)
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.ready_seconds = 0.0
         self.up = True
+
+    @staticmethod
+    def connect(kubeconfig: Path) -> client.ApiClient:
+        return config.new_client_from_config(str(kubeconfig))
 
     def down(self) -> None:
         if self.up:

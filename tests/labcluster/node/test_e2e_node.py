@@ -1,6 +1,6 @@
 """End to end, one small cluster: the node's finer behaviours (storage defaulting,
 read-only mounts, volume updates, heartbeats, privileged ports), official client only.
-The volume sync period is 1 s here (default 10 s) to keep the test short.
+The volume sync and heartbeat periods are 1 s here (default 10 s) to keep tests short.
 
 The cluster runs with LABCLUSTER_PRIVILEGED_PORTS=remap: the path a non-root node takes
 (mybinder.org), forced while we are root, so every test here also runs on shifted ports.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import psutil
 import pytest
@@ -17,15 +18,17 @@ from e2e_helpers import Cluster, call, is_ready, wait_for
 from kubernetes import client
 from kubernetes.stream import portforward, stream
 
+import labcluster
 from labcluster.node.ports import DEFAULT_OFFSET
 
 pytestmark = pytest.mark.timeout(300)
+FAST = {"LABCLUSTER_PRIVILEGED_PORTS": "remap", "LABCLUSTER_VOLUME_SYNC_SECONDS": "1",
+        "LABCLUSTER_NODE_HEARTBEAT_SECONDS": "1"}
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(env={"LABCLUSTER_PRIVILEGED_PORTS": "remap",
-                     "LABCLUSTER_VOLUME_SYNC_SECONDS": "1"})
+    c = Cluster(env=FAST)
     try:
         yield c
     finally:
@@ -210,3 +213,51 @@ def test_configmap_edits_reach_the_volume_not_the_env(cluster: Cluster) -> None:
              "the edit in the mounted file")
     assert _sh(cluster, "live", "cat new-key; echo; echo *") == (0, "y\ngreeting new-key\n")
     assert _sh(cluster, "live", "echo $GREETING") == (0, "v1\n")  # env: fixed at start
+
+
+# ---------------------------------------------------------------------------- heartbeat
+def _ready(node: client.V1Node) -> client.V1NodeCondition:
+    return next(c for c in node.status.conditions if c.type == "Ready")
+
+
+def test_lease_and_ready_heartbeat_are_renewed(cluster: Cluster) -> None:
+    coordination = client.CoordinationV1Api(cluster.api)
+    lease = wait_for(lambda: coordination.read_namespaced_lease("labcluster", "kube-node-lease"),
+                     20, "the node's Lease")
+    assert lease.spec.holder_identity == "labcluster" and lease.spec.lease_duration_seconds == 40
+    beat = _ready(cluster.core.read_node("labcluster"))
+    assert beat.status == "True"
+    # (the first renewal may wait for the schema import: seconds on a loaded machine)
+    wait_for(lambda: coordination.read_namespaced_lease(
+        "labcluster", "kube-node-lease").spec.renew_time > lease.spec.renew_time, 30,
+        "the Lease renewed")
+    later = wait_for(lambda: (r := _ready(cluster.core.read_node("labcluster")))
+                     .last_heartbeat_time > beat.last_heartbeat_time and r, 30,
+                     "a newer Ready heartbeat")
+    assert later.last_transition_time == beat.last_transition_time  # still the same Ready
+
+
+def test_node_goes_not_ready_without_its_node_component() -> None:
+    c = Cluster(env=FAST)
+    try:
+        wait_for(lambda: _ready(c.core.read_node("labcluster")).status == "True", 20, "Ready")
+        c.down()
+        # the next server runs without the node: the Node says what the node said last
+        quiet = {"LABCLUSTER_NODE": "0", "LABCLUSTER_NODE_MONITOR_GRACE_SECONDS": "2"}
+        core = client.CoreV1Api(Cluster.connect(labcluster.ensure_running(c.home, env=quiet)))
+        c.up = True
+        gone = _ready(core.read_node("labcluster"))
+        assert (gone.status, gone.reason, gone.message) == (
+            "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+        # a kubelet that posts Ready once and then goes quiet: the node controller notices
+        node = core.read_node("labcluster")
+        stand_in = _ready(node)
+        stand_in.status, stand_in.reason = "True", "KubeletReady"
+        stand_in.last_heartbeat_time = stand_in.last_transition_time = datetime.now(UTC)
+        core.replace_node_status("labcluster", node)
+        assert _ready(core.read_node("labcluster")).status == "True"
+        wait_for(lambda: _ready(core.read_node("labcluster")).status == "Unknown", 20,
+                 "NotReady after the 2 s grace period")
+    finally:
+        c.down()
+        shutil.rmtree(c.home, ignore_errors=True)

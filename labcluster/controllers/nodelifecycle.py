@@ -1,0 +1,87 @@
+"""The node lifecycle controller: a node whose kubelet stopped heartbeating (no Lease
+renewal and no status update for the grace period, 40 s as kube-controller-manager's
+--node-monitor-grace-period) gets every condition `Unknown`: `kubectl get nodes` says
+NotReady. It covers a crashed node component and a server started with
+LABCLUSTER_NODE=0 over a home whose Node was once Ready.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from ..api import ClusterApi
+from ..meta import now, parse_time
+from .base import Controller
+
+LEASE_NAMESPACE = "kube-node-lease"
+UNKNOWN_REASON = "NodeStatusUnknown"
+UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
+
+
+def grace_seconds() -> float:
+    return float(os.environ.get("LABCLUSTER_NODE_MONITOR_GRACE_SECONDS", "40"))
+
+
+def heartbeat_conditions(node: dict[str, Any], status: str | None, message: str | None,
+                         reason: str | None = None) -> None:
+    """Heartbeat every condition; with `status`, also move them all there."""
+    stamp = now()
+    for c in (node.get("status") or {}).get("conditions") or []:
+        if status is not None and c.get("status") != status:
+            c["status"] = status
+            c["lastTransitionTime"] = stamp
+            c["reason"] = reason or c.get("reason")
+            c["message"] = message
+        if status != "Unknown":
+            c["lastHeartbeatTime"] = stamp
+
+
+async def mark_unknown(api: ClusterApi, node: str) -> None:
+    """Every condition Unknown with the controller's reason (the kubelet is gone)."""
+    obj = await api.get("nodes", None, node)
+    heartbeat_conditions(obj, "Unknown", UNKNOWN_MESSAGE, UNKNOWN_REASON)
+    obj["metadata"].pop("resourceVersion", None)
+    await api.update_status(obj, field_manager="node-controller")
+
+
+class NodeLifecycleController(Controller):
+    name = "node-lifecycle"
+    primary = "nodes"
+    watches = ("leases",)
+    resync = 5.0
+
+    def keys_for(self, res: str, etype: str, obj: dict) -> list[tuple[str, str]]:
+        meta = obj["metadata"]
+        if res == "leases":
+            return [("", meta["name"])] if meta.get("namespace") == LEASE_NAMESPACE else []
+        return [("", meta["name"])]
+
+    def last_heartbeat(self, node: dict) -> datetime | None:
+        stamps = [parse_time(c.get("lastHeartbeatTime"))
+                  for c in (node.get("status") or {}).get("conditions") or []
+                  if c.get("type") == "Ready"]
+        lease = self.api.store.peek("coordination.k8s.io/leases", LEASE_NAMESPACE,
+                                    node["metadata"]["name"])
+        if lease is not None:
+            stamps.append(parse_time((lease.get("spec") or {}).get("renewTime")))
+        known = [s for s in stamps if s is not None]
+        return max(known) if known else None
+
+    async def reconcile(self, namespace: str, name: str) -> None:
+        node = self.api.store.peek("/nodes", "", name)
+        if node is None:
+            return
+        conds = (node.get("status") or {}).get("conditions") or []
+        ready = next((c for c in conds if c.get("type") == "Ready"), None)
+        if ready is None or ready.get("status") == "Unknown":
+            return
+        last = self.last_heartbeat(node)
+        if last is None:
+            return
+        age = (datetime.now(UTC) - last).total_seconds()
+        if age > grace_seconds():
+            await mark_unknown(self.api, name)
+        else:
+            self.enqueue_after(("", name), grace_seconds() - age + 0.5)
