@@ -145,6 +145,7 @@ def test_doctor_evidence_for_oom_config_host_and_probe(challenges, settled) -> N
     assert "password" in cfg["fix"]
     host = _row(challenges, "wrong-db-host", "unknown-host")
     assert "'postgres'" in host["fix"], host["fix"]  # difflib's closest Service
+    assert "postgres-db" in host["evidence"].split("log of ")[1], host["evidence"]
     probe = _row(challenges, "readiness-404", "readiness-failing")
     assert "404" in probe["evidence"] and "/healthz" in probe["problem"], probe.to_dict()
     pvc = _row(challenges, "missing-storageclass", "pvc-unbound")
@@ -160,11 +161,33 @@ def test_hints_one_at_a_time_and_solution_has_kubectl(challenges) -> None:
     assert "$ kubectl patch service cart-service -n breakfix-service-selector" in text
 
 
+def _kubectl_patch(ch: breakfix.Challenge) -> list[str]:
+    """The fix as ``kubectl patch`` sends it (strategic merge, another field manager), to
+    show check() judges the cluster, not the route."""
+    ns = ch.lab.namespace
+    if ch.name == "service-selector":
+        ch.lab.core.patch_namespaced_service(
+            "cart-service", ns, {"spec": {"selector": {"app": "cart-service"}}},
+            field_manager="kubectl-patch")
+    elif ch.name == "wrong-db-host":
+        ch.lab.core.patch_namespaced_config_map(
+            "ecommerce-config", ns, {"data": {"DATABASE_HOST": "postgres"}},
+            field_manager="kubectl-patch")
+        ch.lab.restart("deploy/ecommerce-backend", wait=False)
+    return ["patched"]
+
+
+BY_KUBECTL = {"service-selector", "wrong-db-host"}
+
+
 @pytest.fixture(scope="session")
 def fixed(challenges, settled) -> dict[str, list[str]]:
-    """Every scenario's solution applied (side by side, as in the tests above)."""
+    """Every scenario's solution applied, side by side: two the way kubectl patches, the
+    rest through Challenge.fix() (lab.apply of the working objects)."""
+    def one(ch: breakfix.Challenge) -> list[str]:
+        return _kubectl_patch(ch) if ch.name in BY_KUBECTL else ch.fix()
     with contextlib.redirect_stdout(io.StringIO()), ThreadPoolExecutor(4) as pool:
-        return dict(zip(challenges, pool.map(lambda c: c.fix(), challenges.values()), strict=True))
+        return dict(zip(challenges, pool.map(one, challenges.values()), strict=True))
 
 
 @pytest.mark.parametrize("name", NAMES)
