@@ -196,6 +196,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     r.add_argument("--labcluster-home", help="labcluster's state dir (default "
                                              "$LABCLUSTER_HOME or ~/.labcluster)")
     r.add_argument("--results", help="results folder (default <output>/results)")
+    r.add_argument("--course-dir", type=Path, default=COURSE_DIR,
+                   help="the folder of NN-*.ipynb notebooks (default: this checkout's)")
     r.add_argument("--jupyter", action="store_true",
                    help="start JupyterLab on 127.0.0.1 with the course instead")
     r.add_argument("--port", type=int, default=8888, help="JupyterLab's port (--jupyter)")
@@ -205,7 +207,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     try:
-        notebooks = select(course_notebooks(), args.notebooks)
+        notebooks = select(course_notebooks(args.course_dir), args.notebooks)
         env, injected, which = cluster_env(args.cluster, args.labcluster_home)
     except (CourseError, RuntimeError, ValueError) as exc:
         print(f"course: {exc}", file=sys.stderr)

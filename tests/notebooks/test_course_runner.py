@@ -1,0 +1,69 @@
+"""The runner's own behaviour, on tiny notebooks that need no cluster: selection, parameters
+(YAML values), and a failure that names the notebook, the cell, its source and traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from labhelpers import course
+
+META = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"}}
+
+
+def write(folder: Path, name: str, *sources: str) -> Path:
+    cells = [new_code_cell(s) for s in sources]
+    cells[0].metadata["tags"] = ["parameters"]
+    path = folder / name
+    nbformat.write(new_notebook(cells=cells, metadata=META), path)
+    return path
+
+
+def test_select_by_number_or_name(tmp_path):
+    for name in ("01-a.ipynb", "02-b.ipynb", "10-c.ipynb", "notes.ipynb"):
+        write(tmp_path, name, "x = 1")
+    nbs = course.course_notebooks(tmp_path)
+    assert [p.name for p in nbs] == ["01-a.ipynb", "02-b.ipynb", "10-c.ipynb"]
+    assert [p.stem for p in course.select(nbs, "2,01")] == ["01-a", "02-b"]
+    assert [p.stem for p in course.select(nbs, "10-c")] == ["10-c"]
+    assert course.select(nbs, "all") == nbs
+    with pytest.raises(course.CourseError, match="no notebook '7'.*01-a, 02-b, 10-c"):
+        course.select(nbs, "7")
+
+
+def test_parameter_values_are_yaml():
+    assert course.parse_value("3") == 3
+    assert course.parse_value("true") is True
+    assert course.parse_value('{"deploy": {"q": "b"}}') == {"deploy": {"q": "b"}}
+    assert course.parse_value("other-ns") == "other-ns"
+
+
+def test_failure_names_notebook_cell_source_and_traceback(tmp_path):
+    course_dir = tmp_path / "course"
+    course_dir.mkdir()
+    write(course_dir, "01-fine.ipynb", "n = 1", "import os\nprint('headless', os.environ['LAB_HEADLESS'], n)")
+    write(course_dir, "02-boom.ipynb", "n = 1", "total = 10\nshare = total / (n - 2)  # boom")
+    write(course_dir, "03-never.ipynb", "n = 1", "print('never')")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "labhelpers.course", "run", "--course-dir", str(course_dir),
+         "--cluster", "kubeconfig", "--output", str(out), "-p", "n", "2"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    text = proc.stdout
+    assert "01-fine" in text and "passed" in text
+    assert "FAILED: notebook 02-boom" in text, text
+    assert "share = total / (n - 2)  # boom" in text, text
+    assert "ZeroDivisionError" in text, text
+    assert "03-never" in text and "not run" in text, text
+    assert "\x1b[" not in text, "ANSI colours leaked into the report"
+    ran = nbformat.read(out / "01-fine.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in ran.cells for o in c.get("outputs", []))
+    assert "headless 1 2" in printed, "LAB_HEADLESS and -p n 2 reached the kernel"
+    assert not (out / "03-never.ipynb").exists()
