@@ -13,7 +13,6 @@ import io
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ import labhelpers
 
 
 @pytest.fixture(scope="session")
-def recorded_calls() -> Iterator[list[tuple[str, str]]]:
+def recorded_calls() -> list[tuple[str, str]]:
     home = Path(tempfile.mkdtemp(prefix="classroom-test-"))
     home.chmod(0o755)  # PostgreSQL runs as another user and must traverse it
     calls: list[tuple[str, str]] = []
@@ -50,12 +49,13 @@ def recorded_calls() -> Iterator[list[tuple[str, str]]]:
         ApiClient.param_serialize = recording
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             run_the_lab(str(kubeconfig))
-        ApiClient.param_serialize = original
-        yield calls
     finally:
+        # Stopped before the tests run: only the recording is needed, and a cluster kept
+        # to the end of the session would hold its processes through every later test.
         ApiClient.param_serialize = original
         labcluster.stop(home)
         shutil.rmtree(home, ignore_errors=True)
+    return calls
 
 
 def run_the_lab(kubeconfig: str) -> None:
