@@ -277,8 +277,18 @@ async def _load(url: str, seconds: float, concurrency: int, new_conn: bool,
             len(failures))
 
 
+def _load_in(env: dict[str, str], url: str, seconds: float, concurrency: int,
+             new_conn: bool) -> tuple[float, float, int]:
+    """`_load` in a fresh process with `env` (a pod's shim, or none)."""
+    argv = [sys.executable, __file__, "--load", url, "--seconds", str(seconds),
+            "--concurrency", str(concurrency)] + (["--new-conn"] if new_conn else [])
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120,
+                         check=True)
+    rps, p99, failed = json.loads(out.stdout)
+    return rps, p99, failed
+
+
 def bench_lab(rounds: int) -> dict[str, float]:
-    import asyncio
 
     import psutil
     from kubernetes import client, config, utils
@@ -324,20 +334,31 @@ def bench_lab(rounds: int) -> dict[str, float]:
         svc = core.read_namespaced_service("cart-service", "ecommerce-lab").spec.cluster_ip
         pod_ip = core.list_namespaced_pod("ecommerce-lab", label_selector="app=cart-service"
                                           ).items[0].status.pod_ip
+        # a client inside a pod: the shim sends ClusterIP connects straight to an endpoint
+        pod_env = {**os.environ, **netshim.shim_env("127.63.0.2", home / "node" / "hosts", [],
+                                                    "bench-client")}
+        host_env = dict(os.environ)
         for new_conn in (False, True):
             label = "new conn" if new_conn else "keep-alive"
-            ratios, p99s = [], []
+            ratios: dict[str, list[float]] = {"kube-proxy (host client)": [],
+                                              "shim DNAT (pod client)": []}
+            p99s: dict[str, list[float]] = {k: [] for k in ratios}
             for _ in range(rounds):
-                direct = asyncio.run(_load(f"http://{pod_ip}:8080/health", 2, 8, new_conn))
-                proxied = asyncio.run(_load(f"http://{svc}:8080/health", 2, 8, new_conn))
-                ratios.append(proxied[0] / direct[0])
-                p99s.append(proxied[1] / direct[1])
-                out[f"direct {label} req/s"] = direct[0]
-                out[f"proxy {label} req/s"] = proxied[0]
-                out[f"failed requests direct, {label}"] = float(direct[2])
-                out[f"failed requests proxy, {label}"] = float(proxied[2])
-            out[f"ratio proxy/direct throughput, {label} (median)"] = statistics.median(ratios)
-            out[f"ratio proxy/direct p99, {label} (median)"] = statistics.median(p99s)
+                for path, env in (("kube-proxy (host client)", host_env),
+                                  ("shim DNAT (pod client)", pod_env)):
+                    direct = _load_in(env, f"http://{pod_ip}:8080/health", 2, 8, new_conn)
+                    proxied = _load_in(env, f"http://{svc}:8080/health", 2, 8, new_conn)
+                    ratios[path].append(proxied[0] / direct[0])
+                    p99s[path].append(proxied[1] / direct[1])
+                    out[f"{path}: direct {label} req/s"] = direct[0]
+                    out[f"{path}: via Service {label} req/s"] = proxied[0]
+                    out[f"{path}: failed requests {label} (direct + Service)"] = float(
+                        direct[2] + proxied[2])
+            for path in ratios:
+                out[f"ratio Service/direct throughput, {path}, {label} (median)"] = \
+                    statistics.median(ratios[path])
+                out[f"ratio Service/direct p99, {path}, {label} (median)"] = \
+                    statistics.median(p99s[path])
     finally:
         labcluster.stop(home)
         shutil.rmtree(home, ignore_errors=True)
@@ -348,7 +369,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--lab", action="store_true", help="only the whole-lab measurements")
+    parser.add_argument("--load", help=argparse.SUPPRESS)  # the load generator, in a child
+    parser.add_argument("--seconds", type=float, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=8, help=argparse.SUPPRESS)
+    parser.add_argument("--new-conn", action="store_true", help=argparse.SUPPRESS)
     opts = parser.parse_args()
+    if opts.load:
+        import asyncio
+        print(json.dumps(asyncio.run(_load(opts.load, opts.seconds, opts.concurrency,
+                                           opts.new_conn))))
+        return
     if opts.lab:
         results = bench_lab(opts.rounds)
         width = max(len(k) for k in results)

@@ -34,6 +34,20 @@ def write_table(path: Path, entries: dict[tuple[str, int], list[Target]]) -> Non
     os.replace(tmp, path)
 
 
+def write_services(path: Path, entries: dict[tuple[str, int], list[Target]]) -> None:
+    """The same table for the shims' in-process DNAT: `ip port ep:port ...` per line.
+
+    Only ClusterIP entries (127.x outside 127.0.x.x): NodePorts are for host clients,
+    which the kube-proxy process serves.
+    """
+    lines = [f"{h} {p} {' '.join(f'{ip}:{port}' for ip, port in ts)}\n"
+             for (h, p), ts in sorted(entries.items()) if not h.startswith("127.0.")]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text("".join(lines))
+    tmp.chmod(0o644)
+    os.replace(tmp, path)
+
+
 class _Splice(asyncio.Protocol):
     """One side of a proxied connection; see network.py's history for why protocols."""
 

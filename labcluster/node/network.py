@@ -4,6 +4,8 @@ ClusterIPs come from the API (127.1.0.0/16 by default: on Linux all of 127/8 is 
 they are bound directly, no mapping). Each Service port gets a listener on
 `clusterIP:port` in the kube-proxy process (kubeproxy.py) that picks a ready endpoint
 round-robin per new connection; NodePort Services also listen on 127.0.0.1:<nodePort>.
+Pods skip that process: their shim reads the same table (`services`) and connects to an
+endpoint directly, as iptables DNAT would; the listeners serve host clients.
 `sync()` recomputes everything from the store and is cheap, so any Service/Endpoints/Pod
 event just calls it (debounced).
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 from labcluster.api import ClusterApi
 from labcluster.node.dns import HostsTable
-from labcluster.node.kubeproxy import write_table
+from labcluster.node.kubeproxy import write_services, write_table
 from labcluster.node.ports import node_ports
 
 log = logging.getLogger("labcluster.network")
@@ -99,6 +101,7 @@ class Network:
         entries = self.proxy_entries()
         if entries != self._last_proxy:
             write_table(self.proxy_table, entries)
+            write_services(self.proxy_table.with_name("services"), entries)
             self._last_proxy = entries
         if self.proxy is None or self.proxy.poll() is not None:
             self.proxy = subprocess.Popen(

@@ -123,6 +123,7 @@ def shim_env(
     env = dict(base_env or {})
     env["LABCLUSTER_POD_IP"] = pod_ip
     env["LABCLUSTER_HOSTS"] = str(hosts_file)
+    env["LABCLUSTER_SERVICES"] = str(Path(hosts_file).with_name("services"))  # network.py
     env["LABCLUSTER_SEARCH"] = " ".join(search)
     if hostname:
         env["LABCLUSTER_HOSTNAME"] = hostname

@@ -14,6 +14,8 @@
  *              namespace: `hostname` and socket.gethostname() say the pod name.
  *   connect(): 127.0.0.1 becomes the pod IP, so "localhost" means this pod, as on a
  *              real cluster (redis-cli in the redis pod, sidecars).
+ *   services:  TCP connect() to a ClusterIP:port goes to one of its ready endpoints
+ *              ($LABCLUSTER_SERVICES), as kube-proxy's iptables DNAT does.
  *   ports:     with $LABCLUSTER_PORT_REMAP (non-root nodes), ports below the privileged
  *              limit are shifted on bind and on TCP connect to cluster addresses.
  *   getaddrinfo(), gethostbyname(), gethostbyname_r(): names are looked up in the hosts
@@ -42,6 +44,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #define NDOTS 5
 #define MAX_ADDRS 32
@@ -314,6 +317,90 @@ static int cluster_address(const struct in_addr *a) {
     return (ip >> 24) == 127 && ((ip >> 16) & 0xff) != 0;
 }
 
+/* Services ($LABCLUSTER_SERVICES, written by the node): "clusterIP port ip:port ..." per
+ * line. A pod's TCP connect() to a ClusterIP:port goes straight to one of the ready
+ * endpoints, chosen round robin — what kube-proxy's iptables mode does with DNAT in the
+ * kernel — so pod-to-Service traffic has no proxy process in its path. No endpoint →
+ * ECONNREFUSED (iptables REJECT). Ports in the file are host ports (already shifted). */
+#define MAX_EPS 64
+struct service { struct in_addr ip; in_port_t port; int n; struct sockaddr_in eps[MAX_EPS]; };
+static pthread_mutex_t svc_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct service *services = NULL;
+static size_t services_len = 0;
+static struct timespec svc_mtime;
+static ino_t svc_ino;
+static off_t svc_size = -1;
+static unsigned int svc_rr = 0;
+
+/* Caller holds svc_lock. */
+static void refresh_services(void) {
+    const char *path = getenv("LABCLUSTER_SERVICES");
+    struct stat st;
+    if (!path || stat(path, &st) != 0) {
+        free(services); services = NULL; services_len = 0; svc_size = -1;
+        return;
+    }
+    if (svc_size == st.st_size && svc_ino == st.st_ino &&
+        svc_mtime.tv_sec == st.st_mtim.tv_sec && svc_mtime.tv_nsec == st.st_mtim.tv_nsec)
+        return;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    struct service *fresh = NULL;
+    size_t len = 0, cap = 0;
+    char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        char *save = NULL;
+        char *ip = strtok_r(line, " \t\r\n", &save);
+        char *port = ip ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+        if (!ip || !port || *ip == '#') continue;
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 32;
+            struct service *grown = realloc(fresh, ncap * sizeof *fresh);
+            if (!grown) break;
+            fresh = grown; cap = ncap;
+        }
+        struct service *svc = &fresh[len];
+        memset(svc, 0, sizeof *svc);
+        if (inet_pton(AF_INET, ip, &svc->ip) != 1) continue;
+        svc->port = htons((in_port_t)atoi(port));
+        for (char *ep = strtok_r(NULL, " \t\r\n", &save); ep && svc->n < MAX_EPS;
+             ep = strtok_r(NULL, " \t\r\n", &save)) {
+            char *colon = strrchr(ep, ':');
+            if (!colon) continue;
+            *colon = '\0';
+            struct sockaddr_in *out = &svc->eps[svc->n];
+            out->sin_family = AF_INET;
+            out->sin_port = htons((in_port_t)atoi(colon + 1));
+            if (inet_pton(AF_INET, ep, &out->sin_addr) == 1) svc->n++;
+        }
+        len++;
+    }
+    fclose(f);
+    free(services);
+    services = fresh; services_len = len;
+    svc_mtime = st.st_mtim; svc_ino = st.st_ino; svc_size = st.st_size;
+    if (!svc_rr) svc_rr = (unsigned int)getpid() * 2654435761u;
+}
+
+/* 1: `in` was a Service and now holds an endpoint; -1: a Service with no endpoint;
+ * 0: not a Service. */
+static int service_endpoint(struct sockaddr_in *in) {
+    if (!getenv("LABCLUSTER_SERVICES")) return 0;
+    int found = 0;
+    pthread_mutex_lock(&svc_lock);
+    refresh_services();
+    for (size_t i = 0; i < services_len; i++) {
+        struct service *svc = &services[i];
+        if (svc->ip.s_addr != in->sin_addr.s_addr || svc->port != in->sin_port) continue;
+        if (svc->n == 0) { found = -1; break; }
+        *in = svc->eps[svc_rr++ % (unsigned int)svc->n];
+        found = 1;
+        break;
+    }
+    pthread_mutex_unlock(&svc_lock);
+    return found;
+}
+
 int bind(int fd, const struct sockaddr *addr, socklen_t len) {
     static bind_fn real;
     if (!real) real = (bind_fn)next("bind");
@@ -360,10 +447,11 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
             inet_pton(AF_INET, ip, &in.sin_addr);
         int type = 0;
         socklen_t optlen = sizeof type;
-        remap_init();
-        if (remap_below > 0 && cluster_address(&in.sin_addr) &&
-            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen) == 0 && type == SOCK_STREAM)
+        if (cluster_address(&in.sin_addr) &&
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen) == 0 && type == SOCK_STREAM) {
             in.sin_port = remap(in.sin_port);
+            if (service_endpoint(&in) < 0) { errno = ECONNREFUSED; return -1; }
+        }
         return real(fd, (struct sockaddr *)&in, sizeof in);
     }
     return real(fd, addr, len);

@@ -90,17 +90,54 @@ def _install() -> None:
             address = shifted(address, False)
         return real_bind(self, address)
 
+    services_path = os.environ.get("LABCLUSTER_SERVICES", "")
+    services = {"stamp": None, "table": {}, "rr": os.getpid()}
+
+    def service_endpoint(address):
+        """ClusterIP:port → a ready endpoint, round robin (labnet.c's DNAT, same file)."""
+        try:
+            st = os.stat(services_path)
+        except OSError:
+            return address
+        stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+        if stamp != services["stamp"]:
+            table = {}
+            with open(services_path) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) >= 2 and parts[1].isdigit():
+                        eps = [(e.rsplit(":", 1)[0], int(e.rsplit(":", 1)[1])) for e in parts[2:]]
+                        table[(parts[0], int(parts[1]))] = eps
+            services.update(stamp=stamp, table=table)
+        eps = services["table"].get((address[0], address[1]))
+        if eps is None:
+            return address
+        if not eps:
+            raise ConnectionRefusedError(111, "Connection refused")
+        services["rr"] += 1
+        return (*eps[services["rr"] % len(eps)], *address[2:])
+
     def outgoing(self, address):
         if self.family != socket.AF_INET:
             return address
         address = local(address, False)
-        return shifted(address, True) if self.type == socket.SOCK_STREAM else address
+        if self.type != socket.SOCK_STREAM:
+            return address
+        address = shifted(address, True)
+        if services_path and isinstance(address, tuple) and isinstance(address[0], str) \
+                and address[0].startswith("127.") and not address[0].startswith("127.0."):
+            address = service_endpoint(address)
+        return address
 
     def connect(self, address):
         return real_connect(self, outgoing(self, address))
 
     def connect_ex(self, address):
-        return real_connect_ex(self, outgoing(self, address))
+        try:
+            address = outgoing(self, address)
+        except ConnectionRefusedError as exc:
+            return exc.errno
+        return real_connect_ex(self, address)
 
     if hostname:
         real_uname = os.uname
