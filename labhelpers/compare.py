@@ -12,8 +12,11 @@ Secret values are redacted before anything is rendered.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
+import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -396,6 +399,34 @@ def offline_validate(obj: Obj, version: str = OFFLINE_SCHEMA) -> str:
     return "valid"
 
 
+def _scratch_namespace(lab: Any, name: str, labels: dict[str, str],
+                       timeout: float = 60) -> bool:
+    """Create ``name`` (True) or use it as it is (False). One still Terminating from an
+    earlier run is waited for first: a terminating namespace refuses even dry-run creates."""
+    from kubernetes import client
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            lab.core.create_namespace(client.V1Namespace(
+                metadata=client.V1ObjectMeta(name=name, labels=dict(labels))))
+            return True
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+        try:
+            existing = lab.core.read_namespace(name)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                continue  # gone between the two calls: create it now
+            raise
+        if existing.metadata.deletion_timestamp is None:
+            return False
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"namespace {name} is still terminating after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
 def server_dry_run(lab: Any, variant: str | Path = "production",
                    namespace: str | None = None) -> pd.DataFrame:
     """Server-side apply of a variant with ``dryRun=All`` into a scratch namespace.
@@ -412,16 +443,10 @@ def server_dry_run(lab: Any, variant: str | Path = "production",
     from labhelpers.manifests import with_namespace
     from labhelpers.ownership import LABELS
 
-    scratch = namespace or f"dryrun-{Path(str(variant)).name}"
+    # a fresh name each call: re-running the cell never meets the last one still terminating
+    scratch = namespace or f"dryrun-{Path(str(variant)).name}-{secrets.token_hex(3)}"
     objects = [o for o in render(variant) if o["kind"] != "Namespace"]
-    created = False
-    try:
-        lab.core.create_namespace(client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=scratch, labels=dict(LABELS))))
-        created = True
-    except client.ApiException as exc:
-        if exc.status != 409:
-            raise
+    created = _scratch_namespace(lab, scratch, LABELS)
     rows = []
     try:
         for obj in with_namespace(objects, scratch):
@@ -442,8 +467,10 @@ def server_dry_run(lab: Any, variant: str | Path = "production",
                          "note": message})
     finally:
         if created:
-            lab.core.delete_namespace(scratch)
+            with contextlib.suppress(client.ApiException):  # already gone is fine
+                lab.core.delete_namespace(scratch)
     df = pd.DataFrame(rows, columns=["object", "how", "result", "note"])
     df.attrs["kubectl"] = (f"kubectl apply -k manifests/{Path(str(variant)).name} "
                            f"--server-side --dry-run=server -n {scratch}")
+    df.attrs["namespace"] = scratch
     return df

@@ -42,8 +42,17 @@ def test_production_dry_run_accepts_everything_and_stores_nothing(lab):
 def test_scratch_namespace_is_made_and_removed(lab):
     df = cmp.server_dry_run(lab, "staging")
     assert (df["how"] == "server dry run").all() and (df["result"] == "accepted").all()
-    ns = lab.core.read_namespace("dryrun-staging")  # deleted, maybe still Terminating
-    assert ns.metadata.deletion_timestamp is not None or ns.status.phase == "Terminating"
+    scratch = df.attrs["namespace"]
+    assert scratch.startswith("dryrun-staging-")
+    try:  # deleted: gone, or still Terminating
+        ns = lab.core.read_namespace(scratch)
+        assert ns.metadata.deletion_timestamp is not None or ns.status.phase == "Terminating"
+    except client.ApiException as exc:
+        assert exc.status == 404
+    # run again at once (a learner re-running the cell): its own scratch namespace
+    again = cmp.server_dry_run(lab, "staging")
+    assert again.attrs["namespace"] != scratch
+    assert (again["result"] == "accepted").all(), again.to_string()
 
 
 def test_the_server_rejects_a_bad_object(lab, tmp_path):
