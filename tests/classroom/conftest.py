@@ -1,4 +1,5 @@
-"""Record every API request the lab makes, for real: labhelpers (connect → deploy all →
+"""Record every API request the lab makes, for real: labhelpers in a (simulated) learner
+pod — the in-cluster path, namespace from the service-account file — (connect → deploy all →
 look, exec, http, scale, restart, check, doctor, cleanup) against a labcluster with real
 processes, in a namespace made as the classroom template makes it.
 
@@ -8,6 +9,7 @@ port-forward) that ``RESTClientObject.request`` never sees."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import shutil
@@ -16,12 +18,14 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 from classroom_support import LEARNER_NS, render
 from kubernetes import client, config
 from kubernetes.client.api_client import ApiClient
 
 import labcluster
 import labhelpers
+from labhelpers import cluster as cluster_module
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +51,10 @@ def recorded_calls() -> list[tuple[str, str]]:
             if obj["kind"] == "Namespace":
                 admin.create_namespace(obj)
         ApiClient.param_serialize = recording
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            run_the_lab(str(kubeconfig))
+        with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            as_a_learner_pod(mp, kubeconfig, home / "serviceaccount")
+            run_the_lab()
     finally:
         # Stopped before the tests run: only the recording is needed, and a cluster kept
         # to the end of the session would hold its processes through every later test.
@@ -58,9 +64,26 @@ def recorded_calls() -> list[tuple[str, str]]:
     return calls
 
 
-def run_the_lab(kubeconfig: str) -> None:
-    """What a learner's notebooks do, through labhelpers only."""
-    lab = labhelpers.connect(namespace=LEARNER_NS, cluster="kubeconfig", kubeconfig=kubeconfig)
+def as_a_learner_pod(mp: pytest.MonkeyPatch, kubeconfig: Path, sa: Path) -> None:
+    """What z2jh gives the notebook pod: the ServiceAccount's token, CA and namespace file
+    (here labcluster's credentials) and the KUBERNETES_SERVICE_* variables."""
+    doc = yaml.safe_load(kubeconfig.read_text())
+    cluster = doc["clusters"][0]["cluster"]
+    host, port = cluster["server"].removeprefix("https://").rsplit(":", 1)
+    sa.mkdir()
+    (sa / "token").write_text(doc["users"][0]["user"]["token"])
+    (sa / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    (sa / "namespace").write_text(LEARNER_NS)
+    mp.setattr(cluster_module, "SA_DIR", sa)
+    mp.setenv("KUBERNETES_SERVICE_HOST", host)
+    mp.setenv("KUBERNETES_SERVICE_PORT", port)
+    mp.delenv("KUBECONFIG", raising=False)
+
+
+def run_the_lab() -> None:
+    """What a learner's notebooks do, through labhelpers only, from "inside" the pod."""
+    lab = labhelpers.connect()  # auto: the service account, and its namespace
+    assert (lab.target.kind, lab.namespace) == ("in-cluster", LEARNER_NS)
     lab.deploy("all", adopt=True)  # the instructor's namespace is adopted, not ours
     lab.pods()
     lab.services()
@@ -78,7 +101,7 @@ def run_the_lab(kubeconfig: str) -> None:
     lab.resolve("postgres")
     assert lab.http("ecommerce-backend", "/api/health").ok
     lab.scale("deploy/ecommerce-backend", 3)
-    lab.restart("deploy/cart-service")
+    lab.restart("deploy/cart-service", wait=False)  # the patch is the call; no need to wait
     lab.check()
     lab.doctor()
     # notebook 01's cluster reads (capacity, default StorageClass, metrics API). Its
