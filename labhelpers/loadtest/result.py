@@ -43,6 +43,7 @@ class LoadResult:
     header_name: str | None = None
     warnings: list[str] = field(default_factory=list)
     method: str = "GET"
+    requested: int | None = None   # the count asked for (None: time-bounded)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -63,7 +64,8 @@ class LoadResult:
             status=np.asarray(record["status"], dtype=int),
             error=errors[np.asarray(record["error"], dtype=int) + 1],
             header=values[np.asarray(record["header"], dtype=int) + 1],
-            header_name=cfg.get("header"), method=cfg.get("method", "GET"))
+            header_name=cfg.get("header"), method=cfg.get("method", "GET"),
+            requested=cfg.get("requests"))
         result.warnings = result._warnings()
         return result
 
@@ -79,6 +81,10 @@ class LoadResult:
                 out.append(f"asked for {self.rate:g} req/s, sent {achieved:.0f} req/s: not "
                            "enough connections for that rate at these latencies (raise "
                            "concurrency)")
+        if self.stopped_by == "deadline":
+            asked = f" of the {self.requested:,} asked for" if self.requested else ""
+            out.append(f"stopped by the time limit after {self.wall_s:.0f} s with "
+                       f"{self.count:,} requests{asked} (raise time_limit=, or use duration=)")
         if self.count and self.error_rate > 0:
             out.append(f"{self.error_rate:.1%} of requests failed: "
                        + ", ".join(f"{k} ×{v}" for k, v in self.status_counts().items()
