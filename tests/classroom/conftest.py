@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from classroom_support import LEARNER_NS, render
@@ -60,8 +62,22 @@ def recorded_calls() -> list[tuple[str, str]]:
         # to the end of the session would hold its processes through every later test.
         ApiClient.param_serialize = original
         labcluster.stop(home)
+        left = leftover_processes(home)
         shutil.rmtree(home, ignore_errors=True)
+    assert not left, f"processes of the recording cluster outlived it: {left}"
     return calls
+
+
+def leftover_processes(home: Path) -> list[str]:
+    """Processes still working in the cluster's home (its pods: postgres, redis, …)."""
+    found = []
+    for p in psutil.process_iter(["pid", "name"]):
+        try:
+            if p.pid != os.getpid() and p.cwd().startswith(str(home)):
+                found.append(f"{p.info['pid']} {p.info['name']}")
+        except (psutil.Error, OSError):
+            continue
+    return found
 
 
 def as_a_learner_pod(mp: pytest.MonkeyPatch, kubeconfig: Path, sa: Path) -> None:
