@@ -39,6 +39,19 @@ class ServerContext:
         self.routes.extend(routes)
 
 
+async def cancel_tasks(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel every task, wait until each has ended (whatever it raised), empty the list.
+
+    Waiting matters: a task's `finally` blocks (closing sockets, stopping processes) must
+    run before the caller goes on to tear down what they use."""
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await t
+    tasks.clear()
+
+
 class Component:
     """Override what you need; the defaults do nothing."""
 
@@ -75,9 +88,4 @@ class TaskComponent(Component):
         self.tasks.append(asyncio.get_running_loop().create_task(guarded(), name=name))
 
     async def stop(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        for t in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self.tasks.clear()
+        await cancel_tasks(self.tasks)

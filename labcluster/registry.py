@@ -123,6 +123,7 @@ def default_registry() -> Registry:
             _status("Pod"),
             Subresource("log", "Pod", ("get",)),
             Subresource("exec", "PodExecOptions", ("create", "get")),
+            Subresource("attach", "PodAttachOptions", ("create", "get")),
             Subresource("portforward", "PodPortForwardOptions", ("create", "get")),
             Subresource("proxy", "PodProxyOptions",
                         ("create", "delete", "get", "patch", "update")),

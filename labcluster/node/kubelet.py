@@ -8,7 +8,6 @@ through the status subresource whenever something a user can see changed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from labcluster.api import ClusterApi
+from labcluster.component import cancel_tasks
 from labcluster.errors import ApiError
 from labcluster.meta import now
 from labcluster.node import probes, readonly
@@ -167,12 +167,7 @@ class PodWorker:
                                         "Normal", KUBELET)
         await asyncio.gather(*(asyncio.to_thread(c.proc.stop, grace) for c in procs
                                if c.proc is not None))
-        for t in self.tasks:
-            t.cancel()
-        for t in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self.tasks.clear()
+        await cancel_tasks(self.tasks)
         # a container whose start was under way (its task cancelled mid-start) is not in
         # `procs` above; _start_process kills it if it started after `stopping` was set
         late = [p for p in self.procs if p.running()]
@@ -280,6 +275,7 @@ class PodWorker:
             await self.event("Pulled", f'Container image "{image}" already present on machine')
             try:
                 spec = await asyncio.to_thread(handler.prepare, launch)
+                spec.stdin = bool(c.spec.get("stdin"))
             except (CommandNotFound, OSError, ValueError) as exc:
                 c.state = {"terminated": {"exitCode": 128, "reason": "StartError",
                                           "message": str(exc), "startedAt": now(),

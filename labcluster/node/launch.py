@@ -113,3 +113,4 @@ class ProcessSpec:
     stop_signal: int = signal.SIGTERM  # the image's STOPSIGNAL (postgres: SIGINT)
     # root obeys file modes (read-only mounts): no CAP_DAC_OVERRIDE, see readonly.py
     drop_write_override: bool = False
+    stdin: bool = False  # the container's `stdin: true`: a pipe that pods/attach writes to

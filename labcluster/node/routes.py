@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,7 @@ class NodeRoutes:
             web.route("*", CORE + "/pods/{name}/proxy{path:(/.*)?}", self.pod_proxy),
             web.get(CORE + "/pods/{name}/log", self.pod_log),
             web.route("*", CORE + "/pods/{name}/exec", self.pod_exec),
+            web.route("*", CORE + "/pods/{name}/attach", self.pod_attach),
             web.route("*", CORE + "/pods/{name}/portforward", self.pod_portforward),
             web.get(METRICS + "/nodes", self.node_metrics),
             web.get(METRICS + "/nodes/{name}", self.node_metrics),
@@ -67,41 +69,51 @@ class NodeRoutes:
 
     # ------------------------------------------------------------------ proxy
     async def service_proxy(self, request: web.Request) -> web.StreamResponse:
+        return await self._proxy(request, "services", self._service_target)
+
+    async def pod_proxy(self, request: web.Request) -> web.StreamResponse:
+        return await self._proxy(request, "pods", self._pod_target)
+
+    async def _proxy(self, request: web.Request, kind: str,
+                     target: Callable[[dict[str, Any], str], tuple[str, int]],
+                     ) -> web.StreamResponse:
+        """`{kind}/[scheme:]name[:port]/proxy/...`: find the object, pick host and port
+        (in the API's numbers), dial the port where it really listens (ports.py)."""
         ns = request.match_info["namespace"]
         scheme, name, port = _split_name(request.match_info["name"])
-        svc = self.node.api.store.get("/services", ns, name)
-        if svc is None:
-            return _fail(ApiError(404, "NotFound", f'services "{name}" not found', name=name,
-                                  kind="services"))
+        obj = self.node.api.store.get(f"/{kind}", ns, name)
+        if obj is None:
+            return _fail(ApiError(404, "NotFound", f'{kind} "{name}" not found', name=name,
+                                  kind=kind))
+        try:
+            host, number = target(obj, port)
+        except ApiError as exc:
+            return _fail(exc)
+        number = node_ports().host_port(number)
+        return await self._forward(request, f"{scheme or 'http'}://{host}:{number}")
+
+    def _service_target(self, svc: dict[str, Any], port: str) -> tuple[str, int]:
+        """A ready endpoint of the chosen Service port, round robin."""
         ports = (svc.get("spec") or {}).get("ports") or []
         chosen = next((p for p in ports if not port or p.get("name") == port
                        or str(p.get("port")) == port), None)
         targets = ready_endpoints(self.node.api, svc, chosen) if chosen else []
         if not targets:
-            return _fail(ApiError(503, "ServiceUnavailable",
-                                  f'no endpoints available for service "{name}"'))
-        host, tport = targets[next(self.rr) % len(targets)]
-        tport = node_ports().host_port(tport)
-        return await self._forward(request, f"{scheme or 'http'}://{host}:{tport}")
+            raise ApiError(503, "ServiceUnavailable", "no endpoints available for service "
+                           f'"{svc["metadata"]["name"]}"')
+        return targets[next(self.rr) % len(targets)]
 
-    async def pod_proxy(self, request: web.Request) -> web.StreamResponse:
-        ns = request.match_info["namespace"]
-        scheme, name, port = _split_name(request.match_info["name"])
-        pod = self.node.api.store.get("/pods", ns, name)
-        if pod is None:
-            return _fail(ApiError(404, "NotFound", f'pods "{name}" not found', name=name,
-                                  kind="pods"))
+    @staticmethod
+    def _pod_target(pod: dict[str, Any], port: str) -> tuple[str, int]:
+        """The pod IP and the port given by number or name (default: the first port, 80)."""
         ip = (pod.get("status") or {}).get("podIP")
         if not ip:
-            return _fail(ApiError(503, "ServiceUnavailable", "pod has no IP yet"))
-        ports = [p for c in pod["spec"]["containers"] for p in c.get("ports") or []]
+            raise ApiError(503, "ServiceUnavailable", "pod has no IP yet")
         if port.isdigit():
-            number = port
-        else:
-            found = [p for p in ports if not port or p.get("name") == port]
-            number = str(found[0]["containerPort"]) if found else "80"
-        number = str(node_ports().host_port(int(number)))
-        return await self._forward(request, f"{scheme or 'http'}://{ip}:{number}")
+            return ip, int(port)
+        ports = [p for c in pod["spec"]["containers"] for p in c.get("ports") or []]
+        found = [p for p in ports if not port or p.get("name") == port]
+        return ip, int(found[0]["containerPort"]) if found else 80
 
     async def _forward(self, request: web.Request, base: str) -> web.StreamResponse:
         if self._session is None:
@@ -234,6 +246,65 @@ class NodeRoutes:
             await ws.close()
         return ws
 
+    # ------------------------------------------------------------------ attach
+    async def pod_attach(self, request: web.Request) -> web.StreamResponse:
+        """`kubectl attach` / `kubectl run -i`: the container's main process over exec's
+        channels. Output is the container log from now on (all on stdout: the log does
+        not keep the order between the two streams); stdin goes to the process when the
+        container has `stdin: true`, and with `stdinOnce` the end of the client's stdin
+        closes it. The status channel reports the exit when the process ends."""
+        try:
+            worker, state, cname = self._container(request)
+        except ApiError as exc:
+            return _fail(exc)
+        proc = state.proc if state is not None else None
+        if proc is None or state.launch is None:
+            return _fail(ApiError(400, "BadRequest", f"unable to upgrade connection: container "
+                                  f"not found (\"{cname}\")"))
+        # `kubectl run -i -- sh -c "echo hi"` attaches after a short command already ended:
+        # then the whole log is sent (a real node would have lost it), then the exit
+        ended = not proc.running()
+        stdin = proc.popen.stdin if proc.popen is not None else None
+        if request.query.get("stdin") in ("true", "1") and stdin is None:
+            return _fail(ApiError(400, "BadRequest", "Stdin is not enabled for this pod"))
+        once = bool(state.spec.get("stdinOnce"))
+        ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"))
+        await ws.prepare(request)
+        log_path = state.launch.run_dir / "logs" / "current.log"
+
+        async def pump() -> None:
+            async for line in follow_async(log_path, proc.running,
+                                           tail=None if ended else 0):
+                await ws.send_bytes(bytes([STDOUT]) + line.encode())
+
+        async def feed() -> None:
+            async for msg in ws:
+                if msg.type not in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                    continue
+                data = msg.data if isinstance(msg.data, bytes) else msg.data.encode()
+                if stdin is None or not data:
+                    continue
+                if data[0] == 0:
+                    await asyncio.to_thread(_write_flush, stdin, data[1:])
+                elif data[0] == 255 and data[1:2] == b"\x00" and once:
+                    stdin.close()
+            if once and stdin is not None and not stdin.closed:
+                stdin.close()  # the client went away: stdinOnce ends the input
+
+        loop = asyncio.get_running_loop()
+        feeder = loop.create_task(feed())
+        try:
+            await pump()
+            term = await asyncio.to_thread(proc.wait, 5)
+            code = term.exit_code if term is not None else 0
+            await ws.send_bytes(bytes([ERROR]) + json.dumps(_exit_status(code)).encode())
+        except (ConnectionError, RuntimeError):
+            pass  # the client left first
+        finally:
+            feeder.cancel()
+            await ws.close()
+        return ws
+
     # ------------------------------------------------------------------ portforward
     async def pod_portforward(self, request: web.Request) -> web.StreamResponse:
         """The websocket port-forward protocol: per port a data (2i) and an error (2i+1)
@@ -328,6 +399,12 @@ class NodeRoutes:
             return web.json_response(items[0])
         return web.json_response({"apiVersion": "metrics.k8s.io/v1beta1",
                                   "kind": "PodMetricsList", "metadata": {}, "items": items})
+
+
+def _write_flush(stream: Any, data: bytes) -> None:
+    with contextlib.suppress(OSError, ValueError):  # closed, or the process is gone
+        stream.write(data)
+        stream.flush()
 
 
 def _stamp() -> str:

@@ -191,7 +191,7 @@ class ContainerProcess:
                 self.spec.argv,
                 env=env,
                 cwd=self.spec.cwd,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if self.spec.stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,

@@ -55,9 +55,24 @@ struct entry { char name[MAX_NAME]; char ip[INET_ADDRSTRLEN]; };
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *table = NULL;
 static size_t table_len = 0;
-static struct timespec table_mtime;
-static ino_t table_ino;
-static off_t table_size = -1;
+/* (mtime, inode, size) of a table file, to re-read it only when it was replaced. */
+struct stamp { struct timespec mtime; ino_t ino; off_t size; };
+static struct stamp table_stamp = {{0, 0}, 0, -1};
+
+/* Open the file named by $var when it changed since `seen` (NULL otherwise); *gone is set
+ * when it does not exist, so the caller drops its table. */
+static FILE *open_if_changed(const char *var, struct stamp *seen, int *gone) {
+    const char *path = getenv(var);
+    struct stat st;
+    *gone = !path || stat(path, &st) != 0;
+    if (*gone) { seen->size = -1; return NULL; }
+    if (seen->size == st.st_size && seen->ino == st.st_ino &&
+        seen->mtime.tv_sec == st.st_mtim.tv_sec && seen->mtime.tv_nsec == st.st_mtim.tv_nsec)
+        return NULL;
+    FILE *f = fopen(path, "r");
+    if (f) { seen->mtime = st.st_mtim; seen->ino = st.st_ino; seen->size = st.st_size; }
+    return f;
+}
 
 typedef int (*bind_fn)(int, const struct sockaddr *, socklen_t);
 typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
@@ -83,16 +98,9 @@ static void lower_copy(char *dst, const char *src, size_t n) {
 
 /* Re-read the table when (mtime, inode, size) changed. Caller holds table_lock. */
 static void refresh_table(void) {
-    const char *path = getenv("LABCLUSTER_HOSTS");
-    struct stat st;
-    if (!path || stat(path, &st) != 0) {
-        free(table); table = NULL; table_len = 0; table_size = -1;
-        return;
-    }
-    if (table_size == st.st_size && table_ino == st.st_ino &&
-        table_mtime.tv_sec == st.st_mtim.tv_sec && table_mtime.tv_nsec == st.st_mtim.tv_nsec)
-        return;
-    FILE *f = fopen(path, "r");
+    int gone;
+    FILE *f = open_if_changed("LABCLUSTER_HOSTS", &table_stamp, &gone);
+    if (gone) { free(table); table = NULL; table_len = 0; }
     if (!f) return;
     struct entry *fresh = NULL;
     size_t len = 0, cap = 0;
@@ -120,7 +128,6 @@ static void refresh_table(void) {
     fclose(f);
     free(table);
     table = fresh; table_len = len;
-    table_mtime = st.st_mtim; table_ino = st.st_ino; table_size = st.st_size;
 }
 
 /* Collect the addresses of exactly `name`. Caller holds table_lock. */
@@ -327,23 +334,14 @@ struct service { struct in_addr ip; in_port_t port; int n; struct sockaddr_in ep
 static pthread_mutex_t svc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct service *services = NULL;
 static size_t services_len = 0;
-static struct timespec svc_mtime;
-static ino_t svc_ino;
-static off_t svc_size = -1;
+static struct stamp svc_stamp = {{0, 0}, 0, -1};
 static unsigned int svc_rr = 0;
 
 /* Caller holds svc_lock. */
 static void refresh_services(void) {
-    const char *path = getenv("LABCLUSTER_SERVICES");
-    struct stat st;
-    if (!path || stat(path, &st) != 0) {
-        free(services); services = NULL; services_len = 0; svc_size = -1;
-        return;
-    }
-    if (svc_size == st.st_size && svc_ino == st.st_ino &&
-        svc_mtime.tv_sec == st.st_mtim.tv_sec && svc_mtime.tv_nsec == st.st_mtim.tv_nsec)
-        return;
-    FILE *f = fopen(path, "r");
+    int gone;
+    FILE *f = open_if_changed("LABCLUSTER_SERVICES", &svc_stamp, &gone);
+    if (gone) { free(services); services = NULL; services_len = 0; }
     if (!f) return;
     struct service *fresh = NULL;
     size_t len = 0, cap = 0;
@@ -378,7 +376,6 @@ static void refresh_services(void) {
     fclose(f);
     free(services);
     services = fresh; services_len = len;
-    svc_mtime = st.st_mtim; svc_ino = st.st_ino; svc_size = st.st_size;
     if (!svc_rr) svc_rr = (unsigned int)getpid() * 2654435761u;
 }
 

@@ -9,6 +9,7 @@ The cluster runs with LABCLUSTER_PRIVILEGED_PORTS=remap: the path a non-root nod
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -261,3 +262,31 @@ def test_node_goes_not_ready_without_its_node_component() -> None:
     finally:
         c.down()
         shutil.rmtree(c.home, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- attach
+def test_attach_to_a_shell_with_stdin(cluster: Cluster) -> None:
+    """What `kubectl run -i --rm -- sh` does: a pod with stdin, attached over websocket."""
+    cluster.core.create_namespaced_pod("default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "shell"},
+        "spec": {"restartPolicy": "Never", "containers": [{
+            "name": "shell", "image": "busybox:1.36", "command": ["sh"], "stdin": True,
+            "stdinOnce": True}]}})
+    wait_for(lambda: cluster.core.read_namespaced_pod("shell", "default").status.phase ==
+             "Running", 60, "shell Running")
+    ws = stream(cluster.core.connect_get_namespaced_pod_attach, "shell", "default",
+                container="shell", stdin=True, stdout=True, stderr=True, tty=False,
+                _preload_content=False)
+    ws.write_stdin("echo hello from $HOSTNAME\n")
+    out = ""
+    deadline = time.monotonic() + 20
+    while "hello from shell" not in out and time.monotonic() < deadline:
+        ws.update(timeout=1)
+        out += ws.read_stdout()
+    assert "hello from shell" in out
+    ws.write_stdin("exit 3\n")
+    ws.run_forever(timeout=20)
+    assert ws.returncode == 3
+    pod = wait_for(lambda: (p := cluster.core.read_namespaced_pod("shell", "default"))
+                   .status.phase == "Failed" and p, 30, "the pod Failed with exit 3")
+    assert pod.status.container_statuses[0].state.terminated.exit_code == 3
