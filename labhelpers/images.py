@@ -7,10 +7,11 @@ is enough. labcluster runs the storefront from this package, so it needs no imag
 A remote cluster must pull from a registry (see docs/real-clusters.md).
 
     python -m labhelpers.images [--context CTX] [--kubeconfig PATH] [--builder docker]
-                                [--dry-run]
+                                [--dry-run | --check]
 
 Exit status: 0 done (or nothing to do), 1 a tool is missing (the commands to run were
-printed), 2 bad input (no kubeconfig, unknown context, no Dockerfile).
+printed) or, with --check, a node lacks the image, 2 bad input (no kubeconfig, unknown
+context, unreachable cluster, no Dockerfile).
 """
 
 from __future__ import annotations
@@ -143,16 +144,50 @@ def detect(kubeconfig: str | None = None, context: str | None = None,
     found = flavour_from_context(name, cluster)
     if found or not read_nodes:
         return found or Flavour("remote", None, f"context {name!r}")
+    return (flavour_from_nodes(list_nodes(path, name))
+            or Flavour("remote", None, f"context {name!r}"))
+
+
+def list_nodes(kubeconfig: str | None, context: str | None) -> list[dict[str, Any]]:
+    """The cluster's Node objects as the API sends them (camelCase), or ImageError."""
+    name, _, path = current_context(kubeconfig, context)
     from kubernetes import client, config
 
     try:
         api = config.new_client_from_config(config_file=path, context=name)
         raw = client.CoreV1Api(api).list_node(_request_timeout=10, _preload_content=False)
-        nodes = json.loads(raw.data)["items"]  # camelCase, as the functions above expect
+        return json.loads(raw.data)["items"]
     except Exception as exc:  # unreachable cluster: say so, don't guess a flavour
         raise ImageError(f"context {name!r}: cannot list nodes ({exc.__class__.__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
-    return flavour_from_nodes(nodes) or Flavour("remote", None, f"context {name!r}")
+
+
+# ----------------------------------------------------------------------------- presence
+
+
+def canonical(image: str) -> str:
+    """An image reference as the kubelet reports it: `storefront:0.1.0`, `docker.io/library/
+    storefront:0.1.0` and `docker.io/storefront:0.1.0` are one image (default tag latest)."""
+    name = image.split("@", 1)[0]
+    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    last = name.rsplit("/", 1)[-1]
+    return name if ":" in last else f"{name}:latest"
+
+
+def nodes_missing(nodes: list[dict[str, Any]], image: str) -> list[str]:
+    """Names of the nodes whose ``status.images`` lack ``image`` (what a pull-less cluster
+    such as kind needs on every node a pod may land on)."""
+    want = canonical(image)
+    missing = []
+    for node in nodes:
+        names = {canonical(n) for entry in (node.get("status") or {}).get("images") or []
+                 for n in entry.get("names") or []}
+        if want not in names:
+            missing.append((node.get("metadata") or {}).get("name", "?"))
+    return missing
 
 
 # ----------------------------------------------------------------------------- planning
@@ -264,6 +299,23 @@ def run(p: Plan, dry_run: bool = False, path: str | None = None,
     return 0
 
 
+def check(kubeconfig: str | None, context: str | None, tag: str) -> int:
+    """Whether the cluster's nodes hold ``storefront:<tag>`` (preflight's question)."""
+    image = f"{IMAGE}:{tag}"
+    nodes = list_nodes(kubeconfig, context)
+    flavour = flavour_from_nodes(nodes)
+    if flavour and flavour.kind == "labcluster":
+        print(f"labcluster runs the storefront from this package: {image} is not needed")
+        return 0
+    missing = nodes_missing(nodes, image)
+    if not missing:
+        print(f"{image} is on every node ({len(nodes)})")
+        return 0
+    print(f"{image} is missing on {', '.join(missing)}: run `python -m labhelpers.images` "
+          "(or push it to a registry, docs/real-clusters.md)")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labhelpers.images",
                                      description=__doc__.split("\n\n")[0])
@@ -274,8 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--builder", choices=BUILDERS, help="default: the first on PATH")
     parser.add_argument("--tag", help="default: the package version")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument("--check", action="store_true",
+                        help="only say whether every node has the image (exit 1 if not)")
     args = parser.parse_args(argv)
     try:
+        if args.check:
+            return check(args.kubeconfig, args.context, args.tag or version())
         if args.flavour:
             flavour = Flavour(args.flavour, args.cluster_name, "--flavour")
         else:

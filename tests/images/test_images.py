@@ -345,3 +345,57 @@ def test_cli_as_a_module(fake_bin, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "cluster: kind 'x' (from context 'kind-x')" in done.stdout
     assert "not found on PATH: kind" in done.stdout
+
+
+# ------------------------------------------------------------------ presence on nodes
+
+
+@pytest.mark.parametrize(("ref", "canon"), [
+    ("storefront:0.1.0", "storefront:0.1.0"),
+    ("docker.io/library/storefront:0.1.0", "storefront:0.1.0"),
+    ("docker.io/storefront:0.1.0", "storefront:0.1.0"),
+    ("storefront", "storefront:latest"),
+    ("ghcr.io/alice/storefront:0.1.0", "ghcr.io/alice/storefront:0.1.0"),
+    ("localhost:5000/storefront", "localhost:5000/storefront:latest"),
+    ("docker.io/library/storefront@sha256:abc", "storefront:latest"),
+])
+def test_canonical_image_names(ref, canon):
+    assert images.canonical(ref) == canon
+
+
+def _with_images(name: str, *names: str) -> dict:
+    return {"metadata": {"name": name},
+            "status": {"images": [{"names": list(names), "sizeBytes": 1}]}}
+
+
+def test_nodes_missing_the_image():
+    nodes = [_with_images("kind-control-plane", "docker.io/library/storefront:0.1.0",
+                          "docker.io/library/storefront@sha256:0f"),
+             _with_images("kind-worker", "docker.io/library/storefront:0.0.9"),
+             {"metadata": {"name": "fresh"}, "status": {}}]
+    assert images.nodes_missing(nodes, "storefront:0.1.0") == ["kind-worker", "fresh"]
+    assert images.nodes_missing(nodes[:1], "storefront:0.1.0") == []
+
+
+def test_check_on_labcluster_says_no_image_is_needed(labcluster_kubeconfig, capsys):
+    assert images.main(["--check", "--kubeconfig", str(labcluster_kubeconfig)]) == 0
+    assert "is not needed" in capsys.readouterr().out
+
+
+def test_check_on_an_unreachable_cluster_is_a_clear_error(tmp_path, capsys):
+    path = _kubeconfig(tmp_path, ["kind-x"], "kind-x", server="https://127.0.0.1:9")
+    assert images.main(["--check", "--kubeconfig", str(path)]) == 2
+    assert "context 'kind-x': cannot list nodes" in capsys.readouterr().err
+
+
+def test_check_names_the_nodes_without_the_image(monkeypatch, capsys):
+    """A kind cluster cannot run here: its nodes (as the API lists them) stand in."""
+    nodes = [_with_images("lab-control-plane", f"docker.io/library/{IMAGE}"),
+             _with_images("lab-worker", "docker.io/kindest/kindnetd:v2")]
+    monkeypatch.setattr(images, "list_nodes", lambda kubeconfig, context: nodes)
+    assert images.check(None, None, VERSION) == 1
+    out = capsys.readouterr().out
+    assert f"{IMAGE} is missing on lab-worker: run `python -m labhelpers.images`" in out
+    monkeypatch.setattr(images, "list_nodes", lambda kubeconfig, context: nodes[:1])
+    assert images.check(None, None, VERSION) == 0
+    assert f"{IMAGE} is on every node (1)" in capsys.readouterr().out
