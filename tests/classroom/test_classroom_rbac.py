@@ -12,6 +12,8 @@ from classroom_support import BREAKFIX_NS, LEARNER_NS, load, rbac_objects
 from rbac_model import Request, grants_for, parse
 
 SA = (LEARNER_NS, "learner")
+# The first test carries the recording run (a whole lab deployed, ~80 s on an idle machine).
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
