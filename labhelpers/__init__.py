@@ -3,7 +3,6 @@ official kubernetes client only, so the code a test runs on labcluster is the co
 learner runs on a real cluster."""
 
 from labhelpers.apply import ApplyError
-from labhelpers.charts import LabFigure
 from labhelpers.checks import CheckFailed
 from labhelpers.cluster import Target, resolve, server_version
 from labhelpers.describe import Description
@@ -15,8 +14,8 @@ from labhelpers.podlife import DeletedPod
 from labhelpers.styling import LabFrame
 from labhelpers.waiting import TierNotReady
 
-__all__ = ["ApplyError", "CheckFailed", "DeletedPod", "Description", "Lab", "LabFigure",
-           "LabFrame", "MetricsUnavailable", "NotOurs", "ProductionRefused", "TIERS", "Target",
+__all__ = ["ApplyError", "CheckFailed", "DeletedPod", "Description", "Lab", "LabFrame",
+           "MetricsUnavailable", "NotOurs", "ProductionRefused", "TIERS", "Target",
            "TierNotReady", "connect"]
 
 

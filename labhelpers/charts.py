@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from typing import Any
 
 import pandas as pd
 from matplotlib import dates as mdates
 from matplotlib.figure import Figure
 
-from labhelpers.styling import LabFrame
-
-#: Event reasons drawn on the timeline (others are in ``lab.events()``).
-MARKED_EVENTS = ("Killing", "BackOff", "Unhealthy", "OOMKilling", "Failed", "Evicted")
 #: what → (marker, colour) on the timeline.
 MARKERS = {
     "created": ("|", "#555555"), "scheduled": ("|", "#1f77b4"), "started": (">", "#2ca02c"),
@@ -28,9 +23,6 @@ MARKERS = {
     "BackOff": ("s", "#ff7f0e"), "Unhealthy": (".", "#ff7f0e"), "OOMKilling": ("v", "#d62728"),
     "Failed": ("x", "#d62728"), "Evicted": ("v", "#d62728"), "last seen": ("|", "#999999"),
 }
-#: Same-second moments of one pod are listed in the order they happen.
-STAGES = {"created": 0, "scheduled": 1, "started": 2, "ready": 3}
-TIMELINE_COLUMNS = ["pod", "uid", "time", "what", "detail", "deleted"]
 
 
 class LabFigure(Figure):
@@ -77,69 +69,6 @@ def plot_top(df: pd.DataFrame) -> LabFigure:
 
 
 # ------------------------------------------------------------------ timeline
-def _when(e: Any) -> dt.datetime | None:
-    return e.last_timestamp or e.event_time or e.first_timestamp or \
-        e.metadata.creation_timestamp
-
-
-def timeline_table(pods: list[Any], events: list[Any], namespace: str) -> LabFrame:
-    """One row per moment of each pod's life (created, scheduled, started, ready, terminated
-    with its reason, and the events in MARKED_EVENTS). A deleted pod is gone from the API,
-    so its rows come from the events that still name its UID."""
-    rows: list[dict[str, Any]] = []
-    live = {p.metadata.uid for p in pods}
-
-    def add(pod: str, uid: str, t: dt.datetime | None, what: str, detail: str = "",
-            deleted: bool = False) -> None:
-        if t is not None:
-            rows.append({"pod": pod, "uid": uid, "time": t, "what": what, "detail": detail,
-                         "deleted": deleted})
-
-    for p in pods:
-        name, uid = p.metadata.name, p.metadata.uid
-        add(name, uid, p.metadata.creation_timestamp, "created")
-        for c in p.status.conditions or []:
-            if c.type == "PodScheduled" and c.status == "True":
-                add(name, uid, c.last_transition_time, "scheduled")
-            if c.type == "Ready" and c.status == "True":
-                add(name, uid, c.last_transition_time, "ready")
-        for cs in p.status.container_statuses or []:
-            if cs.state and cs.state.running:
-                add(name, uid, cs.state.running.started_at, "started", cs.name)
-            last = cs.last_state.terminated if cs.last_state else None
-            if last:
-                add(name, uid, last.finished_at, "terminated",
-                    f"{cs.name}: {last.reason or 'exit'} (exit code {last.exit_code}); "
-                    f"{cs.restart_count} restarts")
-    gone: dict[str, list[Any]] = {}
-    for e in events:
-        obj = e.involved_object
-        if obj.kind != "Pod":
-            continue
-        uid = obj.uid or obj.name
-        if uid not in live:
-            gone.setdefault(uid, []).append(e)
-        if e.reason in MARKED_EVENTS:
-            detail = e.message or ""
-            if (e.count or 1) > 1:
-                detail += f" (x{e.count})"
-            add(obj.name, uid, _when(e), e.reason, detail, uid not in live)
-    for uid, evs in gone.items():
-        evs.sort(key=lambda e: e.first_timestamp or _when(e))
-        name = evs[0].involved_object.name
-        add(name, uid, evs[0].first_timestamp or _when(evs[0]), "created",
-            "(first event)", True)
-        add(name, uid, max(_when(e) for e in evs), "last seen", "(deleted)", True)
-    df = LabFrame(rows, columns=TIMELINE_COLUMNS)
-    if not df.empty:
-        rank = df["what"].map(STAGES).fillna(len(STAGES))
-        df = df.assign(_rank=rank).sort_values(["time", "pod", "_rank"], kind="stable") \
-            .drop(columns="_rank").reset_index(drop=True)
-    df.attrs["kubectl"] = (f"kubectl get pods -n {namespace} -o yaml; "
-                           f"kubectl get events -n {namespace} --sort-by=.lastTimestamp")
-    return df
-
-
 def _row_labels(df: pd.DataFrame) -> dict[str, str]:
     """uid → the y-axis label: the pod name, with (deleted) for gone incarnations."""
     labels = {}

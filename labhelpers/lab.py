@@ -1,7 +1,8 @@
 """``Lab``: one cluster + one namespace, and the few verbs a notebook cell needs.
 
 Each method is a thin layer over the official client; the work is in small modules
-(apply, waiting, tables, actions, checks) that a learner can open one at a time.
+(apply, waiting, tables, actions, checks, describe, metrics, charts, podlife, ensure,
+styling) that a learner can open one at a time.
 """
 
 from __future__ import annotations
@@ -9,18 +10,21 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
 from kubernetes import client
 
-from labhelpers import actions, charts, checks, manifests, metrics, ownership, podlife, tables
+from labhelpers import actions, checks, manifests, metrics, ownership, podlife, tables, timeline
 from labhelpers.apply import ApplyError, Resources, apply_one, delete_one, request
 from labhelpers.cluster import Target
 from labhelpers.describe import Description, describe
 from labhelpers.ordering import apply_order, delete_order
 from labhelpers.waiting import wait_ready
+
+if TYPE_CHECKING:  # matplotlib is imported only when a chart is drawn (import time matters
+    from labhelpers.charts import LabFigure  # in every notebook's first cell)
 
 #: The lab's tiers in deploy order → the files of manifests/lab they apply.
 TIERS: dict[str, tuple[str, ...]] = {
@@ -250,20 +254,24 @@ class Lab:
         prints how to get metrics-server (and returns an empty table) when there is none."""
         return self._show(metrics.top(self))
 
-    def plot_top(self) -> charts.LabFigure:
+    def plot_top(self) -> LabFigure:
         """Use against request and limit per pod, CPU and memory panels."""
-        return charts.plot_top(self.top())
+        from labhelpers.charts import plot_top
+
+        return plot_top(self.top())
 
     def timeline(self) -> pd.DataFrame:
         """Each pod's moments (created, scheduled, started, ready, terminated, kills,
         back-offs), deleted pods included as far as their events remember them."""
         pods = self.core.list_namespaced_pod(self.namespace).items
         events = self.core.list_namespaced_event(self.namespace).items
-        return self._show(charts.timeline_table(pods, events, self.namespace))
+        return self._show(timeline.timeline_table(pods, events, self.namespace))
 
-    def plot_timeline(self) -> charts.LabFigure:
+    def plot_timeline(self) -> LabFigure:
         """:meth:`timeline` as horizontal bars, one per pod (and per deleted pod)."""
-        return charts.plot_timeline(self.timeline())
+        from labhelpers.charts import plot_timeline
+
+        return plot_timeline(self.timeline())
 
     # ------------------------------------------------------------------ act
     def http(self, service: str, path: str = "/", port: int | str | None = None,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 from kubernetes import client
-from lh_support import Connected
+from lh_support import TEST_KUBECONFIG, Connected
 
 from labhelpers import quickstart
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.cluster]
+#: The session's cluster: quickstart's default (labcluster) would start another one.
+CLUSTER = ["--cluster", "kubeconfig", "--kubeconfig", TEST_KUBECONFIG] if TEST_KUBECONFIG else []
 
 
 def test_quickstart_refuses_a_foreign_namespace(connected: Connected, capsys) -> None:
@@ -17,7 +19,7 @@ def test_quickstart_refuses_a_foreign_namespace(connected: Connected, capsys) ->
     ns = "lh-quickstart-foreign"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     try:
-        assert quickstart.main(["--namespace", ns]) == 2
+        assert quickstart.main(["--namespace", ns, *CLUSTER]) == 2
         assert "adopt=True" in capsys.readouterr().err
         assert core.list_namespaced_pod(ns).items == []
     finally:
@@ -28,7 +30,7 @@ def test_quickstart_deploys_checks_and_says_how_to_open_it(connected: Connected,
                                                            capsys) -> None:
     ns = "lh-quickstart"
     try:
-        assert quickstart.main(["--namespace", ns]) == 0
+        assert quickstart.main(["--namespace", ns, *CLUSTER]) == 0
         out = capsys.readouterr().out
         assert "12/12 criteria pass" in out
         assert out.count("Running") >= 7 and "ecommerce-frontend" in out

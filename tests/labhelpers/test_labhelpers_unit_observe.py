@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from kubernetes import client
 
-from labhelpers import charts, metrics
+from labhelpers import charts, metrics, timeline
 from labhelpers.describe import env_line, parse_target
 from labhelpers.styling import AMBER, GREEN, RED, LabFrame, colour, lab_frame
 
@@ -110,7 +110,7 @@ def test_timeline_from_pods_and_the_events_of_a_deleted_one() -> None:
     pods = [_pod("web-1", "u1")]
     events = [_event("web-1", "u1", "Started", 5), _event("web-1", "u1", "BackOff", 32),
               _event("db-0", "old", "Scheduled", -50), _event("db-0", "old", "Killing", -10)]
-    df = charts.timeline_table(pods, events, "ns")
+    df = timeline.timeline_table(pods, events, "ns")
     web = df[df["uid"] == "u1"]
     assert list(web["what"]) == ["created", "scheduled", "terminated", "BackOff", "started",
                                  "ready"]
@@ -127,7 +127,7 @@ def test_timeline_from_pods_and_the_events_of_a_deleted_one() -> None:
 
 
 def test_empty_charts_say_why() -> None:
-    empty = charts.timeline_table([], [], "ns")
+    empty = timeline.timeline_table([], [], "ns")
     assert empty.empty
     assert "no pods" in charts.plot_timeline(empty).texts[0].get_text()
     assert "no pods" in charts.plot_top(metrics.top_table([], [], "ns")).texts[0].get_text()
