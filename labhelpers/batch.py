@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -270,22 +271,70 @@ def _stderr_error(stderr: str) -> str:
     return (lines[-1] if lines else "papermill failed without a message")[:500]
 
 
+#: papermill processes running now, so an interrupted batch can stop their kernels.
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a papermill run and everything under it.
+
+    By process tree, not group: jupyter_client starts the kernel in a session of its own,
+    and what a cell started (a port-forward, a load generator) lives in the kernel's.
+    psutil's Process objects refuse to act on a reused pid.
+    """
+    import psutil
+
+    try:
+        tree = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        tree = []
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    for child in tree:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+def stop_running() -> None:
+    """Kill the runs still going (papermill, its kernel, what the kernel started)."""
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING)
+    for proc in procs:
+        _kill_tree(proc)
+
+
 def run_notebook(notebook: Path, output: Path, params: dict[str, Any], env: dict[str, str],
                  timeout: float, kernel: str | None = None) -> tuple[bool, int | None, str]:
-    """One papermill run in its own process; (ok, failing cell, error)."""
+    """One papermill run in its own process; (ok, failing cell, error).
+
+    Its output goes to ``<output>.log`` rather than a pipe: a process a cell left running
+    would inherit a pipe and keep the batch waiting for its end.
+    """
     cmd = [sys.executable, "-m", "papermill", str(notebook), str(output),
            "-y", yaml.safe_dump(params), "--cwd", str(notebook.parent), "--log-level", "WARNING"]
     if kernel:
         cmd += ["-k", kernel]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return False, None, f"timed out after {timeout:.0f} s"
+    log = output.with_suffix(".log")
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc)
+            proc.wait()
+            return False, None, f"timed out after {timeout:.0f} s"
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
     cell, error = notebook_error(output) if output.exists() else (None, "")
     if proc.returncode == 0 and not error:
         return True, None, ""
-    return False, cell, error or _stderr_error(proc.stderr)
+    return False, cell, error or _stderr_error(log.read_text(errors="replace"))
 
 
 def _run_learner(who: Learner, notebooks: list[Path], stage: Path, base: dict[str, Any],
@@ -526,6 +575,7 @@ def run_batch(learners_csv: str | Path, notebooks: str | None = None,
             shutil.rmtree(out)
         os.replace(stage, out)
     except BaseException:
+        stop_running()  # Ctrl-C: the runs' own sessions do not get the terminal's signal
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return Report(out=out, table=table, runs=run_df, questions=questions,

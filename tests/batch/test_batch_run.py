@@ -3,6 +3,7 @@ learners, one of whose runs fails, quiz answers from files; and its bad-input er
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -169,3 +170,44 @@ def test_cli_exit_code_and_refuses_to_overwrite(course: Path, class_csv: Path,
     assert code == 2
     assert "not empty" in capsys.readouterr().err
     assert (report.out / "report.html").exists()  # the earlier report is untouched
+
+
+def test_stopping_a_run_stops_what_its_kernel_started(tmp_path: Path) -> None:
+    """An interrupted or timed-out run must not leave processes behind. ipykernel exits
+    with its parent, but what a cell started (a port-forward, a load generator) would
+    not: the batch kills the run's whole process tree."""
+    import os
+    import signal
+    import threading
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    nb = make_notebook(tmp_path / "01-sleepy.ipynb", [
+        "import subprocess, time\n"
+        "child = subprocess.Popen(['sleep', '600'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(600)"])
+    outcome: list[tuple] = []
+    env = {**os.environ, "LAB_HEADLESS": "1", "LAB_RESULTS_DIR": str(tmp_path / "r")}
+    worker = threading.Thread(daemon=True, target=lambda: outcome.append(batch.run_notebook(
+        nb, tmp_path / "out.ipynb", {}, env, timeout=900)))
+    worker.start()
+    deadline = time.monotonic() + 300
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    child = int(pid_file.read_text())
+    try:
+        batch.stop_running()
+        worker.join(60)  # without the group kill, `sleep` keeps papermill's pipes open
+        assert not worker.is_alive() and outcome and outcome[0][0] is False
+        for _ in range(50):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"process {child} started by the notebook still runs")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)  # ours (the test's notebook started it)
