@@ -407,10 +407,19 @@ def question_table(recorded: dict[str, dict]) -> Any:
                 c[0] += bool(right)
                 c[1] += 1
     order = {name: i for i, name in enumerate(quizzes.SECTIONS)}
+    position: dict[tuple[str, str], int] = {}  # the quiz file's order, as learners saw it
+    for sec in {sec for sec, _ in counts}:
+        with contextlib.suppress(quizzes.QuizError):
+            for i, question in enumerate(quizzes.load(sec).questions):
+                position[(sec, question.id)] = i
+
+    def key(item: tuple[tuple[str, str], list[int]]) -> tuple[int, str, int, str]:
+        (sec, qid), _ = item
+        return order.get(sec, 99), sec, position.get((sec, qid), 999), qid
+
     rows = [{"section": sec, "question": qid, "right": r, "graded": n,
              "pct_right": round(100 * r / n, 1)}
-            for (sec, qid), (r, n) in sorted(counts.items(),
-                                             key=lambda kv: (order.get(kv[0][0], 99), kv[0]))]
+            for (sec, qid), (r, n) in sorted(counts.items(), key=key)]
     return pd.DataFrame(rows, columns=["section", "question", "right", "graded", "pct_right"])
 
 

@@ -162,6 +162,21 @@ def test_summary_adds_up_several_notebooks() -> None:
     assert batch.chart_png(table)[:4] == b"\x89PNG"
 
 
+def test_question_table_in_course_order() -> None:
+    recorded = {
+        "ada": {"sections": {"discovery": {"quiz": {"per_question": {"fqdn": True,
+                                                                     "cart-url": False}}},
+                             "preflight": {"quiz": {"per_question": {"pods": True}}}}},
+        "bob": {"sections": {"discovery": {"quiz": {"per_question": {"fqdn": False}}}}},
+        "cy": {"sections": {"discovery": {"checks": {"passed": 1, "total": 1}}}},
+    }
+    t = batch.question_table(recorded)
+    assert list(zip(t["section"], t["question"], strict=True)) == [
+        ("preflight", "pods"), ("discovery", "fqdn"), ("discovery", "cart-url")]
+    fqdn = t[t["question"] == "fqdn"].iloc[0]
+    assert (fqdn["right"], fqdn["graded"], fqdn["pct_right"]) == (1, 2, 50.0)
+
+
 def test_cli_exit_code_and_refuses_to_overwrite(course: Path, class_csv: Path,
                                                 report: batch.Report,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
