@@ -15,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import itertools
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
 Target = tuple[str, int]
+CONNECT_TIMEOUT = 5.0  # seconds before the next endpoint is tried
 
 
 def write_table(path: Path, entries: dict[tuple[str, int], list[Target]]) -> None:
@@ -93,6 +96,83 @@ class _Splice(asyncio.Protocol):
             self.peer.resume_reading()
 
 
+class _Client(_Splice):
+    """The accepted side: dials an endpoint as soon as the connection is made."""
+
+    def __init__(self, proxy: Proxy, addr: tuple[str, int]) -> None:
+        super().__init__()
+        self.proxy, self.addr = proxy, addr
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.proxy.dial(self.addr, self)
+
+
+class _Dial:
+    """Try targets in order until one accepts; then splice it to `down`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, targets: list[Target],
+                 down: _Splice) -> None:
+        self.loop, self.targets, self.down = loop, targets, down
+        self.sock: socket.socket | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def next(self) -> None:
+        while self.targets:
+            host, port = self.targets.pop(0)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            err = sock.connect_ex((host, port))
+            if err == 0:
+                self.done(sock)
+                return
+            if err == errno.EINPROGRESS:
+                self.sock = sock
+                self.loop.add_writer(sock.fileno(), self.writable)
+                self.timer = self.loop.call_later(CONNECT_TIMEOUT, self.give_up)
+                return
+            sock.close()
+        if self.down.transport is not None:  # no ready endpoint: the client sees the close
+            self.down.transport.close()
+
+    def writable(self) -> None:
+        sock, self.sock = self.sock, None
+        assert sock is not None
+        self.loop.remove_writer(sock.fileno())
+        if self.timer is not None:
+            self.timer.cancel()
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+            self.done(sock)
+        else:
+            sock.close()
+            self.next()
+
+    def give_up(self) -> None:
+        if self.sock is not None:
+            self.loop.remove_writer(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+        self.next()
+
+    def done(self, sock: socket.socket) -> None:
+        down = self.down
+        if down.transport is None or down.transport.is_closing():
+            sock.close()
+            return
+        up = _Splice(down.transport)  # type: ignore[arg-type]
+        make = getattr(self.loop, "_make_socket_transport", None)
+        if make is not None:  # the selector loop's own constructor: no task needed
+            up.transport = make(sock, up)
+            down.attach(up.transport)  # type: ignore[arg-type]
+            return
+
+        async def wrap() -> None:  # other loops: the public (coroutine) way
+            transport, _ = await self.loop.create_connection(lambda: up, sock=sock)
+            down.attach(transport)  # type: ignore[arg-type]
+
+        self.loop.create_task(wrap())
+
+
 def _half_close(transport: asyncio.Transport) -> None:
     if transport.can_write_eof():
         transport.write_eof()
@@ -146,29 +226,17 @@ class Proxy:
                     self.failed.add(addr)
 
     def accepted(self, addr: tuple[str, int]) -> _Splice:
-        down = _Splice()
         self.read()  # a stat per new connection: endpoint changes apply at once
-        asyncio.get_running_loop().create_task(self.connect(addr, down))
-        return down
+        return _Client(self, addr)
 
-    async def connect(self, addr: tuple[str, int], down: _Splice) -> None:
+    def dial(self, addr: tuple[str, int], down: _Splice) -> None:
+        """Connect to the next target without a task or a timer: a non-blocking connect
+        (on loopback it mostly completes at once) and the loop's socket transport made
+        directly — the per-connection cost that bounds new-connection throughput."""
         targets = self.targets.get(addr) or []
         start = next(self.rr.setdefault(addr, itertools.count()))
-        loop = asyncio.get_running_loop()
-        for i in range(len(targets)):
-            host, port = targets[(start + i) % len(targets)]
-            try:
-                up, _ = await asyncio.wait_for(
-                    loop.create_connection(lambda: _Splice(down.transport), host, port), 5)
-            except (OSError, TimeoutError):
-                continue
-            if down.transport is None or down.transport.is_closing():
-                up.close()
-                return
-            down.attach(up)  # type: ignore[arg-type]
-            return
-        if down.transport is not None:  # no ready endpoint: the client sees the close
-            down.transport.close()
+        order = [targets[(start + i) % len(targets)] for i in range(len(targets))]
+        _Dial(asyncio.get_running_loop(), order, down).next()
 
     async def run(self) -> None:
         stop = asyncio.Event()

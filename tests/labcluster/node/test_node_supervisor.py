@@ -168,15 +168,15 @@ def test_cpu_limit_holds_a_busy_loop_near_its_limit(spawn):
     proc = spawn("""
         print("spinning", flush=True)
         while True: pass
-    """, cpu_limit=250)
+    """, cpu_limit=50)
+    # 50m, not more: on a machine loaded by other test runs the loop may get only a few
+    # hundred millicores, and it must still be well above its limit to be throttled
     wait_for_log(proc, "spinning")
     time.sleep(0.5)
     proc.usage()
     time.sleep(2.0)
     usage = proc.usage()
-    assert 30 < usage.cpu_millicores < 450, usage  # unthrottled it would be ~1000
-    # it was paused at least once (> 0.5 s on an idle machine; on one loaded by other test
-    # runs the loop gets little more than its limit, so the pauses are short)
-    assert proc.throttled_seconds > 0
+    assert 10 < usage.cpu_millicores < 200, usage  # unthrottled it would be ~1000
+    assert proc.throttled_seconds > 0.5
     result = proc.stop(grace=5)  # a stopped (throttled) tree still ends on SIGTERM
     assert result is not None and result.exit_code == 143
