@@ -226,6 +226,12 @@ def read_answers(folder: str | Path | None, learners: Sequence[Learner]) -> dict
             except quizzes.QuizError as exc:
                 raise BatchError(f"--answers {path}: {exc}") from None
         out[who.learner] = doc
+    known = {who.learner for who in learners}
+    strays = sorted(p.stem for p in folder.iterdir()
+                    if p.suffix in (".yaml", ".yml", ".json") and p.stem not in known)
+    if strays:  # a misspelt learner id: say so, or their quiz silently goes ungraded
+        print(f"batch: warning: --answers has files for learners not in the class list: "
+              f"{', '.join(strays)}", file=sys.stderr)
     return out
 
 

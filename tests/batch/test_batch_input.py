@@ -156,3 +156,12 @@ current-context: class
         batch.run_batch(csv_path, out=tmp_path / "out", notebooks_dir=course,
                         cluster="kubeconfig")
     assert nothing_written(tmp_path)
+
+
+def test_answers_for_unknown_learners_are_reported(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "ada.yaml", "deploy: {pod-count: 7}")
+    write(tmp_path / "adda.yaml", "deploy: {pod-count: 7}")
+    got = batch.read_answers(tmp_path, [batch.Learner("ada", "lab-ada")])
+    assert got == {"ada": {"deploy": {"pod-count": 7}}}
+    assert "not in the class list: adda" in capsys.readouterr().err
