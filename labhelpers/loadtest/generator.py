@@ -196,6 +196,7 @@ async def generate(cfg: dict[str, Any]) -> dict[str, Any]:
 
     async def worker() -> None:
         conn = Connection(host, port)
+        await asyncio.sleep(max(t0 - clock(), 0))  # every offset from t0 is >= 0
         try:
             while (i := take()) is not None:
                 raw = raws[i % len(raws)]

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from labhelpers.loadtest import generator, guard, incluster
@@ -112,8 +113,18 @@ def _finish(record: dict[str, Any], cfg: dict[str, Any], name: str, mode: str
             ) -> LoadResult:
     result = LoadResult.from_record(record, name, cfg["urls"][0], mode)
     for text in result.warnings:
-        warnings.warn(text, LoadTestWarning, stacklevel=3)
+        warnings.warn(text, LoadTestWarning, stacklevel=_caller_level())
     return result
+
+
+def _caller_level() -> int:
+    """The stacklevel of the first frame outside labhelpers (run() or Lab.loadtest()'s
+    caller), so a notebook shows its own cell as the warning's origin."""
+    package = str(Path(__file__).resolve().parents[1])
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _deadline(requests: int | None, rate: float | None, duration: float | None,

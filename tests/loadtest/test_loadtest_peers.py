@@ -33,12 +33,17 @@ def test_same_numbers_as_established_tools(lt_server: str, tool: str) -> None:
     if tool not in peers.available():
         pytest.skip(f"{tool} is not installed; the other tool's test covers the comparison")
     url = f"{lt_server}/delay?key=peer-{tool}&every=1&ms={SERVER_MS}"
-    if tool == "hey":
-        theirs = peers.run_hey(url, 1000, CONCURRENCY)
-        ours = loadtest.run(None, url, requests=1000, concurrency=CONCURRENCY)
-    else:
-        theirs = peers.run_wrk(url, CONCURRENCY, 2)
-        ours = loadtest.run(None, url, duration=2, concurrency=CONCURRENCY)
+    # interleaved, best of two each: other test runs come and go on this machine
+    runs = []
+    for _ in range(2):
+        if tool == "hey":
+            runs.append((peers.run_hey(url, 1000, CONCURRENCY),
+                         loadtest.run(None, url, requests=1000, concurrency=CONCURRENCY)))
+        else:
+            runs.append((peers.run_wrk(url, CONCURRENCY, 2),
+                         loadtest.run(None, url, duration=2, concurrency=CONCURRENCY)))
+    theirs = max((t for t, _ in runs), key=lambda t: t.rps)
+    ours = max((o for _, o in runs), key=lambda o: o.rps)
     assert theirs.non_2xx == 0 and ours.errors == 0
     rps_ratio = ours.rps / theirs.rps
     p50_ratio = ours.percentile(50) / theirs.p50_ms
