@@ -8,6 +8,7 @@ Services say (:mod:`.services`) and what the manifests linter sees in the live o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -19,26 +20,54 @@ from labhelpers.doctor.snapshot import Snapshot, take
 if TYPE_CHECKING:
     from labhelpers.lab import Lab
 
-__all__ = ["COLUMNS", "ERROR", "WARNING", "Finding", "Snapshot", "diagnose", "findings"]
+__all__ = ["COLUMNS", "ERROR", "WARNING", "Finding", "Snapshot", "diagnose", "findings",
+           "report"]
+
+
+#: Linter rules whose finding is the cause of a live one: folded into its evidence.
+CAUSES = {"image-tag-unknown": ("image-pull",), "missing-reference": ("config-error",),
+          "probe-path-unknown": ("readiness-failing", "liveness-failing"),
+          "memory-below-minimum": ("oom-killed",), "storageclass-unknown": ("pvc-unbound",),
+          "selector-mismatch": ("apply-rejected",)}
 
 
 def findings(lab: Lab) -> list[Finding]:
     """Every finding, live evidence first (the table keeps the first of a rule/object)."""
     snap = take(lab)
-    return [*rejected.check(lab), *pods.check(snap), *services.check(snap),
-            *manifests.check(snap)]
+    live = [*rejected.check(lab), *pods.check(snap), *services.check(snap)]
+    rest = []
+    for f in manifests.check(snap):
+        related = [i for i, g in enumerate(live) if g.rule in CAUSES.get(f.rule, ())
+                   and (g.object == f.object or f.rule == "storageclass-unknown")]
+        if not related:
+            rest.append(f)
+        for i in related:
+            if "the manifest shows it too" not in live[i].evidence:
+                live[i] = replace(live[i], evidence=f"{live[i].evidence}; the manifest shows "
+                                  f"it too: {f.problem}")
+    return live + rest
 
 
 def diagnose(lab: Lab, quiet: bool = False) -> pd.DataFrame:
-    """The findings table (columns :data:`COLUMNS`); says so when there is nothing."""
+    """The findings table (columns :data:`COLUMNS`); unless ``quiet``, also printed in full
+    (a table cell truncates the evidence, which is the part worth reading)."""
     df = table(findings(lab), lab.namespace)
     if not quiet:
         if getattr(lab, "show_kubectl", False):
             print(f"$ {df.attrs['kubectl']}")
-        if df.empty:
-            print(f"✅ namespace {lab.namespace}: no problems found")
-        else:
-            errors = int((df["severity"] == ERROR).sum())
-            print(f"🩺 namespace {lab.namespace}: {errors} error(s), "
-                  f"{len(df) - errors} warning(s)")
+        print(report(df))
     return df
+
+
+def report(df: pd.DataFrame) -> str:
+    """The findings as text: one block per finding, nothing cut off."""
+    ns = df.attrs.get("namespace", "?")
+    if df.empty:
+        return f"✅ namespace {ns}: no problems found"
+    errors = int((df["severity"] == ERROR).sum())
+    lines = [f"🩺 namespace {ns}: {errors} error(s), {len(df) - errors} warning(s)"]
+    for r in df.itertuples():
+        mark = "❌" if r.severity == ERROR else "⚠️"
+        lines += [f"\n{mark} {r.object} [{r.rule}]: {r.problem}",
+                  f"   evidence: {r.evidence}", f"   fix: {r.fix}"]
+    return "\n".join(lines)

@@ -140,16 +140,29 @@ def _unscheduled(snap: Snapshot, pod: Any) -> Iterator[Finding]:
                       "message")
 
 
+def _recovered(statuses: list[Any], last: Any) -> bool:
+    """The container restarted by liveness runs again and has not failed since it started
+    (e.g. probes that timed out while the machine was overloaded): nothing to fix now."""
+    when = last.last_timestamp or last.event_time or last.first_timestamp
+    running = [cs.state.running.started_at for cs in statuses
+               if cs.state and cs.state.running and cs.state.running.started_at]
+    waiting = any(cs.state and cs.state.waiting for cs in statuses)
+    return bool(when and running) and not waiting and all(when <= t for t in running)
+
+
 def _probes(snap: Snapshot, pod: Any) -> Iterator[Finding]:
     """Unhealthy events that still matter: readiness while the pod is not Ready,
     liveness while the container keeps being restarted."""
     name, owner = pod.metadata.name, snap.owner(pod)
-    restarts = sum(cs.restart_count for cs in pod.status.container_statuses or [])
+    statuses = pod.status.container_statuses or []
+    restarts = sum(cs.restart_count for cs in statuses)
+    # a container that keeps dying fails its readiness probe too: its own finding says why
+    dying = any(cs.restart_count and cs.state and cs.state.waiting for cs in statuses)
     for kind, rule in (("Readiness", "readiness-failing"), ("Liveness", "liveness-failing")):
         events = [e for e in snap.pod_events(name, "Unhealthy")
                   if (e.message or "").startswith(kind)]
-        if not events or (kind == "Readiness" and snap.ready(pod)) or (
-                kind == "Liveness" and restarts == 0):
+        if not events or (kind == "Readiness" and (snap.ready(pod) or dying)) or (
+                kind == "Liveness" and (restarts == 0 or _recovered(statuses, events[-1]))):
             continue
         last = events[-1]
         probe = None
@@ -168,7 +181,7 @@ def _probes(snap: Snapshot, pod: Any) -> Iterator[Finding]:
                    + (f" ({' | '.join(lines)})" if lines else "")
                    + " and fix what it depends on")
         yield Finding(
-            ERROR if kind == "Readiness" else WARNING, owner, rule,
+            ERROR if kind == "Readiness" or dying else WARNING, owner, rule,
             f"{kind} probe{where} fails, so pod {name} is "
             + ("not Ready (gets no traffic)" if kind == "Readiness" else "restarted"),
             f"event Unhealthy ×{last.count or 1}: {last.message}", fix)

@@ -6,11 +6,10 @@ beside the containers' ports, because that comparison is the whole diagnosis.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import Any
 
-from labhelpers.doctor.finding import ERROR, Finding
+from labhelpers.doctor.finding import ERROR, WARNING, Finding
 from labhelpers.doctor.snapshot import Snapshot
 from labhelpers.tables import endpoint_addresses
 
@@ -44,19 +43,41 @@ def check(snap: Snapshot) -> Iterator[Finding]:
 
 
 def _no_match(snap: Snapshot, svc: Any, selector: dict[str, str]) -> Finding:
+    """Selector beside the pods' labels, on the selector's own keys (the other labels
+    only hide the difference); a near miss is an error, nothing deployed for it a
+    warning (the Service is not wrong, its workload is missing)."""
     name = svc.metadata.name
-    labelled = {snap.owner(p): p.metadata.labels or {} for p in snap.live_pods()}
-    by_text = {_fmt(v): k for k, v in labelled.items()}
-    close = difflib.get_close_matches(_fmt(selector), list(by_text), n=1, cutoff=0.3)
-    side = (f"closest pods ({by_text[close[0]]}) are labelled {close[0]}" if close else
-            "no pod in the namespace" if not labelled else
-            "pod labels: " + "; ".join(f"{k}: {_fmt(v)}" for k, v in labelled.items()))
-    fix = (f"set Service {name}'s selector to the labels of {by_text[close[0]]}'s pods "
-           "(endpoints appear at once, no restart)" if close else
-           f"deploy the workload Service {name} is meant for, or fix its selector")
-    return Finding(ERROR, f"Service/{name}", "service-no-match",
-                   f"Service {name} selects no pod, so it has no endpoints",
-                   f"selector {_fmt(selector)} vs {side}; endpoints: <none>", fix)
+    seen: dict[str, str] = {}
+    for p in snap.live_pods():
+        labels = p.metadata.labels or {}
+        seen.setdefault(_fmt({k: labels.get(k, "<none>") for k in selector}), snap.owner(p))
+    close = [lbl for lbl, owner in seen.items() if _near(name, selector, owner, lbl)]
+    if close:
+        owner = seen[close[0]]
+        return Finding(
+            ERROR, f"Service/{name}", "service-no-match",
+            f"Service {name} selects no pod, so it has no endpoints",
+            f"selector {_fmt(selector)} vs pods of {owner}: {close[0]}; endpoints: <none>",
+            f"set Service {name}'s selector to {close[0]} (the labels of {owner}'s pods); "
+            "endpoints appear at once, no restart")
+    others = "; ".join(f"{o}: {lbl}" for lbl, o in seen.items()) or "no pods at all"
+    return Finding(
+        WARNING, f"Service/{name}", "service-no-match",
+        f"Service {name} selects no pod: nothing in this namespace makes pods for it",
+        f"selector {_fmt(selector)} vs pods here ({others}); endpoints: <none>",
+        f"deploy the workload Service {name} is meant for (was it rejected at apply?), "
+        "or fix its selector")
+
+
+def _near(service: str, selector: dict[str, str], owner: str, labels: str) -> bool:
+    """Pods the Service was probably meant for: their workload has the Service's name, or
+    a selector value is part of their label value (app=cart vs app=cart-service). Names
+    that merely look alike (redis/postgres) are not."""
+    if owner.split("/", 1)[1] == service:
+        return True
+    values = dict(kv.split("=", 1) for kv in labels.split(",") if "=" in kv)
+    return any(v and values.get(k) not in (None, "<none>") and
+               (v in values[k] or values[k] in v) for k, v in selector.items())
 
 
 def _target_ports(snap: Snapshot, svc: Any, pods: list[Any]) -> Iterator[Finding]:

@@ -132,9 +132,10 @@ def _row(challenges, name: str, rule: str) -> pd.Series:
 
 
 def test_doctor_evidence_puts_selector_beside_labels(challenges, settled) -> None:
-    ev = _row(challenges, "service-selector", "service-no-match")["evidence"]
-    assert "app=cart," in ev or "app=cart " in ev, ev
-    assert "app=cart-service" in ev, ev
+    row = _row(challenges, "service-selector", "service-no-match")
+    ev = row["evidence"]
+    assert "selector app=cart vs pods of Deployment/cart-service: app=cart-service" in ev, ev
+    assert "app=cart-service" in row["fix"] and row["severity"] == "error"
 
 
 def test_doctor_evidence_for_oom_config_host_and_probe(challenges, settled) -> None:
