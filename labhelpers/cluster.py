@@ -27,6 +27,9 @@ class Target:
     cluster_name: str | None
     namespace: str
     kubeconfig: str | None = None
+    #: In a pod: the namespace its service account lives in (the ``namespace`` file). A
+    #: classroom's instructor makes it, so labhelpers counts it as adopted (``Lab``).
+    service_account_namespace: str | None = None
 
 
 def in_cluster_available() -> bool:
@@ -50,8 +53,9 @@ def _in_cluster(namespace: str | None) -> Target:
         token_filename=str(SA_DIR / "token"), cert_filename=str(SA_DIR / "ca.crt"))
     loader.load_and_set(cfg)
     ns_file = SA_DIR / "namespace"
-    ns = namespace or (ns_file.read_text().strip() if ns_file.is_file() else DEFAULT_NAMESPACE)
-    return Target(client.ApiClient(cfg), "in-cluster", None, None, ns)
+    home = ns_file.read_text().strip() if ns_file.is_file() else None
+    return Target(client.ApiClient(cfg), "in-cluster", None, None,
+                  namespace or home or DEFAULT_NAMESPACE, service_account_namespace=home)
 
 
 def _from_kubeconfig(path: str, context: str | None, namespace: str | None,

@@ -87,13 +87,18 @@ class Lab:
                 return None
             raise
 
+    def adopted(self) -> bool:
+        """Whether this namespace counts as adopted without ``adopt=True``: in a learner pod,
+        its service account's namespace and the break & fix one beside it."""
+        return ownership.adopted_by_pod(self.namespace, self.target.service_account_namespace)
+
     def ensure_namespace(self, adopt: bool = False) -> None:
-        """Create our namespace (labelled), or check an existing one is ours."""
+        """Create our namespace (labelled), or check an existing one is ours (or adopted)."""
         ns = self._namespace_object()
         if ns is None:
             apply_one(self.resources, ownership.stamp(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}))
-        elif not ownership.is_ours(ns.metadata.labels) and not adopt:
+        elif not ownership.is_ours(ns.metadata.labels) and not (adopt or self.adopted()):
             raise ownership.NotOurs(
                 f"namespace {self.namespace} exists and labhelpers did not create it (no "
                 f"{ownership.SELECTOR} labels); pass adopt=True to deploy into it anyway, "

@@ -29,5 +29,20 @@ def is_ours(labels: dict[str, str] | None) -> bool:
     return all(labels.get(k) == v for k, v in LABELS.items())
 
 
+#: A classroom's second namespace per learner, beside their own (manifests/classroom/learner.yaml).
+BREAKFIX_SUFFIX = "-breakfix"
+
+
+def adopted_by_pod(namespace: str, service_account_namespace: str | None) -> bool:
+    """True for the namespaces a learner pod deploys into without ``adopt=True``: its service
+    account's own and ``<that>-breakfix``. The instructor makes both (labelled ``part-of``
+    only) and the learner may not create namespaces, so asking them to adopt would only be
+    a hurdle; any other namespace still needs ``adopt=True``."""
+    if not service_account_namespace:
+        return False
+    return namespace in (service_account_namespace,
+                         service_account_namespace + BREAKFIX_SUFFIX)
+
+
 class NotOurs(RuntimeError):
     """An existing namespace labhelpers did not create (pass ``adopt=True`` to use it)."""
