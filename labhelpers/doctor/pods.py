@@ -4,6 +4,7 @@ edits), with the pod named in the evidence."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -140,6 +141,13 @@ def _unscheduled(snap: Snapshot, pod: Any) -> Iterator[Finding]:
                       "message")
 
 
+def _died_lately(cs: Any, within: float = 300) -> bool:
+    last = cs.last_state.terminated if cs.last_state else None
+    if not last or not last.finished_at:
+        return False
+    return (dt.datetime.now(dt.UTC) - last.finished_at).total_seconds() < within
+
+
 def _recovered(statuses: list[Any], last: Any) -> bool:
     """The container restarted by liveness runs again and has not failed since it started
     (e.g. probes that timed out while the machine was overloaded): nothing to fix now."""
@@ -157,7 +165,8 @@ def _probes(snap: Snapshot, pod: Any) -> Iterator[Finding]:
     statuses = pod.status.container_statuses or []
     restarts = sum(cs.restart_count for cs in statuses)
     # a container that keeps dying fails its readiness probe too: its own finding says why
-    dying = any(cs.restart_count and cs.state and cs.state.waiting for cs in statuses)
+    dying = any(cs.restart_count and (cs.state and cs.state.waiting or _died_lately(cs))
+                for cs in statuses)
     for kind, rule in (("Readiness", "readiness-failing"), ("Liveness", "liveness-failing")):
         events = [e for e in snap.pod_events(name, "Unhealthy")
                   if (e.message or "").startswith(kind)]
