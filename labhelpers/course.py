@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -204,7 +205,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # papermill then shuts the running kernel down
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # a stopped run leaves no kernel behind
     args = parse(argv)
     try:
         notebooks = select(course_notebooks(args.course_dir), args.notebooks)

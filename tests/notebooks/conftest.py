@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,28 @@ import labcluster
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
+SYSTEM_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
+
+
+def reset_namespaces(kubeconfig: str, timeout: float = 180) -> None:
+    """Delete every namespace a course run made, and wait until they are gone.
+
+    The node has the machine's 2 cores: a lab requests 850m, so a second course run (or a
+    break/fix scenario beside the lab) does not fit next to a first one left running."""
+    from kubernetes import client, config
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+    for ns in api.list_namespace().items:
+        if ns.metadata.name not in SYSTEM_NAMESPACES and not ns.metadata.deletion_timestamp:
+            api.delete_namespace(ns.metadata.name)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [n.metadata.name for n in api.list_namespace().items
+                if n.metadata.name not in SYSTEM_NAMESPACES]
+        if not left:
+            return
+        assert time.monotonic() < deadline, f"namespaces not deleted after {timeout}s: {left}"
+        time.sleep(1)
 
 
 @pytest.fixture(scope="session")
