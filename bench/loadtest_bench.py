@@ -65,9 +65,11 @@ def start_lab():
 
     home = Path(tempfile.mkdtemp(prefix="loadtest-bench-"))
     home.chmod(0o755)
-    os.environ["LABCLUSTER_HOME"] = str(home)
+    import labcluster
+
+    kubeconfig = labcluster.ensure_running(home)
     with quiet(), contextlib.redirect_stderr(io.StringIO()):
-        lab = labhelpers.connect(cluster="labcluster")
+        lab = labhelpers.connect(cluster="kubeconfig", kubeconfig=str(kubeconfig))
         for tier in ("config", "database", "cache", "backend"):
             lab.deploy(tier)
     return home, lab

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -54,19 +53,16 @@ def lab_backend():
 
     home = Path(tempfile.mkdtemp(prefix="loadtest-test-"))
     home.chmod(0o755)  # PostgreSQL runs as another user and must traverse it
-    old = os.environ.get("LABCLUSTER_HOME")
-    os.environ["LABCLUSTER_HOME"] = str(home)
     try:
+        # By its kubeconfig, not by LABCLUSTER_HOME: other folders' session clusters may be
+        # up in the same pytest session, and os.environ is shared.
+        kubeconfig = labcluster.ensure_running(home)
         with contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
-            lab = labhelpers.connect(cluster="labcluster")
+            lab = labhelpers.connect(cluster="kubeconfig", kubeconfig=str(kubeconfig))
             for tier in ("config", "database", "cache", "backend"):
                 lab.deploy(tier)
         yield lab
     finally:
         labcluster.stop(home)
-        if old is None:
-            os.environ.pop("LABCLUSTER_HOME", None)
-        else:
-            os.environ["LABCLUSTER_HOME"] = old
         shutil.rmtree(home, ignore_errors=True)
