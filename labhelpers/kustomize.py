@@ -16,7 +16,19 @@ volumeMounts (by ``mountPath``), Service ports (by ``port``), topology spread (b
 Merged lists come out as kubectl writes them: the patch's items first, then the
 remaining original items.
 
-Anything else (generators, components, labels, images, replicas, remote bases…) raises
+- ``components``: folders whose kustomization is ``kind: Component``
+  (``kustomize.config.k8s.io/v1alpha1``). As in kustomize, a component adds its resources
+  to the ones gathered so far, then runs its own patches/namespace/images over all of
+  them; the including kustomization's own transformations run after its components. A
+  Component folder also builds on its own (kubectl's output: its resources, transformed);
+  listed under ``resources`` it is an error, as is a Kustomization under ``components``.
+- ``images``: ``name`` → ``newName`` / ``newTag`` / ``digest`` on every ``containers`` and
+  ``initContainers`` image, with kustomize's matching (the name, then an optional tag and
+  an optional ``@sha256:`` digest) and rewriting (a new tag or digest replaces both).
+
+Transformations run in kustomize's order: patches, namespace, images.
+
+Anything else (generators, labels, replicas, remote bases…) raises
 :class:`KustomizeError` naming the field, instead of being silently ignored.
 """
 
@@ -33,7 +45,11 @@ from labhelpers.manifests import find_kustomization, load_file, ref
 
 Obj = dict[str, Any]
 
-SUPPORTED_FIELDS = frozenset({"apiVersion", "kind", "resources", "namespace", "patches"})
+SUPPORTED_FIELDS = frozenset(
+    {"apiVersion", "kind", "resources", "components", "namespace", "patches", "images"}
+)
+SUPPORTED_IMAGE_FIELDS = frozenset({"name", "newName", "newTag", "digest"})
+KINDS = ("Kustomization", "Component")
 SUPPORTED_PATCH_FIELDS = frozenset({"path", "patch", "target"})
 SUPPORTED_TARGET_FIELDS = frozenset(
     {"group", "version", "kind", "name", "namespace", "labelSelector", "annotationSelector"}
@@ -86,8 +102,15 @@ class KustomizeError(ValueError):
 
 
 def build(path: str | Path) -> list[Obj]:
-    """Objects a kustomization folder produces, in resource order (kubectl's content)."""
-    root = Path(path)
+    """Objects a kustomization folder produces, in resource order (kubectl's content).
+
+    A Component folder builds too, on its own, as ``kubectl kustomize`` builds it."""
+    return _accumulate(Path(path), [], None)
+
+
+def _read(root: Path, role: str | None) -> tuple[Path, Obj]:
+    """The kustomization file of ``root`` and its content, checked for what this subset
+    and the including field (``role``: "resource", "component" or None) allow."""
     kfile = find_kustomization(root)
     if kfile is None:
         raise KustomizeError(f"{root}: no kustomization.yaml")
@@ -95,23 +118,38 @@ def build(path: str | Path) -> list[Obj]:
     if not isinstance(spec, dict):
         raise KustomizeError(f"{kfile}: a kustomization must be a mapping")
     kind = spec.get("kind", "Kustomization")
-    if kind != "Kustomization":
+    if kind not in KINDS:
         raise KustomizeError(f"{kfile}: kind {kind!r} is not supported by this subset")
+    if role == "component" and kind != "Component":
+        raise KustomizeError(f"{kfile}: listed under components, so its kind must be "
+                             f"Component (it is {kind})")
+    if role == "resource" and kind == "Component":
+        raise KustomizeError(f"{kfile}: a Component belongs under components, not resources")
     unsupported = sorted(set(spec) - SUPPORTED_FIELDS)
     if unsupported:
         raise KustomizeError(
             f"{kfile}: field(s) {', '.join(unsupported)} not supported by this kustomize subset "
             f"(supported: {', '.join(sorted(SUPPORTED_FIELDS))}); use `kubectl kustomize`"
         )
+    return kfile, spec
 
-    objects: list[Obj] = []
+
+def _accumulate(root: Path, objects: list[Obj], role: str | None) -> list[Obj]:
+    """``objects`` plus what ``root`` adds, with ``root``'s transformations applied to all
+    of them: for a top-level build ``objects`` is empty; a component gets everything its
+    includer gathered so far (that is how a component can patch its includer's objects)."""
+    kfile, spec = _read(root, role)
     for entry in spec.get("resources") or []:
-        objects.extend(_load_resource(kfile, root, entry))
+        objects = [*objects, *_load_resource(kfile, root, entry)]
     _check_unique(kfile, objects)
+    for entry in spec.get("components") or []:
+        objects = _accumulate(_component_dir(kfile, root, entry), objects, "component")
     for index, patch in enumerate(spec.get("patches") or []):
         objects = _apply_patch_entry(kfile, root, index, patch, objects)
     if spec.get("namespace"):
         objects = set_namespace(objects, spec["namespace"])
+    if spec.get("images"):
+        objects = set_images(objects, spec["images"], f"{kfile}: images")
     return objects
 
 
@@ -140,10 +178,21 @@ def _load_resource(kfile: Path, root: Path, entry: Any) -> list[Obj]:
         raise KustomizeError(f"{kfile}: remote resource {entry!r} is not supported by this subset")
     target = (root / entry).resolve()
     if target.is_dir():
-        return build(target)
+        return _accumulate(target, [], "resource")
     if target.is_file():
         return load_file(target)
     raise KustomizeError(f"{kfile}: resource {entry!r} not found ({target})")
+
+
+def _component_dir(kfile: Path, root: Path, entry: Any) -> Path:
+    if not isinstance(entry, str):
+        raise KustomizeError(f"{kfile}: components entry {entry!r} must be a path")
+    if "://" in entry or entry.startswith(("github.com/", "git@")):
+        raise KustomizeError(f"{kfile}: remote component {entry!r} is not supported by this subset")
+    target = (root / entry).resolve()
+    if not target.is_dir():
+        raise KustomizeError(f"{kfile}: component {entry!r} is not a folder ({target})")
+    return target
 
 
 def _identity(obj: Obj) -> tuple[str, str, str, str]:
@@ -277,6 +326,84 @@ def _labels_match(selector: str | None, labels: dict[str, str], where: str) -> b
         else:
             raise KustomizeError(f"{where}: selector term {term!r} is not supported by this subset")
     return True
+
+
+# ------------------------------------------------------------------------------ images
+
+
+def set_images(objects: list[Obj], images: list[Any], where: str = "images") -> list[Obj]:
+    """Copies of ``objects`` with kustomize's ``images:`` rules applied, in order, to every
+    ``containers``/``initContainers`` image (CustomResourceDefinitions excepted, as in
+    kustomize). One rule: ``{"name": "storefront", "newName": "reg.example/storefront"}``."""
+    rules = [_image_rule(rule, f"{where}[{i}]") for i, rule in enumerate(images)]
+    out = copy.deepcopy(objects)
+    for obj in out:
+        if obj.get("kind") == "CustomResourceDefinition":
+            continue
+        for rule in rules:
+            _retag_containers(obj, rule)
+    return out
+
+
+def _image_rule(rule: Any, where: str) -> dict[str, str]:
+    if not isinstance(rule, dict) or not rule.get("name"):
+        raise KustomizeError(f"{where}: an image rule is a mapping with a `name`")
+    unsupported = sorted(set(rule) - SUPPORTED_IMAGE_FIELDS)
+    if unsupported:
+        raise KustomizeError(f"{where}: field(s) {', '.join(unsupported)} not supported "
+                             f"(supported: {', '.join(sorted(SUPPORTED_IMAGE_FIELDS))})")
+    for key, value in rule.items():
+        if not isinstance(value, str):
+            raise KustomizeError(f"{where}: {key} must be a string (quote it: {key}: "
+                                 f'"{value}")')
+    return rule
+
+
+def _retag_containers(node: Any, rule: dict[str, str]) -> None:
+    """Every ``containers``/``initContainers`` list at any depth (pod, template, CronJob…)."""
+    if isinstance(node, list):
+        for item in node:
+            _retag_containers(item, rule)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key in ("containers", "initContainers") and isinstance(value, list):
+            for container in value:
+                if isinstance(container, dict) and isinstance(container.get("image"), str):
+                    container["image"] = retag_image(container["image"], rule)
+        else:
+            _retag_containers(value, rule)
+
+
+def split_image(image: str) -> tuple[str, str, str]:
+    """(name, tag, digest) of ``[host[:port]/]path[:tag][@digest]``, as kustomize splits it
+    (a registry's port is not a tag: the search starts at the first slash)."""
+    slash = image.find("/")
+    offset = slash if slash > 0 else 0
+    rest = image[offset:]
+    at, colon = rest.find("@"), rest.find(":")
+    if at < 0 and colon < 0:
+        return image, "", ""
+    if at >= 0 and (colon < 0 or at < colon):
+        return image[: offset + at], "", image[offset + at + 1 :]
+    if at >= 0:
+        return (image[: offset + colon], image[offset + colon + 1 : offset + at],
+                image[offset + at + 1 :])
+    return image[: offset + colon], image[offset + colon + 1 :], ""
+
+
+def retag_image(image: str, rule: dict[str, str]) -> str:
+    """``image`` rewritten by one ``images:`` rule, or unchanged when the rule's name does
+    not match it (the name exactly, then an optional ``:tag`` and ``@sha256:`` digest)."""
+    pattern = re.escape(rule["name"]) + r"(:[a-zA-Z0-9_.{}-]*)?(@sha256:[a-zA-Z0-9_.{}-]*)?"
+    if not re.fullmatch(pattern, image):
+        return image
+    name, tag, digest = split_image(image)
+    name = rule.get("newName") or name
+    if rule.get("newTag") or rule.get("digest"):  # either replaces both tag and digest
+        tag, digest = rule.get("newTag", ""), rule.get("digest", "")
+    return name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
 
 
 # ------------------------------------------------------------------- strategic merge

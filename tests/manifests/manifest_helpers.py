@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import yaml
 
-from labhelpers.manifests import MANIFESTS_DIR
+from labhelpers.manifests import KUSTOMIZATION_NAMES, MANIFESTS_DIR
 
+#: Every kustomization folder under manifests/ (whatever its file's accepted name),
+#: Components included: our subset builds them all.
 KUSTOMIZATIONS = sorted(
-    p.parent.relative_to(MANIFESTS_DIR).as_posix()
-    for p in MANIFESTS_DIR.rglob("kustomization.yaml")
+    {p.parent.relative_to(MANIFESTS_DIR).as_posix()
+     for name in KUSTOMIZATION_NAMES for p in MANIFESTS_DIR.rglob(name)}
 )
 SCENARIOS = sorted(p.name for p in (MANIFESTS_DIR / "broken").iterdir() if p.is_dir())
 

@@ -200,10 +200,10 @@ def test_json6902_operations_and_errors():
 @pytest.mark.parametrize(
     ("kustomization", "message"),
     [
-        ("resources: [app.yaml]\nimages: [{name: web, newTag: '2'}]\n", "images"),
+        ("resources: [app.yaml]\nreplicas: [{name: web, count: 2}]\n", "replicas"),
         ("resources: [nope.yaml]\n", "not found"),
         ("resources: [https://github.com/x/y]\n", "remote"),
-        ("kind: Component\nresources: [app.yaml]\n", "Component"),
+        ("kind: Komponent\nresources: [app.yaml]\n", "Komponent"),
         ("resources: [app.yaml, app.yaml]\n", "more than once"),
         ("resources: [app.yaml]\npatches:\n- patch: '[{op: remove, path: /spec}]'\n", "target"),
         ("resources: [app.yaml]\npatches:\n- patch: |\n    kind: Service\n"
