@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import doctor_cases
+import psutil
 import pytest
 
 import labcluster
@@ -31,11 +32,27 @@ def bf_home() -> Iterator[Path]:
         yield home
     finally:
         labcluster.stop(home)
+        left = leftover_processes(home)
         if old is None:
             os.environ.pop("LABCLUSTER_HOME", None)
         else:
             os.environ["LABCLUSTER_HOME"] = old
         shutil.rmtree(home, ignore_errors=True)
+    assert not left, f"processes of the test cluster outlived it: {left}"
+
+
+def leftover_processes(home: Path) -> list[str]:
+    """Processes whose working directory or command line points into the cluster's home."""
+    found = []
+    for p in psutil.process_iter(["pid", "name"]):
+        if p.pid == os.getpid():
+            continue
+        try:
+            if p.cwd().startswith(str(home)) or str(home) in " ".join(p.cmdline()):
+                found.append(f"{p.info['pid']} {p.info['name']}")
+        except (psutil.Error, OSError):
+            continue
+    return found
 
 
 @pytest.fixture(scope="session")
