@@ -55,3 +55,25 @@ def wait_text(path: Path, text: str, timeout: float = 15.0) -> str:
 def get(url: str, timeout: float = 5.0) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.read()
+
+
+def address_server(ip: str) -> socket.socket:
+    """A TCP server on `ip` (free port) that tells each client its own address, then
+    closes: which endpoint a proxied or rewritten connection reached. Close it to stop."""
+    import threading
+
+    srv = socket.socket()
+    srv.bind((ip, 0))
+    srv.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(ip.encode())
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv

@@ -6,39 +6,19 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from node_helpers import address_server
 
 from labcluster.node.kubeproxy import write_table
 from labcluster.node.loopback import IPAllocator
 
 
-def _server(ip: str) -> tuple[socket.socket, tuple[str, int]]:
-    srv = socket.socket()
-    srv.bind((ip, 0))
-    srv.listen()
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(64)
-                conn.sendall(ip.encode())
-
-    threading.Thread(target=serve, daemon=True).start()
-    return srv, srv.getsockname()
-
-
 def _ask(addr: tuple[str, int]) -> str:
     with socket.create_connection(addr, timeout=5) as s:
-        s.sendall(b"hi")
         return s.recv(64).decode()
 
 
@@ -65,17 +45,18 @@ def _listening(addr: tuple[str, int]) -> bool:
 
 def test_proxy_spreads_fails_over_and_follows_the_table(proxy: Path,
                                                         allocator: IPAllocator) -> None:
-    servers = [_server(allocator.allocate()) for _ in range(2)]
+    servers = [address_server(allocator.allocate()) for _ in range(2)]
+    eps = [srv.getsockname() for srv in servers]
     dead = (allocator.allocate(), 9)  # nothing listens there
     svc, empty = (allocator.allocate(), 18080), (allocator.allocate(), 18080)
-    write_table(proxy, {svc: [dead, servers[0][1], servers[1][1]], empty: []})
+    write_table(proxy, {svc: [dead, *eps], empty: []})
     assert _listening(svc) and _listening(empty)
     answers = {_ask(svc) for _ in range(6)}
-    assert answers == {servers[0][1][0], servers[1][1][0]}  # both, never the dead one
+    assert answers == {eps[0][0], eps[1][0]}  # both, never the dead one
     with socket.create_connection(empty, timeout=5) as s:
         assert s.recv(64) == b""  # no endpoint: closed at once
-    write_table(proxy, {svc: [servers[1][1]], empty: []})
+    write_table(proxy, {svc: [eps[1]], empty: []})
     time.sleep(0.05)
-    assert {_ask(svc) for _ in range(4)} == {servers[1][1][0]}
-    for srv, _ in servers:
+    assert {_ask(svc) for _ in range(4)} == {eps[1][0]}
+    for srv in servers:
         srv.close()

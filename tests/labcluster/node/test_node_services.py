@@ -4,14 +4,13 @@ into a connect to a ready endpoint (kube-proxy's iptables DNAT), in both shims."
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from node_helpers import address_server
 
 from labcluster.node import netshim
 from labcluster.node.dns import HostsTable
@@ -38,26 +37,8 @@ print(json.dumps(out))
 @pytest.fixture
 def endpoints(allocator: IPAllocator) -> Iterator[list[tuple[str, int]]]:
     """Two endpoint servers that answer with their own address."""
-    servers, addrs = [], []
-    for _ in range(2):
-        srv = socket.socket()
-        srv.bind((allocator.allocate(), 0))
-        srv.listen()
-        servers.append(srv)
-        addrs.append(srv.getsockname())
-
-    def serve(srv: socket.socket) -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(f"{srv.getsockname()[0]}".encode())
-
-    for srv in servers:
-        threading.Thread(target=serve, args=(srv,), daemon=True).start()
-    yield addrs
+    servers = [address_server(allocator.allocate()) for _ in range(2)]
+    yield [srv.getsockname() for srv in servers]
     for srv in servers:
         srv.close()
 
