@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,9 +56,15 @@ def _objects(source: Any) -> list[dict[str, Any]]:
 
 class Lab:
     """What ``labhelpers.connect()`` returns. ``show_kubectl=True`` prints, before each
-    table, the kubectl command it stands for."""
+    table, the kubectl command it stands for. ``image_registry`` (default:
+    ``$LAB_IMAGE_REGISTRY``) makes everything applied run ``<registry>/storefront:<v>``
+    instead of ``storefront:<v>``, for clusters that pull from a registry."""
 
-    def __init__(self, target: Target, show_kubectl: bool = False) -> None:
+    def __init__(self, target: Target, show_kubectl: bool = False,
+                 image_registry: str | None = None) -> None:
+        registry = image_registry or os.environ.get(manifests.REGISTRY_ENV) or None
+        #: Where the storefront image comes from (None: ``storefront:<v>`` as written).
+        self.image_registry = manifests.check_registry(registry) if registry else None
         self.target = target
         self.api = target.api
         self.namespace = target.namespace
@@ -70,13 +77,15 @@ class Lab:
         self.last_apply_error: ApplyError | None = None
 
     def __repr__(self) -> str:
-        return f"<Lab {self.target.kind} context={self.target.context} ns={self.namespace}>"
+        registry = f" registry={self.image_registry}" if self.image_registry else ""
+        return (f"<Lab {self.target.kind} context={self.target.context} ns={self.namespace}"
+                f"{registry}>")
 
     def in_namespace(self, namespace: str) -> Lab:
         """The same cluster, another namespace (e.g. a break/fix scenario beside the lab)."""
         other = copy.copy(self.target)
         other.namespace = namespace
-        return Lab(other, self.show_kubectl)
+        return Lab(other, self.show_kubectl, self.image_registry)
 
     # ------------------------------------------------------------------ apply/deploy
     def _namespace_object(self) -> client.V1Namespace | None:
@@ -108,8 +117,11 @@ class Lab:
         """Server-side apply into this namespace, in dependency order; returns Kind/name.
 
         ``source``: a path (file, folder, kustomization), YAML text, a dict or a list.
+        Storefront images move to ``image_registry`` when one is set.
         """
-        objs = manifests.with_namespace(_objects(source), self.namespace)
+        objs = manifests.with_registry(manifests.with_namespace(_objects(source),
+                                                                self.namespace),
+                                       self.image_registry)
         try:
             self.ensure_namespace(adopt)
             namespace_ours = self._is_namespace_ours()

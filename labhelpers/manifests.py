@@ -8,6 +8,7 @@ kustomization is *built*; a plain folder is every ``*.yaml`` file in name order.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,13 @@ import yaml
 MANIFESTS_DIR = Path(__file__).resolve().parent.parent / "manifests"
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+#: The storefront's image without its tag: what a registry goes in front of.
+STOREFRONT_IMAGE = "storefront"
+#: One setting for a cluster that pulls from a registry: ``storefront:<v>`` →
+#: ``$LAB_IMAGE_REGISTRY/storefront:<v>`` in everything labhelpers applies.
+REGISTRY_ENV = "LAB_IMAGE_REGISTRY"
+_REGISTRY = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)*")
 
 #: YAML files that live beside manifests but describe them (not Kubernetes objects).
 METADATA_FILES = frozenset({"scenario.yaml", "lint.yaml"})
@@ -104,3 +112,31 @@ def with_namespace(objects: Iterable[dict[str, Any]], namespace: str) -> list[di
     from labhelpers.kustomize import set_namespace
 
     return set_namespace([copy.deepcopy(o) for o in objects], namespace)
+
+
+def check_registry(registry: str) -> str:
+    """``registry`` without a trailing slash, or a ValueError saying what a registry looks
+    like (a typo here would otherwise surface as ImagePullBackOff much later)."""
+    value = registry.strip().rstrip("/")
+    if not _REGISTRY.fullmatch(value):
+        raise ValueError(
+            f"image registry {registry!r} is not host[:port][/path] in lower case "
+            "(e.g. ghcr.io/alice or registry.example.edu:5000/course; no https://, no tag)")
+    return value
+
+
+def registry_rule(registry: str) -> dict[str, str]:
+    """The kustomize ``images:`` rule that moves ``storefront:<v>`` to
+    ``<registry>/storefront:<v>``: exactly manifests/components/registry's, with
+    ``newName: <registry>/storefront``."""
+    return {"name": STOREFRONT_IMAGE, "newName": f"{check_registry(registry)}/{STOREFRONT_IMAGE}"}
+
+
+def with_registry(objects: Iterable[dict[str, Any]], registry: str | None
+                  ) -> list[dict[str, Any]]:
+    """Copies of objects whose storefront images come from ``registry`` (None or "": as
+    they are). Same rule, same code as the registry component: kustomize's ``images:``."""
+    from labhelpers.kustomize import set_images
+
+    objects = list(objects)
+    return set_images(objects, [registry_rule(registry)]) if registry else copy.deepcopy(objects)
