@@ -1,5 +1,6 @@
-"""One labcluster (real processes) for the break & fix tests, in a temp home only this
-session uses. Every scenario is started at once, side by side in its own namespace, with
+"""One labcluster (real processes) for the break & fix tests, in a temp home only they
+use, reached by its kubeconfig (the shared LABCLUSTER_HOME env is left alone) and stopped
+when the module ends (not kept running through the rest of the suite). Every scenario is started at once, side by side in its own namespace, with
 only the workloads its fault needs (``small=True``), so the whole folder fits 2 cores."""
 
 from __future__ import annotations
@@ -21,22 +22,16 @@ import labhelpers
 from labhelpers import breakfix, manifests
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bf_home() -> Iterator[Path]:
     # Not under pytest's 0700 tmp dir: PostgreSQL runs as another user and must traverse it.
     home = Path(tempfile.mkdtemp(prefix="breakfix-test-"))
     home.chmod(0o755)
-    old = os.environ.get("LABCLUSTER_HOME")
-    os.environ["LABCLUSTER_HOME"] = str(home)
     try:
         yield home
     finally:
         labcluster.stop(home)
         left = leftover_processes(home)
-        if old is None:
-            os.environ.pop("LABCLUSTER_HOME", None)
-        else:
-            os.environ["LABCLUSTER_HOME"] = old
         shutil.rmtree(home, ignore_errors=True)
     assert not left, f"processes of the test cluster outlived it: {left}"
 
@@ -55,13 +50,15 @@ def leftover_processes(home: Path) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bf_lab(bf_home: Path) -> labhelpers.Lab:
+    kubeconfig = labcluster.ensure_running(bf_home)
     with contextlib.redirect_stdout(io.StringIO()):
-        return labhelpers.connect("breakfix-healthy", cluster="labcluster")
+        return labhelpers.connect("breakfix-healthy", cluster="kubeconfig",
+                                  kubeconfig=str(kubeconfig))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def challenges(bf_lab: labhelpers.Lab) -> dict[str, breakfix.Challenge]:
     """name → started challenge (applied all at once; symptoms are awaited per test)."""
     started = {}

@@ -78,7 +78,7 @@ SYMPTOM = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def settled(challenges: dict[str, breakfix.Challenge]) -> dict[str, bool]:
     with ThreadPoolExecutor(len(challenges)) as pool:
         done = dict(zip(challenges, pool.map(lambda c: c.wait_for_symptoms(150),
@@ -86,7 +86,7 @@ def settled(challenges: dict[str, breakfix.Challenge]) -> dict[str, bool]:
     return done
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def healthy(bf_lab: labhelpers.Lab) -> labhelpers.Lab:
     with contextlib.redirect_stdout(io.StringIO()):
         bf_lab.deploy("all")
@@ -181,7 +181,7 @@ def _kubectl_patch(ch: breakfix.Challenge) -> list[str]:
 BY_KUBECTL = {"service-selector", "wrong-db-host"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fixed(challenges, settled) -> dict[str, list[str]]:
     """Every scenario's solution applied, side by side: two the way kubectl patches, the
     rest through Challenge.fix() (lab.apply of the working objects)."""
