@@ -21,13 +21,14 @@ __all__ = ["ApplyError", "CheckFailed", "DeletedPod", "Description", "Lab", "Lab
 
 def connect(namespace: str | None = None, cluster: str = "auto", context: str | None = None,
             kubeconfig: str | None = None, allow_production: bool = False,
-            show_kubectl: bool = False) -> Lab:
+            show_kubectl: bool = False, image_registry: str | None = None) -> Lab:
     """Reach a cluster (in-cluster → kubeconfig → labcluster) and say which, in one line.
 
-    Plain sync calls, so it works inside Jupyter's running event loop.
+    Plain sync calls, so it works inside Jupyter's running event loop. ``image_registry``
+    (or ``$LAB_IMAGE_REGISTRY``) moves ``storefront:<v>`` to ``<registry>/storefront:<v>``.
     """
     target = resolve(namespace, cluster, context, kubeconfig, allow_production)
     version = server_version(target.api)
     print(f"connected: {target.kind} cluster, context {target.context or '-'}, "
           f"namespace {target.namespace}, Kubernetes {version}")
-    return Lab(target, show_kubectl)
+    return Lab(target, show_kubectl, image_registry=image_registry)

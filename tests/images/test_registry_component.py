@@ -1,7 +1,7 @@
 """manifests/components/registry: changing its one setting (`newName`) moves every
 storefront image of every variant to `<registry>/storefront:<version>` and nothing else.
-Built with the real kustomize (`kubectl kustomize`): labhelpers' kustomize subset does not
-do Components or `images:`."""
+Built with the real kustomize (`kubectl kustomize`); tests/manifests checks that
+labhelpers' own kustomize subset builds the component the same way."""
 
 from __future__ import annotations
 
@@ -49,9 +49,9 @@ def overlay(tmp_path: Path, variant: str, registry: str | None) -> Path:
     component = tmp_path / "registry"
     shutil.copytree(COMPONENT, component)
     if registry is not None:
-        spec = yaml.safe_load((component / "kustomization.yml").read_text())
+        spec = yaml.safe_load((component / "kustomization.yaml").read_text())
         spec["images"][0]["newName"] = f"{registry}/storefront"
-        (component / "kustomization.yml").write_text(yaml.safe_dump(spec))
+        (component / "kustomization.yaml").write_text(yaml.safe_dump(spec))
     over = tmp_path / "overlay"
     over.mkdir()
     (over / "kustomization.yaml").write_text(yaml.safe_dump({
@@ -62,7 +62,7 @@ def overlay(tmp_path: Path, variant: str, registry: str | None) -> Path:
 
 
 def test_the_component_has_exactly_one_setting():
-    spec = yaml.safe_load((COMPONENT / "kustomization.yml").read_text())
+    spec = yaml.safe_load((COMPONENT / "kustomization.yaml").read_text())
     assert spec["kind"] == "Component"
     assert set(spec) == {"apiVersion", "kind", "images"}
     assert spec["images"] == [{"name": "storefront",
