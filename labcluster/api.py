@@ -577,11 +577,15 @@ class ClusterApi:
                     raise
         return {**listed, "items": []}
 
-    async def purge(self, res: str | Resource, namespace: str | None, name: str) -> None:
-        """Remove an object now, whatever its finalizers (namespace controller, kubelet)."""
+    async def purge(self, res: str | Resource, namespace: str | None, name: str,
+                    uid: str | None = None) -> None:
+        """Remove an object now, whatever its finalizers (namespace controller, kubelet).
+
+        With `uid`, only that object: a new one that took the name is left alone.
+        """
         r = self.resource(res)
         obj = self.store.get(res_key(r), self._ns(r, namespace), name)
-        if obj is not None:
+        if obj is not None and (uid is None or obj["metadata"].get("uid") == uid):
             self._remove(r, obj)
 
     async def bind(self, namespace: str, name: str, node: str,

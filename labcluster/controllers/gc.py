@@ -176,20 +176,33 @@ class NamespaceController(TaskComponent):
             async for etype, ns in self.api.watch("namespaces", copies=False):
                 if etype == "ERROR":
                     break
-                name = ns["metadata"]["name"]
-                if ns["metadata"].get("deletionTimestamp") and name not in self.active:
-                    self.active.add(name)
-                    self.spawn(lambda name=name: self._finalize(name), f"namespace-delete-{name}")
+                name, uid = ns["metadata"]["name"], ns["metadata"]["uid"]
+                if ns["metadata"].get("deletionTimestamp") and uid not in self.active:
+                    self.active.add(uid)
+                    self.spawn(lambda name=name, uid=uid: self._finalize(name, uid),
+                               f"namespace-delete-{name}")
             await asyncio.sleep(0.1)
 
     # A real namespace controller reacts after its informers catch up (about a second):
     # `kubectl delete -f lab/` deletes the namespace first and the rest after it.
     delay = 1.0
 
-    async def _finalize(self, name: str) -> None:
+    def _ours(self, name: str, uid: str) -> bool:
+        """The namespace being deleted is still this object, not a new one of that name.
+
+        A stale event can start a pass after the old namespace is gone and a new one was
+        created (`kubectl delete ns x; kubectl create ns x`): as the real controller, act
+        only on the uid it started with, or it would delete the new namespace.
+        """
+        current = self.api.store.peek("/namespaces", "", name)
+        return current is not None and current["metadata"].get("uid") == uid
+
+    async def _finalize(self, name: str, uid: str) -> None:
         try:
             await asyncio.sleep(self.delay)
             while True:
+                if not self._ours(name, uid):
+                    return
                 left = 0
                 for r in self.api.registry.resources:
                     if not r.stored or not r.namespaced:
@@ -198,15 +211,19 @@ class NamespaceController(TaskComponent):
                         left += 1
                         if o["metadata"].get("deletionTimestamp"):
                             continue
+                        if not self._ours(name, uid):
+                            return
                         try:
                             await self.api.delete(r, name, o["metadata"]["name"],
-                                                  propagation_policy="Background")
+                                                  propagation_policy="Background",
+                                                  preconditions={"uid": o["metadata"]["uid"]})
                         except ApiError as exc:
-                            if exc.code != 404:
+                            if exc.code not in (404, 409):
                                 raise
                 if left == 0:
                     break
                 await asyncio.sleep(0.2)
-            await self.api.purge("namespaces", None, name)
+            if self._ours(name, uid):
+                await self.api.purge("namespaces", None, name, uid=uid)
         finally:
-            self.active.discard(name)
+            self.active.discard(uid)
