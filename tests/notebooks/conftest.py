@@ -58,3 +58,15 @@ def course_env() -> Iterator[dict[str, str]]:
     finally:
         labcluster.stop(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def work_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A folder for one course run's outputs, kept when the test fails (the executed
+    notebooks show every output). Not pytest's tmp_path: other sessions on a shared
+    machine rotate pytest's numbered temp dirs and may delete it mid-run."""
+    folder = Path(tempfile.mkdtemp(prefix="notebooks-run-"))
+    failed_before = request.session.testsfailed
+    yield folder
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(folder, ignore_errors=True)

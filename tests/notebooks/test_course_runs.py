@@ -79,32 +79,32 @@ def test_stable_cells_have_current_expected_outputs():
 
 
 @pytest.mark.timeout(COURSE_TIMEOUT)
-def test_every_notebook_passes_nbval(course_env, tmp_path):
+def test_every_notebook_passes_nbval(course_env, work_dir):
     notebooks = course.course_notebooks(NOTEBOOKS)
-    copies = golden.with_expected(notebooks, tmp_path / "notebooks", golden.load_expected())
+    copies = golden.with_expected(notebooks, work_dir / "notebooks", golden.load_expected())
     reset_namespaces(course_env["KUBECONFIG"])
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
            f"--nbval-sanitize-with={SANITIZE}", "-p", "no:cacheprovider", "-q",
            "-o", "addopts=", "--timeout=600", *map(str, copies)]
-    rc, text = run_logged(cmd, course_env, tmp_path / "nbval.log")
+    rc, text = run_logged(cmd, course_env, work_dir / "nbval.log")
     assert rc == 0, (f"nbval failed (exit {rc}, None = timed out); its report names the "
                      f"notebook and cell:\n{tail(text)}")
     assert " passed" in text and " failed" not in text, tail(text)
 
 
 @pytest.mark.timeout(COURSE_TIMEOUT)
-def test_whole_course_with_other_parameters(course_env, tmp_path):
+def test_whole_course_with_other_parameters(course_env, work_dir):
     notebooks = course.course_notebooks(NOTEBOOKS)
     sections = sections_of(notebooks)
     reset_namespaces(course_env["KUBECONFIG"])
-    results = tmp_path / "results"
-    out = tmp_path / "executed"
+    results = work_dir / "results"
+    out = work_dir / "executed"
     cmd = [sys.executable, "-m", "labhelpers.course", "run", "--cluster", "kubeconfig",
            "--output", str(out), "--results", str(results),
            "-p", "namespace", "course-param-test", "-p", "replicas", "2",
            "-p", "fast", "true", "-p", "show_kubectl", "false", "-p", "learner", "batch-1",
            "-p", "quiz_answers", json.dumps(correct_answers(sections))]
-    rc, text = run_logged(cmd, course_env, tmp_path / "course.log")
+    rc, text = run_logged(cmd, course_env, work_dir / "course.log")
     report = tail(text)
     assert rc == 0, f"the course failed (exit {rc}, None = timed out):\n{report}"
     assert f"all {len(notebooks)} notebooks passed" in text, report
