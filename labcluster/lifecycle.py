@@ -6,6 +6,8 @@ authenticated /readyz, so two notebooks share one cluster per state dir.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import ssl
@@ -14,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,17 +93,51 @@ def status(home: str | Path | None = None) -> Status:
 
 
 def ensure_running(home: str | Path | None = None, env: dict[str, str] | None = None) -> Path:
-    """Start the cluster of `home` unless it runs; return its kubeconfig path."""
+    """Start the cluster of `home` unless it runs; return its kubeconfig path.
+
+    Safe when several processes call it at once (two kernels opened together): the start
+    decision is taken under an exclusive lock on `start.lock`, so one starts the server and
+    the others, once they get the lock, find it running (or wait for it to become ready).
+    """
     h = home_dir(home)
     st = status(h)
     if st.running:
         assert st.kubeconfig is not None
         return st.kubeconfig
-    # starting up right now (another `up`)? wait for it rather than start a second one
+    h.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _start_lock(h, 2 * START_TIMEOUT):
+        return _ensure_running_locked(h, env)
+
+
+@contextlib.contextmanager
+def _start_lock(h: Path, timeout: float) -> Iterator[None]:
+    """flock, polled so a stuck holder turns into a clear error instead of a hang."""
+    fd = os.open(h / "start.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"another process has been starting labcluster in {h} "
+                                       f"for more than {timeout:.0f} s") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _ensure_running_locked(h: Path, env: dict[str, str] | None) -> Path:
+    st = status(h)
+    if st.running:
+        assert st.kubeconfig is not None
+        return st.kubeconfig
+    # starting up right now (an `up` of an older version, without the lock)? wait for it
     if (st.pid is not None and _is_our_server(st.pid, h)
             and _wait_ready(h, st.pid, START_TIMEOUT)):
         return h / "kubeconfig"
-    h.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(h / "server.log", "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "labcluster", "serve", "--home", str(h)],
