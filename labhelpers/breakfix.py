@@ -5,12 +5,18 @@ The scenarios are ``manifests/broken/*`` (the lab with injected faults); each fo
 ``scenario.yaml`` holds the symptom, hints, solution, the lab text's time limit and the
 machine-checkable ``fixed_when`` conditions. ``check()`` looks only at the cluster, so it
 does not matter whether the learner fixed it with kubectl, ``lab.apply`` or edited YAML.
+
+A namespace is never deleted or recreated here: a classroom learner may do neither (they
+get ``lab-<user>-breakfix`` from the instructor). ``start()`` instead deletes what
+labhelpers labelled there (the previous scenario) and waits until it is gone.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +27,10 @@ from kubernetes import client
 
 import labhelpers
 from labhelpers import actions, manifests, ownership, tables
-from labhelpers.apply import ApplyError, delete_one
-from labhelpers.lab import Lab
-from labhelpers.ordering import apply_order
+from labhelpers.apply import ApplyError, delete_one, request
+from labhelpers.cluster import Target
+from labhelpers.lab import CLEANUP_KINDS, Lab
+from labhelpers.ordering import apply_order, delete_order
 from labhelpers.podstatus import is_ready
 
 BROKEN_DIR = manifests.MANIFESTS_DIR / "broken"
@@ -128,12 +135,15 @@ class CheckResult:
 class Challenge:
     """One started scenario in its own namespace (``.lab`` is a Lab over it)."""
 
-    def __init__(self, name: str, lab: Lab, small: bool, apply_errors: list[ApplyError]
-                 ) -> None:
-        self.name, self.lab, self.small = name, lab, small
+    def __init__(self, name: str, lab: Lab, small: bool, apply_errors: list[ApplyError],
+                 adopt: bool = False, since: dt.datetime | None = None) -> None:
+        self.name, self.lab, self.small, self.adopt = name, lab, small, adopt
         self.meta = _meta(name)
         self.apply_errors = apply_errors
         self.started = time.monotonic()
+        #: Events before this moment belong to an earlier scenario in the same namespace
+        #: (a learner cannot delete events), so symptoms() leaves them out.
+        self.since = since
         self._hints_shown = 0
 
     def __repr__(self) -> str:
@@ -162,7 +172,8 @@ class Challenge:
     def symptoms(self, show: bool = True) -> Symptoms:
         core, ns = self.lab.core, self.lab.namespace
         pods = tables.pods_table(core.list_namespaced_pod(ns).items, ns)
-        events = tables.events_table(core.list_namespaced_event(ns).items, ns, True)
+        events = tables.events_table(_recent(core.list_namespaced_event(ns).items,
+                                             self.since), ns, True)
         call = ""
         target = self.meta.get("symptom_call")
         if target:
@@ -216,7 +227,7 @@ class Challenge:
         for step in self.meta.get("solution_steps") or []:
             (verb, arg), = step.items()
             if verb == "apply_lab":
-                self.lab.apply(self.lab_object(arg))
+                self.lab.apply(self.lab_object(arg), adopt=self.adopt)
             elif verb == "delete":
                 _delete_and_wait(self.lab, arg)
             elif verb == "restart":
@@ -256,39 +267,60 @@ class Challenge:
         return diagnose(self.lab)
 
     def cleanup(self) -> dict[str, list[str]]:
-        return self.lab.cleanup()
+        """Delete what the scenario made. A namespace labhelpers created goes whole; one it
+        uses without having made it (the classroom's ``lab-<user>-breakfix``, or
+        ``adopt=True``) stays, with everything in it that labhelpers did not label."""
+        if _namespace_ours(self.lab):
+            return self.lab.cleanup()
+        deleted = _clear(self.lab, wait=False)
+        left = [f"Namespace/{self.lab.namespace} (not created by labhelpers)"]
+        print("deleted: " + (", ".join(deleted) or "nothing"))
+        print("left: " + ", ".join(left))
+        return {"deleted": deleted, "left": left}
 
 
 # ------------------------------------------------------------------ start
+def default_namespace(target: Target, name: str) -> str:
+    """``<service-account namespace>-breakfix`` in a learner's pod (the one namespace for
+    break & fix the classroom gives them), else ``breakfix-<name>``."""
+    if target.kind == "in-cluster" and target.service_account_namespace:
+        return target.service_account_namespace + ownership.BREAKFIX_SUFFIX
+    return f"breakfix-{name}"
+
+
 def start(name: str, cluster: str = "auto", namespace: str | None = None, *,
           lab: Lab | None = None, small: bool = False, wait: float = 120,
-          show: bool = True) -> Challenge:
-    """Deploy scenario ``name`` into a fresh namespace (default ``breakfix-<name>``) and
-    show its symptoms once they have appeared (or after ``wait`` seconds).
+          show: bool = True, adopt: bool = False) -> Challenge:
+    """Deploy scenario ``name`` and show its symptoms once they have appeared (or after
+    ``wait`` seconds).
 
+    ``namespace``: default ``breakfix-<name>``, or ``<sa-namespace>-breakfix`` inside a
+    classroom learner's pod. An existing namespace is kept: what labhelpers labelled there
+    (an earlier scenario) is deleted first, the rest stays. It must be one labhelpers made,
+    the pod's adopted one, or ``adopt=True``.
     ``lab``: reuse its connection. ``small``: only the workloads the fault needs, one
     replica each (several scenarios side by side on a small machine).
     """
     meta = _meta(name)
-    ns = namespace or f"breakfix-{name}"
     if lab is None:
-        lab = labhelpers.connect(ns, cluster, show_kubectl=False)
-    else:
+        lab = labhelpers.connect(namespace, cluster, show_kubectl=False)
+    ns = namespace or default_namespace(lab.target, name)
+    if lab.namespace != ns:
         lab = lab.in_namespace(ns)
-    _fresh_namespace(lab)
+    since = _reuse_namespace(lab, adopt)
     objs = manifests.load(BROKEN_DIR / name)
     if small:
         objs = minimal(objs, meta.get("minimal_workloads") or [])
     errors: list[ApplyError] = []
     for obj in apply_order(objs):
         try:
-            lab.apply(obj)
+            lab.apply(obj, adopt=adopt)
         except ApplyError as exc:
             errors.append(exc)
     lab.last_apply_error = errors[-1] if errors else None  # what the doctor reads
     print(f"🔨 {name}: {meta['title']} ({meta['difficulty']}, time limit "
           f"{meta.get('time_limit_minutes', 20)} min) in namespace {ns}")
-    challenge = Challenge(name, lab, small, errors)
+    challenge = Challenge(name, lab, small, errors, adopt, since)
     if wait:
         challenge.wait_for_symptoms(wait)
     if show:
@@ -296,28 +328,109 @@ def start(name: str, cluster: str = "auto", namespace: str | None = None, *,
     return challenge
 
 
-def _fresh_namespace(lab: Lab, timeout: float = 90) -> None:
-    """Delete a leftover namespace of an earlier run (only if labhelpers made it)."""
+def _namespace_ours(lab: Lab) -> bool:
     try:
         ns = lab.core.read_namespace(lab.namespace)
     except client.ApiException as exc:
         if exc.status == 404:
-            return
+            return False
         raise
-    if not ownership.is_ours(ns.metadata.labels):
-        raise ownership.NotOurs(f"namespace {lab.namespace} exists and labhelpers did not "
-                                "create it; pass namespace= to start the challenge elsewhere")
-    lab.core.delete_namespace(lab.namespace)
+    return ownership.is_ours(ns.metadata.labels)
+
+
+def _reuse_namespace(lab: Lab, adopt: bool) -> dt.datetime | None:
+    """Make an existing namespace ready for a scenario without deleting it; returns when
+    it was cleared (None: no namespace yet, apply creates it)."""
+    try:
+        ns = lab.core.read_namespace(lab.namespace)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    if not (ownership.is_ours(ns.metadata.labels) or adopt or lab.adopted()):
+        raise ownership.NotOurs(
+            f"namespace {lab.namespace} exists and labhelpers did not create it; pass "
+            "adopt=True to start the challenge there anyway (only objects labhelpers "
+            "labelled are deleted), or namespace= to start it elsewhere")
+    _clear(lab)
+    # Event times have whole seconds: an event of the cleared scenario's last second stays.
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _labelled(lab: Lab) -> list[dict[str, Any]]:
+    """Every object of the lab's kinds in the namespace that carries our labels."""
+    found = []
+    for api_version, kind in CLEANUP_KINDS:
+        path = lab.resources.path({"apiVersion": api_version, "kind": kind,
+                                   "metadata": {"namespace": lab.namespace}}, with_name=False)
+        code, _, raw = request(lab.api, "GET", path,
+                               query=[("labelSelector", ownership.SELECTOR)])
+        if code >= 400:
+            raise client.ApiException(status=code, reason=raw.decode(errors="replace"))
+        for item in json.loads(raw)["items"]:
+            item["apiVersion"], item["kind"] = api_version, kind
+            found.append(item)
+    return found
+
+
+def _ref(api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": kind,
+            "metadata": {"name": name, "namespace": namespace}}
+
+
+def _clear(lab: Lab, wait: bool = True, timeout: float = 90) -> list[str]:
+    """Delete what labhelpers labelled here, plus the claims of its StatefulSets (their
+    controller makes them unlabelled, and a leftover claim would hand the next scenario's
+    database the old volume); with ``wait``, until they and their pods are gone, so the
+    next scenario's pods start alone. Returns the Kind/name deleted."""
+    ns = lab.namespace
+    items = _labelled(lab)
+    refs = [_ref(o["apiVersion"], o["kind"], o["metadata"]["name"], ns) for o in items]
+    uids = {o["metadata"]["uid"] for o in items if o["kind"] in WORKLOADS}
+    templates = [(o["metadata"]["name"], t["metadata"]["name"]) for o in items
+                 if o["kind"] == "StatefulSet"
+                 for t in o["spec"].get("volumeClaimTemplates") or []]
+    named = {r["metadata"]["name"] for r in refs if r["kind"] == "PersistentVolumeClaim"}
+    for pvc in lab.core.list_namespaced_persistent_volume_claim(ns).items:
+        name = pvc.metadata.name
+        if name not in named and any(re.fullmatch(rf"{re.escape(t)}-{re.escape(s)}-\d+", name)
+                                     for s, t in templates):
+            refs.append(_ref("v1", "PersistentVolumeClaim", name, ns))
+    owners = uids | {rs.metadata.uid for rs in lab.apps.list_namespaced_replica_set(ns).items
+                     if _owned_by(rs, uids)}
+    pods = {p.metadata.uid for p in lab.core.list_namespaced_pod(ns).items
+            if _owned_by(p, owners)}
+    deleted = [manifests.ref(r) for r in delete_order(refs) if delete_one(lab.resources, r)]
+    if wait:
+        _wait_gone(lab, refs, pods, timeout)
+    return deleted
+
+
+def _owned_by(obj: Any, uids: set[str]) -> bool:
+    return any(ref.uid in uids for ref in obj.metadata.owner_references or [])
+
+
+def _wait_gone(lab: Lab, refs: list[dict[str, Any]], pods: set[str], timeout: float
+               ) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            lab.core.read_namespace(lab.namespace)
-        except client.ApiException as exc:
-            if exc.status == 404:
-                return
-            raise
+    while True:
+        left = [manifests.ref(r) for r in refs
+                if request(lab.api, "GET", lab.resources.path(r))[0] != 404]
+        left += [f"Pod/{p.metadata.name}" for p in
+                 lab.core.list_namespaced_pod(lab.namespace).items if p.metadata.uid in pods]
+        if not left:
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"namespace {lab.namespace}: {', '.join(left)} still there "
+                               f"{timeout:.0f}s after delete")
         time.sleep(0.5)
-    raise TimeoutError(f"namespace {lab.namespace} still terminating after {timeout:.0f}s")
+
+
+def _recent(events: list[Any], since: dt.datetime | None) -> list[Any]:
+    if since is None:
+        return events
+    return [e for e in events if (e.last_timestamp or e.event_time or e.first_timestamp
+                                  or e.metadata.creation_timestamp) >= since]
 
 
 def _pod_settled(pod: Any, events: list[Any], now: dt.datetime) -> bool:
@@ -327,7 +440,8 @@ def _pod_settled(pod: Any, events: list[Any], now: dt.datetime) -> bool:
         return True
     if pod.status.phase == "Pending" and not pod.spec.node_name:
         return any(e.reason == "FailedScheduling" and e.involved_object.name ==
-                   pod.metadata.name for e in events)
+                   pod.metadata.name and e.involved_object.uid in (None, pod.metadata.uid)
+                   for e in events)  # the uid: postgres-0 of an earlier scenario
     statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses
                                                              or [])
     for cs in statuses:
@@ -455,4 +569,5 @@ def _fmt(delta: dt.timedelta) -> str:
     return f"{s // 60}m{s % 60:02d}s"
 
 
-__all__ = ["Challenge", "CheckResult", "Symptoms", "names", "scenarios", "start"]
+__all__ = ["Challenge", "CheckResult", "Symptoms", "default_namespace", "names", "scenarios",
+           "start"]

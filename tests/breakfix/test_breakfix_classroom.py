@@ -1,0 +1,182 @@
+"""Break & fix from a classroom learner's pod: the instructor made ``<ns>-breakfix`` (labelled
+part-of only) and the learner may neither delete nor create namespaces, so start() must reuse
+it: two scenarios one after the other, each fixed and checked, the namespace and the
+instructor's objects surviving both starts and the cleanup.
+
+The pod is simulated as tests/labhelpers/test_labhelpers_classroom.py does: a service-account
+folder (token, CA, namespace file) made from this module's labcluster credentials, and
+KUBERNETES_SERVICE_*; connect() then takes the in-cluster path."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+import labhelpers
+from labhelpers import breakfix, ownership
+from labhelpers import cluster as cluster_module
+from labhelpers.cluster import Target
+from labhelpers.manifests import MANIFESTS_DIR
+
+pytestmark = pytest.mark.timeout(400)
+LEARNER = "bf-class-dana"
+BREAKFIX = LEARNER + ownership.BREAKFIX_SUFFIX
+INSTRUCTOR_LABELS = {ownership.PART_OF: "ecommerce-lab"}
+
+
+def learner_namespaces(namespace: str) -> list[dict]:
+    """learner.yaml's Namespaces as the documented `sed` renders them for one learner
+    (labcluster has no RBAC or quotas: the namespaces are what matters here)."""
+    text = (MANIFESTS_DIR / "classroom" / "learner.yaml").read_text()
+    docs = yaml.safe_load_all(text.replace("lab-learner", namespace))
+    return [d for d in docs if d and d["kind"] == "Namespace"]
+
+
+@pytest.fixture
+def learner_pod(bf_lab: labhelpers.Lab, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[client.CoreV1Api]:
+    core = bf_lab.core
+    for ns in learner_namespaces(LEARNER):
+        core.create_namespace(ns)
+    core.create_namespaced_config_map(BREAKFIX, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="instructors", labels=INSTRUCTOR_LABELS),
+        data={"k": "v"}))
+    core.create_namespaced_secret(BREAKFIX, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="instructors-secret"), string_data={"s": "t"}))
+
+    kubeconfig = yaml.safe_load(Path(bf_lab.target.kubeconfig).read_text())
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    host, port = cluster["server"].removeprefix("https://").rsplit(":", 1)
+    sa = tmp_path / "serviceaccount"
+    sa.mkdir()
+    (sa / "token").write_text(kubeconfig["users"][0]["user"]["token"])
+    (sa / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    (sa / "namespace").write_text(LEARNER + "\n")
+    monkeypatch.setattr(cluster_module, "SA_DIR", sa)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    yield core
+    for ns in (LEARNER, BREAKFIX):
+        with contextlib.suppress(client.ApiException):
+            core.delete_namespace(ns)
+
+
+def _status(call) -> int:
+    try:
+        call()
+    except client.ApiException as exc:
+        return exc.status
+    return 200
+
+
+def _instructors_intact(core: client.CoreV1Api, labels: dict[str, str]) -> None:
+    assert core.read_namespace(BREAKFIX).metadata.labels == labels, "namespace left alone"
+    assert core.read_namespaced_config_map("instructors", BREAKFIX).data == {"k": "v"}
+    assert core.read_namespaced_secret("instructors-secret", BREAKFIX).data
+
+
+def test_default_namespace_is_the_pods_breakfix_one_only_in_a_pod() -> None:
+    pod = Target(None, "in-cluster", None, None, "lab-a", service_account_namespace="lab-a")
+    assert breakfix.default_namespace(pod, "oom-backend") == "lab-a-breakfix"
+    no_file = Target(None, "in-cluster", None, None, "ecommerce-lab")
+    assert breakfix.default_namespace(no_file, "oom-backend") == "breakfix-oom-backend"
+    kube = Target(None, "kubeconfig", "c", "c", "lab-a")
+    assert breakfix.default_namespace(kube, "oom-backend") == "breakfix-oom-backend"
+
+
+def test_two_scenarios_in_turn_in_the_instructors_namespace(learner_pod) -> None:
+    core = learner_pod
+    labels = core.read_namespace(BREAKFIX).metadata.labels
+    assert not ownership.is_ours(labels)  # the instructor's: part-of only
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        first = breakfix.start("missing-storageclass", small=True, wait=90, show=False)
+    assert (first.lab.target.kind, first.lab.namespace) == ("in-cluster", BREAKFIX)
+    s = first.symptoms(show=False)
+    assert "Pending" in set(s.pods["status"]) and "FailedScheduling" in set(s.events["reason"])
+    assert not first.check(quiet=True)
+    with contextlib.redirect_stdout(io.StringIO()):
+        first.fix()
+    assert first.check(timeout=120, quiet=True)
+    _instructors_intact(core, labels)
+    old_claim = core.read_namespaced_persistent_volume_claim("data-postgres-0", BREAKFIX)
+    assert old_claim.status.phase == "Bound" and not ownership.is_ours(
+        old_claim.metadata.labels)  # made by the StatefulSet controller, unlabelled
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        second = breakfix.start("service-selector", small=True, wait=90, show=False)
+    assert second.lab.namespace == BREAKFIX
+    # the first scenario is gone, its controller-made claim and pods included
+    assert _status(lambda: core.read_namespaced_persistent_volume_claim(
+        "data-postgres-0", BREAKFIX)) == 404
+    assert _status(lambda: second.lab.apps.read_namespaced_stateful_set(
+        "postgres", BREAKFIX)) == 404
+    assert not [p for p in core.list_namespaced_pod(BREAKFIX).items
+                if p.metadata.name.startswith("postgres")]
+    s = second.symptoms(show=False)
+    assert "HTTP 503" in s.call, str(s)
+    assert not s.events["object"].str.contains("postgres").any(), "an old scenario's events"
+    assert not second.check(quiet=True)
+    with contextlib.redirect_stdout(io.StringIO()):
+        second.fix()
+    assert second.check(timeout=120, quiet=True)
+    _instructors_intact(core, labels)
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        report = second.cleanup()
+    assert {"Deployment/redis", "Deployment/cart-service", "Service/cart-service"} <= set(
+        report["deleted"])
+    assert report["left"] == [f"Namespace/{BREAKFIX} (not created by labhelpers)"]
+    _instructors_intact(core, labels)
+    assert not [c for c in core.list_namespaced_config_map(BREAKFIX).items
+                if ownership.is_ours(c.metadata.labels)]
+
+
+def test_a_strangers_namespace_is_refused_without_adopt(bf_lab: labhelpers.Lab) -> None:
+    """Through a kubeconfig nothing counts as adopted: an existing namespace labhelpers did
+    not make is refused before anything in it is touched."""
+    ns = "bf-stranger"
+    bf_lab.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    try:
+        bf_lab.in_namespace(ns).apply(  # labelled ours, but in a foreign namespace
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs"}},
+            adopt=True)
+        with pytest.raises(labhelpers.NotOurs, match="adopt=True"):
+            breakfix.start("service-selector", namespace=ns, lab=bf_lab, wait=0, show=False)
+        assert bf_lab.core.read_namespaced_config_map("theirs", ns).metadata.name == "theirs"
+    finally:
+        bf_lab.core.delete_namespace(ns)
+
+
+def test_a_namespace_of_ours_is_cleared_not_recreated(bf_lab: labhelpers.Lab) -> None:
+    """An earlier run's ``breakfix-<name>``: kept (same uid), its scenario objects replaced,
+    a learner's unlabelled object left alone."""
+    ns = "bf-ours-again"
+    with contextlib.redirect_stdout(io.StringIO()):
+        first = breakfix.start("service-selector", namespace=ns, lab=bf_lab, small=True,
+                               wait=0, show=False)
+        uid = bf_lab.core.read_namespace(ns).metadata.uid
+        assert first.lab.apps.read_namespaced_deployment("redis", ns)
+        bf_lab.core.create_namespaced_config_map(ns, client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="learners-own"), data={"x": "y"}))
+        second = breakfix.start("selector-mismatch", namespace=ns, lab=bf_lab, small=True,
+                                wait=0, show=False)
+        try:
+            assert bf_lab.core.read_namespace(ns).metadata.uid == uid
+            assert ownership.is_ours(bf_lab.core.read_namespace(ns).metadata.labels)
+            assert second.lab.apps.read_namespaced_deployment("cart-service", ns)
+            # selector-mismatch's redis is rejected at apply: so the first one was deleted
+            assert _status(lambda: second.lab.apps.read_namespaced_deployment(
+                "redis", ns)) == 404
+            assert bf_lab.core.read_namespaced_config_map("learners-own", ns).data == {"x": "y"}
+        finally:
+            report = second.cleanup()
+    assert report["deleted"] == [f"Namespace/{ns} (and everything in it)"]
