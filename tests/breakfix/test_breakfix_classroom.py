@@ -5,19 +5,25 @@ instructor's objects surviving both starts and the cleanup.
 
 The pod is simulated as tests/labhelpers/test_labhelpers_classroom.py does: a service-account
 folder (token, CA, namespace file) made from this module's labcluster credentials, and
-KUBERNETES_SERVICE_*; connect() then takes the in-cluster path."""
+KUBERNETES_SERVICE_*; connect() then takes the in-cluster path. Every request the learner's
+client sends is recorded and judged against the classroom RBAC (manifests/classroom, with
+tests/classroom/rbac_model.py: labcluster enforces no RBAC), so "the learner may" is checked
+too."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import importlib.util
 import io
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
+from kubernetes.client.api_client import ApiClient
 
 import labhelpers
 from labhelpers import breakfix, ownership
@@ -29,6 +35,20 @@ pytestmark = pytest.mark.timeout(400)
 LEARNER = "bf-class-dana"
 BREAKFIX = LEARNER + ownership.BREAKFIX_SUFFIX
 INSTRUCTOR_LABELS = {ownership.PART_OF: "ecommerce-lab"}
+CLASSROOM = MANIFESTS_DIR / "classroom"
+
+
+def _rbac_model():
+    """tests/classroom's model of the RBAC authorizer (loaded by path: another folder)."""
+    path = Path(__file__).resolve().parents[1] / "classroom" / "rbac_model.py"
+    spec = importlib.util.spec_from_file_location("bf_rbac_model", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+learner_calls: list[tuple[str, str]] = []
 
 
 def learner_namespaces(namespace: str) -> list[dict]:
@@ -63,6 +83,15 @@ def learner_pod(bf_lab: labhelpers.Lab, tmp_path: Path,
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
     monkeypatch.delenv("KUBECONFIG", raising=False)
+    learner_calls.clear()
+    original = ApiClient.param_serialize
+
+    def recording(self, method, resource_path, *args, **kwargs):
+        out = original(self, method, resource_path, *args, **kwargs)
+        if self is not bf_lab.api:  # the learner's client, not this test's admin one
+            learner_calls.append((out[0], out[1]))
+        return out
+    monkeypatch.setattr(ApiClient, "param_serialize", recording)
     yield core
     for ns in (LEARNER, BREAKFIX):
         with contextlib.suppress(client.ApiException):
@@ -138,6 +167,23 @@ def test_two_scenarios_in_turn_in_the_instructors_namespace(learner_pod) -> None
     _instructors_intact(core, labels)
     assert not [c for c in core.list_namespaced_config_map(BREAKFIX).items
                 if ownership.is_ours(c.metadata.labels)]
+    _all_allowed_by_the_classroom_rbac()
+
+
+def _all_allowed_by_the_classroom_rbac() -> None:
+    rbac = _rbac_model()
+    docs = [*yaml.safe_load_all((CLASSROOM / "cluster.yaml").read_text()),
+            *yaml.safe_load_all((CLASSROOM / "learner.yaml").read_text()
+                                .replace("lab-learner", LEARNER))]
+    grants = rbac.grants_for([d for d in docs if d], LEARNER, "learner")
+    made = {rbac.parse(m, u) for m, u in learner_calls}
+    assert {(r.verb, r.resource) for r in made} >= {
+        ("delete", "statefulsets"), ("delete", "persistentvolumeclaims"),
+        ("list", "replicasets"), ("patch", "deployments")}, "the recording missed calls"
+    assert {r.namespace for r in made if not r.non_resource} <= {BREAKFIX, ""}
+    denied = sorted(f"{r.verb} {r.api_group}/{r.resource_ref} ({r.path})" for r in made
+                    if not grants.allows(r))
+    assert not denied, "the learner's RBAC forbids:\n" + "\n".join(denied)
 
 
 def test_a_strangers_namespace_is_refused_without_adopt(bf_lab: labhelpers.Lab) -> None:
