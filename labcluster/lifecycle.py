@@ -165,19 +165,39 @@ def _wait_ready(h: Path, pid: int, timeout: float,
 
 
 def stop(home: str | Path | None = None, timeout: float = STOP_TIMEOUT) -> bool:
-    """SIGTERM the server (it stops its components) and wait; True if one was running."""
+    """SIGTERM the server (it stops its components) and wait; True if one was running.
+
+    Returns only when no container process of the home is left either: whatever the
+    server could not stop (killed after `timeout`, a pod stop still under way, a postgres
+    ignoring SIGTERM) is ended here, TERM → INT (postgres) → KILL (`node/leftovers.py`).
+    """
     h = home_dir(home)
     pid = _pid(h)
-    if pid is None or not _is_our_server(pid, h):
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    return True
+    running = pid is not None and _is_our_server(pid, h)
+    if running:
+        assert pid is not None
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    _end_containers(h)
+    return running
+
+
+def _end_containers(h: Path) -> None:
+    if not (h / "node").is_dir():
+        return  # never ran a node (or a control-plane-only cluster)
+    try:
+        from .node import leftovers
+    except ImportError:  # psutil (extra `lab`) absent: then no node could have run
+        return
+    leftovers.end_all(h / "node")
 
 
 def _alive(pid: int) -> bool:

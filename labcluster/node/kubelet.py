@@ -20,7 +20,7 @@ from labcluster.api import ClusterApi
 from labcluster.component import cancel_tasks
 from labcluster.errors import ApiError
 from labcluster.meta import now
-from labcluster.node import probes, readonly
+from labcluster.node import leftovers, probes, readonly
 from labcluster.node.dns import search_list
 from labcluster.node.exec import Exec
 from labcluster.node.images import (
@@ -297,7 +297,8 @@ class PodWorker:
 
             proc = ContainerProcess(spec, launch.run_dir / "logs",
                                     memory_limit=launch.memory_limit,
-                                    cpu_limit=launch.cpu_limit, on_exit=on_exit)
+                                    cpu_limit=launch.cpu_limit, on_exit=on_exit,
+                                    record_dir=self.dir.parent.parent / leftovers.RECORDS)
             await self.event("Created", f"Created container {c.name}")
             try:
                 await asyncio.to_thread(self._start_process, proc)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import psutil
 
-from labcluster.node import readonly
+from labcluster.node import leftovers, readonly
 from labcluster.node.launch import ProcessSpec
 from labcluster.node.logs import LogPump, rotate
 
@@ -150,8 +150,12 @@ class ContainerProcess:
         cpu_limit: int | None = None,
         poll_interval: float = 0.1,
         on_exit: Callable[[Termination], None] | None = None,
+        record_dir: Path | None = None,
     ) -> None:
+        """`record_dir`: where the running instance's session is noted on disk, so that
+        `labcluster.stop` in another process finds what the server left (leftovers.py)."""
         self.spec = spec
+        self.record_dir = record_dir
         self.log_dir = Path(log_dir)
         self.memory_limit = memory_limit
         self.cpu_limit = cpu_limit
@@ -207,6 +211,8 @@ class ContainerProcess:
             raise
         self.started_at = _now()
         self._known[self.popen.pid] = psutil.Process(self.popen.pid)
+        if self.record_dir is not None:
+            leftovers.record(self.record_dir, self.marker, self.popen.pid)
         assert self.popen.stdout and self.popen.stderr
         self._pump.attach(self.popen.stdout, "stdout")
         self._pump.attach(self.popen.stderr, "stderr")
@@ -343,6 +349,8 @@ class ContainerProcess:
             time.sleep(0.02)
         if self._pump:
             self._pump.close()
+        if self.record_dir is not None and not any(_alive(p) for p in self._known.values()):
+            leftovers.forget(self.record_dir, self.marker)
         self.termination = self._termination(code)
         self._done.set()
         if self.on_exit:
