@@ -12,7 +12,6 @@ too."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import importlib.util
 import io
@@ -22,12 +21,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from incluster import fake_service_account
 from kubernetes import client
 from kubernetes.client.api_client import ApiClient
 
 import labhelpers
 from labhelpers import breakfix, ownership
-from labhelpers import cluster as cluster_module
 from labhelpers.cluster import Target
 from labhelpers.manifests import MANIFESTS_DIR
 
@@ -71,17 +70,8 @@ def learner_pod(bf_lab: labhelpers.Lab, tmp_path: Path,
     core.create_namespaced_secret(BREAKFIX, client.V1Secret(
         metadata=client.V1ObjectMeta(name="instructors-secret"), string_data={"s": "t"}))
 
-    kubeconfig = yaml.safe_load(Path(bf_lab.target.kubeconfig).read_text())
-    cluster = kubeconfig["clusters"][0]["cluster"]
-    host, port = cluster["server"].removeprefix("https://").rsplit(":", 1)
-    sa = tmp_path / "serviceaccount"
-    sa.mkdir()
-    (sa / "token").write_text(kubeconfig["users"][0]["user"]["token"])
-    (sa / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-    (sa / "namespace").write_text(LEARNER + "\n")
-    monkeypatch.setattr(cluster_module, "SA_DIR", sa)
-    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
-    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    fake_service_account(bf_lab.target.kubeconfig, LEARNER, tmp_path / "serviceaccount",
+                         monkeypatch)
     monkeypatch.delenv("KUBECONFIG", raising=False)
     learner_calls.clear()
     original = ApiClient.param_serialize

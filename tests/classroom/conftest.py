@@ -9,7 +9,6 @@ port-forward) that ``RESTClientObject.request`` never sees."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import os
@@ -20,14 +19,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 from classroom_support import LEARNER_NS, render
+from incluster import fake_service_account
 from kubernetes import client, config
 from kubernetes.client.api_client import ApiClient
 
 import labcluster
 import labhelpers
-from labhelpers import cluster as cluster_module
 
 
 @pytest.fixture(scope="session")
@@ -83,16 +81,7 @@ def leftover_processes(home: Path) -> list[str]:
 def as_a_learner_pod(mp: pytest.MonkeyPatch, kubeconfig: Path, sa: Path) -> None:
     """What z2jh gives the notebook pod: the ServiceAccount's token, CA and namespace file
     (here labcluster's credentials) and the KUBERNETES_SERVICE_* variables."""
-    doc = yaml.safe_load(kubeconfig.read_text())
-    cluster = doc["clusters"][0]["cluster"]
-    host, port = cluster["server"].removeprefix("https://").rsplit(":", 1)
-    sa.mkdir()
-    (sa / "token").write_text(doc["users"][0]["user"]["token"])
-    (sa / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-    (sa / "namespace").write_text(LEARNER_NS)
-    mp.setattr(cluster_module, "SA_DIR", sa)
-    mp.setenv("KUBERNETES_SERVICE_HOST", host)
-    mp.setenv("KUBERNETES_SERVICE_PORT", port)
+    fake_service_account(kubeconfig, LEARNER_NS.strip(), sa, mp)
     mp.delenv("KUBECONFIG", raising=False)
 
 

@@ -7,7 +7,6 @@ file) made from the session labcluster's credentials, and KUBERNETES_SERVICE_*."
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 from collections.abc import Iterator
@@ -15,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from incluster import fake_service_account
 from kubernetes import client
 from lh_support import Connected
 
 import labhelpers
-from labhelpers import cluster as cluster_module
 from labhelpers import ownership
 from labhelpers.manifests import MANIFESTS_DIR
 
@@ -60,17 +59,8 @@ def classroom(connected: Connected) -> Iterator[client.CoreV1Api]:
 @pytest.fixture
 def learner_pod(connected: Connected, classroom, tmp_path: Path,
                 monkeypatch: pytest.MonkeyPatch) -> client.CoreV1Api:
-    kubeconfig = yaml.safe_load(Path(connected.lab.target.kubeconfig).read_text())
-    cluster = kubeconfig["clusters"][0]["cluster"]
-    host, port = cluster["server"].removeprefix("https://").rsplit(":", 1)
-    sa = tmp_path / "serviceaccount"
-    sa.mkdir()
-    (sa / "token").write_text(kubeconfig["users"][0]["user"]["token"])
-    (sa / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-    (sa / "namespace").write_text(LEARNER + "\n")
-    monkeypatch.setattr(cluster_module, "SA_DIR", sa)
-    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
-    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    fake_service_account(connected.lab.target.kubeconfig, LEARNER, tmp_path / "serviceaccount",
+                         monkeypatch)
     monkeypatch.delenv("KUBECONFIG", raising=False)
     return classroom
 

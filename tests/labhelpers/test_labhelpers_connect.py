@@ -5,11 +5,10 @@ context, show_kubectl, and use from inside a running event loop (Jupyter's case)
 from __future__ import annotations
 
 import asyncio
-import base64
 from pathlib import Path
 
 import pytest
-import yaml
+from incluster import fake_service_account
 from lh_support import TEST_KUBECONFIG, Connected
 
 import labhelpers
@@ -20,18 +19,8 @@ pytestmark = pytest.mark.cluster
 
 @pytest.fixture
 def service_account(connected: Connected, tmp_path: Path, monkeypatch) -> Path:
-    kubeconfig = yaml.safe_load(Path(connected.lab.target.kubeconfig).read_text())
-    cluster = kubeconfig["clusters"][0]["cluster"]
-    host, port = cluster["server"].removeprefix("https://").rsplit(":", 1)
-    sa = tmp_path / "serviceaccount"
-    sa.mkdir()
-    (sa / "token").write_text(kubeconfig["users"][0]["user"]["token"])
-    (sa / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-    (sa / "namespace").write_text("classroom-alice\n")
-    monkeypatch.setattr(cluster_module, "SA_DIR", sa)
-    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
-    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
-    return sa
+    return fake_service_account(connected.lab.target.kubeconfig, "classroom-alice",
+                                tmp_path / "serviceaccount", monkeypatch)
 
 
 def test_in_cluster_comes_first_and_uses_the_pods_namespace(service_account: Path) -> None:
