@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +36,34 @@ IMAGE = "storefront"
 DIST = "ecommerce-k8s-lab"
 BUILDERS = ("docker", "podman", "nerdctl")
 FLAVOURS = ("kind", "minikube", "k3d", "docker-desktop", "labcluster", "remote")
+
+
+@dataclass(frozen=True)
+class Loader:
+    """How one local cluster takes an image: from the Docker daemon by name, or (other
+    builders) from an archive the builder saved."""
+
+    default_name: str
+    by_name: Callable[[str, str], list[str]]
+    by_archive: Callable[[str, str], list[str]]
+    target: str  # "{name}" is the cluster/profile
+
+
+LOADERS: dict[str, Loader] = {
+    "kind": Loader("kind",
+                   lambda image, name: ["kind", "load", "docker-image", image, "--name", name],
+                   lambda archive, name: ["kind", "load", "image-archive", archive, "--name",
+                                          name],
+                   "kind cluster {name}'s nodes"),
+    "minikube": Loader("minikube",
+                       lambda image, name: ["minikube", "image", "load", image, "-p", name],
+                       lambda archive, name: ["minikube", "image", "load", archive, "-p", name],
+                       "minikube profile {name}"),
+    "k3d": Loader("k3s-default",
+                  lambda image, name: ["k3d", "image", "import", image, "-c", name],
+                  lambda archive, name: ["k3d", "image", "import", archive, "-c", name],
+                  "k3d cluster {name}"),
+}
 
 
 class ImageError(RuntimeError):
@@ -235,32 +264,12 @@ def plan(flavour: Flavour, builder: str, tag: str, root: Path,
                              "build with docker (--builder docker)")
         return Plan(flavour, image, [build], "Docker Desktop's cluster shares the Docker "
                     "daemon: the build is all it needs")
-    if kind == "kind":
-        name = flavour.cluster or "kind"
-        if builder == "docker":
-            load = [Step(["kind", "load", "docker-image", image, "--name", name],
-                         f"copy {image} into kind cluster {name!r}'s nodes")]
-        else:
-            load = [save, Step(["kind", "load", "image-archive", archive, "--name", name],
-                               f"copy {image} into kind cluster {name!r}'s nodes")]
-        return Plan(flavour, image, [build, *load])
-    if kind == "minikube":
-        profile = flavour.cluster or "minikube"
-        if builder == "docker":
-            load = [Step(["minikube", "image", "load", image, "-p", profile],
-                         f"copy {image} into minikube profile {profile!r}")]
-        else:
-            load = [save, Step(["minikube", "image", "load", archive, "-p", profile],
-                               f"copy {image} into minikube profile {profile!r}")]
-        return Plan(flavour, image, [build, *load])
-    if kind == "k3d":
-        name = flavour.cluster or "k3s-default"
-        if builder == "docker":
-            load = [Step(["k3d", "image", "import", image, "-c", name],
-                         f"copy {image} into k3d cluster {name!r}")]
-        else:
-            load = [save, Step(["k3d", "image", "import", archive, "-c", name],
-                               f"copy {image} into k3d cluster {name!r}")]
+    if kind in LOADERS:
+        loader = LOADERS[kind]
+        name = flavour.cluster or loader.default_name
+        what = f"copy {image} into {loader.target.format(name=repr(name))}"
+        load = ([Step(loader.by_name(image, name), what)] if builder == "docker"
+                else [save, Step(loader.by_archive(archive, name), what)])
         return Plan(flavour, image, [build, *load])
     if kind == "remote":
         return Plan(flavour, image, [build], "a remote cluster pulls from a registry: push "
