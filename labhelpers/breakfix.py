@@ -270,7 +270,7 @@ class Challenge:
         """Delete what the scenario made. A namespace labhelpers created goes whole; one it
         uses without having made it (the classroom's ``lab-<user>-breakfix``, or
         ``adopt=True``) stays, with everything in it that labhelpers did not label."""
-        if _namespace_ours(self.lab):
+        if self.lab._is_namespace_ours():
             return self.lab.cleanup()
         deleted = _clear(self.lab, wait=False)
         left = [f"Namespace/{self.lab.namespace} (not created by labhelpers)"]
@@ -328,25 +328,12 @@ def start(name: str, cluster: str = "auto", namespace: str | None = None, *,
     return challenge
 
 
-def _namespace_ours(lab: Lab) -> bool:
-    try:
-        ns = lab.core.read_namespace(lab.namespace)
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return ownership.is_ours(ns.metadata.labels)
-
-
 def _reuse_namespace(lab: Lab, adopt: bool) -> dt.datetime | None:
     """Make an existing namespace ready for a scenario without deleting it; returns when
     it was cleared (None: no namespace yet, apply creates it)."""
-    try:
-        ns = lab.core.read_namespace(lab.namespace)
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+    ns = lab._namespace_object()
+    if ns is None:
+        return None
     if not (ownership.is_ours(ns.metadata.labels) or adopt or lab.adopted()):
         raise ownership.NotOurs(
             f"namespace {lab.namespace} exists and labhelpers did not create it; pass "
