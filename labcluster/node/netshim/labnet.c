@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/random.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -326,8 +327,11 @@ static int cluster_address(const struct in_addr *a) {
 
 /* Services ($LABCLUSTER_SERVICES, written by the node): "clusterIP port ip:port ..." per
  * line. A pod's TCP connect() to a ClusterIP:port goes straight to one of the ready
- * endpoints, chosen round robin — what kube-proxy's iptables mode does with DNAT in the
- * kernel — so pod-to-Service traffic has no proxy process in its path. No endpoint →
+ * endpoints, round robin from a random starting point — a one-connection process (each
+ * curl of a shell loop) then lands on a random endpoint, as iptables' `statistic --mode
+ * random` rules pick one; seeding from the pid made a loop whose pids step by 2 hit the same
+ * pod every time. Done as kube-proxy's iptables mode does with DNAT in the kernel, so
+ * pod-to-Service traffic has no proxy process in its path. No endpoint →
  * ECONNREFUSED (iptables REJECT). Ports in the file are host ports (already shifted). */
 #define MAX_EPS 64
 struct service { struct in_addr ip; in_port_t port; int n; struct sockaddr_in eps[MAX_EPS]; };
@@ -336,6 +340,7 @@ static struct service *services = NULL;
 static size_t services_len = 0;
 static struct stamp svc_stamp = {{0, 0}, 0, -1};
 static unsigned int svc_rr = 0;
+static int svc_seeded = 0;
 
 /* Caller holds svc_lock. */
 static void refresh_services(void) {
@@ -376,7 +381,11 @@ static void refresh_services(void) {
     fclose(f);
     free(services);
     services = fresh; services_len = len;
-    if (!svc_rr) svc_rr = (unsigned int)getpid() * 2654435761u;
+    if (!svc_seeded) {
+        if (getrandom(&svc_rr, sizeof svc_rr, GRND_NONBLOCK) != (ssize_t)sizeof svc_rr)
+            svc_rr = (unsigned int)getpid() * 2654435761u ^ (unsigned int)svc_stamp.mtime.tv_nsec;
+        svc_seeded = 1;
+    }
 }
 
 /* 1: `in` was a Service and now holds an endpoint; -1: a Service with no endpoint;

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -57,12 +59,28 @@ def get(url: str, timeout: float = 5.0) -> bytes:
         return response.read()
 
 
+class _AddressServer(socket.socket):
+    """A listening socket whose close() also stops its accept thread.
+
+    A plain close() left the thread able to call accept() on the old descriptor number
+    after the next test's server had reused it — the old server then answered the new
+    test's connections with the old address. shutdown() wakes the accept, join() waits.
+    """
+
+    thread: threading.Thread | None = None
+
+    def close(self) -> None:
+        if self.thread is not None and self.fileno() != -1:
+            with contextlib.suppress(OSError):
+                self.shutdown(socket.SHUT_RDWR)
+            self.thread.join(timeout=5)
+        super().close()
+
+
 def address_server(ip: str) -> socket.socket:
     """A TCP server on `ip` (free port) that tells each client its own address, then
     closes: which endpoint a proxied or rewritten connection reached. Close it to stop."""
-    import threading
-
-    srv = socket.socket()
+    srv = _AddressServer()
     srv.bind((ip, 0))
     srv.listen()
 
@@ -75,5 +93,6 @@ def address_server(ip: str) -> socket.socket:
             with conn:
                 conn.sendall(ip.encode())
 
-    threading.Thread(target=serve, daemon=True).start()
+    srv.thread = threading.Thread(target=serve, daemon=True)
+    srv.thread.start()
     return srv

@@ -67,3 +67,31 @@ def test_cluster_ip_connects_go_to_endpoints(mode: str, endpoints: list[tuple[st
     ips = {ip for ip, _ in endpoints}
     assert set(answers[:4]) == ips  # round robin over both endpoints, no proxy in between
     assert answers[4] == "refused"  # a Service without endpoints: connection refused
+
+
+@pytest.mark.parametrize("mode", ["c", "python"])
+def test_one_connection_processes_spread_over_endpoints(mode: str,
+                                                        endpoints: list[tuple[str, int]],
+                                                        hosts: HostsTable,
+                                                        allocator: IPAllocator) -> None:
+    """A shell loop of curls: each process connects once. The shim's starting endpoint must
+    be random, not derived from the pid — a loop whose pids step by two (`curl; echo` in a
+    subshell) once sent every request to the same pod (notebook 5 under CI)."""
+    if mode == "c" and netshim.compiler() is None:
+        pytest.skip("no C compiler: labnet.so cannot be built (the python mode is tested)")
+    services = hosts.path.with_name("services")
+    cluster_ip = "127.1.250.9"
+    write_services(services, {(cluster_ip, 80): endpoints})
+    env = netshim.shim_env(allocator.allocate(), hosts.path, [], "client", mode=mode,
+                           base_env={"PATH": "/usr/bin:/bin"})
+    if mode == "python":
+        root = str(Path(__file__).resolve().parents[3])
+        env["PYTHONPATH"] = f"{env['PYTHONPATH']}:{root}"
+    answers = []
+    for _ in range(16):
+        subprocess.run(["true"], check=True)  # every client's pid two after the last one
+        out = subprocess.run([sys.executable, "-c", CLIENT, json.dumps([[cluster_ip, 80]])],
+                             env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        answers += json.loads(out.stdout)
+    assert set(answers) == {ip for ip, _ in endpoints}, f"every connection went to {set(answers)}"

@@ -91,10 +91,10 @@ def _install() -> None:
         return real_bind(self, address)
 
     services_path = os.environ.get("LABCLUSTER_SERVICES", "")
-    services = {"stamp": None, "table": {}, "rr": os.getpid()}
+    services = {"stamp": None, "table": {}, "rr": int.from_bytes(os.urandom(4), "little")}
 
     def service_endpoint(address):
-        """ClusterIP:port → a ready endpoint, round robin (labnet.c's DNAT, same file)."""
+        """ClusterIP:port → a ready endpoint, round robin from a random start (labnet.c's DNAT)."""
         try:
             st = os.stat(services_path)
         except OSError:
