@@ -70,6 +70,18 @@ def http(api: client.ApiClient, namespace: str, service: str, path: str = "/",
     return HttpResult(code, headers, raw.decode(errors="replace"), url)
 
 
+def workload_selector(apps: client.AppsV1Api, namespace: str, workload: str) -> str:
+    """The label selector (``a=b,c=d``) of ``deploy/x`` or ``sts/x``."""
+    kind, _, name = workload.partition("/")
+    resource = WORKLOAD_KINDS.get(kind.lower()) if name else None
+    if resource is None:
+        raise ValueError(f"{workload!r}: use deploy/<name> or sts/<name>")
+    read = (apps.read_namespaced_deployment if resource == "deployments"
+            else apps.read_namespaced_stateful_set)
+    selector = read(name, namespace).spec.selector.match_labels or {}
+    return ",".join(f"{k}={v}" for k, v in selector.items())
+
+
 def workload_pods(core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str,
                   target: str) -> list[client.V1Pod]:
     """Pods of ``deploy/x``/``sts/x`` (ready first), or the pod named ``target``."""
@@ -79,11 +91,8 @@ def workload_pods(core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str
     resource = WORKLOAD_KINDS.get(kind.lower())
     if resource is None:
         raise ValueError(f"{target!r}: use a pod name, deploy/<name> or sts/<name>")
-    read = (apps.read_namespaced_deployment if resource == "deployments"
-            else apps.read_namespaced_stateful_set)
-    selector = read(name, namespace).spec.selector.match_labels or {}
-    labels = ",".join(f"{k}={v}" for k, v in selector.items())
-    pods = core.list_namespaced_pod(namespace, label_selector=labels).items
+    pods = core.list_namespaced_pod(namespace, label_selector=workload_selector(
+        apps, namespace, target)).items
     pods = [p for p in pods if not p.metadata.deletion_timestamp]
     if not pods:
         raise LookupError(f"{target} has no pods in namespace {namespace}")

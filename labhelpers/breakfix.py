@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -374,15 +373,11 @@ def _clear(lab: Lab, wait: bool = True, timeout: float = 90) -> list[str]:
     items = _labelled(lab)
     refs = [_ref(o["apiVersion"], o["kind"], o["metadata"]["name"], ns) for o in items]
     uids = {o["metadata"]["uid"] for o in items if o["kind"] in WORKLOADS}
-    templates = [(o["metadata"]["name"], t["metadata"]["name"]) for o in items
-                 if o["kind"] == "StatefulSet"
-                 for t in o["spec"].get("volumeClaimTemplates") or []]
     named = {r["metadata"]["name"] for r in refs if r["kind"] == "PersistentVolumeClaim"}
-    for pvc in lab.core.list_namespaced_persistent_volume_claim(ns).items:
-        name = pvc.metadata.name
-        if name not in named and any(re.fullmatch(rf"{re.escape(t)}-{re.escape(s)}-\d+", name)
-                                     for s, t in templates):
-            refs.append(_ref("v1", "PersistentVolumeClaim", name, ns))
+    claims = [p.metadata.name for p in lab.core.list_namespaced_persistent_volume_claim(ns).items
+              if p.metadata.name not in named]
+    refs += [_ref("v1", "PersistentVolumeClaim", name, ns) for name in ownership.template_claims(
+        [o for o in items if o["kind"] == "StatefulSet"], claims)]
     owners = uids | {rs.metadata.uid for rs in lab.apps.list_namespaced_replica_set(ns).items
                      if _owned_by(rs, uids)}
     pods = {p.metadata.uid for p in lab.core.list_namespaced_pod(ns).items

@@ -156,10 +156,21 @@ def _state(out: _Text, label: str, state: Any, indent: int) -> None:
         out.kv("Finished", _time(t.finished_at), indent + 2)
 
 
-def _containers(out: _Text, spec: Any, statuses: list[Any] | None, indent: int) -> None:
+def _containers(out: _Text, spec: Any, statuses: list[Any] | None, indent: int,
+                init_statuses: list[Any] | None = None) -> None:
+    """Init containers first (each must finish before the next starts; a pod stuck in
+    Init:… is explained there), then the app containers — kubectl's order."""
+    if spec.init_containers:
+        _container_list(out, "Init Containers:", spec.init_containers,
+                        None if statuses is None else init_statuses or [], indent)
+    _container_list(out, "Containers:", spec.containers, statuses, indent)
+
+
+def _container_list(out: _Text, title: str, containers: list[Any],
+                    statuses: list[Any] | None, indent: int) -> None:
     by_name = {cs.name: cs for cs in statuses or []}
-    out.line("Containers:", indent)
-    for c in spec.containers:
+    out.line(title, indent)
+    for c in containers:
         i = indent + 2
         out.line(f"{c.name}:", i)
         i += 2
@@ -267,6 +278,15 @@ def _events(out: _Text, core: client.CoreV1Api, ns: str, kind: str, name: str,
     _columns(out, ["Type", "Reason", "Age", "From", "Message"], rows, 2)
 
 
+#: Annotations kubectl describe leaves out (a copy of the whole object: noise here).
+_HIDDEN_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+def _annotations(out: _Text, meta: Any) -> None:
+    shown = {k: v for k, v in (meta.annotations or {}).items() if k not in _HIDDEN_ANNOTATIONS}
+    out.mapping("Annotations", shown, sep=": ")
+
+
 def _header(out: _Text, meta: Any) -> None:
     out.kv("Name", meta.name)
     out.kv("Namespace", meta.namespace)
@@ -279,11 +299,13 @@ def describe_pod(core: client.CoreV1Api, ns: str, name: str) -> _Text:
     out.kv("Node", p.spec.node_name or "<none>")
     out.kv("Start Time", _time(p.status.start_time))
     out.mapping("Labels", p.metadata.labels)
+    _annotations(out, p.metadata)
     out.kv("Status", pod_status(p))
     out.kv("IP", p.status.pod_ip or "<none>")
     owner = next((o for o in p.metadata.owner_references or [] if o.controller), None)
     out.kv("Controlled By", f"{owner.kind}/{owner.name}" if owner else "<none>")
-    _containers(out, p.spec, p.status.container_statuses or [], 0)
+    _containers(out, p.spec, p.status.container_statuses or [], 0,
+                p.status.init_container_statuses)
     _conditions(out, p.status.conditions)
     _volumes(out, p.spec)
     _events(out, core, ns, "Pod", name, p.metadata.uid)
@@ -305,6 +327,7 @@ def describe_deployment(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str,
     _header(out, d.metadata)
     out.kv("CreationTimestamp", _time(d.metadata.creation_timestamp))
     out.mapping("Labels", d.metadata.labels)
+    _annotations(out, d.metadata)
     out.kv("Selector", _selector(d.spec.selector))
     desired = d.spec.replicas if d.spec.replicas is not None else 1
     out.kv("Replicas", f"{desired} desired | {st.updated_replicas or 0} updated | "
@@ -326,6 +349,7 @@ def describe_statefulset(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str
     out.kv("CreationTimestamp", _time(s.metadata.creation_timestamp))
     out.kv("Selector", _selector(s.spec.selector))
     out.mapping("Labels", s.metadata.labels)
+    _annotations(out, s.metadata)
     desired = s.spec.replicas if s.spec.replicas is not None else 1
     out.kv("Replicas", f"{desired} desired | {s.status.replicas or 0} total")
     pods = core.list_namespaced_pod(ns, label_selector=_selector(s.spec.selector)).items
@@ -349,6 +373,7 @@ def describe_service(core: client.CoreV1Api, ns: str, name: str) -> _Text:
     out = _Text()
     _header(out, s.metadata)
     out.mapping("Labels", s.metadata.labels)
+    _annotations(out, s.metadata)
     out.kv("Selector", _selector(s.spec.selector))
     out.kv("Type", s.spec.type)
     out.kv("IP", s.spec.cluster_ip or "<none>")
@@ -377,6 +402,7 @@ def describe_pvc(core: client.CoreV1Api, ns: str, name: str) -> _Text:
     out.kv("Status", c.status.phase if c.status else "Pending")
     out.kv("Volume", c.spec.volume_name or "")
     out.mapping("Labels", c.metadata.labels)
+    _annotations(out, c.metadata)
     out.kv("Capacity", ((c.status.capacity or {}).get("storage", "") if c.status else ""))
     out.kv("Access Modes", ",".join(c.spec.access_modes or []))
     users = [p.metadata.name for p in core.list_namespaced_pod(ns).items

@@ -4,10 +4,13 @@ A local cluster (kind, minikube, k3d) cannot pull ``storefront:<version>`` from 
 the image exists only after someone builds it, and each flavour has its own way of
 loading it into its nodes. Docker Desktop's cluster shares the Docker daemon, so a build
 is enough. labcluster runs the storefront from this package, so it needs no image at all.
-A remote cluster must pull from a registry (see docs/real-clusters.md).
+A remote cluster must pull from a registry (see docs/real-clusters.md): with
+``--registry`` (default ``$LAB_IMAGE_REGISTRY``, the setting labhelpers applies the
+manifests with) the image is tagged ``<registry>/storefront:<version>`` and pushed there
+instead of loaded, whatever the flavour.
 
     python -m labhelpers.images [--context CTX] [--kubeconfig PATH] [--builder docker]
-                                [--dry-run | --check]
+                                [--registry HOST[/PATH]] [--dry-run | --check]
 
 Exit status: 0 done (or nothing to do), 1 a tool is missing (the commands to run were
 printed) or, with --check, a node lacks the image, 2 bad input (no kubeconfig, unknown
@@ -31,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from labhelpers.manifests import REGISTRY_ENV, check_registry
 
 IMAGE = "storefront"
 DIST = "ecommerce-k8s-lab"
@@ -245,16 +250,27 @@ def find_builder(preferred: str | None = None, path: str | None = None) -> str |
 
 
 def plan(flavour: Flavour, builder: str, tag: str, root: Path,
-         archive: str | None = None) -> Plan:
-    """The commands that build the image and load it into ``flavour``'s nodes."""
+         archive: str | None = None, registry: str | None = None) -> Plan:
+    """The commands that build the image and load it into ``flavour``'s nodes — or, with
+    a ``registry``, push it there for the nodes to pull."""
     image = f"{IMAGE}:{tag}"
     if flavour.kind == "labcluster":
         return Plan(flavour, image, [], "labcluster runs the storefront from this package: "
-                    "no image to build or load")
+                    "no image to build or load" + (f" (registry {registry} not used)"
+                                                   if registry else ""))
     build = Step([builder, "build", "-f", str(root / "storefront" / "Dockerfile"),
                   "--build-arg", f"VERSION={tag}", "-t", image, str(root)],
                  f"build {image} from storefront/Dockerfile",
                  {"DOCKER_BUILDKIT": "1"} if builder == "docker" else {})
+    if registry:
+        pushed = f"{registry}/{image}"
+        return Plan(flavour, pushed, [
+            build, Step([builder, "tag", image, pushed], f"name it for {registry}"),
+            Step([builder, "push", pushed], f"push it to {registry} (log in first if it "
+                 f"asks: {builder} login {registry.split('/')[0]})")],
+            f"the cluster pulls {pushed}: labhelpers applies the lab with it while "
+            f"{REGISTRY_ENV}={registry} is set (or connect(image_registry=...)); kubectl "
+            "users add manifests/components/registry")
     archive = archive or str(Path(tempfile.gettempdir()) / f"{IMAGE}-{tag}.tar")
     save = Step([builder, "save", "-o", archive, image], f"save {image} to {archive}")
     kind = flavour.kind
@@ -272,9 +288,8 @@ def plan(flavour: Flavour, builder: str, tag: str, root: Path,
                 else [save, Step(loader.by_archive(archive, name), what)])
         return Plan(flavour, image, [build, *load])
     if kind == "remote":
-        return Plan(flavour, image, [build], "a remote cluster pulls from a registry: push "
-                    f"the image ({builder} tag {image} REGISTRY/{image}; {builder} push "
-                    "REGISTRY/…) and point the manifests at it (manifests/components/registry)")
+        return Plan(flavour, image, [build], "a remote cluster pulls from a registry: run "
+                    f"again with --registry HOST[/PATH] (or {REGISTRY_ENV}) to push it there")
     raise ImageError(f"unknown cluster flavour {kind!r} (known: {', '.join(FLAVOURS)})")
 
 
@@ -308,13 +323,18 @@ def run(p: Plan, dry_run: bool = False, path: str | None = None,
     return 0
 
 
-def check(kubeconfig: str | None, context: str | None, tag: str) -> int:
+def check(kubeconfig: str | None, context: str | None, tag: str,
+          registry: str | None = None) -> int:
     """Whether the cluster's nodes hold ``storefront:<tag>`` (preflight's question)."""
     image = f"{IMAGE}:{tag}"
     nodes = list_nodes(kubeconfig, context)
     flavour = flavour_from_nodes(nodes)
     if flavour and flavour.kind == "labcluster":
         print(f"labcluster runs the storefront from this package: {image} is not needed")
+        return 0
+    if registry:
+        print(f"{registry}/{image}: the nodes pull it from {registry} when a pod needs it "
+              "(not checked here; an unreachable or missing image shows as ImagePullBackOff)")
         return 0
     missing = nodes_missing(nodes, image)
     if not missing:
@@ -334,13 +354,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cluster-name", help="kind/k3d cluster or minikube profile name")
     parser.add_argument("--builder", choices=BUILDERS, help="default: the first on PATH")
     parser.add_argument("--tag", help="default: the package version")
+    parser.add_argument("--registry", default=os.environ.get(REGISTRY_ENV) or None,
+                        help=f"push to HOST[:PORT][/PATH] instead of loading (default: "
+                        f"${REGISTRY_ENV})")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     parser.add_argument("--check", action="store_true",
                         help="only say whether every node has the image (exit 1 if not)")
     args = parser.parse_args(argv)
     try:
+        registry = check_registry(args.registry) if args.registry else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         if args.check:
-            return check(args.kubeconfig, args.context, args.tag or version())
+            return check(args.kubeconfig, args.context, args.tag or version(), registry)
         if args.flavour:
             flavour = Flavour(args.flavour, args.cluster_name, "--flavour")
         else:
@@ -350,16 +378,16 @@ def main(argv: list[str] | None = None) -> int:
         tag = args.tag or version()
         builder = find_builder(args.builder)
         if flavour.kind == "labcluster":
-            return run(plan(flavour, "docker", tag, Path(".")), args.dry_run)
+            return run(plan(flavour, "docker", tag, Path("."), registry=registry), args.dry_run)
         root = repo_root()
         if builder is None:
             wanted = args.builder or "docker"
             print(f"no image builder found ({args.builder or ' / '.join(BUILDERS)}); "
                   "install Docker or Podman, then run:")
-            for step in plan(flavour, wanted, tag, root).steps:
+            for step in plan(flavour, wanted, tag, root, registry=registry).steps:
                 print(f"  {step.shell()}    # {step.why}")
             return 1
-        return run(plan(flavour, builder, tag, root), args.dry_run)
+        return run(plan(flavour, builder, tag, root, registry=registry), args.dry_run)
     except ImageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

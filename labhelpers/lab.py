@@ -22,7 +22,7 @@ from labhelpers.apply import ApplyError, Resources, apply_one, delete_one, reque
 from labhelpers.cluster import Target
 from labhelpers.describe import Description, describe
 from labhelpers.ordering import apply_order, delete_order
-from labhelpers.waiting import wait_ready
+from labhelpers.waiting import wait_ready, wait_settled
 
 if TYPE_CHECKING:  # matplotlib is imported only when a chart is drawn (import time matters
     from labhelpers.charts import LabFigure  # in every notebook's first cell)
@@ -185,11 +185,19 @@ class Lab:
             report["deleted"].append(f"Namespace/{self.namespace} (and everything in it)")
         else:
             contents = self._contents()
-            for obj in delete_order([o for o, ours in contents if ours]):
+            ours = [o for o, mine in contents if mine]
+            claims = set(ownership.template_claims(
+                [o for o in ours if o["kind"] == "StatefulSet"],
+                [o["metadata"]["name"] for o, mine in contents
+                 if not mine and o["kind"] == "PersistentVolumeClaim"]))
+            ours += [o for o, mine in contents if not mine and o["kind"] == "PersistentVolumeClaim"
+                     and o["metadata"]["name"] in claims]
+            for obj in delete_order(ours):
                 if delete_one(self.resources, obj):
                     report["deleted"].append(manifests.ref(obj))
             report["left"].append(f"Namespace/{self.namespace} (not created by labhelpers)")
-            report["left"] += [manifests.ref(o) for o, ours in contents if not ours]
+            report["left"] += [manifests.ref(o) for o, mine in contents if not mine
+                               and o["metadata"]["name"] not in claims]
         print("deleted: " + (", ".join(report["deleted"]) or "nothing"))
         print("left: " + (", ".join(report["left"]) or "nothing"))
         return report
@@ -208,6 +216,9 @@ class Lab:
                     continue
                 ref = {"apiVersion": api_version, "kind": kind,
                        "metadata": {"name": meta["name"], "namespace": self.namespace}}
+                if kind == "StatefulSet":  # its claim templates say which claims it made
+                    ref["spec"] = {"volumeClaimTemplates":
+                                   item["spec"].get("volumeClaimTemplates") or []}
                 found.append((ref, ownership.is_ours(meta.get("labels"))))
         return found
 
@@ -314,19 +325,39 @@ class Lab:
 
     def scale(self, workload: str, replicas: int, wait: bool = True,
               timeout: float = 120) -> int:
+        """``kubectl scale``; with ``wait``, until that many pods are Ready and the ones a
+        scale-down removed are gone (the tables after it show only pods that stay)."""
         if self.show_kubectl:
             print(f"$ kubectl scale -n {self.namespace} {workload} --replicas={replicas}")
-        return actions.scale(self.apps, self.core, self.namespace, workload, replicas,
+        done = actions.scale(self.apps, self.core, self.namespace, workload, replicas,
                              wait, timeout)
+        if wait:  # pods removed by a scale-down finish their shutdown first
+            self._settle(workload, timeout)
+        return done
+
+    def _settle(self, workload: str, timeout: float) -> None:
+        if "/" not in workload:
+            workload = f"deploy/{workload}"
+        wait_settled(self.core, self.namespace, timeout,
+                     actions.workload_selector(self.apps, self.namespace, workload))
+
+    def wait_settled(self, timeout: float = 90) -> None:
+        """Wait until no pod in the namespace is Terminating (after deleting pods or a
+        rollout), so the tables and checks that follow show only pods that stay."""
+        if self.show_kubectl:
+            print(f"$ kubectl get pods -n {self.namespace} -w   # until none is Terminating")
+        wait_settled(self.core, self.namespace, timeout)
 
     def restart(self, workload: str, wait: bool = True, timeout: float = TIER_TIMEOUT) -> None:
-        """``kubectl rollout restart``, then wait for the new pods to be ready."""
+        """``kubectl rollout restart``, then wait for the new pods to be ready and the old
+        ones to be gone."""
         if self.show_kubectl:
             print(f"$ kubectl rollout restart -n {self.namespace} {workload}")
         obj = actions.restart(self.apps, self.namespace, workload)
         if wait:
             wait_ready(self.core, self.apps, self.namespace, [obj], timeout,
                        f"restart {workload}")
+            self._settle(workload, timeout)
 
     def delete_pod(self, name: str) -> podlife.DeletedPod:
         """Delete one pod (its controller replaces it); refused when neither the namespace

@@ -7,6 +7,8 @@ carries both, because the lab's own YAML sets ``part-of`` and a learner running
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 PART_OF = "app.kubernetes.io/part-of"
@@ -27,6 +29,17 @@ def is_ours(labels: dict[str, str] | None) -> bool:
     """True when the labels say labhelpers made the object."""
     labels = labels or {}
     return all(labels.get(k) == v for k, v in LABELS.items())
+
+
+def template_claims(statefulsets: Iterable[dict[str, Any]], claims: Iterable[str]) -> list[str]:
+    """The claims among ``claims`` that these StatefulSets' volumeClaimTemplates made
+    (``<template>-<statefulset>-<ordinal>``). Their controller creates them without our
+    labels, so cleanup finds them this way — a claim left behind would hand the next
+    deployment's database the old volume."""
+    patterns = [re.compile(rf"{re.escape(t['metadata']['name'])}-"
+                           rf"{re.escape(s['metadata']['name'])}-\d+")
+                for s in statefulsets for t in s.get("spec", {}).get("volumeClaimTemplates") or []]
+    return [c for c in claims if any(p.fullmatch(c) for p in patterns)]
 
 
 #: A classroom's second namespace per learner, beside their own (manifests/classroom/learner.yaml).

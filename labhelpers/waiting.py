@@ -93,3 +93,23 @@ def wait_ready(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str,
                 raise TierNotReady(f"{desc}: not ready after {timeout:.0f}s. "
                                    + " || ".join(problems))
             time.sleep(0.5)
+
+
+def wait_settled(core: client.CoreV1Api, ns: str, timeout: float = 90,
+                 label_selector: str | None = None) -> None:
+    """Block until no pod (of ``label_selector``, else in the namespace) is Terminating.
+
+    A scale-down or a rollout is "ready" while the old pods still finish their graceful
+    shutdown; a table or a check taken then shows pods that are about to vanish (what
+    ``kubectl rollout status`` waits out as "old replicas are pending termination").
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = core.list_namespaced_pod(ns, label_selector=label_selector or "").items
+        dying = sorted(p.metadata.name for p in pods if p.metadata.deletion_timestamp)
+        if not dying:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pods still Terminating after {timeout:.0f}s: "
+                               + ", ".join(dying))
+        time.sleep(0.5)

@@ -51,7 +51,7 @@ def _container(snap: Snapshot, pod: Any, cs: Any) -> Iterator[Finding]:
     reason = waiting.reason if waiting else None
     message = (waiting.message or "") if waiting else ""
     liveness = any((e.message or "").startswith("Liveness") for e in
-                   snap.pod_events(name, "Unhealthy"))
+                   snap.pod_events(pod, "Unhealthy"))
     if reason == "CrashLoopBackOff" and not liveness:  # a failing liveness probe says why
         lines = snap.logs(name, cs.name, previous=True) or ["(no log lines)"]
         code = last.exit_code if last else "?"
@@ -101,7 +101,7 @@ def _config_error(snap: Snapshot, pod: Any, cs: Any, message: str) -> Finding:
 
 def _unscheduled(snap: Snapshot, pod: Any) -> Iterator[Finding]:
     owner, name = snap.owner(pod), pod.metadata.name
-    events = snap.pod_events(name, "FailedScheduling")
+    events = snap.pod_events(pod, "FailedScheduling")
     text = events[-1].message if events else "no scheduling event yet"
     claims = [v.persistent_volume_claim.claim_name for v in pod.spec.volumes or []
               if v.persistent_volume_claim]
@@ -168,7 +168,7 @@ def _probes(snap: Snapshot, pod: Any) -> Iterator[Finding]:
     dying = any(cs.restart_count and (cs.state and cs.state.waiting or _died_lately(cs))
                 for cs in statuses)
     for kind, rule in (("Readiness", "readiness-failing"), ("Liveness", "liveness-failing")):
-        events = [e for e in snap.pod_events(name, "Unhealthy")
+        events = [e for e in snap.pod_events(pod, "Unhealthy")
                   if (e.message or "").startswith(kind)]
         if not events or (kind == "Readiness" and (snap.ready(pod) or dying)) or (
                 kind == "Liveness" and (restarts == 0 or _recovered(statuses, events[-1]))):

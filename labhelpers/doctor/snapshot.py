@@ -50,10 +50,16 @@ class Snapshot:
             return f"{ref.kind}/{ref.name}"
         return f"Pod/{pod.metadata.name}"
 
-    def pod_events(self, pod: str, reason: str | None = None) -> list[Any]:
-        """The pod's events, oldest first (the last one is what is happening now)."""
+    def pod_events(self, pod: Any, reason: str | None = None) -> list[Any]:
+        """This pod's events, oldest first (the last one is what is happening now).
+
+        Matched by uid, not only name: a StatefulSet's or a restarted scenario's pod reuses
+        the name, and an earlier pod's events must not be blamed on the new one.
+        """
+        uid = pod.metadata.uid
         return [e for e in self.events
-                if e.involved_object.kind == "Pod" and e.involved_object.name == pod
+                if e.involved_object.kind == "Pod" and e.involved_object.name == pod.metadata.name
+                and (not uid or not e.involved_object.uid or e.involved_object.uid == uid)
                 and (reason is None or e.reason == reason)]
 
     def container_spec(self, pod: Any, name: str) -> Any:

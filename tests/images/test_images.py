@@ -399,3 +399,41 @@ def test_check_names_the_nodes_without_the_image(monkeypatch, capsys):
     monkeypatch.setattr(images, "list_nodes", lambda kubeconfig, context: nodes[:1])
     assert images.check(None, None, VERSION) == 0
     assert f"{IMAGE} is on every node (1)" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ a registry setting
+
+
+@pytest.mark.parametrize("flavour", [Flavour("kind", "lab"), Flavour("remote"),
+                                     Flavour("docker-desktop")])
+def test_a_registry_means_tag_and_push_instead_of_load(flavour):
+    p = images.plan(flavour, "docker", VERSION, ROOT, registry="ghcr.io/alice")
+    pushed = f"ghcr.io/alice/{IMAGE}"
+    assert p.image == pushed
+    assert _argvs(p) == [_build("docker"), ["docker", "tag", IMAGE, pushed],
+                         ["docker", "push", pushed]]
+    assert "LAB_IMAGE_REGISTRY=ghcr.io/alice" in p.note
+
+
+def test_registry_from_the_environment_end_to_end(fake_bin, tmp_path, monkeypatch, capsys):
+    """The same setting labhelpers applies the lab with: LAB_IMAGE_REGISTRY."""
+    fake_bin("podman")
+    fake_bin("kind")
+    monkeypatch.setenv("LAB_IMAGE_REGISTRY", "registry.example.edu:5000/course/")
+    path = _kubeconfig(tmp_path, ["kind-lab"], "kind-lab")
+    assert images.main(["--kubeconfig", str(path)]) == 0
+    pushed = f"registry.example.edu:5000/course/{IMAGE}"
+    calls = _calls(fake_bin)
+    assert [c.split()[:2] for c in calls] == [["podman", "build"], ["podman", "tag"],
+                                             ["podman", "push"]]  # no kind load
+    assert calls[1] == f"podman tag {IMAGE} {pushed} BUILDKIT="
+    assert calls[2] == f"podman push {pushed} BUILDKIT="
+    assert f"{pushed} is ready for the cluster" in capsys.readouterr().out
+
+
+def test_bad_registry_is_exit_2_and_runs_nothing(fake_bin, tmp_path, capsys):
+    fake_bin("docker")
+    path = _kubeconfig(tmp_path, ["kind-lab"], "kind-lab")
+    assert images.main(["--kubeconfig", str(path), "--registry", "https://GHCR.io/x"]) == 2
+    assert "is not host[:port][/path]" in capsys.readouterr().err
+    assert not fake_bin.log.exists() or _calls(fake_bin) == []

@@ -129,7 +129,10 @@ def test_scale_backend_to_three_gives_three_endpoints(deployed) -> None:
         assert len(lab.pods()) == 8
     finally:
         lab.scale("deploy/ecommerce-backend", 2)
-    wait_for(lambda: len(lab.pods()) == 7, 60, "back to 7 pods")
+    # scale() returns once the removed pod is gone, not only marked Terminating
+    pods = lab.core.list_namespaced_pod(NS).items
+    assert len(pods) == 7 and not any(p.metadata.deletion_timestamp for p in pods), \
+        [(p.metadata.name, p.metadata.deletion_timestamp) for p in pods]
 
 
 def test_check_is_all_green_on_the_healthy_lab(deployed) -> None:
@@ -233,8 +236,8 @@ def test_fixing_the_configmap_and_restarting_heals_the_backend(
         pods = broken.pods()
         return pods[pods["name"].str.startswith("ecommerce-backend-")]
 
-    # the rollout is complete; the old pod may still be Terminating for a moment
-    wait_for(lambda: not set(backend()["name"]) & before, 30, "the old backend pod gone")
+    # restart() returns when the rollout is complete and the old pod is gone
+    assert not set(backend()["name"]) & before, backend().to_string()
     assert list(backend()["ready"]) == ["1/1"], backend().to_string()
     health = broken.http("ecommerce-backend", "/api/health")
     assert health.status == 200 and health.json["database"] == "connected", health.text

@@ -47,7 +47,8 @@ def test_describe_a_pod_reads_like_kubectl(lab: labhelpers.Lab) -> None:
     assert "Readiness:      exec [pg_isready -U ecomuser -d ecomdb]" in text
     assert "State:          Running" in text and "Ready:          True" in text
     # sections in kubectl's order, events last
-    order = [text.index(s) for s in ("Containers:", "Conditions:", "Volumes:", "Events:")]
+    order = [text.index(s) for s in ("Labels:", "Annotations:", "Status:", "Containers:",
+                                     "Conditions:", "Volumes:", "Events:")]
     assert order == sorted(order) and "Scheduled" in text[order[-1]:]
     assert lab.describe("postgres-0").text.splitlines()[0] == lines[0]  # bare name = pod
 

@@ -232,3 +232,14 @@ def test_secret_values_are_redacted_unless_revealed() -> None:
     assert redact(data) == {"password": "<redacted: 6 bytes>", "empty": "<redacted: 0 bytes>"}
     assert redact(data, reveal=True) == {"password": "s3cr3t", "empty": ""}
     assert redact(None) == {}
+
+
+def test_template_claims_are_the_statefulsets_own_and_no_others() -> None:
+    from labhelpers.ownership import template_claims
+
+    sts = [{"metadata": {"name": "postgres"},
+            "spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}}]}},
+           {"metadata": {"name": "web"}, "spec": {}}]
+    claims = ["data-postgres-0", "data-postgres-12", "data-postgres", "data-postgres-x",
+              "other-postgres-0", "data-web-0", "mydata-postgres-0"]
+    assert template_claims(sts, claims) == ["data-postgres-0", "data-postgres-12"]

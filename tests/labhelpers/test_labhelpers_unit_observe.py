@@ -131,3 +131,54 @@ def test_empty_charts_say_why() -> None:
     assert empty.empty
     assert "no pods" in charts.plot_timeline(empty).texts[0].get_text()
     assert "no pods" in charts.plot_top(metrics.top_table([], [], "ns")).texts[0].get_text()
+
+
+def test_doctor_pod_events_belong_to_this_pod_not_an_earlier_one_of_the_same_name() -> None:
+    """postgres-0 recreated (or a scenario restarted): the old pod's Unhealthy event must
+    not be read as the new pod's."""
+    from labhelpers.doctor.snapshot import Snapshot
+
+    def event(uid: str, reason: str, second: int) -> client.CoreV1Event:
+        return client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name=f"postgres-0.{uid}"), reason=reason,
+            involved_object=client.V1ObjectReference(kind="Pod", name="postgres-0", uid=uid),
+            message=f"{reason} of {uid}", last_timestamp=at(second))
+
+    snap = Snapshot(lab=None, namespace="ecommerce-lab",
+                    events=[event("old", "Unhealthy", 1), event("new", "Unhealthy", 2),
+                            event("new", "Started", 3)])
+    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="postgres-0", uid="new"))
+    assert [e.message for e in snap.pod_events(pod)] == ["Unhealthy of new", "Started of new"]
+    assert [e.message for e in snap.pod_events(pod, "Unhealthy")] == ["Unhealthy of new"]
+
+
+def test_describe_lists_init_containers_first_with_their_state_and_hides_last_applied() -> None:
+    """A pod stuck in Init:0/1 is explained by its init container's section."""
+    from labhelpers.describe import _annotations, _containers, _Text
+
+    spec = client.V1PodSpec(
+        init_containers=[client.V1Container(name="wait-for-db", image="busybox:1.36",
+                                            command=["sh", "-c", "until nc -z postgres 5432"])],
+        containers=[client.V1Container(name="backend", image="storefront:1")])
+    init_status = client.V1ContainerStatus(
+        name="wait-for-db", image="busybox:1.36", image_id="", ready=False, restart_count=0,
+        state=client.V1ContainerState(running=client.V1ContainerStateRunning(started_at=T0)))
+    main_status = client.V1ContainerStatus(
+        name="backend", image="storefront:1", image_id="", ready=False, restart_count=0,
+        state=client.V1ContainerState(waiting=client.V1ContainerStateWaiting(
+            reason="PodInitializing")))
+    out = _Text()
+    _annotations(out, client.V1ObjectMeta(annotations={
+        "kubectl.kubernetes.io/last-applied-configuration": "{...}", "team": "shop"}))
+    _containers(out, spec, [main_status], 0, [init_status])
+    text = str(out)
+    assert text.index("\nInit Containers:") < text.index("wait-for-db:") < text.index(
+        "\nContainers:\n") < text.index("backend:")
+    init_part = text[:text.index("\nContainers:\n")]
+    assert "until nc -z postgres 5432" in init_part and "State:          Running" in init_part
+    assert "Reason:       PodInitializing" in text[text.index("backend:"):]
+    assert "Annotations:        team: shop" in text and "last-applied" not in text
+    # a template (no statuses) lists init containers without state
+    out = _Text()
+    _containers(out, spec, None, 2)
+    assert "Init Containers:" in str(out) and "State:" not in str(out)
