@@ -141,6 +141,41 @@ def statefulset(obj: dict[str, Any]) -> None:
     template(obj)
 
 
+# The labels the API server puts on a Job's pod template (strategy.go generateSelector):
+# the `batch.kubernetes.io/` ones and, for old clients, the legacy unprefixed ones.
+JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def job(obj: dict[str, Any]) -> None:
+    """SetDefaults_Job plus the create-time selector generation.
+
+    The selector is generated only when there is none and `manualSelector` is not true:
+    on create, as the real PrepareForCreate does; an update carries the stored selector.
+    """
+    spec = obj.setdefault("spec", {})
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    template(obj)
+    meta = obj.setdefault("metadata", {})
+    tpl_meta = spec["template"]["metadata"]
+    if not spec.get("manualSelector") and not spec.get("selector") and meta.get("uid"):
+        labels = tpl_meta.get("labels") or {}
+        for key in JOB_NAME_LABELS:
+            labels.setdefault(key, meta.get("name", ""))
+        for key in JOB_UID_LABELS:
+            labels.setdefault(key, meta["uid"])
+        tpl_meta["labels"] = labels
+        spec["selector"] = {"matchLabels": {JOB_UID_LABELS[0]: meta["uid"]}}
+    if tpl_meta.get("labels") and not meta.get("labels"):
+        meta["labels"] = dict(tpl_meta["labels"])
+
+
 def service(obj: dict[str, Any]) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
@@ -173,7 +208,7 @@ def secret(obj: dict[str, Any]) -> None:
 
 DEFAULTERS = {
     "pods": pod, "deployments": deployment, "replicasets": replicaset,
-    "statefulsets": statefulset, "services": service, "persistentvolumeclaims": pvc,
+    "statefulsets": statefulset, "jobs": job, "services": service, "persistentvolumeclaims": pvc,
     "namespaces": namespace, "secrets": secret,
 }
 

@@ -158,11 +158,16 @@ def default_registry() -> Registry:
         Resource("apps", "v1", "statefulsets", "StatefulSet", True, ("sts",),
                  (_status("StatefulSet"), _scale()), categories=("all",)),
     ]
+    batch = [
+        # no short name: kubectl has none for jobs
+        Resource("batch", "v1", "jobs", "Job", True, (), (_status("Job"),),
+                 categories=("all",)),
+    ]
     other = [
         Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True,
                  has_spec=False),
         Resource("coordination.k8s.io", "v1", "leases", "Lease", True),  # node heartbeats
     ]
-    for r in core + apps + other:
+    for r in core + apps + batch + other:
         reg.add(r)
     return reg

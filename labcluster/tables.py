@@ -135,6 +135,35 @@ def _workload_wide(obj: dict[str, Any]) -> list[Any]:
             _selector((obj.get("spec") or {}).get("selector"))]
 
 
+def _has_condition(job: dict[str, Any], kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True"
+               for c in (job.get("status") or {}).get("conditions") or [])
+
+
+def _job_cells(job: dict[str, Any]) -> list[Any]:
+    """printJob (1.32): STATUS, COMPLETIONS, DURATION, AGE."""
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    succeeded = status.get("succeeded", 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif spec.get("parallelism", 0) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    start, end = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
+    duration = "" if start is None else human_duration(
+        ((end or datetime.now(UTC)) - start).total_seconds())
+    state = "Running"
+    for cond, text in (("Complete", "Complete"), ("Failed", "Failed"), ("", "Terminating"),
+                       ("Suspended", "Suspended"), ("FailureTarget", "FailureTarget"),
+                       ("SuccessCriteriaMet", "SuccessCriteriaMet")):
+        if (_has_condition(job, cond) if cond
+                else (job.get("metadata") or {}).get("deletionTimestamp")):
+            state = text
+            break
+    return [state, completions, duration, age(job), *_workload_wide(job)]
+
+
 _WIDE: list[tuple[str, str, int]] = [("Containers", "string", 1), ("Images", "string", 1),
                                      ("Selector", "string", 1)]
 Col = tuple[str, str, int]  # name, type, priority (1 = only with -o wide)
@@ -158,6 +187,8 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
                      lambda d: [f"{d.get('status', {}).get('readyReplicas', 0)}/"
                                 f"{d.get('spec', {}).get('replicas', 0)}", age(d),
                                 *_workload_wide(d)[:2]]),
+    "jobs": ([("Status", "string", 0), ("Completions", "string", 0), ("Duration", "string", 0),
+              ("Age", "string", 0), *_WIDE], _job_cells),
     "services": ([("Type", "string", 0), ("Cluster-IP", "string", 0),
                   ("External-IP", "string", 0), ("Port(s)", "string", 0), ("Age", "string", 0),
                   ("Selector", "string", 1)],

@@ -17,7 +17,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from .errors import FieldError, bad_request, go_label_selector, invalid
+from .errors import FieldError, GoType, bad_request, go_label_selector, invalid
 from .registry import Resource
 from .selectors import labels_match, selector_from_match
 
@@ -439,6 +439,72 @@ def _check_service(obj: dict[str, Any], old: dict[str, Any] | None, errs: list[F
                                    "may not change once set"))
 
 
+JOB_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
+
+
+def _check_job(obj: dict[str, Any], errs: list[FieldError]) -> None:
+    """pkg/apis/batch/validation: counts, completionMode, the generated selector and the
+    template's restartPolicy (Always, the pod default, is a `Required value`)."""
+    spec = obj.get("spec") or {}
+    for key in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds",
+                "ttlSecondsAfterFinished"):
+        value = spec.get(key)
+        if isinstance(value, int) and value < 0:
+            errs.append(FieldError("Invalid value", f"spec.{key}", value,
+                                   "must be greater than or equal to 0"))
+    mode = spec.get("completionMode", "NonIndexed")
+    if mode not in ("NonIndexed", "Indexed"):
+        errs.append(FieldError("Unsupported value", "spec.completionMode", mode,
+                               'supported values: "NonIndexed", "Indexed"'))
+    elif mode == "Indexed" and spec.get("completions") is None:
+        errs.append(FieldError("Required value", "spec.completions",
+                               detail="when completion mode is Indexed"))
+    sel = spec.get("selector")
+    tpl = spec.get("template") or {}
+    tpl_labels = (tpl.get("metadata") or {}).get("labels") or {}
+    if sel is None:
+        errs.append(FieldError("Required value", "spec.selector"))
+    else:
+        if not spec.get("manualSelector"):
+            uid = (obj.get("metadata") or {}).get("uid", "")
+            if sel != {"matchLabels": {JOB_CONTROLLER_UID: uid}}:
+                errs.append(FieldError("Invalid value", "spec.selector", go_label_selector(sel),
+                                       "`selector` not auto-generated"))
+        if not labels_match(selector_from_match(sel) or [], tpl_labels):
+            errs.append(FieldError("Invalid value", "spec.template.metadata.labels", tpl_labels,
+                                   "`selector` does not match template `labels`"))
+    _check_labels(tpl_labels, "spec.template.metadata.labels", errs)
+    _check_pod_spec(tpl.get("spec") or {}, "spec.template.spec", errs)
+    policy = (tpl.get("spec") or {}).get("restartPolicy") or ""
+    path = "spec.template.spec.restartPolicy"
+    if policy in ("Always", ""):
+        errs.append(FieldError("Required value", path,
+                               detail='valid values: "OnFailure", "Never"'))
+    elif policy not in ("OnFailure", "Never"):
+        errs.append(FieldError("Unsupported value", path, policy,
+                               'supported values: "OnFailure", "Never"'))
+
+
+def _check_job_update(spec: dict[str, Any], old_spec: dict[str, Any],
+                      errs: list[FieldError]) -> None:
+    """ValidateJobSpecUpdate: selector, completions (NonIndexed), completionMode and the pod
+    template are immutable. The template's value is printed abbreviated (the real server
+    dumps the whole Go struct)."""
+    if spec.get("selector") != old_spec.get("selector"):
+        errs.append(FieldError("Invalid value", "spec.selector",
+                               go_label_selector(spec.get("selector")), "field is immutable"))
+    if (spec.get("completions") != old_spec.get("completions")
+            and spec.get("completionMode") != "Indexed"):
+        errs.append(FieldError("Invalid value", "spec.completions", spec.get("completions"),
+                               "field is immutable"))
+    if spec.get("completionMode") != old_spec.get("completionMode"):
+        errs.append(FieldError("Invalid value", "spec.completionMode",
+                               spec.get("completionMode"), "field is immutable"))
+    if spec.get("template") != old_spec.get("template"):
+        errs.append(FieldError("Invalid value", "spec.template",
+                               GoType("core.PodTemplateSpec{...}"), "field is immutable"))
+
+
 STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy",
                "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
 
@@ -468,6 +534,10 @@ def semantic_check(res: Resource, obj: dict[str, Any], old: dict[str, Any] | Non
                     "Forbidden", "spec", detail="updates to statefulset spec for fields other "
                     "than 'replicas', 'ordinals', 'template', 'updateStrategy', "
                     "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"))
+    elif res.plural == "jobs":
+        _check_job(obj, errs)
+        if old is not None:
+            _check_job_update(spec, old.get("spec") or {}, errs)
     elif res.plural == "services":
         _check_service(obj, old, errs)
     elif res.plural in ("configmaps", "secrets"):

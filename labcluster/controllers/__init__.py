@@ -6,6 +6,7 @@ from ..component import Component
 from .deployment import DeploymentController
 from .endpoints import EndpointsController
 from .gc import GarbageCollector, NamespaceController
+from .job import JobController
 from .nodelifecycle import NodeLifecycleController
 from .replicaset import ReplicaSetController
 from .statefulset import StatefulSetController
@@ -13,5 +14,5 @@ from .statefulset import StatefulSetController
 
 def controller_components() -> list[Component]:
     return [DeploymentController(), ReplicaSetController(), StatefulSetController(),
-            EndpointsController(), GarbageCollector(), NamespaceController(),
+            JobController(), EndpointsController(), GarbageCollector(), NamespaceController(),
             NodeLifecycleController()]
