@@ -521,6 +521,13 @@ class ClusterApi:
             raise errors.invalid("DeleteOptions", "meta.k8s.io", "", [FieldError(
                 "Unsupported value", "propagationPolicy", propagation_policy,
                 'supported values: "Foreground", "Background", "Orphan", "nil"')])
+        if propagation_policy is None and (r.group, r.plural) == ("batch", "jobs"):
+            # batch/v1's DefaultGarbageCollectionPolicy is OrphanDependents (kept for
+            # compatibility); the real server warns, and kubectl sends Background
+            propagation_policy = "Orphan"
+            validation.warn("child pods are preserved by default when jobs are deleted; set "
+                            "propagationPolicy=Background to remove them or set "
+                            "propagationPolicy=Orphan to suppress this warning")
         if dry_run:
             return obj
         old = copy.deepcopy(obj)

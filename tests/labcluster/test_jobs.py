@@ -10,6 +10,7 @@ back-off base is 1 s instead of 10 s (LABCLUSTER_JOB_BACKOFF_SECONDS) to keep th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -92,6 +93,13 @@ def reasons(core: client.CoreV1Api, ns: str, name: str) -> list[str]:
         ns, field_selector=f"involvedObject.name={name},involvedObject.kind=Job").items]
 
 
+def _auth(api: client.ApiClient) -> dict[str, str]:
+    """The bearer token header, for the raw requests (tables, warnings)."""
+    headers: dict[str, str] = {}
+    api.update_params_for_auth(headers, [], ["BearerToken"], "", "", None)
+    return headers
+
+
 def test_a_job_runs_to_completion(job_api, core, batch, ns) -> None:
     created = batch.create_namespaced_job(ns, job("hello", "echo done"))
     uid = created.metadata.uid
@@ -128,17 +136,10 @@ def test_a_job_runs_to_completion(job_api, core, batch, ns) -> None:
                                 "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io",
                                 **_auth(job_api)})
     resp.read()
-    import json
     table = json.loads(resp.data)
     cols = [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0]
     assert cols == ["Name", "Status", "Completions", "Duration", "Age"]
     assert table["rows"][0]["cells"][:3] == ["hello", "Complete", "1/1"]
-
-
-def _auth(api: client.ApiClient) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    api.update_params_for_auth(headers, [], ["BearerToken"], "", "", None)
-    return headers
 
 
 def test_parallel_completions(core, batch, ns) -> None:
@@ -226,6 +227,20 @@ def test_the_template_is_immutable(batch, ns) -> None:
                                       ).spec.parallelism == 2
     cond = wait_condition(batch, ns, "fixed", "Suspended")
     assert not cond.status.active
+
+
+def test_deleting_a_job_without_a_policy_orphans_its_pods(job_api, core, batch, ns) -> None:
+    """batch/v1's default propagation is Orphan (with a warning): the pods stay, ownerless."""
+    batch.create_namespaced_job(ns, job("kept", "sleep 300"))
+    wait_for(lambda: pods_of(core, ns, "kept"), 15, "the job's pod")
+    resp = job_api.call_api("DELETE", f"{job_api.configuration.host}/apis/batch/v1/namespaces/"
+                            f"{ns}/jobs/kept", header_params=_auth(job_api))
+    resp.read()
+    assert resp.status == 200
+    assert "child pods are preserved by default" in resp.getheader("Warning")
+    wait_for(lambda: not batch.list_namespaced_job(ns).items, 10, "the job gone")
+    (pod,) = pods_of(core, ns, "kept")
+    assert not pod.metadata.owner_references and not pod.metadata.deletion_timestamp
 
 
 @pytest.mark.parametrize("policy", ["Background", "Foreground"])
