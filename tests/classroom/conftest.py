@@ -1,6 +1,6 @@
 """Record every API request the lab makes, for real: labhelpers in a (simulated) learner
 pod — the in-cluster path, namespace from the service-account file — (connect → deploy all →
-look, exec, http, scale, restart, check, doctor, cleanup) against a labcluster with real
+look, exec, http, scale, in-cluster load test, restart, check, doctor, cleanup) against a labcluster with real
 processes, in a namespace made as the classroom template makes it.
 
 The recorder wraps ``ApiClient.param_serialize``, where every generated method and
@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 import psutil
@@ -26,6 +27,7 @@ from kubernetes.client.api_client import ApiClient
 
 import labcluster
 import labhelpers
+from labhelpers.loadtest.runner import LoadTestWarning
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +108,12 @@ def run_the_lab() -> None:
     lab.resolve("postgres")
     assert lab.http("ecommerce-backend", "/api/health").ok
     lab.scale("deploy/ecommerce-backend", 3)
+    # notebook 7's in-cluster load test: a Job (batch/v1) in the learner's namespace. Its
+    # numbers do not matter here (50 requests: the generator's start dominates its CPU)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LoadTestWarning)
+        assert lab.loadtest("ecommerce-backend", path="/health", requests=50, concurrency=2,
+                            mode="in-cluster").status_counts() == {200: 50}
     lab.restart("deploy/cart-service", wait=False)  # the patch is the call; no need to wait
     lab.check()
     lab.doctor()

@@ -39,7 +39,8 @@ def test_the_recording_saw_the_whole_lab(requests_made):
                      ("", "secrets", "patch"), ("", "pods", "list"), ("", "pods/log", "get"),
                      ("", "pods/exec", "get"), ("", "services/proxy", "get"),
                      ("apps", "deployments/scale", "patch"), ("", "events", "list"),
-                     ("metrics.k8s.io", "pods", "list"), ("apps", "deployments", "delete")]:
+                     ("metrics.k8s.io", "pods", "list"), ("apps", "deployments", "delete"),
+                     ("batch", "jobs", "create"), ("batch", "jobs", "delete")]:
         assert expected in seen, f"the lab run made no {expected} call"
     assert {r.namespace for r in requests_made if not r.non_resource} == {LEARNER_NS, ""}
 
