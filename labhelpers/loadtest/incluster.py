@@ -8,10 +8,12 @@ take (cluster DNS → ClusterIP → kube-proxy → a backend pod).
 The pod runs ``python -c <generator.py source> <config> --chunks`` in the
 ``storefront:<version>`` image (the version the backend Deployment runs): that image
 has Python 3.11 and the storefront's dependencies, and the generator needs only the
-standard library. Where ``batch/v1`` is served it is a Job (``backoffLimit: 0``,
-``ttlSecondsAfterFinished``); labcluster has no Job controller, so there it is a bare
-Pod with ``restartPolicy: Never``. The result is one JSON document, zlib+base64 in
-``LOADTEST-RESULT i/n`` lines short enough that no runtime splits them.
+standard library. Where ``batch/v1`` is served (every real cluster, and labcluster) it
+is a Job (``backoffLimit: 0``, ``ttlSecondsAfterFinished``) whose pod is found by its
+``job-name`` label (set by every API server version) and which is deleted with
+``propagationPolicy: Background`` (the batch/v1 default would orphan the pod); without
+batch/v1 it is a bare Pod with ``restartPolicy: Never``. The result is one JSON document,
+zlib+base64 in ``LOADTEST-RESULT i/n`` lines short enough that no runtime splits them.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def run_in_cluster(lab: Any, cfg: dict[str, Any], image: str | None = None,
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "labels": labels}, "spec": spec})
     try:
-        pod = wait_finished(lab, f"loadtest={name}", float(cfg["deadline"]) + STARTUP_S)
+        selector = f"job-name={name}" if use_job else f"loadtest={name}"
+        pod = wait_finished(lab, selector, float(cfg["deadline"]) + STARTUP_S)
         log = lab.core.read_namespaced_pod_log(pod.metadata.name, lab.namespace)
         if pod.status.phase != "Succeeded":
             raise RuntimeError(f"load-test pod {pod.metadata.name} ended {pod.status.phase}; "
