@@ -163,3 +163,31 @@ def test_z2jh_values_agree_with_the_template():
     (rule,) = policy["egress"]
     assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+/32", rule["to"][0]["ipBlock"]["cidr"])
     assert {p["port"] for p in rule["ports"]} == {443, 6443}
+
+
+def test_the_in_cluster_load_generator_fits_a_learner_namespace():
+    """Notebook 7's in-cluster mode on a classroom: the generator pod must pass Pod Security
+    "restricted", fit the LimitRange (its own CPU limit, not the 200m default that would
+    make the generator the bottleneck) and the quota's surge slot (it runs at 3 backends,
+    when no rollout surges)."""
+    from labhelpers.loadtest.incluster import pod_spec
+
+    spec = pod_spec("loadtest-x", "storefront:1", {"deadline": 30}, 30)
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (c,) = spec["containers"]
+    assert c["securityContext"] == {"allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True,
+                                    "capabilities": {"drop": ["ALL"]}}
+    (limit_range,) = [o for o in render("alice") if o["kind"] == "LimitRange"
+                      and o["metadata"]["namespace"] == "lab-alice"]
+    (per_container,) = limit_range["spec"]["limits"]
+    limits = c["resources"]["limits"]
+    assert quantity(limits["cpu"]) == quantity(per_container["max"]["cpu"])  # a whole core
+    assert quantity(limits["memory"]) <= quantity(per_container["max"]["memory"])
+    (backend,) = [o for o in load_manifests(MANIFESTS_DIR / "lab")
+                  if o["metadata"]["name"] == "ecommerce-backend" and o["kind"] == "Deployment"]
+    surge = backend["spec"]["template"]["spec"]["containers"][0]["resources"]
+    for kind in ("requests", "limits"):
+        for res in ("cpu", "memory"):
+            assert quantity(c["resources"][kind][res]) <= quantity(surge[kind][res]), (kind, res)
