@@ -3,7 +3,7 @@
 kubectl's typed clients POST `application/vnd.kubernetes.protobuf` (magic `k8s\\0` + a
 runtime.Unknown wrapping the object) and do not fall back to JSON on a 415. We decode the
 kinds its generators make (namespace, configmap, secret, serviceaccount, service,
-deployment) with a field table per message (proto field numbers of k8s.io/api, which never
+deployment, job) with a field table per message (proto field numbers of k8s.io/api, which never
 change); a field we do not know is a 415, never silently dropped.
 """
 
@@ -56,9 +56,17 @@ MESSAGES: dict[str, dict[int, tuple[str, str, bool]]] = {
     "DeploymentSpec": {1: ("replicas", "int*", False), 2: ("selector", "LabelSelector", False),
                        3: ("template", "PodTemplateSpec", False),
                        4: ("strategy", "Empty", False)},
+    "Job": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "JobSpec", False),
+            3: ("status", "Empty", False)},
+    "JobSpec": {1: ("parallelism", "int*", False), 2: ("completions", "int*", False),
+                3: ("activeDeadlineSeconds", "int*", False),
+                4: ("selector", "LabelSelector", False), 5: ("manualSelector", "bool*", False),
+                6: ("template", "PodTemplateSpec", False), 7: ("backoffLimit", "int*", False),
+                8: ("ttlSecondsAfterFinished", "int*", False),
+                9: ("completionMode", "str*", False), 10: ("suspend", "bool*", False)},
     "LabelSelector": {1: ("matchLabels", "map", False)},
     "PodTemplateSpec": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "PodSpec", False)},
-    "PodSpec": {2: ("containers", "Container", True)},
+    "PodSpec": {2: ("containers", "Container", True), 3: ("restartPolicy", S, False)},
     "Container": {1: ("name", S, False), 2: ("image", S, False), 3: ("command", S, True),
                   4: ("args", S, True), 6: ("ports", "ContainerPort", True),
                   8: ("resources", "ResourceRequirements", False)},
@@ -67,7 +75,7 @@ MESSAGES: dict[str, dict[int, tuple[str, str, bool]]] = {
     "ResourceRequirements": {1: ("limits", "qmap", False), 2: ("requests", "qmap", False)},
     "Empty": {},
 }
-KINDS = {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Service", "Deployment"}
+KINDS = {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Service", "Deployment", "Job"}
 
 
 class _Unsupported(Exception):

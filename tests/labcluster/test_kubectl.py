@@ -125,6 +125,8 @@ def test_kubectl_create_generators_send_protobuf_and_work(kube_target, kube_ns):
     kubectl(kube_target, kube_ns, "create", "deployment", "hello", "--image=nginx:1.27",
             "--replicas=0", "--port=80")
     kubectl(kube_target, kube_ns, "create", "service", "clusterip", "hello", "--tcp=80:8080")
+    kubectl(kube_target, kube_ns, "create", "job", "hello-once", "--image=busybox:1.36",
+            "--", "echo", "hi")
     cm = json.loads(kubectl(kube_target, kube_ns, "get", "cm", "ecommerce-config", "-o",
                             "json").stdout)
     assert cm["data"] == {"DATABASE_HOST": "postgres", "REDIS_PORT": "6379"}
@@ -138,3 +140,10 @@ def test_kubectl_create_generators_send_protobuf_and_work(kube_target, kube_ns):
     svc = json.loads(kubectl(kube_target, kube_ns, "get", "svc", "hello", "-o", "json").stdout)
     assert svc["spec"]["ports"][0]["targetPort"] == 8080
     assert svc["spec"]["selector"] == {"app": "hello"}
+    job = json.loads(kubectl(kube_target, kube_ns, "get", "job", "hello-once", "-o",
+                             "json").stdout)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and job["spec"]["backoffLimit"] == 6  # defaulted
+    assert (pod["containers"][0]["image"], pod["containers"][0]["command"]) == (
+        "busybox:1.36", ["echo", "hi"])
+    assert job["spec"]["template"]["metadata"]["labels"]["job-name"] == "hello-once"
