@@ -7,6 +7,10 @@ from the API server so forwarding has its own event loop and core instead of sha
 the API server's. It exits when its parent (the server) dies; the node restarts it if it
 ends on its own.
 
+The node runs the C proxy (proxyc/labproxy.c, same behaviour, a fraction of the CPU per
+connection) when it compiles, and this one otherwise or with LABCLUSTER_KUBEPROXY=python
+(network.kubeproxy_command). Both tables are written on every change.
+
 Run: python -m labcluster.node.kubeproxy TABLE
 """
 
@@ -48,6 +52,20 @@ def write_services(path: Path, entries: dict[tuple[str, int], list[Target]]) -> 
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text("".join(lines))
     tmp.chmod(0o644)
+    os.replace(tmp, path)
+
+
+def write_proxy_text(path: Path, entries: dict[tuple[str, int], list[Target]]) -> None:
+    """The table for the C proxy (proxyc/labproxy.c): `host port ip:port ...` per line.
+
+    Every entry, NodePorts (127.0.x) included: unlike the shims' `services`, this one
+    serves host clients. An entry with no targets is a line with no targets: the listener
+    stays and closes each connection, as the Python proxy does.
+    """
+    lines = [f"{h} {p} {' '.join(f'{ip}:{port}' for ip, port in ts)}".rstrip() + "\n"
+             for (h, p), ts in sorted(entries.items())]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text("".join(lines))
     os.replace(tmp, path)
 
 

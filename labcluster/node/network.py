@@ -2,7 +2,8 @@
 
 ClusterIPs come from the API (127.1.0.0/16 by default: on Linux all of 127/8 is local, so
 they are bound directly, no mapping). Each Service port gets a listener on
-`clusterIP:port` in the kube-proxy process (kubeproxy.py) that picks a ready endpoint
+`clusterIP:port` in the kube-proxy process (proxyc/labproxy.c, or kubeproxy.py without a C
+compiler or with LABCLUSTER_KUBEPROXY=python) that picks a ready endpoint
 round-robin per new connection; NodePort Services also listen on 127.0.0.1:<nodePort>.
 Pods skip that process: their shim reads the same table (`services`) and connects to an
 endpoint directly, as iptables DNAT would; the listeners serve host clients.
@@ -14,18 +15,52 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from labcluster.api import ClusterApi
+from labcluster.node import proxyc
 from labcluster.node.dns import HostsTable
-from labcluster.node.kubeproxy import write_services, write_table
+from labcluster.node.kubeproxy import write_proxy_text, write_services, write_table
 from labcluster.node.ports import node_ports
 
 log = logging.getLogger("labcluster.network")
 DOMAIN = "cluster.local"
+KUBEPROXY_ENV = "LABCLUSTER_KUBEPROXY"  # c | python | auto (default)
+
+
+def text_table(json_table: Path) -> Path:
+    """Where the C proxy's table lives: next to the JSON one."""
+    return json_table.with_name("proxy.txt")
+
+
+def kubeproxy_command(json_table: Path, mode: str | None = None) -> tuple[str, list[str], str]:
+    """(implementation, args, executable) of the kube-proxy process to start.
+
+    mode (default: $LABCLUSTER_KUBEPROXY or "auto"): "c" is the C proxy or an error,
+    "python" the asyncio one, "auto" the C one when it compiles, else the Python one.
+    """
+    mode = mode or os.environ.get(KUBEPROXY_ENV) or "auto"
+    if mode not in ("c", "python", "auto"):
+        raise ValueError(f"{KUBEPROXY_ENV}={mode!r}: expected c, python or auto")
+    if mode != "python":
+        try:
+            binary = proxyc.build()
+        except proxyc.ProxyBuildError:
+            if mode == "c":
+                raise
+            log.exception("kube-proxy: the C proxy does not compile; running the Python one")
+            binary = None
+        if binary is None and mode == "c":
+            raise proxyc.ProxyBuildError(f"{KUBEPROXY_ENV}=c but no C compiler (cc/gcc)")
+        if binary is not None:
+            args, executable = proxyc.command(text_table(json_table), binary, json_table)
+            return "c", args, executable
+    return "python", [sys.executable, "-m", "labcluster.node.kubeproxy", str(json_table)], \
+        sys.executable
 
 
 def dns_records(api: ClusterApi) -> dict[str, list[str]]:
@@ -75,6 +110,8 @@ class Network:
         self.table = table
         self.proxy_table = proxy_table
         self.proxy: subprocess.Popen[bytes] | None = None
+        self.proxy_impl = ""  # "c" or "python" once started: which kube-proxy runs
+        self._starting = asyncio.Lock()  # the C build is awaited: one start at a time
         self._last: dict[str, list[str]] | None = None
         self._last_proxy: dict[tuple[str, int], list[tuple[str, int]]] | None = None
 
@@ -101,12 +138,22 @@ class Network:
         entries = self.proxy_entries()
         if entries != self._last_proxy:
             write_table(self.proxy_table, entries)
+            write_proxy_text(text_table(self.proxy_table), entries)
             write_services(self.proxy_table.with_name("services"), entries)
             self._last_proxy = entries
-        if self.proxy is None or self.proxy.poll() is not None:
-            self.proxy = subprocess.Popen(
-                [sys.executable, "-m", "labcluster.node.kubeproxy", str(self.proxy_table)],
-                stdin=subprocess.DEVNULL)
+        async with self._starting:
+            if self.proxy is None or self.proxy.poll() is not None:
+                await self._start_proxy()
+
+    async def _start_proxy(self) -> None:
+        if self.proxy is not None:
+            log.warning("kube-proxy (%s) exited with %s; restarting it", self.proxy_impl,
+                        self.proxy.returncode)
+        impl, args, executable = await asyncio.to_thread(kubeproxy_command, self.proxy_table)
+        self.proxy = subprocess.Popen(args, executable=executable, stdin=subprocess.DEVNULL)
+        if impl != self.proxy_impl:
+            log.info("kube-proxy: the %s implementation (pid %d)", impl, self.proxy.pid)
+        self.proxy_impl = impl
 
     async def close(self) -> None:
         if self.proxy is not None and self.proxy.poll() is None:
