@@ -31,7 +31,7 @@ SOURCE = Path(__file__).with_name("labnet.c")
 PYHOOK_DIR = Path(__file__).with_name("pyhook")
 
 _lock = threading.Lock()
-_built: dict[Path, Path | None] = {}
+_built: dict[tuple[Path, Path], Path | None] = {}
 
 
 class ShimBuildError(RuntimeError):
@@ -63,34 +63,45 @@ def compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
 
 
-def build(cache_dir: Path | None = None) -> Path | None:
-    """Compile labnet.so once per source version; None when there is no C compiler.
+def compile_cached(source: Path, name: str, flags: list[str], libs: list[str],
+                   error: type[Exception], cache_dir: Path | None = None,
+                   suffix: str = "") -> Path | None:
+    """Compile ``source`` once per source version into the cache as
+    ``<name>-<hash><suffix>``; None when there is no C compiler. Shared by the shim and
+    the C kube-proxy.
 
     The output name carries the source's hash, and the file is renamed into place, so
-    concurrent builders (parallel test runs) never see a half-written library.
+    concurrent builders (parallel test runs) never see a half-written file.
     """
     cache_dir = _safe_dir(cache_dir or default_cache_dir())
+    key = (cache_dir, source)
     with _lock:
-        if cache_dir in _built:
-            return _built[cache_dir]
-        digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
-        target = cache_dir / f"labnet-{digest}.so"
+        if key in _built:
+            return _built[key]
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        target = cache_dir / f"{name}-{digest}{suffix}"
         if not target.exists():
             cc = compiler()
             if cc is None:
-                _built[cache_dir] = None
+                _built[key] = None
                 return None
-            fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".so.tmp")
+            fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=f".{name}.tmp")
             os.close(fd)
-            cmd = [cc, "-shared", "-fPIC", "-O2", "-o", tmp, str(SOURCE), "-ldl"]
+            cmd = [cc, *flags, "-o", tmp, str(source), *libs]
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode != 0:
                 Path(tmp).unlink(missing_ok=True)
-                raise ShimBuildError(f"{' '.join(cmd)} failed:\n{result.stderr}")
+                raise error(f"{' '.join(cmd)} failed:\n{result.stderr}")
             os.chmod(tmp, 0o755)
             os.replace(tmp, target)
-        _built[cache_dir] = target
+        _built[key] = target
         return target
+
+
+def build(cache_dir: Path | None = None) -> Path | None:
+    """labnet.so, compiled once per source version; None when there is no C compiler."""
+    return compile_cached(SOURCE, "labnet", ["-shared", "-fPIC", "-O2"], ["-ldl"],
+                          ShimBuildError, cache_dir, suffix=".so")
 
 
 def active_mode(mode: str = "auto") -> str:

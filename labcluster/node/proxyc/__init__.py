@@ -12,23 +12,15 @@ then network.py runs the Python proxy.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-import tempfile
-import threading
 from pathlib import Path
 
-from labcluster.node.netshim import _safe_dir, compiler, default_cache_dir
+from labcluster.node.netshim import compile_cached
 
 SOURCE = Path(__file__).with_name("labproxy.c")
 # What the process is called (argv[0]): tools find the kube-proxy by the word
 # "labcluster.node.kubeproxy" in its command line (test_e2e_crash, bench/binder_memory),
 # whichever implementation runs; the C one is told apart by its executable.
 ARGV0 = "labcluster.node.kubeproxy"
-
-_lock = threading.Lock()
-_built: dict[Path, Path | None] = {}
 
 
 class ProxyBuildError(RuntimeError):
@@ -37,28 +29,8 @@ class ProxyBuildError(RuntimeError):
 
 def build(cache_dir: Path | None = None) -> Path | None:
     """Compile labproxy once per source version; None when there is no C compiler."""
-    cache_dir = _safe_dir(cache_dir or default_cache_dir())
-    with _lock:
-        if cache_dir in _built:
-            return _built[cache_dir]
-        digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
-        target = cache_dir / f"labproxy-{digest}"
-        if not target.exists():
-            cc = compiler()
-            if cc is None:
-                _built[cache_dir] = None
-                return None
-            fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".labproxy.tmp")
-            os.close(fd)
-            cmd = [cc, "-O2", "-Wall", "-Wextra", "-o", tmp, str(SOURCE)]
-            result = subprocess.run(cmd, capture_output=True, text=True)
-            if result.returncode != 0:
-                Path(tmp).unlink(missing_ok=True)
-                raise ProxyBuildError(f"{' '.join(cmd)} failed:\n{result.stderr}")
-            os.chmod(tmp, 0o755)
-            os.replace(tmp, target)
-        _built[cache_dir] = target
-        return target
+    return compile_cached(SOURCE, "labproxy", ["-O2", "-Wall", "-Wextra"], [],
+                          ProxyBuildError, cache_dir)
 
 
 def command(text_table: Path, binary: Path, json_table: Path | None = None,
