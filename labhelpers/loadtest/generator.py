@@ -29,6 +29,7 @@ import asyncio
 import base64
 import json
 import os
+import ssl
 import sys
 import time
 import zlib
@@ -76,8 +77,8 @@ class Recorder:
 class Connection:
     """One keep-alive HTTP/1.1 connection; reconnects after an error or ``Connection: close``."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+        self.host, self.port, self.tls = host, port, tls
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -90,7 +91,9 @@ class Connection:
                       ) -> tuple[int, str | None]:
         """Send one request; (status, value of ``header``)."""
         if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.reader, self.writer = await asyncio.open_connection(
+                self.host, self.port, ssl=self.tls,
+                server_hostname=self.host if self.tls else None)
         reader, writer = self.reader, self.writer
         writer.write(raw)
         head = await reader.readuntil(b"\r\n\r\n")
@@ -139,19 +142,33 @@ def _error_name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def build_request(url: str, method: str, headers: dict[str, str]) -> tuple[str, int, bytes]:
+def build_request(url: str, method: str, headers: dict[str, str]
+                  ) -> tuple[str, int, bytes, bool]:
+    """(host, port, the request's bytes, TLS?) for an http:// or https:// URL."""
     parts = urlsplit(url)
-    if parts.scheme != "http":
-        raise ValueError(f"only http:// URLs are supported (got {url!r})")
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"only http:// and https:// URLs are supported (got {url!r})")
+    tls = parts.scheme == "https"
     host = parts.hostname or "127.0.0.1"
-    port = parts.port or 80
+    port = parts.port or (443 if tls else 80)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     hdrs = {"Host": parts.netloc, "User-Agent": "labhelpers-loadtest/1", "Accept": "*/*",
             **headers}
     head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
-    return host, port, (head + "\r\n").encode("latin-1")
+    return host, port, (head + "\r\n").encode("latin-1"), tls
+
+
+def tls_context(cfg: dict[str, Any]) -> ssl.SSLContext:
+    """Verified like any HTTPS client (the system's CAs, or ``ca_file``); ``verify_tls``
+    False accepts any certificate (a lab's self-signed one) — the handshake still costs
+    what it costs, so the numbers stay honest."""
+    ctx = ssl.create_default_context(cafile=cfg.get("ca_file"))
+    if cfg.get("verify_tls") is False:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 async def generate(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -159,10 +176,11 @@ async def generate(cfg: dict[str, Any]) -> dict[str, Any]:
     urls = cfg["urls"]
     method = cfg.get("method", "GET")
     requests_ = [build_request(u, method, cfg.get("headers") or {}) for u in urls]
-    host, port = requests_[0][0], requests_[0][1]
-    if any((h, p) != (host, port) for h, p, _ in requests_):
-        raise ValueError("all URLs of one run must share host and port")
+    host, port, _, tls = requests_[0]
+    if any((h, p, t) != (host, port, tls) for h, p, _, t in requests_):
+        raise ValueError("all URLs of one run must share scheme, host and port")
     raws = [r[2] for r in requests_]
+    context = tls_context(cfg) if tls else None
     header = cfg.get("header")
     header_b = header.lower().encode() if header else None
     head_only = method == "HEAD"
@@ -195,7 +213,7 @@ async def generate(cfg: dict[str, Any]) -> dict[str, Any]:
         return i
 
     async def worker() -> None:
-        conn = Connection(host, port)
+        conn = Connection(host, port, context)
         await asyncio.sleep(max(t0 - clock(), 0))  # every offset from t0 is >= 0
         try:
             while (i := take()) is not None:

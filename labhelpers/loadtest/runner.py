@@ -39,6 +39,7 @@ def run(lab: Any = None, target: str = "ecommerce-backend", path: str = "/api/pr
         headers: dict[str, str] | None = None, header: str | None = "X-Cache",
         timeout: float = 10.0, time_limit: float | None = None, allow_any: bool = False,
         name: str | None = None, image: str | None = None,
+        verify_tls: bool = True, ca_file: str | None = None,
         show_kubectl: bool | None = None) -> LoadResult:
     """Load-test a Service of the lab (or a loopback URL) and return every request's result.
 
@@ -47,8 +48,10 @@ def run(lab: Any = None, target: str = "ecommerce-backend", path: str = "/api/pr
     - open model (``rate=R`` req/s, like wrk2): needs ``duration`` or ``requests``;
       latency counts from each request's intended send time (coordinated omission).
     - ``target``: a Service name in ``lab``'s namespace (``port``: number or name, default
-      its first) or an ``http://`` URL (loopback or a lab Service's name/IP, unless
-      ``allow_any=True``). ``mode``: auto | direct | port-forward | in-cluster (see
+      its first) or an ``http://`` / ``https://`` URL (loopback or a lab Service's name/IP,
+      unless ``allow_any=True``; HTTPS is verified against the system's CAs or
+      ``ca_file``, or not at all with ``verify_tls=False`` for a self-signed lab
+      certificate). ``mode``: auto | direct | port-forward | in-cluster (see
       ``labhelpers.loadtest.target``). ``paths``: several paths, used in turn (e.g.
       distinct cache keys). ``header``: a response header recorded per request
       (``X-Cache`` → ``result.by_header()``).
@@ -69,8 +72,10 @@ def run(lab: Any = None, target: str = "ecommerce-backend", path: str = "/api/pr
     cfg: dict[str, Any] = {"method": method, "headers": headers or {}, "header": header,
                            "concurrency": concurrency, "rate": rate, "requests": requests,
                            "duration": duration, "timeout": timeout, "deadline": deadline}
+    if target.startswith("https://"):
+        cfg.update(verify_tls=verify_tls, ca_file=ca_file)
 
-    if target.startswith(("http://", "https://")):
+    if "://" in target:  # a URL (parse_url refuses schemes other than http/https)
         host, _ = _target.parse_url(target)
         guard.check_host(host, _target.lab_hosts(lab) if lab is not None else (), allow_any)
         base = target.rstrip("/") if paths else target

@@ -206,6 +206,6 @@ class PortForwardRelay:
 
 def parse_url(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise ValueError(f"a URL target must be http://host[:port]/path (got {url!r})")
-    return parts.hostname, parts.port or 80
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"a URL target must be http(s)://host[:port]/path (got {url!r})")
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)

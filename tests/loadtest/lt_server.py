@@ -7,7 +7,8 @@ other.
     /cache?key=k                 X-Cache: MISS for the first request of a key, then HIT
     /chunked                     a chunked body;  /close: Connection: close
     /hang                        answers after 30 s
-Run: python lt_server.py PORT (binds 127.0.0.1).
+Run: python lt_server.py PORT [CERT_DIR] (binds 127.0.0.1; with CERT_DIR, HTTPS with a
+certificate for 127.0.0.1 signed by CERT_DIR/ca.crt, made there on first use).
 """
 
 from __future__ import annotations
@@ -73,8 +74,15 @@ def main() -> None:
     app.router.add_get("/chunked", chunked)
     app.router.add_get("/close", close)
     app.router.add_get("/hang", hang)
+    tls = None
+    if len(sys.argv) > 2:
+        from pathlib import Path
+
+        from labcluster.tls import server_context
+
+        tls = server_context(Path(sys.argv[2]))
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None,
-                shutdown_timeout=0.5)
+                shutdown_timeout=0.5, ssl_context=tls)
 
 
 if __name__ == "__main__":

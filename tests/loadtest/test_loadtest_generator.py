@@ -147,3 +147,19 @@ def test_chunks_round_trip_and_detect_a_missing_part() -> None:
     assert generator.from_chunks("\n".join(lines)) == record
     with pytest.raises(ValueError, match="incomplete"):
         generator.from_chunks("\n".join(lines[:-1]))
+
+
+def test_https_is_verified_like_any_client(lt_tls_server: tuple[str, str]) -> None:
+    """HTTPS targets: verified against ca_file (or the system's CAs — which do not know a
+    lab's own CA, so every request fails with the reason), or not at all on request."""
+    base, ca_file = lt_tls_server
+    url = f"{base}/delay?key={key()}"
+    ok = loadtest.run(None, url, requests=40, concurrency=4, ca_file=ca_file)
+    assert ok.count == 40 and ok.errors == 0 and ok.status_counts() == {200: 40}
+    with pytest.warns(loadtest.LoadTestWarning, match="failed"):
+        refused = loadtest.run(None, url, requests=8, concurrency=2)
+    assert refused.errors == 8
+    (reason,) = refused.status_counts()
+    assert "CERTIFICATE_VERIFY_FAILED" in str(reason), reason
+    unverified = loadtest.run(None, url, requests=20, concurrency=2, verify_tls=False)
+    assert unverified.errors == 0 and unverified.status_counts() == {200: 20}
