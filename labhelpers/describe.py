@@ -337,8 +337,31 @@ def describe_deployment(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str,
     out.kv("StrategyType", strategy.type if strategy else "RollingUpdate")
     _template(out, d.spec.template)
     _conditions(out, st.conditions, with_reason=True)
+    _replica_sets(out, apps, ns, d)
     _events(out, core, ns, "Deployment", name, d.metadata.uid)
     return out
+
+
+_REVISION = "deployment.kubernetes.io/revision"
+
+
+def _replica_sets(out: _Text, apps: client.AppsV1Api, ns: str, d: Any) -> None:
+    """kubectl's OldReplicaSets/NewReplicaSet lines: which ReplicaSet the current pod
+    template runs as (the Deployment's revision) and which older ones still hold pods —
+    what a rollout in progress looks like."""
+    owned = [rs for rs in apps.list_namespaced_replica_set(ns).items
+             if any(o.uid == d.metadata.uid for o in rs.metadata.owner_references or [])]
+    revision = (d.metadata.annotations or {}).get(_REVISION)
+    new = [rs for rs in owned if revision and (rs.metadata.annotations or {}).get(_REVISION)
+           == revision]
+
+    def line(rs: Any) -> str:
+        return (f"{rs.metadata.name} ({rs.status.replicas or 0}/{rs.spec.replicas or 0} "
+                "replicas created)")
+
+    old = [line(rs) for rs in owned if rs not in new and (rs.spec.replicas or rs.status.replicas)]
+    out.kv("OldReplicaSets", ", ".join(old) or "<none>")
+    out.kv("NewReplicaSet", line(new[0]) if new else "<none>")
 
 
 def describe_statefulset(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str,

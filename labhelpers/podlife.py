@@ -18,7 +18,7 @@ from kubernetes import client
 
 from labhelpers import ownership
 from labhelpers.podstatus import is_ready, pod_status
-from labhelpers.waiting import ready_count
+from labhelpers.waiting import diagnose, last_events
 
 SHORT = {"Deployment": "deploy", "StatefulSet": "sts"}
 
@@ -120,7 +120,7 @@ def wait_recreated(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str,
             break
         if time.monotonic() - start > timeout:
             raise TimeoutError(f"{target}: no Ready replacement for uid {old_uid} after "
-                               f"{timeout:.0f}s; lab.pods() and lab.events() say why")
+                               f"{timeout:.0f}s. {_why_not(core, apps, ns, target)}")
         time.sleep(0.5)
     took = time.monotonic() - start
     now_claims = claims_of(found)
@@ -130,6 +130,28 @@ def wait_recreated(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str,
     print(f"re-created: pod/{found.metadata.name} (uid {found.metadata.uid[:8]}"
           + (f", was {old_uid[:8]}" if old_uid else "") + f") Ready after {took:.1f}s{note}")
     return found
+
+
+def _why_not(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str, target: str) -> str:
+    """The evidence a timeout should carry: the workload's status and its pods (or the
+    pod's own state and events), so a failed wait says why without another cell."""
+    try:
+        if "/" not in target:
+            pod = core.read_namespaced_pod(target, ns)
+            events = last_events(core, ns, target)
+            return (f"pod {target} is {pod_status(pod)}"
+                    + (" (Terminating)" if pod.metadata.deletion_timestamp else "")
+                    + f"; last events: {' | '.join(events) or 'none'}")
+        (kind, obj), pods = _workload_pods(core, apps, ns, target)
+        st = obj.status
+        counts = (f"status: replicas {st.replicas or 0}, updated {st.updated_replicas or 0}, "
+                  f"ready {st.ready_replicas or 0}, observedGeneration "
+                  f"{st.observed_generation} of {obj.metadata.generation}")
+        listed = ", ".join(f"{p.metadata.name} {pod_status(p)}"
+                           + (" Ready" if is_ready(p) else " not Ready") for p in pods)
+        return f"{diagnose(core, ns, kind, obj)}; {counts}; pods: {listed or 'none'}"
+    except client.ApiException as exc:
+        return f"(reading its state failed: HTTP {exc.status} {exc.reason})"
 
 
 def _find_new(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str, target: str,
@@ -143,11 +165,13 @@ def _find_new(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str, target: s
             raise
         fresh = pod.metadata.uid != old_uid and not pod.metadata.deletion_timestamp
         return pod if fresh and is_ready(pod) else None
-    (kind, obj), pods = _workload_pods(core, apps, ns, target)
-    ready, desired = ready_count(kind, obj)
-    if ready != desired or len(pods) != desired:
+    # Judged from the pods themselves (what `kubectl get pods` shows), not the workload's
+    # status, which trails them by a controller round trip or two.
+    (_kind, obj), pods = _workload_pods(core, apps, ns, target)
+    desired = obj.spec.replicas if obj.spec.replicas is not None else 1
+    if len(pods) != desired or not all(is_ready(p) for p in pods):
         return None
-    new = [p for p in pods if p.metadata.uid != old_uid and is_ready(p)]
+    new = [p for p in pods if p.metadata.uid != old_uid]
     if deleted_at is not None:  # creation times are whole seconds
         cutoff = deleted_at.replace(microsecond=0)
         new = [p for p in new if p.metadata.creation_timestamp >= cutoff]

@@ -62,6 +62,10 @@ def test_describe_workloads_service_and_claim(lab: labhelpers.Lab) -> None:
     assert "PGPASSWORD:  <set to the key 'password' in secret 'postgres-secret'>" in deploy
     assert "POD_NAME:  (v1:metadata.name)" in deploy and SECRET_VALUE not in deploy
     assert "ScalingReplicaSet" in deploy.split("Events:")[1]
+    new_rs = next(line for line in deploy.splitlines() if line.startswith("NewReplicaSet:"))
+    assert re.fullmatch(r"NewReplicaSet:\s+ecommerce-backend-\w+ \(2/2 replicas created\)",
+                        new_rs), new_rs
+    assert re.search(r"^OldReplicaSets:\s+<none>$", deploy, re.M), deploy
     sts = str(lab.describe("sts/postgres"))
     assert "Replicas:           1 desired | 1 total" in sts and "Volume Claims:" in sts
     assert "Pods Status:        1 Running / 0 Pending" in sts
@@ -145,6 +149,18 @@ def test_delete_backend_pod_is_replaced_under_a_new_name(lab: labhelpers.Lab) ->
         "ecommerce-backend-")
     after = backend_pods(lab)
     assert len(after) == 2 and before[0] not in after and new.metadata.name in after
+
+
+def test_a_wait_that_times_out_says_why(lab: labhelpers.Lab) -> None:
+    """No replacement for a pod that was never deleted: the error carries the workload's
+    status and its pods, not only "timed out"."""
+    pods = lab.core.list_namespaced_pod(NS, label_selector="app=redis").items
+    (redis,) = [p for p in pods if not p.metadata.deletion_timestamp]
+    with pytest.raises(TimeoutError) as info:
+        lab.wait_recreated("deploy/redis", old_uid=redis.metadata.uid, timeout=1)
+    text = str(info.value)
+    assert "Deployment/redis: 1/1 ready" in text and "status: replicas 1" in text, text
+    assert f"pods: {redis.metadata.name} Running Ready" in text, text
 
 
 def test_timeline_keeps_the_deleted_pods(lab: labhelpers.Lab) -> None:
