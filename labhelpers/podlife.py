@@ -71,9 +71,13 @@ def delete_pod(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str, name: st
             f"pod {name} ({what}) in namespace {ns}: neither the namespace nor the pod's "
             "workload was made by labhelpers, so delete_pod leaves it alone "
             f"(kubectl delete pod {name} -n {ns} if you mean it)")
+    # The time BEFORE the call: the controller may create the replacement while the delete
+    # is still answering, and a later stamp would rule that very pod out (a flake that
+    # showed when the call straddled a second boundary).
+    asked_at = dt.datetime.now(dt.UTC)
     core.delete_namespaced_pod(name, ns)
     workload = f"{SHORT.get(owner[0], owner[0].lower())}/{owner[1]}" if owner else None
-    gone = DeletedPod(name, pod.metadata.uid, workload, claims_of(pod), dt.datetime.now(dt.UTC))
+    gone = DeletedPod(name, pod.metadata.uid, workload, claims_of(pod), asked_at)
     then = (f"{owner[0]} {owner[1]} will replace it" if owner else
             "nothing will replace it (no controller)")
     print(f"deleted pod/{name} (uid {pod.metadata.uid[:8]}, was {pod_status(pod)}); {then}")
@@ -147,7 +151,8 @@ def _why_not(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str, target: st
         counts = (f"status: replicas {st.replicas or 0}, updated {st.updated_replicas or 0}, "
                   f"ready {st.ready_replicas or 0}, observedGeneration "
                   f"{st.observed_generation} of {obj.metadata.generation}")
-        listed = ", ".join(f"{p.metadata.name} {pod_status(p)}"
+        listed = ", ".join(f"{p.metadata.name} (uid {p.metadata.uid[:8]}, created "
+                           f"{p.metadata.creation_timestamp:%H:%M:%S}) {pod_status(p)}"
                            + (" Ready" if is_ready(p) else " not Ready") for p in pods)
         return f"{diagnose(core, ns, kind, obj)}; {counts}; pods: {listed or 'none'}"
     except client.ApiException as exc:
@@ -171,8 +176,15 @@ def _find_new(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str, target: s
     desired = obj.spec.replicas if obj.spec.replicas is not None else 1
     if len(pods) != desired or not all(is_ready(p) for p in pods):
         return None
+    return newest_replacement(pods, old_uid, deleted_at)
+
+
+def newest_replacement(pods: list[Any], old_uid: str | None,
+                       deleted_at: dt.datetime | None) -> Any:
+    """The newest pod that is not ``old_uid`` and was created at or after the deletion
+    was asked for. Creation times are whole seconds (truncated), so the cutoff is too."""
     new = [p for p in pods if p.metadata.uid != old_uid]
-    if deleted_at is not None:  # creation times are whole seconds
+    if deleted_at is not None:
         cutoff = deleted_at.replace(microsecond=0)
         new = [p for p in new if p.metadata.creation_timestamp >= cutoff]
     return max(new, key=lambda p: p.metadata.creation_timestamp) if new else None

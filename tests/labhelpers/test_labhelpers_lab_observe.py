@@ -160,7 +160,8 @@ def test_a_wait_that_times_out_says_why(lab: labhelpers.Lab) -> None:
         lab.wait_recreated("deploy/redis", old_uid=redis.metadata.uid, timeout=1)
     text = str(info.value)
     assert "Deployment/redis: 1/1 ready" in text and "status: replicas 1" in text, text
-    assert f"pods: {redis.metadata.name} Running Ready" in text, text
+    assert f"pods: {redis.metadata.name} (uid {redis.metadata.uid[:8]}" in text, text
+    assert text.endswith("Running Ready"), text
 
 
 def test_timeline_keeps_the_deleted_pods(lab: labhelpers.Lab) -> None:

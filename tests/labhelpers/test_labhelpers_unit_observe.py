@@ -182,3 +182,23 @@ def test_describe_lists_init_containers_first_with_their_state_and_hides_last_ap
     out = _Text()
     _containers(out, spec, None, 2)
     assert "Init Containers:" in str(out) and "State:" not in str(out)
+
+
+def test_a_replacement_created_while_the_delete_was_answering_counts() -> None:
+    """The ReplicaSet controller can create the replacement before the DELETE returns; its
+    creation time (whole seconds) may then be in the second before the call ended. The
+    cutoff is the time the deletion was asked for, truncated like creation times."""
+    from labhelpers.podlife import newest_replacement
+
+    def pod(uid: str, created: dt.datetime) -> client.V1Pod:
+        return client.V1Pod(metadata=client.V1ObjectMeta(name=f"redis-{uid}", uid=uid,
+                                                         creation_timestamp=created))
+
+    asked = T0 + dt.timedelta(seconds=10, microseconds=900_000)   # 12:00:10.9
+    old = pod("old", T0)
+    same_second = pod("new", T0 + dt.timedelta(seconds=10))       # stamped 12:00:10
+    assert newest_replacement([old, same_second], "old", asked) is same_second
+    earlier = pod("other", T0 + dt.timedelta(seconds=9))          # before the deletion
+    assert newest_replacement([old, earlier], "old", asked) is None
+    later = pod("newer", T0 + dt.timedelta(seconds=12))
+    assert newest_replacement([same_second, later], "old", asked) is later
