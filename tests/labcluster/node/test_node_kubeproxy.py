@@ -147,6 +147,15 @@ def test_proxy_spreads_fails_over_and_follows_the_table(proxy: Tables,
         srv.close()
 
 
+def _echo_service(proxy: Tables, allocator: IPAllocator) -> tuple[EchoServer, Addr]:
+    """An echo endpoint behind a Service address the proxy already listens on."""
+    echo = EchoServer(allocator.allocate())
+    svc = (allocator.allocate(), 18080)
+    proxy.write({svc: [echo.addr]})
+    assert _listening(svc)
+    return echo, svc
+
+
 def test_round_robin_takes_turns(proxy: Tables, allocator: IPAllocator) -> None:
     servers = [address_server(allocator.allocate()) for _ in range(3)]
     svc = (allocator.allocate(), 18080)
@@ -159,10 +168,7 @@ def test_round_robin_takes_turns(proxy: Tables, allocator: IPAllocator) -> None:
 
 
 def test_half_close_and_8_mib_both_ways(proxy: Tables, allocator: IPAllocator) -> None:
-    echo = EchoServer(allocator.allocate())
-    svc = (allocator.allocate(), 18080)
-    proxy.write({svc: [echo.addr]})
-    assert _listening(svc)
+    echo, svc = _echo_service(proxy, allocator)
     payload = os.urandom(8 << 20)
     with socket.create_connection(svc, timeout=20) as s:
         # the echo is read while we send: the proxy must not deadlock on full buffers
@@ -180,10 +186,7 @@ def test_half_close_and_8_mib_both_ways(proxy: Tables, allocator: IPAllocator) -
 
 def test_backpressure_a_slow_reader_gets_everything(proxy: Tables,
                                                     allocator: IPAllocator) -> None:
-    echo = EchoServer(allocator.allocate())
-    svc = (allocator.allocate(), 18080)
-    proxy.write({svc: [echo.addr]})
-    assert _listening(svc)
+    echo, svc = _echo_service(proxy, allocator)
     payload = os.urandom(4 << 20)
     with socket.create_connection(svc, timeout=20) as s:
         sender = threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)))
@@ -196,10 +199,7 @@ def test_backpressure_a_slow_reader_gets_everything(proxy: Tables,
 
 
 def test_many_concurrent_connections(proxy: Tables, allocator: IPAllocator) -> None:
-    echo = EchoServer(allocator.allocate())
-    svc = (allocator.allocate(), 18080)
-    proxy.write({svc: [echo.addr]})
-    assert _listening(svc)
+    echo, svc = _echo_service(proxy, allocator)
     socks = [socket.create_connection(svc, timeout=10) for _ in range(300)]  # all open
     try:
         for i, s in enumerate(socks):
