@@ -13,7 +13,6 @@ from typing import Any
 from ..api import ClusterApi
 from ..component import TaskComponent
 from ..errors import ApiError
-from ..meta import controller_of
 
 log = logging.getLogger("labcluster.controllers")
 Key = tuple[str, str]  # (namespace, name)
@@ -48,31 +47,12 @@ class Controller(TaskComponent):
                     self.enqueue(key)
             await asyncio.sleep(0.1)
 
-    owner_kind = ""                   # watched objects map to their controller of this kind
-    owner_api_version: str | None = None  # ... and, when set, this apiVersion
-
     def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
-        """Map an event to primary keys: the object itself when it is primary; a watched
-        object to its controlling owner when that is an ``owner_kind``."""
+        """Map an event to primary keys; default: the object itself when it is primary."""
         meta = obj["metadata"]
         if res == self.primary:
             return [(meta.get("namespace", ""), meta["name"])]
-        if self.owner_kind and res in self.watches:
-            ref = controller_of(obj)
-            if ref and ref.get("kind") == self.owner_kind and (
-                    self.owner_api_version is None
-                    or ref.get("apiVersion") == self.owner_api_version):
-                return [(meta["namespace"], ref["name"])]
         return []
-
-    async def read_primary(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """The primary object, or None once it is gone (a queued key can outlive it)."""
-        try:
-            return await self.api.get(self.primary, namespace, name)
-        except ApiError as exc:
-            if exc.code == 404:
-                return None
-            raise
 
     def enqueue(self, key: Key) -> None:
         if key not in self.pending:

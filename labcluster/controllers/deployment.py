@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ApiError
 from ..meta import controller_of, now, owner_ref, parse_time
-from .base import Controller
+from .base import Controller, Key
 
 COMPONENT = "deployment-controller"
 REVISION = "deployment.kubernetes.io/revision"
@@ -87,12 +87,22 @@ class DeploymentController(Controller):
     name = "deployment-controller"
     primary = "deployments"
     watches = ("replicasets",)
-    owner_kind = "Deployment"
+
+    def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
+        if res == "replicasets":
+            ref = controller_of(obj)
+            if ref and ref.get("kind") == "Deployment":
+                return [(obj["metadata"]["namespace"], ref["name"])]
+            return []
+        return super().keys_for(res, etype, obj)
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        d = await self.read_primary(namespace, name)
-        if d is None:
-            return
+        try:
+            d = await self.api.get("deployments", namespace, name)
+        except ApiError as exc:
+            if exc.code == 404:
+                return
+            raise
         if d["metadata"].get("deletionTimestamp"):
             return
         uid = d["metadata"]["uid"]

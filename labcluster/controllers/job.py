@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import ApiError
 from ..meta import controller_of, now, parse_time
-from .base import Controller, is_pod_ready
+from .base import Controller, Key, is_pod_ready
 from .replicaset import pod_from_template
 
 COMPONENT = "job-controller"
@@ -73,8 +73,6 @@ class JobController(Controller):
     name = "job-controller"
     primary = "jobs"
     watches = ("pods",)
-    owner_kind = "Job"
-    owner_api_version = "batch/v1"
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,10 +80,21 @@ class JobController(Controller):
         # back-off before a replacement pod (upstream keeps this in memory too)
         self.failures: dict[str, tuple[int, float]] = {}
 
+    def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
+        if res == "pods":
+            ref = controller_of(obj)
+            if ref and ref.get("kind") == "Job" and ref.get("apiVersion") == "batch/v1":
+                return [(obj["metadata"]["namespace"], ref["name"])]
+            return []
+        return super().keys_for(res, etype, obj)
+
     async def reconcile(self, namespace: str, name: str) -> None:
-        job = await self.read_primary(namespace, name)
-        if job is None:
-            return
+        try:
+            job = await self.api.get("jobs", namespace, name)
+        except ApiError as exc:
+            if exc.code == 404:
+                return
+            raise
         uid = job["metadata"]["uid"]
         if job["metadata"].get("deletionTimestamp"):
             self.failures.pop(uid, None)

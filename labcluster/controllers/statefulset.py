@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ApiError
 from ..meta import controller_of
-from .base import Controller, is_pod_ready
+from .base import Controller, Key, is_pod_ready
 from .deployment import template_hash
 from .replicaset import pod_from_template
 
@@ -34,15 +34,25 @@ class StatefulSetController(Controller):
     name = "statefulset-controller"
     primary = "statefulsets"
     watches = ("pods",)
-    owner_kind = "StatefulSet"
+
+    def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
+        if res == "pods":
+            ref = controller_of(obj)
+            if ref and ref.get("kind") == "StatefulSet":
+                return [(obj["metadata"]["namespace"], ref["name"])]
+            return []
+        return super().keys_for(res, etype, obj)
 
     def revision(self, sts: dict[str, Any]) -> str:
         return f"{sts['metadata']['name']}-{template_hash(sts['spec']['template'])}"
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        sts = await self.read_primary(namespace, name)
-        if sts is None:
-            return
+        try:
+            sts = await self.api.get("statefulsets", namespace, name)
+        except ApiError as exc:
+            if exc.code == 404:
+                return
+            raise
         if sts["metadata"].get("deletionTimestamp"):
             return
         uid = sts["metadata"]["uid"]
