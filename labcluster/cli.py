@@ -11,7 +11,8 @@ from . import lifecycle
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labcluster", description=(
         "An embedded single-node cluster that speaks the Kubernetes API."))
-    parser.add_argument("--home", help="state dir (default $LABCLUSTER_HOME or ~/.labcluster)")
+    parser.add_argument("--home", help="state dir (default $LABCLUSTER_HOME, else "
+                        "~/.labcluster, or /var/lib/labcluster as root: labcluster/README.md)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start in the background (idempotent)")
     sub.add_parser("down", help="stop; every object is kept for the next up")
@@ -19,11 +20,15 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run in the foreground (what `up` starts)")
     serve.add_argument("--home", dest="serve_home")
     args = parser.parse_args(argv)
-    home = getattr(args, "serve_home", None) or args.home
+    try:
+        home = lifecycle.home_dir(getattr(args, "serve_home", None) or args.home)
+    except RuntimeError as exc:  # home.HomeError: the message says what to do
+        print(f"labcluster: {exc}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         from .server import main_serve
 
-        main_serve(lifecycle.home_dir(home))
+        main_serve(home)
         return 0
     if args.command == "up":
         try:
@@ -41,7 +46,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     st = lifecycle.status(home)
     print(st)
+    frontend = _nginx_line()
+    if frontend:
+        print(frontend)
     return 0 if st.running else 3
+
+
+def _nginx_line() -> str:
+    """What `nginx:*` pods run here (the real binary or the built-in stand-in)."""
+    try:
+        from .node.handlers.nginx import describe_nginx
+    except ImportError:  # no node parts installed (extra `lab` absent)
+        return ""
+    return describe_nginx()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import home as homedir
 from .kubeconfig import read_kubeconfig
 
 START_TIMEOUT = 30.0
@@ -27,9 +28,11 @@ STOP_TIMEOUT = 40.0
 
 
 def home_dir(home: str | Path | None = None) -> Path:
+    """`home`, else the default state dir (`labcluster.home`: $LABCLUSTER_HOME,
+    ~/.labcluster, or /var/lib/labcluster as root); HomeError says why not."""
     if home is not None:
         return Path(home).expanduser()
-    return Path(os.environ.get("LABCLUSTER_HOME") or Path.home() / ".labcluster").expanduser()
+    return homedir.default_home()
 
 
 @dataclass
@@ -104,7 +107,8 @@ def ensure_running(home: str | Path | None = None, env: dict[str, str] | None = 
     if st.running:
         assert st.kubeconfig is not None
         return st.kubeconfig
-    h.mkdir(parents=True, exist_ok=True, mode=0o700)
+    homedir.check_reachable(h)
+    homedir.make_private(h)
     with _start_lock(h, 2 * START_TIMEOUT):
         return _ensure_running_locked(h, env)
 
@@ -138,6 +142,7 @@ def _ensure_running_locked(h: Path, env: dict[str, str] | None) -> Path:
     if (st.pid is not None and _is_our_server(st.pid, h)
             and _wait_ready(h, st.pid, START_TIMEOUT)):
         return h / "kubeconfig"
+    homedir.create_private_file(h / "server.log")
     with open(h / "server.log", "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "labcluster", "serve", "--home", str(h)],

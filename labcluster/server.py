@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import home as homedir
 from . import tls, validation
 from .api import ClusterApi
 from .component import Component, ServerContext
@@ -71,7 +72,7 @@ class Server:
         self.started: list[Component] = []
 
     async def start(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        homedir.make_private(self.home)
         self._lock_fd = os.open(self.home / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -80,6 +81,7 @@ class Server:
         previous = read_kubeconfig(self.home / "kubeconfig")
         token = previous.token if previous else secrets.token_urlsafe(32)
         port = self.port or _free_port(previous.port if previous else None)
+        homedir.create_private_file(self.home / "store.sqlite")  # -wal/-shm get its mode
         self.store = Store(self.home / "store.sqlite")
         self.api = api = ClusterApi(self.store)
         await api.bootstrap()
@@ -101,6 +103,7 @@ class Server:
         await site.start()
         write_kubeconfig(self.home / "kubeconfig", server_url, token,
                          (self.home / "ca.crt").read_bytes())
+        homedir.create_private_file(self.home / "server.pid")
         (self.home / "server.pid").write_text(f"{os.getpid()}\n")
         for c in comps:
             await c.start(api)

@@ -96,10 +96,23 @@ def cluster_env(cluster: str, home: str | None) -> tuple[dict[str, str], dict[st
         return {}, {"cluster": cluster}, f"cluster: {cluster} (as the notebooks' connect() finds it)"
     import labcluster  # only its public entry point
 
+    st = labcluster.status(home)
+    if not st.running:
+        print(f"==> starting labcluster (state in {st.home})", flush=True)
     kubeconfig = labcluster.ensure_running(home)
     env = {"KUBECONFIG": str(kubeconfig),
            "LABCLUSTER_HOME": str(Path(kubeconfig).parent)}
     return env, {"cluster": "kubeconfig"}, f"cluster: labcluster (KUBECONFIG={kubeconfig})"
+
+
+def _home_we_would_start(cluster: str, home: str | None) -> Path | None:
+    """labcluster's home when this command is about to start it, else None."""
+    if cluster != "labcluster":
+        return None
+    import labcluster
+
+    st = labcluster.status(home)
+    return None if st.running else st.home
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -114,6 +127,21 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _ipc_kernel_manager() -> type:
+    """A kernel manager whose kernels talk over unix sockets, not loopback TCP.
+
+    Why: a TCP kernel (the default) is reachable by every local user who gets its key,
+    and ipykernel says so with a warning on every start that buries the run's report."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def run_notebook(path: Path, output: Path, parameters: dict[str, Any],
                  cell_timeout: int = CELL_TIMEOUT) -> NotebookRun:
     import papermill as pm
@@ -122,7 +150,8 @@ def run_notebook(path: Path, output: Path, parameters: dict[str, Any],
     try:
         pm.execute_notebook(str(path), str(output), parameters=parameters,
                             cwd=str(path.parent), progress_bar=False, log_output=False,
-                            execution_timeout=cell_timeout)
+                            execution_timeout=cell_timeout,
+                            kernel_manager_class=_ipc_kernel_manager())
     except Exception as exc:  # every failure is reported the same way, with its cell
         return NotebookRun(path.stem, output, time.monotonic() - start, False,
                            describe_failure(exc))
@@ -155,9 +184,12 @@ def summary(runs: list[NotebookRun], notebooks: list[Path], output: Path,
         lines.append(f"{r.name:<28} {r.seconds:7.1f} s  {'passed' if r.ok else 'FAILED'}")
     for path in notebooks[len(runs):]:
         lines.append(f"{path.stem:<28}       -    not run (an earlier notebook failed)")
-    budget = "within" if total <= TARGET_SECONDS else "OVER"
-    lines.append(f"{'total':<28} {total:7.1f} s  ({total / 60:.1f} min; {budget} the "
-                 f"{TARGET_SECONDS // 60}-minute target)")
+    if ok:
+        budget = "within" if total <= TARGET_SECONDS else "OVER"
+        lines.append(f"{'total':<28} {total:7.1f} s  ({total / 60:.1f} min; {budget} the "
+                     f"{TARGET_SECONDS // 60}-minute target)")
+    else:  # a failed course has no time worth comparing with the target
+        lines.append(f"{'total':<28} {total:7.1f} s  (stopped at the first failure)")
     failed = next((r for r in runs if not r.ok), None)
     if failed is not None:
         lines += ["", f"FAILED: notebook {failed.name} — {failed.failure}"]
@@ -170,16 +202,44 @@ def summary(runs: list[NotebookRun], notebooks: list[Path], output: Path,
     return "\n".join(lines), ok
 
 
-def start_jupyter(env: dict[str, str], port: int) -> None:
-    """Replace this process with JupyterLab on loopback, opened at the course."""
-    root = COURSE_DIR.parent
+def jupyter_argv(port: int, extra: list[str], root: Path | None = None) -> list[str]:
+    """JupyterLab on loopback at the course; `extra` (the learner's own options) last, so
+    they win. As root Jupyter refuses to start without --allow-root (containers, CI)."""
+    root = root or COURSE_DIR.parent
     argv = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}",
             "--no-browser", f"--ServerApp.root_dir={root}",
             "--LabApp.default_url=/lab/tree/notebooks/01-preflight.ipynb"]
+    if os.geteuid() == 0:
+        argv.append("--allow-root")
+    return argv + extra
+
+
+def start_jupyter(env: dict[str, str], port: int, extra: list[str],
+                  started_home: Path | None) -> int:
+    """Run JupyterLab until it exits; if it failed and this command started labcluster
+    (`started_home`), stop that cluster again so no server is left behind."""
+    import subprocess
+
     print(f"starting JupyterLab on http://127.0.0.1:{port}/ (open the URL with the token it "
           "prints); the notebooks reach the cluster through KUBECONFIG="
           f"{env.get('KUBECONFIG', os.environ.get('KUBECONFIG', '(unset)'))}", flush=True)
-    os.execve(sys.executable, argv, {**os.environ, **env})
+    proc = subprocess.Popen(jupyter_argv(port, extra), env={**os.environ, **env})
+    try:
+        rc = proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Jupyter shuts its kernels down on TERM
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        rc = proc.wait()
+    if rc not in (0, -signal.SIGINT, -signal.SIGTERM, 130) and started_home is not None:
+        import labcluster
+
+        labcluster.stop(started_home)
+        print(f"JupyterLab failed (exit {rc}); stopped the labcluster this command started "
+              f"({started_home})", file=sys.stderr, flush=True)
+    elif env.get("KUBECONFIG"):
+        print("JupyterLab stopped; labcluster keeps running (every object and order kept): "
+              "stop it with  labcluster down", flush=True)
+    return rc if rc >= 0 else 128 - rc
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -195,14 +255,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     r.add_argument("--cluster", choices=CLUSTER_CHOICES, default="labcluster",
                    help="labcluster (default: started if needed) or what connect() finds")
     r.add_argument("--labcluster-home", help="labcluster's state dir (default "
-                                             "$LABCLUSTER_HOME or ~/.labcluster)")
+                                             "$LABCLUSTER_HOME, ~/.labcluster, or "
+                                             "/var/lib/labcluster as root)")
     r.add_argument("--results", help="results folder (default <output>/results)")
     r.add_argument("--course-dir", type=Path, default=COURSE_DIR,
                    help="the folder of NN-*.ipynb notebooks (default: this checkout's)")
     r.add_argument("--jupyter", action="store_true",
-                   help="start JupyterLab on 127.0.0.1 with the course instead")
+                   help="start JupyterLab on 127.0.0.1 with the course instead; options this "
+                        "command does not know go to JupyterLab (e.g. --ServerApp.token=...)")
     r.add_argument("--port", type=int, default=8888, help="JupyterLab's port (--jupyter)")
-    return p.parse_args(argv)
+    args, extra = p.parse_known_args(argv)
+    if extra and not args.jupyter:
+        p.error(f"unrecognized arguments: {' '.join(extra)} (only --jupyter passes options on)")
+    args.jupyter_args = [a for a in extra if a != "--"]
+    return args
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -214,13 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     try:
         notebooks = select(course_notebooks(args.course_dir), args.notebooks)
+        started_home = _home_we_would_start(args.cluster, args.labcluster_home)
         env, injected, which = cluster_env(args.cluster, args.labcluster_home)
     except (CourseError, RuntimeError, ValueError) as exc:
         print(f"course: {exc}", file=sys.stderr)
         return 2
     if args.jupyter:
-        start_jupyter(env, args.port)
-        return 0  # not reached: execve
+        return start_jupyter(env, args.port, args.jupyter_args, started_home)
     output = args.output or default_output()
     results_dir = args.results or os.environ.get("LAB_RESULTS_DIR") or str(output / "results")
     env = {**env, "LAB_HEADLESS": "1", "LAB_RESULTS_DIR": results_dir}

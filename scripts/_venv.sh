@@ -1,8 +1,24 @@
 # Sourced by scripts/lab and scripts/test: make .venv with Python >= 3.11 and the
 # project installed (editable) with the given extra; reinstall only when pyproject changes.
+# Each step prints one line; what pip and apt say goes to a log whose path is printed
+# (and whose tail is shown when a step fails).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+LAB_LOG_DIR="$root/.venv/logs"
+
+step() { printf '==> %s\n' "$*"; }
+
+# Run "$@" with its output appended to log $1; on failure show the log's tail and exit.
+logged() {
+  local log=$1; shift
+  if ! "$@" >>"$log" 2>&1; then
+    echo "error: '$*' failed; the last lines of $log:" >&2
+    tail -n 25 "$log" >&2
+    exit 1
+  fi
+}
+
 pick_python() {
   for py in "${PYTHON:-}" python3 python3.13 python3.12 python3.11 python; do
     [ -n "$py" ] || continue
@@ -14,41 +30,83 @@ pick_python() {
   echo "error: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)" >&2
   return 1
 }
+
 ensure_venv() {
   local extra=$1
   local py; py=$(pick_python)
   if [ ! -x .venv/bin/python ]; then
-    echo "==> creating .venv with $py"
-    "$py" -m venv .venv
+    step "creating .venv with $py ($("$py" --version 2>&1))"
+    local out
+    if ! out=$("$py" -m venv .venv 2>&1); then
+      echo "error: $py -m venv failed (Debian/Ubuntu: apt-get install python3-venv):" >&2
+      echo "$out" >&2
+      exit 1
+    fi
   fi
+  mkdir -p "$LAB_LOG_DIR"
   local stamp=".venv/.installed-$extra"
   local want; want=$(sha256sum pyproject.toml | cut -c1-16)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "==> installing the project and its '$extra' dependencies into .venv (first run: about a minute)"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extra]"
+    local log="$LAB_LOG_DIR/pip-install.log"
+    : >"$log"
+    step "installing the project and its '$extra' dependencies into .venv (first run: 1–2 min; log: $log)"
+    local pip=(.venv/bin/python -m pip --disable-pip-version-check)
+    logged "$log" "${pip[@]}" install --upgrade pip
+    logged "$log" "${pip[@]}" install -e ".[$extra]"
     echo "$want" > "$stamp"
   fi
   export PATH="$root/.venv/bin:$PATH"
 }
 
+# Install Debian packages as root with apt-get; returns 1 when that was possible and
+# failed, 2 when it was not possible (not root, no apt-get). LAB_SKIP_APT=1 skips.
+apt_install() {
+  local what=$1; shift
+  local log="$LAB_LOG_DIR/apt.log"
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    return 2
+  fi
+  step "installing $what from apt: $* (log: $log)"
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends "$@"; } >>"$log" 2>&1; then
+    echo "error: apt-get install $* failed; the last lines of $log:" >&2
+    tail -n 15 "$log" >&2
+    return 1
+  fi
+}
+
+has_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
+
+# The lab's frontend runs the real nginx where it is installed (labcluster's built-in
+# stand-in otherwise, which says what it leaves out). As root with apt, install it.
+ensure_nginx() {
+  [ "${LAB_SKIP_APT:-0}" = 1 ] && return 0
+  has_nginx && return 0
+  local rc=0
+  apt_install "the real nginx for the frontend" nginx || rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "note: nginx is not installed, so the frontend pods run labcluster's built-in" \
+         "stand-in (notebook 01 and 'labcluster status' say what differs)" >&2
+  fi
+  return 0
+}
+
 # Debian packages some tests use for real (nginx as the frontend, hey/wrk as load-test
-# peers, chromium for the browser test). Installed when we can (root + apt-get); without
-# them those tests skip and say why. LAB_SKIP_APT=1 opts out.
+# peers, chromium for the browser tests). As root with apt-get a failed install fails the
+# run (CI must not turn a missing tool into a skip); elsewhere those tests skip and say why.
 ensure_system_packages() {
   [ "${LAB_SKIP_APT:-0}" = 1 ] && return 0
   local missing=()
-  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  has_nginx || missing+=(nginx)
   command -v hey >/dev/null 2>&1 || missing+=(hey)
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing Debian packages: ${missing[*]}"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >/tmp/lab-apt.log 2>&1; then
-      echo "warning: apt-get failed (see /tmp/lab-apt.log); tests that need ${missing[*]} will skip" >&2
-    fi
-  else
-    echo "note: not root or no apt-get; tests that need ${missing[*]} will skip" >&2
-  fi
+  local rc=0
+  apt_install "what the tests use" "${missing[@]}" || rc=$?
+  case $rc in
+    0) ;;
+    1) exit 1 ;;
+    *) echo "note: not root or no apt-get; tests that need ${missing[*]} will skip" >&2 ;;
+  esac
 }

@@ -17,6 +17,7 @@ from typing import Any
 
 import psutil
 
+from labcluster import home as homedir
 from labcluster.api import ClusterApi
 from labcluster.component import ServerContext, TaskComponent
 from labcluster.errors import ApiError
@@ -77,10 +78,13 @@ class NodeComponent(TaskComponent):
 
     async def start(self, api: ClusterApi) -> None:
         self.api = api
-        # PostgreSQL runs as `nobody` and must traverse the home to its PVC directory
-        self.home.chmod(self.home.stat().st_mode | 0o111)
-        self.state.mkdir(parents=True, exist_ok=True)
-        self.state.chmod(0o755)
+        # As root, PostgreSQL runs as `nobody` and must traverse the home to its claim's
+        # directory (and reach the hosts table): 0711, never listable (labcluster.home).
+        mode = homedir.dir_mode()
+        self.home.chmod(mode)
+        for folder in (self.state, self.state / "pods"):
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(mode)
         await asyncio.to_thread(reap_leftovers, self.state)
         self.table = HostsTable(self.state / "hosts")
         self.table.write({})

@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from labcluster import home as homedir
 from labcluster.api import ClusterApi
 from labcluster.errors import ApiError
 from labcluster.meta import now
@@ -39,7 +40,8 @@ def node_object(home: Path) -> dict[str, Any]:
             "kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux",
             "kubernetes.io/arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(
                 platform.machine(), platform.machine()),
-            "node-role.kubernetes.io/control-plane": ""}},
+            "node-role.kubernetes.io/control-plane": ""},
+            "annotations": stand_in_annotations()},
         "spec": {},
         "status": {
             "capacity": {**cap.as_quantities(), "ephemeral-storage": _disk(home)},
@@ -60,6 +62,19 @@ def node_object(home: Path) -> dict[str, Any]:
     }
 
 
+#: Node annotation naming what runs as a stand-in for an image here (read by preflight).
+STAND_INS = "labcluster.io/stand-ins"
+
+
+def stand_in_annotations() -> dict[str, str]:
+    """``{STAND_INS: ...}`` when an image runs a stand-in (nginx without nginx), else {}."""
+    from labcluster.node.handlers.nginx import STAND_IN_DIFFERS, nginx_binary
+
+    if nginx_binary():
+        return {}
+    return {STAND_INS: f"nginx:* runs labcluster's built-in minginx: {STAND_IN_DIFFERS}"}
+
+
 def _disk(home: Path) -> str:
     return f"{shutil.disk_usage(home).total // 1024}Ki"
 
@@ -75,6 +90,12 @@ async def register_node(api: ClusterApi, home: Path) -> None:
         created["status"] = body["status"]
         await api.update_status(created, field_manager="kubelet")
         return
+    annotations = {k: v for k, v in (current["metadata"].get("annotations") or {}).items()
+                   if k != STAND_INS}
+    annotations.update(body["metadata"]["annotations"])
+    if annotations != (current["metadata"].get("annotations") or {}):
+        current["metadata"]["annotations"] = annotations
+        current = await api.update(current, field_manager="kubelet")
     current["status"] = body["status"]
     await api.update_status(current, field_manager="kubelet")
 
@@ -142,7 +163,7 @@ class Binder:
         path = self.path(ns, name)
         path.mkdir(parents=True, exist_ok=True)
         for p in (path, path.parent, self.root):
-            p.chmod(0o755)  # PostgreSQL runs as nobody and must traverse to its data dir
+            p.chmod(homedir.dir_mode())  # as root PostgreSQL (nobody) traverses to its data
         spec = pvc.get("spec") or {}
         size = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
         pv_name = f"pvc-{pvc['metadata']['uid']}"

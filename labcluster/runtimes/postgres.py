@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from labcluster.home import blocking_ancestor
 from labcluster.runtimes.base import Command, ServerError, ServerProcess
 
 
@@ -113,17 +114,6 @@ def _can_run(binary: Path, user: tuple[int, int]) -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return True
-
-
-def blocking_ancestor(path: Path, user: tuple[int, int]) -> Path | None:
-    """The first ancestor of `path` that `user` cannot enter (mode bits), or None."""
-    uid, gid = user
-    for folder in reversed(path.parents):
-        st = folder.stat()
-        bit = 0o100 if st.st_uid == uid else 0o010 if st.st_gid == gid else 0o001
-        if not st.st_mode & bit:
-            return folder
-    return None
 
 
 def quote_ident(name: str) -> str:

@@ -14,8 +14,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from servers import DB_NAME, DB_PASSWORD, DB_USER, down, free_port, server_dir
 
+from labcluster.home import blocking_ancestor
 from labcluster.runtimes import PostgresServer, RedisServer, ServerError
-from labcluster.runtimes.postgres import blocking_ancestor, reachable_bin_dir
+from labcluster.runtimes.postgres import reachable_bin_dir
 
 NO_RETRY = Retry(NoBackoff(), 0)
 

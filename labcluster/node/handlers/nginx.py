@@ -54,6 +54,23 @@ def nginx_binary() -> str | None:
     return system_tool("nginx")
 
 
+#: What the built-in stand-in leaves out, for whoever reads why a pod behaves differently.
+STAND_IN_DIFFERS = ("an nginx.conf subset (no regex locations, rewrite, if, gzip or "
+                    "HTTP/2; unsupported directives are listed in the pod's log at start), "
+                    "one Python process instead of master + workers")
+
+
+def describe_nginx() -> str:
+    """One line: what an `nginx:*` pod runs on this node."""
+    real = nginx_binary()
+    if real:
+        return f"nginx: pods of image nginx:* run the real nginx ({real}, {version_of(real, '-v')})"
+    why = ("LABCLUSTER_NGINX=builtin" if os.environ.get("LABCLUSTER_NGINX") == "builtin"
+           else "nginx is not installed: apt-get install nginx, or ./scripts/lab as root")
+    return (f"nginx: pods of image nginx:* run labcluster's built-in stand-in, minginx ({why}); "
+            f"it differs: {STAND_IN_DIFFERS}")
+
+
 @dataclass
 class NginxImage(ImageHandler):
     @staticmethod
