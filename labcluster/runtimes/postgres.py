@@ -188,17 +188,17 @@ class PostgresServer(ServerProcess):
         return f"postgresql://{auth}@{self.host}:{self.port}/{database or self.database}"
 
     # -- commands --------------------------------------------------------------------------
-    def initdb_command(self, pwfile: Path | None) -> Command:
-        argv = [self.tool("initdb"), "-D", str(self.data_dir), "-U", self.user,
+    def initdb_command(self, pwfile: Path | None, data_dir: Path | None = None) -> Command:
+        argv = [self.tool("initdb"), "-D", str(data_dir or self.data_dir), "-U", self.user,
                 "--encoding=UTF8", "--locale=C", "--auth-local=trust",
                 "--auth-host=scram-sha-256" if pwfile else "--auth-host=trust", "--no-sync"]
         if pwfile:
             argv.append(f"--pwfile={pwfile}")
         return Command(argv, {"TZ": "UTC"}, cwd=self.data_dir.parent, user=self.run_as)
 
-    def single_user_command(self) -> Command:
+    def single_user_command(self, data_dir: Path | None = None) -> Command:
         """Single-user mode runs bootstrap SQL without opening any socket."""
-        return Command([self.tool("postgres"), "--single", "-D", str(self.data_dir),
+        return Command([self.tool("postgres"), "--single", "-D", str(data_dir or self.data_dir),
                         "-j", "postgres"], cwd=self.data_dir.parent, user=self.run_as)
 
     def command(self) -> Command:
@@ -228,6 +228,21 @@ class PostgresServer(ServerProcess):
             return
         if any(self.data_dir.iterdir()):
             raise ServerError(f"{self.data_dir} is not empty and holds no PostgreSQL cluster")
+        # Initialise beside the data dir and move the finished cluster in: a container
+        # stopped mid-initdb (its pod deleted, a probe, a busy machine) would otherwise
+        # leave a half-made directory that every restart refuses as "not empty".
+        staging = self.data_dir.parent / f".{self.data_dir.name}.initdb"
+        shutil.rmtree(staging, ignore_errors=True)  # an interrupted earlier attempt
+        staging.mkdir(mode=0o700)
+        self._own(staging, 0o700)
+        try:
+            self._initialise(staging)
+            self.data_dir.rmdir()  # empty, checked above
+            os.rename(staging, self.data_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _initialise(self, data_dir: Path) -> None:
         secret_dir = Path(tempfile.mkdtemp(prefix="pgpw-"))
         try:
             pwfile = None
@@ -236,16 +251,16 @@ class PostgresServer(ServerProcess):
                 pwfile.write_text(self.password + "\n")
                 self._own(secret_dir, 0o700)
                 self._own(pwfile, 0o600)
-            self.initdb_command(pwfile).run(timeout=120)
+            self.initdb_command(pwfile, data_dir).run(timeout=120)
         finally:
             shutil.rmtree(secret_dir, ignore_errors=True)
         # As the official image: TCP from any address (pods have their own 127.x.y.z).
         method = "scram-sha-256" if self.password else "trust"
-        with open(self.data_dir / "pg_hba.conf", "a") as hba:
+        with open(data_dir / "pg_hba.conf", "a") as hba:
             hba.write(f"\nhost all all all {method}\n")
         if self.database != "postgres":
             sql = f"CREATE DATABASE {quote_ident(self.database)};\n"
-            self.single_user_command().run(input=sql, timeout=60)
+            self.single_user_command(data_dir).run(input=sql, timeout=60)
 
     def is_ready(self) -> bool:
         """Our postmaster says "ready" in postmaster.pid (pg_isready could hit another server)."""

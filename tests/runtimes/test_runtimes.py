@@ -105,6 +105,38 @@ def test_postgres_refuses_a_non_empty_foreign_data_dir():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_an_initialisation_killed_midway_leaves_no_half_made_data_dir():
+    """A postgres container stopped during initdb (pod deleted, probe, busy machine) must
+    not leave a data dir that every later start refuses as "not empty"."""
+    import signal
+    import sys
+    import time
+
+    root = server_dir("test-pg-interrupted-")
+    data = root / "data"
+    script = ("import sys; from labcluster.runtimes import PostgresServer as P; "
+              f"P({str(data)!r}, port=1, socket_dir={str(root)!r}, password='pw').prepare()")
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+        staging = root / ".data.initdb"
+        deadline = time.monotonic() + 60
+        while not (staging / "PG_VERSION").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "initdb never started writing"
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGKILL)  # initdb included
+        proc.wait()
+        assert not any(data.iterdir()), f"half-made data dir: {sorted(data.iterdir())}"
+        server = PostgresServer(data, port=free_port(), socket_dir=root, password="pw")
+        server.start()
+        try:
+            assert server.psql("SELECT 1").strip() == "1"
+            assert not staging.exists()
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the unprivileged-user path only exists as root")
 def test_unreachable_data_dir_is_a_clear_error(tmp_path):
     hidden = tmp_path / "private"
