@@ -630,6 +630,12 @@ def markdown_html(text: str) -> str:
     return "".join(out)
 
 
+def _block(inner: str, padding: str) -> str:
+    """HTML widgets set a one-line line-height (the widget row height): wrapped text in
+    them is double-spaced. Text lines get the usual spacing, in a plain div."""
+    return f'<div style="line-height:1.45;padding:{padding}">{inner}</div>'
+
+
 class QuizWidget:
     """The interactive quiz: one input per question, a Check button, explained feedback.
 
@@ -659,7 +665,7 @@ class QuizWidget:
         rows = [w.HTML(f"<h3>Quiz: {html.escape(quiz.title)}</h3>")]
         for n, q in enumerate(quiz.questions, 1):
             hint = f" <i>{ALL_THAT_APPLY}</i>" if q.type == "multiple" else ""
-            prompt = w.HTML(f"<b>{n}. {markdown_html(q.prompt)}</b>{hint}",
+            prompt = w.HTML(_block(f"<b>{n}. {markdown_html(q.prompt)}</b>{hint}", "8px 0 2px"),
                             layout=w.Layout(width="auto"))
             if q.choices:
                 box = self._choice_rows(w, q)
@@ -680,7 +686,8 @@ class QuizWidget:
         for c in q.choices:
             tick = w.Checkbox(value=False, indent=False,
                               layout=w.Layout(width="auto", flex="0 0 auto", margin="0 6px 0 0"))
-            label = w.HTML(markdown_html(c), layout=w.Layout(width="auto", flex="1 1 auto"))
+            label = w.HTML(_block(markdown_html(c), "4px 0"),
+                           layout=w.Layout(width="auto", flex="1 1 auto"))
             pairs.append((c, tick))
             rows.append(w.HBox([tick, label], layout=w.Layout(width="auto",
                                                               align_items="flex-start")))
@@ -717,7 +724,7 @@ class QuizWidget:
             head = ("<span style='color:green'>✅ Right.</span>" if r.correct else
                     f"<span style='color:#b00'>❌ Not quite</span> — answer: "
                     f"{markdown_html(r.expected)}.")
-            self.feedback[q.id].value = f"{head} {markdown_html(q.explain)}"
+            self.feedback[q.id].value = _block(f"{head} {markdown_html(q.explain)}", "2px 0 6px")
         self.result.score, self.result.questions, self.result.graded = \
             graded.score, graded.questions, True
         self.score.value = f"<b>Score: {graded.score}/{graded.total}</b>"
