@@ -643,7 +643,10 @@ class QuizWidget:
     Checkbox descriptions are fixed-height one-line labels, so a long choice overprinted
     the next one in JupyterLab; an HTML label wraps. A single-choice question unticks the
     other boxes when one is ticked (radio behaviour). Prompts, choices and explanations
-    render their inline markdown (`code`).
+    render their inline markdown (`code`). DOM classes for a browser test: ``lab-quiz``
+    (the whole quiz), ``lab-quiz-prompt`` / ``-answer`` / ``-feedback`` plus
+    ``lab-quiz-q-<id>`` per question, ``lab-quiz-choice`` per choice row,
+    ``lab-quiz-score``.
 
     ``on_check`` is the button's handler and can be called directly (tests, or a learner
     who prefers ``ui.on_check()``): it grades the current values, shows why each answer
@@ -673,12 +676,18 @@ class QuizWidget:
                 box = w.Text(placeholder="your answer", layout=w.Layout(width="60%"))
             self.inputs[q.id] = box
             self.feedback[q.id] = w.HTML("", layout=w.Layout(width="auto"))
+            for widget, role in ((prompt, "prompt"), (box, "answer"),
+                                 (self.feedback[q.id], "feedback")):
+                widget.add_class(f"lab-quiz-{role}")
+                widget.add_class(f"lab-quiz-q-{q.id}")
             rows += [prompt, box, self.feedback[q.id]]
         self.check_button = w.Button(description="Check", button_style="primary", icon="check")
         self.check_button.on_click(self.on_check)
         self.score = w.HTML("")
+        self.score.add_class("lab-quiz-score")
         rows += [w.HBox([self.check_button, self.score])]
         self.box = w.VBox(rows, layout=w.Layout(width="auto"))
+        self.box.add_class("lab-quiz")
 
     def _choice_rows(self, w: Any, q: Question) -> Any:
         pairs = []
@@ -689,8 +698,9 @@ class QuizWidget:
             label = w.HTML(_block(markdown_html(c), "4px 0"),
                            layout=w.Layout(width="auto", flex="1 1 auto"))
             pairs.append((c, tick))
-            rows.append(w.HBox([tick, label], layout=w.Layout(width="auto",
-                                                              align_items="flex-start")))
+            row = w.HBox([tick, label], layout=w.Layout(width="auto", align_items="flex-start"))
+            row.add_class("lab-quiz-choice")
+            rows.append(row)
         self.choices[q.id] = pairs
         if q.type == "single":
             def only_one(change: dict[str, Any]) -> None:

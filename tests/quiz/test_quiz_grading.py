@@ -337,6 +337,9 @@ def test_widgets_built_and_checked_by_their_handler(
     assert isinstance(ui.inputs["fqdn"], w.Text)
     assert ui.check_button in ui.box.children[-1].children
     assert not any(isinstance(x, w.RadioButtons) for x in ui.box.children)
+    assert "lab-quiz" in ui.box._dom_classes and "lab-quiz-score" in ui.score._dom_classes
+    assert {"lab-quiz-answer", "lab-quiz-q-one"} <= set(ui.inputs["one"]._dom_classes)
+    assert all("lab-quiz-choice" in r._dom_classes for r in ui.inputs["one"].children)
 
     ui.select("one", "backend-service")
     ui.select("many", "postgres", "redis")
