@@ -193,6 +193,8 @@ def parse_params(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
 
 def read_answers(folder: str | Path | None, learners: Sequence[Learner]) -> dict[str, dict]:
     """Each learner's quiz answers, ``<learner>.yaml|.yml|.json`` = {section: {id: answer}}.
+    A choice is its text or the letter that learner sees (``python -m labhelpers.quiz
+    template --learner <id>`` prints those letters): the notebooks run with ``learner``.
 
     Validated against the quiz files now, so a typo in question 3 of learner 20 fails the
     batch before it starts rather than costing that learner a point silently.

@@ -15,6 +15,8 @@ Quiz file format (one per section; tests/quiz checks every answer's ``checks``):
         prompt: What is the full DNS name of the PostgreSQL Service?
         answer: postgres.ecommerce-lab.svc.cluster.local   # multiple: `answers: [..]`
         accept: [...]                 # short: more accepted answers (normalised match)
+        kubectl: [...]                # short: equivalent kubectl commands, compared by
+                                      #   meaning (see kubectl_matches): optional parts in [ ]
         regex: [...]                  # short: full-match patterns on the normalised answer
         choices: [...]                # single/multiple: answers are choice texts
         explain: why the answer is right (shown after every check)
@@ -22,19 +24,28 @@ Quiz file format (one per section; tests/quiz checks every answer's ``checks``):
           - fqdn: Service/postgres
             value: postgres.ecommerce-lab.svc.cluster.local
 
-Headless answers (``quiz_answers``): ``{id: answer}`` where a choice is its letter (a, b…)
-or its text, several choices a list (or "a, c"); or a whole learner file
-``{section: {id: answer}}``.
+Prompts say what they ask; "(choose all that apply)" is added by this module, never
+written in a prompt (a prompt that has it is refused, so it cannot appear twice).
+
+Choices are shown in an order of their own for each learner (a hash of the learner, the
+section, the question and the choice: stable for that learner, so reruns and nbval see the
+same text, and unrelated to the file's order, so "it's always a)" teaches nothing).
+Headless answers (``quiz_answers``): ``{id: answer}`` where a choice is its text (the
+robust way, the same for everyone) or the letter the learner SAW (a, b… in their order),
+several choices a list (or "a, c"); or a whole learner file ``{section: {id: answer}}``.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import html
 import os
 import re
+import shlex
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +59,9 @@ SECTIONS = ("preflight", "deploy", "discovery", "persistence", "scaling", "obser
             "performance", "breakfix", "production")
 TYPES = ("single", "multiple", "short")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
+#: Added to a multiple-choice prompt wherever it is shown (text and widgets).
+ALL_THAT_APPLY = "(choose all that apply)"
+KIND = {"single": "choose one", "multiple": "choose all that apply", "short": "short answer"}
 
 
 class QuizError(ValueError):
@@ -64,6 +78,7 @@ class Question:
     answer: tuple[str, ...] = ()  # single: one choice; multiple: the set; short: canonical
     accept: tuple[str, ...] = ()  # short: more accepted answers (normalised match)
     regex: tuple[str, ...] = ()  # short: patterns, full match on the normalised answer
+    kubectl: tuple[str, ...] = ()  # short: equivalent commands (kubectl_matches specs)
     checks: tuple[dict[str, Any], ...] = ()  # what a test verifies against the manifests
 
 
@@ -73,6 +88,7 @@ class Quiz:
     title: str
     questions: tuple[Question, ...]
     path: Path | None = None
+    learner: str | None = None  # whose choice order this is (None: the file's order)
 
 
 @dataclass
@@ -82,6 +98,7 @@ class QuestionResult:
     given: Any
     expected: str
     explain: str
+    chosen: Any = None  # a choice question's answer as choice text(s): letters are per learner
 
 
 @dataclass
@@ -101,11 +118,32 @@ class QuizResult:
 
     def as_record(self) -> dict[str, Any]:
         return {"score": self.score, "total": self.total, "per_question": self.per_question,
-                "answers": {q.id: q.given for q in self.questions}}
+                "answers": {q.id: q.given if q.chosen is None else q.chosen
+                            for q in self.questions}}
 
     def __repr__(self) -> str:  # stable: no addresses, no times (nbval compares text/plain)
         state = f"{self.score}/{self.total}" if self.graded else f"not graded, {self.total} questions"
         return f"QuizResult({self.section}: {state})"
+
+    def _ipython_display_(self) -> None:
+        """In the cell that built the widgets, show nothing: the widgets (with their live
+        score) are that cell's display, and a repr printed now would stay "not graded"
+        under them after Check. Anywhere else, the repr as it is at that moment."""
+        if self.ui is not None and self.ui.cell is not None and self.ui.cell == _cell_number():
+            return
+        from IPython.display import publish_display_data
+
+        publish_display_data({"text/plain": repr(self)})
+
+
+def _cell_number() -> int | None:
+    """The running cell's execution count (None outside IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return None
+    shell = get_ipython()
+    return getattr(shell, "execution_count", None) if shell is not None else None
 
 
 # ---------------------------------------------------------------- loading
@@ -165,13 +203,26 @@ def _question(raw: Any, where: str) -> Question:
             re.compile(pattern)
         except re.error as exc:
             raise QuizError(f"{where}: bad regex {pattern!r}: {exc}") from exc
+    if ALL_THAT_APPLY in normalise(raw["prompt"]):
+        raise QuizError(f"{where}: the prompt says {ALL_THAT_APPLY!r}; leave it out, the quiz "
+                        f"adds it to every multiple-choice question")
+    kubectl = _strings(raw.get("kubectl"), where, "kubectl")
+    if kubectl and qtype != "short":
+        raise QuizError(f"{where}: 'kubectl' is for short questions")
+    for spec in kubectl:
+        try:
+            KubectlSpec.parse(spec)
+        except QuizError as exc:
+            raise QuizError(f"{where}: kubectl {spec!r}: {exc}") from None
+    if kubectl and not any(KubectlSpec.parse(k).matches(answer[0]) for k in kubectl):
+        raise QuizError(f"{where}: the answer {answer[0]!r} matches none of its 'kubectl' forms")
     checks = raw.get("checks") or []
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
         raise QuizError(f"{where}: 'checks' must be a list of mappings")
     return Question(id=qid, type=qtype, prompt=raw["prompt"].strip(),
                     explain=raw["explain"].strip(), choices=choices, answer=answer,
                     accept=_strings(raw.get("accept"), where, "accept"), regex=regex,
-                    checks=tuple(checks))
+                    kubectl=kubectl, checks=tuple(checks))
 
 
 def load(section: str, directory: str | Path | None = None) -> Quiz:
@@ -197,6 +248,231 @@ def load(section: str, directory: str | Path | None = None) -> Quiz:
         raise QuizError(f"{path}: no questions")
     return Quiz(section=section, title=str(doc.get("title") or section), questions=questions,
                 path=path)
+
+
+# ---------------------------------------------------------------- choice order
+
+def choice_order(section: str, q: Question, learner: str) -> tuple[str, ...]:
+    """``q``'s choices in the order ``learner`` sees them: sorted by a hash of (learner,
+    section, question, choice). Stable for a learner (the same text on every run, so an
+    answer by letter means the same on every run), different between learners, and
+    unrelated to where the file puts the right answer."""
+    def key(choice: str) -> str:
+        text = "\0".join((learner, section, q.id, choice))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    return tuple(sorted(q.choices, key=key))
+
+
+def for_learner(quiz: Quiz, learner: str | None = None) -> Quiz:
+    """The quiz as ``learner`` (default: the OS user, as results uses) sees it: the same
+    questions with their choices in that learner's order. Grading this quiz reads letters
+    in that order; texts are graded the same whatever the order."""
+    who = results.check_learner(learner) if learner else results.default_learner()
+    questions = tuple(replace(x, choices=choice_order(quiz.section, x, who)) if x.choices
+                      else x for x in quiz.questions)
+    return replace(quiz, questions=questions, learner=who)
+
+
+# ---------------------------------------------------------------- kubectl answers
+
+#: Resource type spellings kubectl accepts → one name (``deploy/x`` = ``deployments x``).
+RESOURCE_TYPES = {
+    **dict.fromkeys(("deploy", "deployment", "deployments", "deployment.apps",
+                     "deployments.apps"), "deployment"),
+    **dict.fromkeys(("svc", "service", "services"), "service"),
+    **dict.fromkeys(("po", "pod", "pods"), "pod"),
+    **dict.fromkeys(("ep", "endpoints"), "endpoints"),
+    **dict.fromkeys(("endpointslice", "endpointslices", "endpointslices.discovery.k8s.io"),
+                    "endpointslice"),
+    **dict.fromkeys(("ev", "event", "events"), "event"),
+    **dict.fromkeys(("sts", "statefulset", "statefulsets", "statefulset.apps"), "statefulset"),
+    **dict.fromkeys(("cm", "configmap", "configmaps"), "configmap"),
+    **dict.fromkeys(("secret", "secrets"), "secret"),
+    **dict.fromkeys(("pvc", "persistentvolumeclaim", "persistentvolumeclaims"),
+                    "persistentvolumeclaim"),
+    **dict.fromkeys(("rs", "replicaset", "replicasets"), "replicaset"),
+    **dict.fromkeys(("ns", "namespace", "namespaces"), "namespace"),
+    **dict.fromkeys(("no", "node", "nodes"), "node"),
+    **dict.fromkeys(("job", "jobs"), "job"),
+}
+#: Verbs whose next word is a sub-command, not a resource (kubectl rollout restart …).
+SUBCOMMANDS = ("rollout", "set", "top", "create", "auth", "config")
+#: Long flags that take a value, so ``--tail 20`` is read like ``--tail=20``.
+VALUE_FLAGS = frozenset((
+    "namespace", "selector", "output", "tail", "replicas", "field-selector", "types",
+    "sort-by", "container", "since", "filename", "kubeconfig", "context", "timeout",
+    "for", "template", "requests", "limits", "limit-bytes"))
+#: Short flags (lower-case: answers are compared case-insensitively).
+SHORT_FLAGS = {"n": "namespace", "l": "selector", "o": "output", "c": "container",
+               "a": "all-namespaces", "w": "watch", "i": "stdin", "t": "tty",
+               "r": "recursive"}
+#: Short flags that mean something else for `kubectl logs`.
+LOGS_SHORT_FLAGS = {"f": "follow", "p": "previous"}
+
+
+@dataclass(frozen=True)
+class KubectlCommand:
+    """A kubectl command line reduced to what it means: the command words and resources
+    in order (``deploy/x``, ``deployment x`` → ``deployment/x``), the flags as a set
+    (``-n ns`` = ``--namespace=ns``, anywhere on the line), the command after ``--``
+    (``kubectl exec``), and any later pipeline stages. Everything is lower case."""
+
+    args: tuple[str, ...]
+    flags: Mapping[str, str | None]
+    command: tuple[str, ...] = ()
+    pipe: tuple[tuple[str, ...], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> KubectlCommand:
+        """Raises QuizError when ``text`` is not one kubectl command (pipes allowed)."""
+        try:
+            lexer = shlex.shlex(str(text).strip().strip("`").casefold(), posix=True,
+                                punctuation_chars="|")
+            lexer.whitespace_split = True
+            tokens = list(lexer)
+        except ValueError as exc:  # unbalanced quotes
+            raise QuizError(f"cannot read it as a command line: {exc}") from None
+        stages: list[list[str]] = [[]]
+        for tok in tokens:
+            if tok == "|":
+                stages.append([])
+            elif set(tok) == {"|"}:  # "||": not a pipeline we grade
+                raise QuizError("'||' is not a pipe")
+            else:
+                stages[-1].append(tok)
+        if not stages[0] or stages[0][0] != "kubectl" or not all(stages):
+            raise QuizError("not a kubectl command")
+        positional: list[str] = []
+        flags: dict[str, str | None] = {}
+        shorts: list[tuple[str, str | None]] = []
+        command: tuple[str, ...] = ()
+        words = stages[0][1:]
+        i = 0
+        while i < len(words):
+            tok = words[i]
+            i += 1
+            if tok == "--":
+                command = tuple(words[i:])
+                break
+            if tok.startswith("--"):
+                name, eq, value = tok[2:].partition("=")
+                if not eq and name in VALUE_FLAGS and i < len(words):
+                    value, i = words[i], i + 1
+                flags[name] = value if (eq or name in VALUE_FLAGS) else None
+            elif tok.startswith("-") and len(tok) > 1:
+                letters = tok[1:]
+                if SHORT_FLAGS.get(letters[0]) in VALUE_FLAGS:
+                    value = letters[1:].lstrip("=")
+                    if not value and i < len(words):
+                        value, i = words[i], i + 1
+                    shorts.append((letters[0], value))
+                else:  # -it: two switches
+                    shorts += [(letter, None) for letter in letters]
+            else:
+                positional.append(tok)
+        verb = positional[0] if positional else ""
+        for letter, value in shorts:
+            name = (LOGS_SHORT_FLAGS.get(letter) if verb == "logs" else None) \
+                or SHORT_FLAGS.get(letter) or ("filename" if letter == "f" else letter)
+            flags[name] = value
+        return cls(args=cls._resources(positional), flags=flags, command=command,
+                   pipe=tuple(cls._stage(s) for s in stages[1:]))
+
+    @staticmethod
+    def _resources(positional: list[str]) -> tuple[str, ...]:
+        out = positional[:1]
+        rest = positional[1:]
+        if out and out[0] in SUBCOMMANDS and rest:
+            out, rest = out + rest[:1], rest[1:]
+        kind: str | None = None
+        for tok in rest:
+            if "/" in tok:
+                head, _, name = tok.partition("/")
+                out.append(f"{RESOURCE_TYPES.get(head, head)}/{name}")
+            elif tok in RESOURCE_TYPES and kind is None:
+                kind = RESOURCE_TYPES[tok]
+                out.append(kind)
+            elif kind is not None and out[-1] == kind:
+                out[-1] = f"{kind}/{tok}"  # "deployment x" → deployment/x
+            elif kind is not None:
+                out.append(f"{kind}/{tok}")  # "get pods a b"
+            else:
+                out.append(tok)
+        return tuple(out)
+
+    @staticmethod
+    def _stage(tokens: list[str]) -> tuple[str, ...]:
+        """A later pipeline stage as words; grep's -i says nothing here (all lower case)."""
+        if tokens[0] in ("grep", "egrep"):
+            return tuple(t for t in tokens if t != "-i")
+        return tuple(tokens)
+
+
+def _fits(pattern: str | None, value: str | None) -> bool:
+    if pattern is None or value is None:
+        return pattern is value
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+@dataclass(frozen=True)
+class KubectlSpec:
+    """One accepted form of a kubectl answer, written as the command with its optional
+    parts in brackets, e.g. ``kubectl logs deploy/x [-n ecommerce-lab] [--tail=20]`` or
+    ``kubectl describe deploy/x [| grep database_host]``. Values and names may use ``*``.
+    An answer matches when it has the same words and resources in the same order, every
+    required flag, no flag the spec does not list, and the same pipeline (or none when it
+    is optional)."""
+
+    required: KubectlCommand
+    optional: Mapping[str, tuple[str | None, ...]]  # a flag → the values it may have
+    optional_pipe: tuple[tuple[str, ...], ...] | None
+
+    @classmethod
+    def parse(cls, spec: str) -> KubectlSpec:
+        groups = re.findall(r"\[([^\]]*)\]", spec)
+        base = re.sub(r"\s*\[[^\]]*\]", "", spec)
+        required = KubectlCommand.parse(base)
+        optional: dict[str, tuple[str | None, ...]] = {}
+        optional_pipe = None
+        for group in groups:
+            if group.strip().startswith("|"):
+                if required.pipe or optional_pipe is not None:
+                    raise QuizError("at most one pipeline, required or optional")
+                optional_pipe = KubectlCommand.parse("kubectl " + group).pipe
+                continue
+            extra = KubectlCommand.parse("kubectl " + group)
+            if extra.args or extra.command or extra.pipe:
+                raise QuizError(f"[{group}]: only flags or a pipe can be optional")
+            for name, value in extra.flags.items():  # [-o wide] [-o yaml]: either
+                optional[name] = (*optional.get(name, ()), value)
+        return cls(required, optional, optional_pipe)
+
+    def matches(self, answer: str) -> bool:
+        try:
+            got = KubectlCommand.parse(answer)
+        except QuizError:
+            return False
+        want = self.required
+        if len(got.args) != len(want.args) or len(got.command) != len(want.command):
+            return False
+        if not all(_fits(p, v) for p, v in zip(want.args + want.command,
+                                                got.args + got.command, strict=True)):
+            return False
+        for name, value in got.flags.items():
+            patterns = (want.flags[name],) if name in want.flags else self.optional.get(name, ())
+            if not any(_fits(p, value) for p in patterns):  # none: a flag nobody asked for
+                return False
+        if any(name not in got.flags for name in want.flags):
+            return False
+        return got.pipe == want.pipe or (self.optional_pipe is not None
+                                         and got.pipe in ((), self.optional_pipe))
+
+
+def kubectl_matches(specs: tuple[str, ...] | list[str], answer: Any) -> bool:
+    """Whether ``answer`` is one of the kubectl commands ``specs`` describe (by meaning:
+    flag order, ``-n`` or ``--namespace=``, ``deploy/x`` or ``deployment x``)."""
+    return any(KubectlSpec.parse(spec).matches(str(answer)) for spec in specs)
 
 
 # ---------------------------------------------------------------- grading
@@ -236,7 +512,22 @@ def grade_question(q: Question, given: Any) -> bool:
     g = normalise(given)
     if g in {normalise(a) for a in (*q.answer, *q.accept)}:
         return True
+    if q.kubectl and kubectl_matches(q.kubectl, given):
+        return True
     return any(re.fullmatch(p, g, flags=re.IGNORECASE) for p in q.regex)
+
+
+def chosen_text(q: Question, given: Any) -> Any:
+    """A choice answer as the text(s) it picked (letters resolved in ``q``'s order), so a
+    stored result means the same whoever's letters it used; other answers as given."""
+    if q.type == "single":
+        return _choice(q, given) or given
+    if q.type == "multiple":
+        items = [p for p in re.split(r"[,;\n]", given) if p.strip()] \
+            if isinstance(given, str) else given
+        if isinstance(items, (list, tuple, set)):
+            return [_choice(q, g) or g for g in items]
+    return given
 
 
 def expected_text(q: Question) -> str:
@@ -271,10 +562,12 @@ def section_answers(quiz: Quiz, answers: Mapping[str, Any] | None) -> dict[str, 
 
 
 def grade(quiz: Quiz, answers: Mapping[str, Any] | None) -> QuizResult:
-    """Grade every question; an unanswered one counts as wrong."""
+    """Grade every question; an unanswered one counts as wrong. Letters are read in
+    ``quiz``'s order: pass ``for_learner(quiz, who)`` to grade what that learner saw."""
     answers = section_answers(quiz, answers)
     rows = [QuestionResult(id=q.id, correct=grade_question(q, answers.get(q.id)),
-                           given=answers.get(q.id), expected=expected_text(q), explain=q.explain)
+                           given=answers.get(q.id), expected=expected_text(q), explain=q.explain,
+                           chosen=chosen_text(q, answers.get(q.id)) if q.choices else None)
             for q in quiz.questions]
     return QuizResult(section=quiz.section, score=sum(r.correct for r in rows),
                       total=len(rows), questions=rows, graded=True)
@@ -282,14 +575,19 @@ def grade(quiz: Quiz, answers: Mapping[str, Any] | None) -> QuizResult:
 
 # ---------------------------------------------------------------- text version
 
+def prompt_text(q: Question) -> str:
+    """The prompt as shown: a multiple-choice one says so, once."""
+    return f"{q.prompt} {ALL_THAT_APPLY}" if q.type == "multiple" else q.prompt
+
+
 def render_text(quiz: Quiz, result: QuizResult | None = None) -> str:
-    """The quiz as plain text; with a result, each answer is marked and explained."""
+    """The quiz as plain text, choices in ``quiz``'s order (``for_learner``'s for a
+    learner); with a result, each answer is marked and explained."""
     lines = [f"Quiz: {quiz.title} ({len(quiz.questions)} questions)"]
     by_id = {r.id: r for r in result.questions} if result else {}
     for n, q in enumerate(quiz.questions, 1):
-        kind = {"single": "choose one", "multiple": "choose all that apply",
-                "short": "short answer"}[q.type]
-        lines += ["", f"{n}. [{q.id}] {q.prompt} ({kind})"]
+        kind = "" if q.type == "multiple" else f" ({KIND[q.type]})"
+        lines += ["", f"{n}. [{q.id}] {prompt_text(q)}{kind}"]
         lines += [f"   {LETTERS[i]}) {c}" for i, c in enumerate(q.choices)]
         r = by_id.get(q.id)
         if r is not None:
@@ -304,14 +602,51 @@ def render_text(quiz: Quiz, result: QuizResult | None = None) -> str:
         lines.append(f"Score: {result.score}/{result.total}")
     else:
         lines.append("Answer headlessly with quiz_answers={'<question id>': <answer>, ...} "
-                     "(a choice's letter or text; a list for 'choose all').")
+                     "(a choice's text, or its letter above; a list for 'choose all').")
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- widgets
 
+_CODE = re.compile(r"`([^`\n]+)`")
+_STRONG = re.compile(r"\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*")
+_EM = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])")
+
+
+def _emphasis(escaped: str) -> str:
+    return _EM.sub(r"<em>\1</em>", _STRONG.sub(r"<strong>\1</strong>", escaped))
+
+
+def markdown_html(text: str) -> str:
+    """The inline markdown the quiz files use (`code`, **strong**, *em*) as HTML; every
+    other character is escaped, so ``<service>`` or ``a < b`` show as written."""
+    out: list[str] = []
+    pos = 0
+    for m in _CODE.finditer(text):
+        out.append(_emphasis(html.escape(text[pos:m.start()])))
+        out.append(f"<code>{html.escape(m.group(1))}</code>")
+        pos = m.end()
+    out.append(_emphasis(html.escape(text[pos:])))
+    return "".join(out)
+
+
+def _block(inner: str, padding: str) -> str:
+    """HTML widgets set a one-line line-height (the widget row height): wrapped text in
+    them is double-spaced. Text lines get the usual spacing, in a plain div."""
+    return f'<div style="line-height:1.45;padding:{padding}">{inner}</div>'
+
+
 class QuizWidget:
     """The interactive quiz: one input per question, a Check button, explained feedback.
+
+    Each choice is a row of a Checkbox (no description) and an HTML label: RadioButtons and
+    Checkbox descriptions are fixed-height one-line labels, so a long choice overprinted
+    the next one in JupyterLab; an HTML label wraps. A single-choice question unticks the
+    other boxes when one is ticked (radio behaviour). Prompts, choices and explanations
+    render their inline markdown (`code`). DOM classes for a browser test: ``lab-quiz``
+    (the whole quiz), ``lab-quiz-prompt`` / ``-answer`` / ``-feedback`` plus
+    ``lab-quiz-q-<id>`` per question, ``lab-quiz-choice`` per choice row,
+    ``lab-quiz-score``.
 
     ``on_check`` is the button's handler and can be called directly (tests, or a learner
     who prefers ``ui.on_check()``): it grades the current values, shows why each answer
@@ -326,36 +661,71 @@ class QuizWidget:
         self.learner = learner
         self.results_dir = results_dir
         self.result = QuizResult(section=quiz.section, total=len(quiz.questions))
+        self.cell = _cell_number()  # the cell whose display these widgets are
         self.inputs: dict[str, Any] = {}
+        self.choices: dict[str, list[tuple[str, Any]]] = {}  # id → [(text, Checkbox)]
         self.feedback: dict[str, Any] = {}
         rows = [w.HTML(f"<h3>Quiz: {html.escape(quiz.title)}</h3>")]
-        layout = w.Layout(width="auto")
         for n, q in enumerate(quiz.questions, 1):
-            prompt = w.HTML(f"<b>{n}. {html.escape(q.prompt)}</b>")
-            if q.type == "single":
-                box = w.RadioButtons(options=list(q.choices), value=None, layout=layout)
-            elif q.type == "multiple":
-                box = w.VBox([w.Checkbox(value=False, description=c, indent=False,
-                                         layout=layout) for c in q.choices])
+            hint = f" <i>{ALL_THAT_APPLY}</i>" if q.type == "multiple" else ""
+            prompt = w.HTML(_block(f"<b>{n}. {markdown_html(q.prompt)}</b>{hint}", "8px 0 2px"),
+                            layout=w.Layout(width="auto"))
+            if q.choices:
+                box = self._choice_rows(w, q)
             else:
                 box = w.Text(placeholder="your answer", layout=w.Layout(width="60%"))
             self.inputs[q.id] = box
-            self.feedback[q.id] = w.HTML("")
+            self.feedback[q.id] = w.HTML("", layout=w.Layout(width="auto"))
+            for widget, role in ((prompt, "prompt"), (box, "answer"),
+                                 (self.feedback[q.id], "feedback")):
+                widget.add_class(f"lab-quiz-{role}")
+                widget.add_class(f"lab-quiz-q-{q.id}")
             rows += [prompt, box, self.feedback[q.id]]
         self.check_button = w.Button(description="Check", button_style="primary", icon="check")
         self.check_button.on_click(self.on_check)
         self.score = w.HTML("")
+        self.score.add_class("lab-quiz-score")
         rows += [w.HBox([self.check_button, self.score])]
-        self.box = w.VBox(rows)
+        self.box = w.VBox(rows, layout=w.Layout(width="auto"))
+        self.box.add_class("lab-quiz")
+
+    def _choice_rows(self, w: Any, q: Question) -> Any:
+        pairs = []
+        rows = []
+        for c in q.choices:
+            tick = w.Checkbox(value=False, indent=False,
+                              layout=w.Layout(width="auto", flex="0 0 auto", margin="0 6px 0 0"))
+            label = w.HTML(_block(markdown_html(c), "4px 0"),
+                           layout=w.Layout(width="auto", flex="1 1 auto"))
+            pairs.append((c, tick))
+            row = w.HBox([tick, label], layout=w.Layout(width="auto", align_items="flex-start"))
+            row.add_class("lab-quiz-choice")
+            rows.append(row)
+        self.choices[q.id] = pairs
+        if q.type == "single":
+            def only_one(change: dict[str, Any]) -> None:
+                if change["new"]:
+                    for _, other in pairs:
+                        if other is not change["owner"] and other.value:
+                            other.value = False
+
+            for _, tick in pairs:
+                tick.observe(only_one, names="value")
+        return w.VBox(rows, layout=w.Layout(width="auto"))
+
+    def select(self, qid: str, *choices: str) -> None:
+        """Tick these choices (by text) of question ``qid`` — what clicking does."""
+        for text, tick in self.choices[qid]:
+            tick.value = text in choices
 
     def answers(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for q in self.quiz.questions:
-            box = self.inputs[q.id]
-            if q.type == "multiple":
-                out[q.id] = [c.description for c in box.children if c.value]
-            else:
-                out[q.id] = box.value
+            if q.type == "short":
+                out[q.id] = self.inputs[q.id].value
+                continue
+            ticked = [text for text, tick in self.choices[q.id] if tick.value]
+            out[q.id] = ticked if q.type == "multiple" else (ticked[0] if ticked else None)
         return out
 
     def on_check(self, _button: Any = None) -> QuizResult:
@@ -363,8 +733,8 @@ class QuizWidget:
         for r, q in zip(graded.questions, self.quiz.questions, strict=True):
             head = ("<span style='color:green'>✅ Right.</span>" if r.correct else
                     f"<span style='color:#b00'>❌ Not quite</span> — answer: "
-                    f"<code>{html.escape(r.expected)}</code>.")
-            self.feedback[q.id].value = f"{head} {html.escape(q.explain)}"
+                    f"{markdown_html(r.expected)}.")
+            self.feedback[q.id].value = _block(f"{head} {markdown_html(q.explain)}", "2px 0 6px")
         self.result.score, self.result.questions, self.result.graded = \
             graded.score, graded.questions, True
         self.score.value = f"<b>Score: {graded.score}/{graded.total}</b>"
@@ -380,8 +750,12 @@ def headless() -> bool:
 def quiz(section: str, answers: Mapping[str, Any] | None = None, learner: str | None = None,
          directory: str | Path | None = None) -> QuizResult:
     """Show a section's quiz: widgets for a learner, text (graded when answers are given)
-    when headless or answered from a parameter. Graded scores go to ``results``."""
-    q = load(section, directory)
+    when headless or answered from a parameter. Graded scores go to ``results``.
+
+    Choices appear in ``learner``'s order (default: the OS user); answers by letter mean
+    that order, answers by text work for everyone. In the widget version the returned
+    result is updated on every Check and shows nothing in the quiz's own cell."""
+    q = for_learner(load(section, directory), learner)
     if answers is None and not headless():
         from IPython.display import display
 
@@ -403,7 +777,8 @@ def quiz(section: str, answers: Mapping[str, Any] | None = None, learner: str | 
 def answer_key(sections: list[str] | None = None,
                directory: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """The right answers as ``{section: {id: answer}}`` — the format of a batch's
-    ``--answers`` file, so an instructor (or a test) can check a full-marks run."""
+    ``--answers`` file, so an instructor (or a test) can check a full-marks run. Choices
+    are given by their text, which is right for every learner (letters are per learner)."""
     out: dict[str, dict[str, Any]] = {}
     for section in sections or available(directory):
         q = load(section, directory)
@@ -413,16 +788,24 @@ def answer_key(sections: list[str] | None = None,
 
 
 def answers_template(sections: list[str] | None = None,
-                     directory: str | Path | None = None) -> str:
-    """A blank ``--answers`` file for a learner: every question id, its prompt as a comment."""
-    lines = ["# Quiz answers for labhelpers.batch --answers: a choice's letter or text;",
+                     directory: str | Path | None = None, learner: str | None = None) -> str:
+    """A blank ``--answers`` file: every question id, its prompt and choices as comments.
+
+    With ``learner``, the choices carry the letters that learner sees in their notebooks;
+    without, they are listed unlettered (answer with the text: letters differ per learner).
+    """
+    lines = ["# Quiz answers for labhelpers.batch --answers: a choice's text"
+             + (f", or its letter as {learner} sees it;" if learner else ";"),
              "# a list for 'choose all'. Unanswered (null) counts as wrong."]
     for section in sections or available(directory):
         q = load(section, directory)
+        if learner:
+            q = for_learner(q, learner)
         lines.append(f"{section}:")
         for n, x in enumerate(q.questions, 1):
-            lines.append(f"  # {n}. {' '.join(x.prompt.split())}")
-            lines += [f"  #    {LETTERS[i]}) {c}" for i, c in enumerate(x.choices)]
+            lines.append(f"  # {n}. {' '.join(prompt_text(x).split())}")
+            lines += [f"  #    {LETTERS[i] + ')' if learner else '-'} {c}"
+                      for i, c in enumerate(x.choices)]
             lines.append(f"  {x.id}: {'[]' if x.type == 'multiple' else 'null'}")
     return "\n".join(lines) + "\n"
 
@@ -434,14 +817,16 @@ def main(argv: list[str] | None = None) -> int:
                                  description="Print a blank answers file or the answer key.")
     ap.add_argument("what", choices=["template", "key"])
     ap.add_argument("sections", nargs="*", help=f"default: all ({', '.join(SECTIONS)})")
+    ap.add_argument("--learner", default=None,
+                    help="template: letter the choices in this learner's order")
     args = ap.parse_args(argv)
     try:
         if args.what == "template":
-            print(answers_template(args.sections or None), end="")
+            print(answers_template(args.sections or None, learner=args.learner), end="")
         else:
             print(yaml.safe_dump(answer_key(args.sections or None), sort_keys=False,
                                  allow_unicode=True), end="")
-    except QuizError as exc:
+    except (QuizError, results.ResultsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

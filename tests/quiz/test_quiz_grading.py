@@ -4,6 +4,7 @@ written to a temp folder (so these tests do not depend on the course's wording).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,11 @@ def test_bad_quiz_files_are_refused_with_the_reason(tmp_path: Path, bad: str,
         q.load("bad", tmp_path)
 
 
+def letter(quiz: q.Quiz, qid: str, text: str) -> str:
+    """The letter ``text`` has in ``quiz``'s order (a learner's, after for_learner)."""
+    return q.LETTERS[question(quiz, qid).choices.index(text)]
+
+
 def test_headless_without_answers_prints_text_and_records_nothing(
         quiz_dir: Path, results_env: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,10 +154,12 @@ def test_headless_without_answers_prints_text_and_records_nothing(
         raise AssertionError("headless quiz displayed something")
 
     monkeypatch.setattr(IPython.display, "display", no_widgets)
-    result = q.quiz("sample", directory=quiz_dir)
+    result = q.quiz("sample", learner="ada", directory=quiz_dir)
     out = capsys.readouterr().out
+    seen = q.for_learner(q.load("sample", quiz_dir), "ada")
     assert "1. [one] Which Service fronts the backend? (choose one)" in out
-    assert "   b) ecommerce-backend" in out and "(choose all that apply)" in out
+    assert f"   {letter(seen, 'one', 'ecommerce-backend')}) ecommerce-backend" in out
+    assert "2. [many] Which are stateful here? (choose all that apply)\n" in out
     assert "Score" not in out and "why:" not in out  # nothing graded, no answers leaked
     assert not result.graded and result.total == 3
     assert not results_env.exists()
@@ -161,11 +169,14 @@ def test_answers_are_graded_explained_and_recorded(
         quiz_dir: Path, results_env: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("LAB_HEADLESS", raising=False)  # answers alone mean headless
-    result = q.quiz("sample", answers={"one": "a", "fqdn": "postgres.ecommerce-lab"},
+    seen = q.for_learner(q.load("sample", quiz_dir), "ada")
+    wrong = letter(seen, "one", "api")
+    result = q.quiz("sample", answers={"one": wrong, "fqdn": "postgres.ecommerce-lab"},
                     learner="ada", directory=quiz_dir)
     out = capsys.readouterr().out
     assert (result.score, result.total) == (1, 3)
-    assert "your answer: a → ❌ wrong\n   answer: ecommerce-backend\n   why: The Service is" in out
+    assert (f"your answer: {wrong} → ❌ wrong\n   answer: ecommerce-backend\n"
+            "   why: The Service is") in out
     assert "your answer: (no answer) → ❌ wrong" in out
     assert "your answer: postgres.ecommerce-lab → ✅ right" in out
     assert out.rstrip().endswith("Score: 1/3")
@@ -173,12 +184,134 @@ def test_answers_are_graded_explained_and_recorded(
     stored = json.loads((results_env / "ada.json").read_text())["sections"]["sample"]["quiz"]
     assert (stored["score"], stored["total"]) == (1, 3)
     assert stored["per_question"] == {"one": False, "many": False, "fqdn": True}
+    assert stored["answers"]["one"] == "api"  # the text: letters mean nothing to others
 
 
 def test_text_rendering_is_stable(sample: q.Quiz) -> None:
     answers = {"one": "b", "many": ["a"], "fqdn": "x"}
     assert q.render_text(sample, q.grade(sample, answers)) == \
         q.render_text(sample, q.grade(sample, answers))
+
+
+# ---------------------------------------------------------------- per-learner order
+
+def test_choice_order_is_per_learner_and_stable(sample: q.Quiz) -> None:
+    orders = {who: question(q.for_learner(sample, who), "one").choices
+              for who in ("ada", "grace", "kim", "lin", "max", "noa")}
+    assert all(sorted(o) == sorted(question(sample, "one").choices) for o in orders.values())
+    assert orders["ada"] == question(q.for_learner(sample, "ada"), "one").choices  # stable
+    assert len(set(orders.values())) > 1, "every learner sees the same order"
+    assert q.for_learner(sample, "ada").learner == "ada"
+    with pytest.raises(results.ResultsError):
+        q.for_learner(sample, "../etc")
+
+
+def test_letters_mean_what_that_learner_saw(
+        quiz_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LAB_HEADLESS", "1")
+    base = q.load("sample", quiz_dir)
+    # a learner whose order moves the right answer away from its file letter (b)
+    who = next(w for w in (f"learner{i}" for i in range(50))
+               if letter(q.for_learner(base, w), "one", "ecommerce-backend") != "b")
+    seen = q.for_learner(base, who)
+    right = letter(seen, "one", "ecommerce-backend")
+    many = [letter(seen, "many", t) for t in ("postgres", "redis")]
+    result = q.quiz("sample", answers={"one": right, "many": ", ".join(many)}, learner=who,
+                    directory=quiz_dir)
+    assert result.per_question == {"one": True, "many": True, "fqdn": False}
+    text = capsys.readouterr().out
+    assert f"   {right}) ecommerce-backend" in text  # the text version shows the same order
+    assert not q.quiz("sample", answers={"one": "b"}, learner=who,
+                      directory=quiz_dir).per_question["one"]  # the file's letter is not it
+    for w in ("ada", "grace", who):  # texts are right for everyone
+        assert q.quiz("sample", answers={"one": "ecommerce-backend",
+                                         "many": ["redis", "postgres"]},
+                      learner=w, directory=quiz_dir).score == 2
+
+
+def test_answers_template_letters_match_the_learners_notebook(
+        quiz_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    monkeypatch.setenv("LAB_QUIZ_DIR", str(quiz_dir))
+    seen = q.for_learner(q.load("sample"), "ada")
+    text = q.answers_template(["sample"], learner="ada")
+    for i, c in enumerate(question(seen, "one").choices):
+        assert f"  #    {q.LETTERS[i]}) {c}\n" in text
+    blank = q.answers_template(["sample"])
+    assert "  #    - ecommerce-backend\n" in blank and "a)" not in blank  # unlettered
+    # filled in by letter from ada's template, a batch run for ada grades it right
+    doc = yaml.safe_load(text)
+    doc["sample"]["one"] = letter(seen, "one", "ecommerce-backend")
+    assert q.grade(seen, doc).per_question["one"]
+    assert q.main(["template", "sample", "--learner", "../x"]) == 2
+
+
+# ---------------------------------------------------------------- kubectl answers
+
+@pytest.mark.parametrize(("answer", "ok"), [
+    ("kubectl logs -n ecommerce-lab deploy/ecommerce-backend --tail=20", True),
+    ("kubectl logs deployment/ecommerce-backend", True),               # optional flags left out
+    ("kubectl --namespace=ecommerce-lab logs deployments/ecommerce-backend --tail 20", True),
+    ("`kubectl logs deploy/ecommerce-backend --namespace ecommerce-lab`", True),
+    ("KUBECTL LOGS DEPLOY/ECOMMERCE-BACKEND", True),
+    ("kubectl logs deploy/ecommerce-backend -n default", False),     # another namespace
+    ("kubectl logs deploy/ecommerce-backend --tail=5", False),       # not what was asked
+    ("kubectl logs deploy/ecommerce-backend -f", False),             # a flag nobody listed
+    ("kubectl logs deploy/redis", False),
+    ("kubectl logs", False),
+    ("kubectl logs deploy/ecommerce-backend extra", False),
+    ("logs deploy/ecommerce-backend", False),
+    ("kubectl logs 'deploy/ecommerce-backend", False),               # unbalanced quote
+])
+def test_kubectl_spec_compares_meaning(answer: str, ok: bool) -> None:
+    spec = q.KubectlSpec.parse("kubectl logs deploy/ecommerce-backend [-n ecommerce-lab] "
+                               "[--tail=20]")
+    assert spec.matches(answer) is ok
+
+
+def test_kubectl_resources_pipes_and_wildcards() -> None:
+    parse = q.KubectlCommand.parse
+    assert parse("kubectl get deployment x").args == parse("kubectl get deploy/x").args \
+        == ("get", "deployment/x")
+    assert parse("kubectl rollout restart deploy x").args == ("rollout", "restart",
+                                                              "deployment/x")
+    assert parse("kubectl exec -it po/p -- printenv a").flags == {"stdin": None, "tty": None}
+    assert parse("kubectl logs -f -p x").flags == {"follow": None, "previous": None}
+    spec = q.KubectlSpec.parse("kubectl exec deploy/b [-n ns] -- env | grep host")
+    assert spec.matches("kubectl exec -n ns deployment/b -- env | grep -i HOST")
+    assert not spec.matches("kubectl exec deploy/b -- env")  # the pipe is required here
+    assert not spec.matches("kubectl exec deploy/b -- env | grep port")
+    optional = q.KubectlSpec.parse("kubectl describe deploy/b [| grep host]")
+    assert optional.matches("kubectl describe deploy b") \
+        and optional.matches("kubectl describe deploy b | grep host")
+    assert not optional.matches("kubectl describe deploy b | grep port")
+    star = q.KubectlSpec.parse("kubectl get endpoints/* [-o wide] [-o yaml]")
+    assert star.matches("kubectl get ep anything -o yaml") and star.matches("kubectl get ep x")
+    assert not star.matches("kubectl get ep x -o json")
+    for bad in ("get pods", "kubectl get [pods]", "kubectl get x || true"):
+        with pytest.raises(q.QuizError):
+            q.KubectlSpec.parse(bad)
+
+
+def test_a_kubectl_form_that_misses_its_own_answer_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(
+        "questions: [{id: a, type: short, prompt: p, explain: e,"
+        " answer: kubectl get pods -n lab, kubectl: ['kubectl get pods']}]")
+    with pytest.raises(q.QuizError, match="matches none of its 'kubectl' forms"):
+        q.load("x", tmp_path)
+
+
+# ---------------------------------------------------------------- widgets
+
+def test_markdown_html_renders_code_and_escapes() -> None:
+    assert q.markdown_html("run `kubectl get <x>` now") == \
+        "run <code>kubectl get &lt;x&gt;</code> now"
+    assert q.markdown_html("the *target* port, **not** <b>") == \
+        "the <em>target</em> port, <strong>not</strong> &lt;b&gt;"
+    assert q.markdown_html("*_SERVICE_HOST variables & a * b") == \
+        "*_SERVICE_HOST variables &amp; a * b"  # a lone star stays a star
 
 
 def test_widgets_built_and_checked_by_their_handler(
@@ -193,15 +326,23 @@ def test_widgets_built_and_checked_by_their_handler(
     result = q.quiz("sample", learner="grace", directory=quiz_dir)
     ui = result.ui
     assert shown == [ui.box] and not result.graded
-    assert isinstance(ui.inputs["one"], w.RadioButtons)
-    assert ui.inputs["one"].value is None  # nothing pre-selected
-    assert [type(c) for c in ui.inputs["many"].children] == [w.Checkbox] * 3
+    seen = q.for_learner(q.load("sample", quiz_dir), "grace")
+    for qid in ("one", "many"):  # a Checkbox and a wrapping HTML label per choice
+        rows = ui.inputs[qid].children
+        assert [type(r.children[0]) for r in rows] == [w.Checkbox] * 3
+        assert [re.sub(r"<[^>]+>", "", r.children[1].value) for r in rows] == \
+            list(question(seen, qid).choices)
+        assert not any(r.children[0].value for r in rows)  # nothing pre-selected
+        assert all(r.children[0].description == "" for r in rows)
     assert isinstance(ui.inputs["fqdn"], w.Text)
     assert ui.check_button in ui.box.children[-1].children
+    assert not any(isinstance(x, w.RadioButtons) for x in ui.box.children)
+    assert "lab-quiz" in ui.box._dom_classes and "lab-quiz-score" in ui.score._dom_classes
+    assert {"lab-quiz-answer", "lab-quiz-q-one"} <= set(ui.inputs["one"]._dom_classes)
+    assert all("lab-quiz-choice" in r._dom_classes for r in ui.inputs["one"].children)
 
-    ui.inputs["one"].value = "backend-service"
-    ui.inputs["many"].children[0].value = True
-    ui.inputs["many"].children[1].value = True
+    ui.select("one", "backend-service")
+    ui.select("many", "postgres", "redis")
     ui.inputs["fqdn"].value = " Postgres.ecommerce-lab.svc.cluster.local "
     ui.check_button.click()  # the real button path: on_click → on_check
     assert (result.score, result.total, result.graded) == (2, 3, True)
@@ -212,7 +353,43 @@ def test_widgets_built_and_checked_by_their_handler(
     doc = results.load(results_env)["grace"]["sections"]["sample"]["quiz"]
     assert (doc["score"], doc["attempts"]) == (2, 1)
 
-    ui.inputs["one"].value = "ecommerce-backend"
+    # single choice behaves as radio buttons: ticking one unticks the other
+    ticks = dict(ui.choices["one"])
+    ticks["ecommerce-backend"].value = True
+    assert not ticks["backend-service"].value
+    assert ui.answers()["one"] == "ecommerce-backend"
     assert ui.on_check().score == 3  # each check re-grades and re-records
     doc = results.load(results_env)["grace"]["sections"]["sample"]["quiz"]
     assert (doc["score"], doc["attempts"]) == (3, 2)
+
+
+def test_widget_prompts_render_markdown_and_say_choose_all_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "md.yaml").write_text(
+        "questions:\n"
+        "  - {id: a, type: multiple, prompt: 'Which does `kubectl top` need?',"
+        " explain: 'It reads `metrics.k8s.io`.', choices: ['`metrics-server`', 'a <PVC>'],"
+        " answers: ['`metrics-server`']}\n")
+    ui = q.QuizWidget(q.load("md", tmp_path), results_dir=tmp_path / "r")
+    html_values = [x.value for x in ui.box.children if hasattr(x, "value")]
+    prompt = next(v for v in html_values if "kubectl top" in v)
+    assert "<code>kubectl top</code>" in prompt and "`" not in prompt
+    assert prompt.count(q.ALL_THAT_APPLY) == 1
+    labels = [r.children[1].value for r in ui.inputs["a"].children]
+    assert ">" + "<code>metrics-server</code><" in labels[0] and "`" not in labels[0]
+    assert ">a &lt;PVC&gt;<" in labels[1]
+    ui.select("a", "`metrics-server`")
+    assert ui.on_check().score == 1
+    assert "<code>metrics.k8s.io</code>" in ui.feedback["a"].value
+
+
+def test_result_shows_nothing_beside_its_widgets_outside_a_kernel_it_prints(
+        quiz_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import IPython.display
+
+    published: list[dict] = []
+    monkeypatch.setattr(IPython.display, "publish_display_data",
+                        lambda data, **_k: published.append(data))
+    result = q.grade(q.load("sample", quiz_dir), {"one": "b"})
+    result._ipython_display_()  # no widgets: the repr, as it is now
+    assert published == [{"text/plain": "QuizResult(sample: 1/3)"}]
