@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .decoding import MAX_DEPTH, TooDeep, object_too_deep
 from .errors import ApiError, bad_request
 
 # field name → merge key of its items (patchMergeKey in k8s.io/api); `ports` is decided
@@ -162,8 +163,18 @@ def json_patch(target: Any, ops: Any) -> Any:
         raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
     doc = copy.deepcopy(target)
     for op in ops:
+        if not isinstance(op, dict):
+            raise bad_request("json: cannot unmarshal array into Go value of type "
+                              "jsonpatch.Operation")
         kind = op.get("op")
         path = _pointer(op.get("path", ""))
+        if kind in ("add", "replace", "move", "copy"):
+            # each op keeps the document within MAX_DEPTH: a `copy` of a node under
+            # itself doubles the depth, and the next op's copy would recurse into it
+            src = _pointer(op.get("from", "")) if kind in ("move", "copy") else []
+            value = _get(doc, src) if kind in ("move", "copy") else op.get("value")
+            if object_too_deep(value, MAX_DEPTH - len(path)):
+                raise TooDeep()
         if kind == "add":
             doc = _put(doc, path, copy.deepcopy(op.get("value")), insert=True)
         elif kind == "replace":
@@ -172,7 +183,6 @@ def json_patch(target: Any, ops: Any) -> Any:
         elif kind == "remove":
             doc = _remove(doc, path)
         elif kind in ("move", "copy"):
-            src = _pointer(op.get("from", ""))
             value = copy.deepcopy(_get(doc, src))
             if kind == "move":
                 doc = _remove(doc, src)
