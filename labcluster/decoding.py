@@ -76,31 +76,23 @@ def object_too_deep(obj: Any, limit: int = MAX_DEPTH) -> bool:
     """Whether a decoded object nests more than `limit` containers, walked without recursion.
 
     Needed after YAML (aliases can nest a node inside another without the text showing
-    it) and after a JSON patch (an `add` or `copy` puts a value under a path). Shared
-    nodes are measured once, so aliases cost their size, not their expansion."""
-    if not isinstance(obj, dict | list):
-        return False
-    height: dict[int, int] = {}  # id(node) -> levels from node down, once measured
-    stack: list[tuple[Any, int, bool]] = [(obj, 1, False)]
-    while stack:
-        node, level, children_done = stack.pop()
-        if level > limit:
+    it, or inside itself) and after a patch (which puts a value under a path). Level by
+    level, each node once per level: a tree costs its size, aliases cost at most `limit`
+    times their distinct nodes, never their expansion."""
+    level = [obj] if isinstance(obj, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
             return True
-        key = id(node)
-        if children_done:
-            kids = node.values() if isinstance(node, dict) else node
-            height[key] = 1 + max((height.get(id(k), 0) for k in kids
-                                   if isinstance(k, dict | list)), default=0)
-            continue
-        if key in height:
-            if level - 1 + height[key] > limit:
-                return True
-            continue
-        stack.append((node, level, True))
-        kids = node.values() if isinstance(node, dict) else node
-        for kid in kids:
-            if isinstance(kid, dict | list):
-                stack.append((kid, level + 1, False))
+        seen: set[int] = set()
+        below = []
+        for node in level:
+            for kid in node.values() if type(node) is dict else node:
+                if isinstance(kid, dict | list) and id(kid) not in seen:
+                    seen.add(id(kid))
+                    below.append(kid)
+        level = below
     return False
 
 
