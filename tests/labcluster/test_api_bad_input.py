@@ -123,6 +123,31 @@ def test_json_patch_cannot_nest_a_document_past_the_limit(kube_api, kube_target,
     _server_log_has_no_traceback(kube_target)
 
 
+def test_json_patch_copies_and_operations_are_bounded(kube_api, kube_core, kube_ns,
+                                                     kube_target, cm_path):
+    """A small patch can grow a document without bound (a `copy` of a node into its own
+    parent doubles it): copies may add 3 MiB in all (JSONPatchMaxCopyBytes), and a patch
+    may hold 10,000 operations. Here 40 copies of 100 KiB, linear, so that the previous
+    code (which stored all 4 MB) is not asked for the doubling's gigabytes."""
+    blob = "x" * (100 * 1024)
+    ops = [{"op": "add", "path": "/metadata/annotations", "value": {"a": blob}}] + [
+        {"op": "copy", "from": "/metadata/annotations/a", "path": f"/metadata/annotations/c{i}"}
+        for i in range(40)]
+    code, body = _raw(kube_api, "PATCH", f"{cm_path}/base", json.dumps(ops).encode(),
+                      "application/json-patch+json")
+    assert (code, body["reason"]) == (422, "Invalid"), body
+    assert "accumulated size increase of copy" in body["message"]
+    ops = [{"op": "test", "path": "/data/a", "value": "1"}] * 10001
+    code, body = _raw(kube_api, "PATCH", f"{cm_path}/base", json.dumps(ops).encode(),
+                      "application/json-patch+json")
+    assert (code, body["reason"]) == (413, "RequestEntityTooLarge"), body
+    assert body["message"] == ("Request entity too large: The allowed maximum operations in a "
+                               "JSON patch is 10000, got 10001")
+    cm = kube_core.read_namespaced_config_map("base", kube_ns)
+    assert cm.data == {"a": "1"} and not cm.metadata.annotations
+    _server_log_has_no_traceback(kube_target)
+
+
 def test_deep_but_legal_objects_below_the_limit_work(kube_api, kube_core, kube_ns, kube_target,
                                                     cm_path):
     """At exactly the limit a body is accepted (here: an unknown field, dropped with a
