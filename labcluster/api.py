@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import admission, allocation, defaults, errors, managedfields, patch, validation
+from . import admission, allocation, decoding, defaults, errors, managedfields, patch, validation
 from .errors import ApiError, FieldError
 from .meta import name_of, now, random_suffix
 from .registry import Registry, Resource, default_registry
@@ -63,6 +63,12 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 def res_key(res: Resource) -> str:
     return f"{res.group}/{res.plural}"
+
+
+def _too_deep(res: Resource, exc: decoding.TooDeep) -> ApiError:
+    """A patched object past decoding.MAX_DEPTH, worded as the decoder words a body."""
+    return errors.bad_request(f'{res.kind} in version "{res.version}" cannot be handled as '
+                              f"a {res.kind}: {exc}")
 
 
 class ClusterApi:
@@ -415,20 +421,27 @@ class ClusterApi:
             current = await self.get_scale(r, ns, name)
         else:
             current = self._current(r, ns, name)
-        if ptype == "json":
-            new = patch.json_patch(current, body)
-        elif ptype == "merge":
-            if not isinstance(body, dict):
-                raise errors.bad_request("json: cannot unmarshal array into Go value of type "
-                                         "map[string]interface {}")
-            new = patch.json_merge_patch(current, body)
-        elif ptype == "strategic":
-            if not isinstance(body, dict):
-                raise errors.bad_request("json: cannot unmarshal array into Go value of type "
-                                         "map[string]interface {}")
-            new = patch.strategic_merge_patch(current, body)
-        else:
-            raise errors.unsupported_media_type(patch_type)
+        try:
+            if ptype == "json":
+                new = patch.json_patch(current, body)
+            elif ptype == "merge":
+                if not isinstance(body, dict):
+                    raise errors.bad_request("json: cannot unmarshal array into Go value of "
+                                             "type map[string]interface {}")
+                new = patch.json_merge_patch(current, body)
+            elif ptype == "strategic":
+                if not isinstance(body, dict):
+                    raise errors.bad_request("json: cannot unmarshal array into Go value of "
+                                             "type map[string]interface {}")
+                new = patch.strategic_merge_patch(current, body)
+            else:
+                raise errors.unsupported_media_type(patch_type)
+            # a patch may nest its body under a stored path: the result is bounded as a
+            # request body is, before update() copies and validates it (decoding.py)
+            if decoding.object_too_deep(new):
+                raise decoding.TooDeep()
+        except decoding.TooDeep as exc:
+            raise _too_deep(r, exc) from None
         if not isinstance(new, dict):
             raise errors.bad_request("the patch produced a document that is not an object")
         new.setdefault("metadata", {}).setdefault("resourceVersion",
@@ -480,6 +493,8 @@ class ClusterApi:
         except ApiError as exc:
             exc.group, exc.kind = r.group, r.plural
             raise
+        if decoding.object_too_deep(new):
+            raise _too_deep(r, decoding.TooDeep())
         new["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
         return await self.update(new, ns, name, resource=r, field_manager=manager,
                                  field_validation="Ignore", dry_run=dry_run, _managed=False)

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import discovery, openapi, protobuf, validation
+from . import decoding, discovery, openapi, protobuf, validation
 from .api import PATCH_TYPES, ClusterApi
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
 from .registry import Resource
@@ -167,7 +167,7 @@ class HttpApi:
             return _json(doc)
         r, ns, name, sub = self._resolve(group, version, parts)
         if r.plural == "pods" and sub == "binding" and request.method == "POST":
-            body = await _body(request)
+            body = await _body(request, kind=("Binding", "v1"))
             target = (body or {}).get("target") or {}
             if not target.get("name"):
                 raise bad_request("Binding.target.name is required")
@@ -194,7 +194,7 @@ class HttpApi:
                                         _int(q.get("limit")), q.get("continue"), copies=False)
                 return self._maybe_table(request, r, result)
             if method == "POST":
-                body = await _body(request)
+                body = await _body(request, kind=(r.kind, r.version))
                 created = await api.create(body, ns, resource=r, field_manager=manager,
                                            field_validation=validation_mode, dry_run=dry_run)
                 return _json(created, 201)
@@ -210,7 +210,7 @@ class HttpApi:
             obj = await api.get(r, ns, name)
             return self._maybe_table(request, r, obj)
         if method == "PUT":
-            body = await _body(request)
+            body = await _body(request, kind=(r.kind, r.version))
             return _json(await api.update(body, ns, name, resource=r, subresource=sub,
                                           field_manager=manager,
                                           field_validation=validation_mode, dry_run=dry_run))
@@ -221,7 +221,9 @@ class HttpApi:
                                "the body of the request was in an unknown format - accepted "
                                "media types include: application/json-patch+json, "
                                "application/merge-patch+json, application/apply-patch+yaml")
-            body = await _body(request, yaml_ok=PATCH_TYPES[ctype] == "apply")
+            apply = PATCH_TYPES[ctype] == "apply"
+            body = await _body(request, yaml_ok=apply,
+                               what="error decoding YAML" if apply else "error decoding patch")
             if PATCH_TYPES[ctype] == "apply" and not q.get("fieldManager"):
                 manager = None
             force = q.get("force") in ("true", "1")
@@ -327,40 +329,73 @@ def _manager_from_agent(request: web.Request) -> str:
     return agent.split("/", 1)[0][:128] or "unknown"
 
 
-async def _body(request: web.Request, yaml_ok: bool = False) -> Any:
+async def _read(request: web.Request) -> bytes:
+    """The body, at most MAX_REQUEST_BODY_BYTES, as kube-apiserver's limitedReadBody reads it.
+
+    A larger body is a 413 Status (not aiohttp's plain-text 413, nor a 16 MiB object that
+    every later step copies); what the client still sends is drained by aiohttp."""
+    limit = decoding.MAX_REQUEST_BODY_BYTES
+    too_large = ApiError(413, "RequestEntityTooLarge",
+                         f"Request entity too large: limit is {limit}")
+    if (request.content_length or 0) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(1 << 16)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _body(request: web.Request, yaml_ok: bool = False,
+                kind: tuple[str, str] | None = None, what: str = "error decoding") -> Any:
+    """The decoded body; `kind` (kind, version) words errors as the object decoder does,
+    `what` prefixes them otherwise (patches)."""
     if request.content_type == "application/vnd.kubernetes.protobuf":
-        return protobuf.decode(await request.read())
+        return protobuf.decode(await _read(request))
     if "protobuf" in request.content_type or "cbor" in request.content_type:
         raise ApiError(415, "UnsupportedMediaType",
                        f'the body of the request was in an unknown format - accepted media '
                        f'types include: application/json, application/yaml '
                        f'(got "{request.content_type}")')
-    raw = await request.read()
+    raw = await _read(request)
     if not raw:
         raise bad_request("the body of the request was empty")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        if not yaml_ok:
-            raise bad_request("error decoding the body: invalid JSON (" + raw[:80].decode(
-                errors="replace") + "...)") from None
     import yaml
 
     try:
-        return yaml.safe_load(raw)
+        return decoding.decode(raw, yaml_ok=yaml_ok)
+    except decoding.TooDeep as exc:
+        if kind:
+            raise bad_request(f'{kind[0]} in version "{kind[1]}" cannot be handled as a '
+                              f"{kind[0]}: {exc}") from None
+        raise bad_request(f"{what}: {exc}") from None
     except yaml.YAMLError as exc:
         raise bad_request(f"error converting YAML to JSON: {exc}") from None
+    except ValueError:
+        raise bad_request("error decoding the body: invalid JSON (" + raw[:80].decode(
+            errors="replace") + "...)") from None
 
 
 async def _delete_options(request: web.Request) -> dict[str, Any]:
     q = request.query
     body: dict[str, Any] = {}
-    raw = await request.read()
+    raw = await _read(request)
     if raw:
         try:
-            body = json.loads(raw) or {}
+            body = decoding.decode(raw) or {}
+        except decoding.TooDeep as exc:
+            raise bad_request(f'DeleteOptions in version "v1" cannot be handled as a '
+                              f"DeleteOptions: {exc}") from None
         except ValueError:
             raise bad_request("invalid DeleteOptions body") from None
+        if not isinstance(body, dict):
+            raise bad_request("invalid DeleteOptions body")
     policy = q.get("propagationPolicy") or body.get("propagationPolicy")
     orphan = q.get("orphanDependents") or body.get("orphanDependents")
     if policy is None and orphan in (True, "true"):

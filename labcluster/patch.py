@@ -8,8 +8,10 @@ shares with strategic merge: which lists are maps keyed by a field (containers b
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
+from .decoding import MAX_DEPTH, MAX_REQUEST_BODY_BYTES, TooDeep, object_too_deep
 from .errors import ApiError, bad_request
 
 # field name → merge key of its items (patchMergeKey in k8s.io/api); `ports` is decided
@@ -33,6 +35,9 @@ MERGE_KEYS: dict[str, str] = {
     "initContainerStatuses": "name",
 }
 PRIMITIVE_MERGE = {"finalizers"}
+# kube-apiserver's maxJSONPatchOperations; copies are bounded by JSONPatchMaxCopyBytes,
+# which defaults to the request body limit
+MAX_JSON_PATCH_OPERATIONS = 10000
 
 
 def merge_key(field: str, items: list[Any]) -> str | None:
@@ -160,10 +165,32 @@ def json_patch(target: Any, ops: Any) -> Any:
     """RFC 6902 (add, remove, replace, move, copy, test)."""
     if not isinstance(ops, list):
         raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+    if len(ops) > MAX_JSON_PATCH_OPERATIONS:
+        raise ApiError(413, "RequestEntityTooLarge", "Request entity too large: The allowed "
+                       f"maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, "
+                       f"got {len(ops)}")
     doc = copy.deepcopy(target)
+    copied = 0  # bytes added by `copy` ops: each can double the document
     for op in ops:
+        if not isinstance(op, dict):
+            raise bad_request("json: cannot unmarshal array into Go value of type "
+                              "jsonpatch.Operation")
         kind = op.get("op")
         path = _pointer(op.get("path", ""))
+        if kind in ("add", "replace", "move", "copy"):
+            # each op keeps the document within MAX_DEPTH: a `copy` of a node under
+            # itself doubles the depth, and the next op's copy would recurse into it
+            src = _pointer(op.get("from", "")) if kind in ("move", "copy") else []
+            value = _get(doc, src) if kind in ("move", "copy") else op.get("value")
+            if object_too_deep(value, MAX_DEPTH - len(path)):
+                raise TooDeep()
+            if kind == "copy":
+                copied += len(json.dumps(value, separators=(",", ":")))
+                if copied > MAX_REQUEST_BODY_BYTES:
+                    raise ApiError(422, "Invalid", "the server rejected our request due to an "
+                                   "error in our request: Unable to complete the copy, the "
+                                   f"accumulated size increase of copy is {copied}, exceeding "
+                                   f"the limit {MAX_REQUEST_BODY_BYTES}")
         if kind == "add":
             doc = _put(doc, path, copy.deepcopy(op.get("value")), insert=True)
         elif kind == "replace":
@@ -172,7 +199,6 @@ def json_patch(target: Any, ops: Any) -> Any:
         elif kind == "remove":
             doc = _remove(doc, path)
         elif kind in ("move", "copy"):
-            src = _pointer(op.get("from", ""))
             value = copy.deepcopy(_get(doc, src))
             if kind == "move":
                 doc = _remove(doc, src)

@@ -545,6 +545,7 @@ def semantic_check(res: Resource, obj: dict[str, Any], old: dict[str, Any] | Non
             for key in obj.get(section) or {}:
                 if not re.fullmatch(r"[-._a-zA-Z0-9]+", key) or len(key) > 253:
                     errs.append(FieldError("Invalid value", f"{section}[{key}]", key, MSG_CONFIG_KEY))
+        _check_data_size(res, obj, errs)
         if old is not None and old.get("immutable") and (
                 obj.get("data") != old.get("data") or obj.get("binaryData") != old.get("binaryData")):
             errs.append(FieldError("Forbidden", "data",
@@ -559,6 +560,33 @@ def semantic_check(res: Resource, obj: dict[str, Any], old: dict[str, Any] | Non
     if errs:
         name = (obj.get("metadata") or {}).get("name") or ""
         raise invalid(res.kind, res.group, name, errs)
+
+
+MAX_SECRET_SIZE = 1024 * 1024  # core.MaxSecretSize, for Secrets and ConfigMaps alike
+
+
+def _decoded_len(value: Any) -> int:
+    """Bytes behind a base64 string ([]byte in Go), without decoding it."""
+    text = str(value)
+    return len(text) // 4 * 3 - (2 if text.endswith("==") else 1 if text.endswith("=") else 0)
+
+
+def _check_data_size(res: Resource, obj: dict[str, Any], errs: list[FieldError]) -> None:
+    """ValidateConfigMap/ValidateSecret: the values may total at most 1 MiB.
+
+    ConfigMap: `data` (string bytes) + `binaryData` (decoded), reported on the whole
+    object, whose path prints as `[]`; Secret: `data` (decoded, `stringData` already
+    merged in), reported on `data`."""
+    if res.plural == "configmaps":
+        total = sum(len(str(v).encode()) for v in (obj.get("data") or {}).values())
+        total += sum(_decoded_len(v) for v in (obj.get("binaryData") or {}).values())
+        where = "[]"
+    else:
+        total = sum(_decoded_len(v) for v in (obj.get("data") or {}).values())
+        where = "data"
+    if total > MAX_SECRET_SIZE:
+        errs.append(FieldError("Too long", where,
+                               detail=f"must have at most {MAX_SECRET_SIZE} bytes"))
 
 
 def _check_pod_update(obj: dict[str, Any], old: dict[str, Any], errs: list[FieldError]) -> None:

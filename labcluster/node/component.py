@@ -184,6 +184,10 @@ class NodeComponent(TaskComponent):
                 await asyncio.wait_for(self._net_dirty.wait(), 1.0)
             self._net_dirty.clear()
             await self.network.sync()
+            try:
+                await self.network.check_node_ports()
+            except Exception:  # a report must never stop the proxy's upkeep
+                log.exception("node: checking NodePorts")
             await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ pods

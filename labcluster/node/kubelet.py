@@ -49,6 +49,49 @@ KUBELET = "kubelet"
 BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
 
 
+def eviction_seconds() -> float:
+    """How often emptyDir usage is measured against `sizeLimit` (the kubelet's eviction
+    manager checks every 10 s; 5 s here: a `du` of the pod's limited dirs only)."""
+    return float(os.environ.get("LABCLUSTER_EVICTION_SECONDS", "5"))
+
+
+def dir_usage(path: Path) -> int:
+    """Bytes a directory tree occupies on disk (allocated blocks, as `du` and the
+    kubelet's volume stats count), without following symlinks; vanishing files skipped."""
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for e in entries:
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += st.st_blocks * 512
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(Path(e.path))
+        except OSError:
+            continue
+    return total
+
+
+def empty_dir_limits(pod: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """emptyDir volumes with a positive `sizeLimit`: name → (limit as written, bytes)."""
+    out: dict[str, tuple[str, int]] = {}
+    for v in (pod.get("spec") or {}).get("volumes") or []:
+        limit = (v.get("emptyDir") or {}).get("sizeLimit") if "emptyDir" in v else None
+        if limit is None:
+            continue
+        try:
+            size = memory_bytes(limit)
+        except ValueError:
+            continue
+        if size > 0:
+            out[v["name"]] = (str(limit), size)
+    return out
+
+
 def volume_sync_seconds() -> float:
     """How often configMap/secret volumes are refreshed (the kubelet: ~1 min + cache TTL)."""
     return float(os.environ.get("LABCLUSTER_VOLUME_SYNC_SECONDS", "10"))
@@ -116,6 +159,7 @@ class PodWorker:
         self.start_time = now()
         self._dirty = asyncio.Event()
         self._published: dict[str, Any] | None = None
+        self.evicted = ""  # the eviction message once the pod is evicted
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -126,6 +170,41 @@ class PodWorker:
         self.tasks.append(loop.create_task(self._run_pod(), name=f"pod-{self.name}"))
         if any(is_api_volume(v) for v in self.pod["spec"].get("volumes") or []):
             self.tasks.append(loop.create_task(self._sync_volumes(), name=f"vol-{self.name}"))
+        if empty_dir_limits(self.pod):
+            self.tasks.append(loop.create_task(self._watch_empty_dirs(),
+                                               name=f"evict-{self.name}"))
+        self.touch()
+
+    async def _watch_empty_dirs(self) -> None:
+        """The eviction manager's emptyDir check: a volume past its `sizeLimit` evicts the
+        pod. Cost: a `du` of the limited volumes every eviction_seconds(), in a thread."""
+        limits = empty_dir_limits(self.pod)
+        while not self.stopping:
+            await asyncio.sleep(eviction_seconds())
+            for name, (text, size) in limits.items():
+                used = await asyncio.to_thread(dir_usage, self.dir / "volumes" / name)
+                if used > size and not self.stopping:
+                    log.info("pod %s/%s: emptyDir %s uses %d bytes > %s: evicting", self.ns,
+                             self.name, name, used, text)
+                    await self.evict(f'Usage of EmptyDir volume "{name}" exceeds the limit '
+                                     f'"{text}". ')
+                    return
+
+    async def evict(self, message: str) -> None:
+        """What the kubelet's evictPod does: a Warning `Evicted` event, every container
+        killed at once (no grace, no restart), and the pod left Failed with reason
+        `Evicted` and the message, for the user to read until they delete it."""
+        self.evicted = message
+        self.stopping = True  # the container loops record the termination and return
+        await self.event("Evicted", message, "Warning")
+        running = [c for c in self.inits + self.containers
+                   if c.proc is not None and c.proc.running()]
+        for c in running:
+            await self.event("Killing", f"Stopping container {c.name}")
+        await asyncio.gather(*(asyncio.to_thread(c.proc.stop, 0) for c in running
+                               if c.proc is not None))
+        for c in self.inits + self.containers:
+            c.ready = False
         self.touch()
 
     async def _sync_volumes(self) -> None:
@@ -459,7 +538,7 @@ class PodWorker:
         waiting_restart = any(c.restarts and not c.done for c in self.containers)
         initialized = all(self._init_ok(c) for c in self.inits)
         init_failed = any(c.done and not self._init_ok(c) for c in self.inits)
-        if init_failed:
+        if init_failed or self.evicted:
             phase = "Failed"
         elif not initialized:
             phase = "Pending"
@@ -488,15 +567,25 @@ class PodWorker:
                 out["message"] = f"containers with unready status: [{' '.join(not_ready)}]"
             return out
 
+        conditions = [cond("PodReadyToStartContainers", True),
+                      cond("Initialized", initialized, "ContainersNotInitialized"),
+                      cond("Ready", all_ready, "ContainersNotReady"),
+                      cond("ContainersReady", all_ready, "ContainersNotReady"),
+                      cond("PodScheduled", True)]
+        evicted: dict[str, Any] = {}
+        if self.evicted:
+            evicted = {"reason": "Evicted", "message": self.evicted}
+            prev = old.get("DisruptionTarget")
+            conditions.insert(0, {
+                "type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
+                "lastTransitionTime": prev["lastTransitionTime"] if prev else now(),
+                "reason": "TerminationByKubelet", "message": self.evicted})
         return {
-            "phase": phase, "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
+            "phase": phase, **evicted,
+            "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
             "podIP": self.ip, "podIPs": [{"ip": self.ip}], "startTime": self.start_time,
             "qosClass": _qos(self.pod),
-            "conditions": [cond("PodReadyToStartContainers", True),
-                           cond("Initialized", initialized, "ContainersNotInitialized"),
-                           cond("Ready", all_ready, "ContainersNotReady"),
-                           cond("ContainersReady", all_ready, "ContainersNotReady"),
-                           cond("PodScheduled", True)],
+            "conditions": conditions,
             "containerStatuses": statuses,
             **({"initContainerStatuses": [c.status() for c in self.inits]} if self.inits else {}),
         }

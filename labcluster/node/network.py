@@ -8,7 +8,8 @@ round-robin per new connection; NodePort Services also listen on 127.0.0.1:<node
 Pods skip that process: their shim reads the same table (`services`) and connects to an
 endpoint directly, as iptables DNAT would; the listeners serve host clients.
 `sync()` recomputes everything from the store and is cheap, so any Service/Endpoints/Pod
-event just calls it (debounced).
+event just calls it (debounced). `check_node_ports()` turns a NodePort the kube-proxy
+cannot bind (another program has it) into a Warning event on its Service.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from labcluster.api import ClusterApi
 from labcluster.node import proxyc
@@ -30,6 +34,41 @@ from labcluster.node.ports import node_ports
 log = logging.getLogger("labcluster.network")
 DOMAIN = "cluster.local"
 KUBEPROXY_ENV = "LABCLUSTER_KUBEPROXY"  # c | python | auto (default)
+NODE_PORT_CHECK_SECONDS = 2.0
+NODE_PORT_EVENT = "FailedToBindNodePort"
+# listening addresses that take 127.0.0.1:<port> from the kube-proxy
+_CLASHING = {"tcp": ("0100007F", "00000000"),
+             "tcp6": ("00000000000000000000000000000000",
+                      "0000000000000000FFFF00000100007F")}
+
+
+def foreign_listeners(ports: set[int], proxy_pid: int) -> set[int]:
+    """Of `ports`, those another program listens on where the kube-proxy would bind.
+
+    Reads the kernel's socket tables before the proxy's own sockets, so a port the proxy
+    binds in between counts as the proxy's; binds nothing itself (no race with the
+    proxy's retries). Linux only: elsewhere nothing is reported."""
+    listening: set[int] = set()
+    for table, addrs in _CLASHING.items():
+        try:
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            return set()
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != "0A":  # 0A: LISTEN
+                continue
+            addr, _, port = fields[1].partition(":")
+            if addr in addrs and int(port, 16) in ports:
+                listening.add(int(port, 16))
+    if not listening:
+        return set()
+    try:
+        ours = {c.laddr.port for c in psutil.Process(proxy_pid).net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN}
+    except psutil.Error:
+        return set()
+    return listening - ours
 
 
 def text_table(json_table: Path) -> Path:
@@ -114,6 +153,8 @@ class Network:
         self._starting = asyncio.Lock()  # the C build is awaited: one start at a time
         self._last: dict[str, list[str]] | None = None
         self._last_proxy: dict[tuple[str, int], list[tuple[str, int]]] | None = None
+        self._port_failures: set[tuple[str, int]] = set()  # (Service uid, nodePort) told
+        self._next_port_check = 0.0
 
     def proxy_entries(self) -> dict[tuple[str, int], list[tuple[str, int]]]:
         """Listen address → targets, in host ports (privileged ones shifted: ports.py)."""
@@ -144,6 +185,43 @@ class Network:
         async with self._starting:
             if self.proxy is None or self.proxy.poll() is not None:
                 await self._start_proxy()
+
+    async def check_node_ports(self) -> None:
+        """A NodePort another program holds on 127.0.0.1 becomes a Warning event on its
+        Service (once per Service and port until it is bound), not only the proxy's log
+        line. Upstream kube-proxy reported "can't open port" the same way, on the Node.
+        At most every NODE_PORT_CHECK_SECONDS, and only while NodePorts exist."""
+        if time.monotonic() < self._next_port_check:
+            return
+        self._next_port_check = time.monotonic() + NODE_PORT_CHECK_SECONDS
+        wanted: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        for svc in self.api.store.items("/services"):
+            spec = svc.get("spec") or {}
+            if spec.get("type") in ("NodePort", "LoadBalancer"):
+                for p in spec.get("ports") or []:
+                    if p.get("nodePort"):
+                        wanted[int(p["nodePort"])] = (svc, p)
+        proxy = self.proxy
+        if not wanted or proxy is None or proxy.poll() is not None:
+            self._port_failures.clear()
+            return
+        taken = await asyncio.to_thread(foreign_listeners, set(wanted), proxy.pid)
+        now_failing = set()
+        for port in sorted(taken):
+            svc, p = wanted[port]
+            key = (svc["metadata"].get("uid", ""), port)
+            now_failing.add(key)
+            if key in self._port_failures:
+                continue
+            meta = svc["metadata"]
+            where = f'{meta["namespace"]}/{meta["name"]}' + (f':{p["name"]}' if p.get("name")
+                                                               else "")
+            message = (f'can\'t open port "nodePort for {where}" (127.0.0.1:{port}/tcp), '
+                       f"skipping it: listen tcp4 127.0.0.1:{port}: bind: address already "
+                       "in use")
+            log.warning("kube-proxy: %s", message)
+            await self.api.record_event(svc, NODE_PORT_EVENT, message, "Warning", "kube-proxy")
+        self._port_failures = now_failing
 
     async def _start_proxy(self) -> None:
         if self.proxy is not None:
