@@ -2,6 +2,7 @@
 official kubernetes client only, so the code a test runs on labcluster is the code a
 learner runs on a real cluster."""
 
+import labcourse
 from labhelpers.apply import ApplyError
 from labhelpers.checks import CheckFailed
 from labhelpers.cluster import Target, resolve, server_version
@@ -13,6 +14,9 @@ from labhelpers.ownership import NotOurs
 from labhelpers.podlife import DeletedPod
 from labhelpers.styling import LabFrame
 from labhelpers.waiting import TierNotReady
+
+#: The course's version (pyproject.toml): also the storefront image's tag.
+__version__ = labcourse.version()
 
 __all__ = ["ApplyError", "CheckFailed", "DeletedPod", "Description", "Lab", "LabFrame",
            "MetricsUnavailable", "NotOurs", "ProductionRefused", "TIERS", "Target",

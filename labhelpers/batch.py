@@ -43,10 +43,11 @@ from typing import Any
 
 import yaml
 
+import labcourse
 from labhelpers import quiz as quizzes
 from labhelpers import results
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS_DIR = labcourse.NOTEBOOKS
 DEFAULT_GLOB = "[0-9][0-9]-*.ipynb"
 NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 #: Parameters the batch sets per learner; ``-p`` may not override them.

@@ -23,12 +23,15 @@ from typing import Any
 
 import yaml
 
+import labcourse
+
 #: The course in a checkout: the notebooks' folder beside the package.
-COURSE_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+COURSE_DIR = labcourse.NOTEBOOKS
 NOTEBOOK_RE = re.compile(r"^\d\d-.+\.ipynb$")
 CLUSTER_CHOICES = ("labcluster", "auto", "kubeconfig", "in-cluster")
 CELL_TIMEOUT = 600  # seconds; a cell that waits longer than this is stuck, not slow
 TARGET_SECONDS = 300  # the course's budget on 2 cores (issue 7)
+KERNEL_LOG = "kernels.log"  # what the kernels print (beside the executed notebooks)
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -127,19 +130,29 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _ipc_kernel_manager() -> type:
-    """A kernel manager whose kernels talk over unix sockets, not loopback TCP.
+def _kernel_manager(log: Path) -> type:
+    """A kernel manager whose kernels talk over unix sockets, not loopback TCP, and log
+    into ``log`` instead of the terminal.
 
-    Why: a TCP kernel (the default) is reachable by every local user who gets its key,
-    and ipykernel says so with a warning on every start that buries the run's report."""
+    Why: a TCP kernel (the default) is reachable by every local user who gets its key, and
+    ipykernel says so with a warning on every start; and jupyter_client interrupts each
+    kernel before shutting it down, which it may log as an ERROR. Neither is the learner's
+    business in the run's report; the log is kept beside the executed notebooks."""
     from jupyter_client.manager import AsyncKernelManager
 
-    class IPCKernelManager(AsyncKernelManager):
+    class QuietIPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
             kwargs.setdefault("transport", "ipc")
             super().__init__(**kwargs)
 
-    return IPCKernelManager
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+                kw.setdefault("stdout", out)
+                kw.setdefault("stderr", out)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return QuietIPCKernelManager
 
 
 def run_notebook(path: Path, output: Path, parameters: dict[str, Any],
@@ -151,7 +164,8 @@ def run_notebook(path: Path, output: Path, parameters: dict[str, Any],
         pm.execute_notebook(str(path), str(output), parameters=parameters,
                             cwd=str(path.parent), progress_bar=False, log_output=False,
                             execution_timeout=cell_timeout,
-                            kernel_manager_class=_ipc_kernel_manager())
+                            kernel_manager_class=_kernel_manager(
+                                output.parent / KERNEL_LOG))
     except Exception as exc:  # every failure is reported the same way, with its cell
         return NotebookRun(path.stem, output, time.monotonic() - start, False,
                            describe_failure(exc))
@@ -192,7 +206,8 @@ def summary(runs: list[NotebookRun], notebooks: list[Path], output: Path,
         lines.append(f"{'total':<28} {total:7.1f} s  (stopped at the first failure)")
     failed = next((r for r in runs if not r.ok), None)
     if failed is not None:
-        lines += ["", f"FAILED: notebook {failed.name} — {failed.failure}"]
+        lines += ["", f"FAILED: notebook {failed.name} — {failed.failure}",
+                  f"(what the kernels printed: {output / KERNEL_LOG})"]
     lines += ["",
               f"{'all ' + str(len(runs)) + ' notebooks passed' if ok else 'the course FAILED'}",
               f"executed notebooks (with every output): {output}/",
@@ -215,7 +230,7 @@ def jupyter_argv(port: int, extra: list[str], root: Path | None = None) -> list[
 
 
 def start_jupyter(env: dict[str, str], port: int, extra: list[str],
-                  started_home: Path | None) -> int:
+                  started_home: Path | None, root: Path | None = None) -> int:
     """Run JupyterLab until it exits; if it failed and this command started labcluster
     (`started_home`), stop that cluster again so no server is left behind."""
     import subprocess
@@ -223,7 +238,7 @@ def start_jupyter(env: dict[str, str], port: int, extra: list[str],
     print(f"starting JupyterLab on http://127.0.0.1:{port}/ (open the URL with the token it "
           "prints); the notebooks reach the cluster through KUBECONFIG="
           f"{env.get('KUBECONFIG', os.environ.get('KUBECONFIG', '(unset)'))}", flush=True)
-    proc = subprocess.Popen(jupyter_argv(port, extra), env={**os.environ, **env})
+    proc = subprocess.Popen(jupyter_argv(port, extra, root), env={**os.environ, **env})
     try:
         rc = proc.wait()
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Jupyter shuts its kernels down on TERM
@@ -243,7 +258,7 @@ def start_jupyter(env: dict[str, str], port: int, extra: list[str],
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m labhelpers.course", description=__doc__,
+    p = argparse.ArgumentParser(prog="labcourse", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run the course headlessly (or --jupyter)")
@@ -259,16 +274,51 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                              "/var/lib/labcluster as root)")
     r.add_argument("--results", help="results folder (default <output>/results)")
     r.add_argument("--course-dir", type=Path, default=COURSE_DIR,
-                   help="the folder of NN-*.ipynb notebooks (default: this checkout's)")
+                   help="the folder of NN-*.ipynb notebooks (default: the package's; "
+                        "labcourse init makes a copy of your own)")
     r.add_argument("--jupyter", action="store_true",
                    help="start JupyterLab on 127.0.0.1 with the course instead; options this "
                         "command does not know go to JupyterLab (e.g. --ServerApp.token=...)")
     r.add_argument("--port", type=int, default=8888, help="JupyterLab's port (--jupyter)")
+    i = sub.add_parser("init", help="copy the course into a folder of yours (keeps your "
+                                    "edits on a later run), optionally open it in JupyterLab")
+    i.add_argument("folder", nargs="?", default="ecommerce-k8s-course", type=Path,
+                   help="where (default ./ecommerce-k8s-course)")
+    i.add_argument("--jupyter", action="store_true", help="then open it in JupyterLab on "
+                   "127.0.0.1 (labcluster started if needed); other options go to JupyterLab")
+    i.add_argument("--port", type=int, default=8888, help="JupyterLab's port (--jupyter)")
+    i.add_argument("--labcluster-home", help="labcluster's state dir (as for run)")
+    i.set_defaults(cluster="labcluster")
     args, extra = p.parse_known_args(argv)
     if extra and not args.jupyter:
         p.error(f"unrecognized arguments: {' '.join(extra)} (only --jupyter passes options on)")
     args.jupyter_args = [a for a in extra if a != "--"]
     return args
+
+
+def init(args: argparse.Namespace) -> int:
+    """``labcourse init FOLDER [--jupyter]``: the course into the learner's folder."""
+    from labhelpers.workspace import WorkspaceError, copy_course
+
+    try:
+        report = copy_course(args.folder)
+    except (WorkspaceError, OSError) as exc:
+        print(f"labcourse: {exc}", file=sys.stderr)
+        return 2
+    print(report, flush=True)
+    if not args.jupyter:
+        print(f"open it: labcourse init {args.folder} --jupyter   (or jupyter lab in "
+              f"{args.folder}; run it headlessly: labcourse run --course-dir "
+              f"{args.folder}/notebooks)")
+        return 0
+    try:
+        started_home = _home_we_would_start("labcluster", args.labcluster_home)
+        env, _, _ = cluster_env("labcluster", args.labcluster_home)
+    except RuntimeError as exc:
+        print(f"labcourse: {exc}", file=sys.stderr)
+        return 2
+    return start_jupyter(env, args.port, args.jupyter_args, started_home,
+                         args.folder.resolve())
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -278,6 +328,8 @@ def _interrupt(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # a stopped run leaves no kernel behind
     args = parse(argv)
+    if args.command == "init":
+        return init(args)
     try:
         notebooks = select(course_notebooks(args.course_dir), args.notebooks)
         started_home = _home_we_would_start(args.cluster, args.labcluster_home)
@@ -286,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"course: {exc}", file=sys.stderr)
         return 2
     if args.jupyter:
-        return start_jupyter(env, args.port, args.jupyter_args, started_home)
+        return start_jupyter(env, args.port, args.jupyter_args, started_home,
+                             args.course_dir.resolve().parent)
     output = args.output or default_output()
     results_dir = args.results or os.environ.get("LAB_RESULTS_DIR") or str(output / "results")
     env = {**env, "LAB_HEADLESS": "1", "LAB_RESULTS_DIR": results_dir}

@@ -15,8 +15,10 @@ from typing import Any
 
 import yaml
 
-#: The repository's manifests folder (next to the ``labhelpers`` package in a checkout).
-MANIFESTS_DIR = Path(__file__).resolve().parent.parent / "manifests"
+import labcourse
+
+#: The course's manifests (``labcourse`` package data: a checkout's folder or the wheel's).
+MANIFESTS_DIR = labcourse.MANIFESTS
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 

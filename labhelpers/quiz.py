@@ -51,10 +51,11 @@ from typing import Any
 
 import yaml
 
+import labcourse
 from labhelpers import results
 
-#: Where the quiz files live in a checkout (the notebooks' folder, beside the package).
-QUIZ_DIR = Path(__file__).resolve().parent.parent / "notebooks" / "quizzes"
+#: Where the quiz files live: beside the notebooks, in the ``labcourse`` package data.
+QUIZ_DIR = labcourse.QUIZZES
 SECTIONS = ("preflight", "deploy", "discovery", "persistence", "scaling", "observability",
             "performance", "breakfix", "production")
 TYPES = ("single", "multiple", "short")

@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import labcourse
+
 #: A learner id becomes a file name: keep it to characters that are safe everywhere.
 LEARNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 CHECK_COLUMNS = ("criterion", "ok", "evidence", "hint")
@@ -168,6 +170,7 @@ def record(section: str, kind: str, data: Any, learner: str | None = None,
     with _locked(folder, learner):
         doc = _read(path) if path.exists() else {"learner": learner, "sections": {}}
         doc["learner"] = learner
+        doc["course_version"] = labcourse.version()  # which course the answers are for
         entry = doc.setdefault("sections", {}).setdefault(section, {})
         previous = entry.get(kind) or {}
         payload["attempts"] = int(previous.get("attempts", 0)) + 1

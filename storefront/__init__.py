@@ -1,3 +1,8 @@
 """The storefront the course deploys: backend API, cart service and static web tier."""
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+try:  # one version for the package, the image tag and the course: pyproject.toml's
+    __version__ = metadata.version("ecommerce-k8s-lab")
+except metadata.PackageNotFoundError:  # a source tree used without installing it
+    __version__ = "0+unknown"

@@ -26,6 +26,7 @@ from typing import Any
 
 from kubernetes import client
 
+import labcourse
 from labhelpers import ownership
 from labhelpers.loadtest import generator
 
@@ -47,9 +48,7 @@ def storefront_image(lab: Any) -> str:
             return image
     except client.ApiException:
         pass
-    import storefront
-
-    return f"storefront:{storefront.__version__}"
+    return f"storefront:{labcourse.version()}"
 
 
 def pod_spec(name: str, image: str, cfg: dict[str, Any], deadline: float) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The course really runs headlessly on labcluster: (a) every notebook under nbval
 (``--nbval-lax``: cells tagged ``nbval-check-output`` are compared after sanitize.cfg), and
-(b) the whole course through the runner with other parameters, graded and recorded.
+(b) the whole course through the runner with other parameters, graded and recorded — run
+from the built wheel, installed in a venv of its own (test_installed_package.py).
 
 Both run in subprocesses against the session's cluster: nbval and papermill start kernels
 anyway, and a subprocess shows its own report (which notebook, which cell) on failure.
@@ -90,41 +91,3 @@ def test_every_notebook_passes_nbval(course_env, work_dir):
     assert rc == 0, (f"nbval failed (exit {rc}, None = timed out); its report names the "
                      f"notebook and cell:\n{tail(text)}")
     assert " passed" in text and " failed" not in text, tail(text)
-
-
-@pytest.mark.timeout(COURSE_TIMEOUT)
-def test_whole_course_with_other_parameters(course_env, work_dir):
-    notebooks = course.course_notebooks(NOTEBOOKS)
-    sections = sections_of(notebooks)
-    reset_namespaces(course_env["KUBECONFIG"])
-    results = work_dir / "results"
-    out = work_dir / "executed"
-    cmd = [sys.executable, "-m", "labhelpers.course", "run", "--cluster", "kubeconfig",
-           "--output", str(out), "--results", str(results),
-           "-p", "namespace", "course-param-test", "-p", "replicas", "2",
-           "-p", "fast", "true", "-p", "show_kubectl", "false", "-p", "learner", "batch-1",
-           "-p", "quiz_answers", json.dumps(correct_answers(sections))]
-    rc, text = run_logged(cmd, course_env, work_dir / "course.log")
-    report = tail(text)
-    assert rc == 0, f"the course failed (exit {rc}, None = timed out):\n{report}"
-    assert f"all {len(notebooks)} notebooks passed" in text, report
-
-    for path in notebooks:
-        nb = nbformat.read(out / path.name, as_version=4)
-        meta = nb.metadata["papermill"]
-        assert meta["parameters"]["namespace"] == "course-param-test", path.name
-        assert meta["exception"] is None, path.name
-        statuses = {c.metadata.get("papermill", {}).get("status") for c in nb.cells
-                    if c.cell_type == "code"}
-        assert statuses == {"completed"}, f"{path.name}: cells {statuses}"
-        errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
-        assert errors == [], path.name
-
-    doc = json.loads((results / "batch-1.json").read_text())
-    for section in sections:
-        entry = doc["sections"].get(section, {})
-        assert entry.get("quiz", {}).get("score") == entry.get("quiz", {}).get("total") > 0, \
-            f"{section}: quiz not recorded as fully right: {entry.get('quiz')}"
-    check_sections = [s for s in sections if "checks" in doc["sections"].get(s, {})]
-    assert {"preflight", "deploy", "discovery", "persistence", "scaling",
-            "observability"} <= set(check_sections), sorted(doc["sections"])

@@ -1,0 +1,183 @@
+"""The course as a package: the built wheel carries everything the code opens at run time,
+and — installed into a venv of its own, outside this checkout — `labcourse init` puts the
+course in a learner's folder, and the whole course runs from that folder on the wheel's own
+labcluster, with other parameters (another namespace, 2 replicas, a learner's answers),
+graded and recorded.
+
+The wheel is what a classroom image installs (docs/classroom.md); nothing here imports
+from the checkout in the installed run: its venv has no path to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import NOTEBOOKS, ROOT
+from test_course_runs import COURSE_TIMEOUT, correct_answers, run_logged, sections_of, tail
+
+import labcourse
+from labhelpers import course, workspace
+
+
+@pytest.fixture(scope="module")
+def wheel() -> Iterator[Path]:
+    out = Path(tempfile.mkdtemp(prefix="wheel-"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                    "--disable-pip-version-check", "-w", str(out), str(ROOT)],
+                   check=True, timeout=600, capture_output=True)
+    (built,) = out.glob("ecommerce_k8s_lab-*.whl")
+    yield built
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def tracked(*folders: str) -> set[str]:
+    listed = subprocess.run(["git", "ls-files", *folders], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.split()
+    return {p for p in listed if (ROOT / p).is_file()}
+
+
+def test_the_wheel_carries_the_course_and_what_the_code_opens(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    version = labcourse.version()
+    assert wheel.name.startswith(f"ecommerce_k8s_lab-{version}-")
+    # every notebook, quiz and manifest of the checkout, under labcourse/
+    wanted = {f"labcourse/{p}" for p in tracked("notebooks", "manifests")}
+    assert wanted and wanted <= names, sorted(wanted - names)[:20]
+    # what labhelpers and labcluster open from their own packages
+    code_data = {f"storefront/{p.relative_to(ROOT / 'storefront')}"
+                 for p in (ROOT / "storefront" / "web").rglob("*") if p.is_file()}
+    code_data |= {str(p.relative_to(ROOT)) for p in (ROOT / "labcluster").rglob("*")
+                  if p.suffix in (".c", ".yaml") and p.is_file()}
+    assert code_data <= names, sorted(code_data - names)[:20]
+    # and nothing a run leaves behind
+    assert not [n for n in names if "/runs/" in n or ".ipynb_checkpoints" in n]
+
+
+def test_one_version_for_package_image_and_course():
+    import labhelpers
+    import storefront
+
+    version = labcourse.version()
+    assert labhelpers.__version__ == storefront.__version__ == version != "0+unknown"
+    images = {c["image"] for path in (ROOT / "manifests" / "lab").glob("*.yaml")
+              for doc in __import__("yaml").safe_load_all(path.read_text()) if doc
+              for c in doc.get("spec", {}).get("template", {}).get("spec", {})
+              .get("containers", []) if c["image"].startswith("storefront:")}
+    assert images == {f"storefront:{version}"}
+    dockerfile = (ROOT / "storefront" / "Dockerfile").read_text()
+    assert f"ARG VERSION={version}" in dockerfile
+
+
+def test_init_copies_then_keeps_the_learners_edits(tmp_path):
+    folder = tmp_path / "my-course"
+    first = workspace.copy_course(folder)
+    assert first.copied and not first.kept and not first.updated
+    assert (folder / "notebooks" / "02-deploy.ipynb").read_bytes() == \
+        (NOTEBOOKS / "02-deploy.ipynb").read_bytes()
+    assert (folder / "manifests" / "lab" / "kustomization.yaml").is_file()
+    assert (folder / "notebooks" / "quizzes" / "deploy.yaml").is_file()
+    edited = folder / "notebooks" / "02-deploy.ipynb"
+    edited.write_text(edited.read_text() + " ")
+    # a file as an older course version left it (recorded, untouched): updated
+    stale = folder / "manifests" / "lab" / "backend.yaml"
+    stale.write_text("# an older course's backend\n")
+    state = json.loads((folder / workspace.STATE_FILE).read_text())
+    state["files"]["manifests/lab/backend.yaml"] = workspace._digest(stale)
+    (folder / workspace.STATE_FILE).write_text(json.dumps(state))
+    second = workspace.copy_course(folder)
+    assert second.kept == ["notebooks/02-deploy.ipynb"]
+    assert second.updated == ["manifests/lab/backend.yaml"]
+    assert edited.read_text().endswith(" "), "the learner's edit survived"
+    assert stale.read_bytes() == (ROOT / "manifests/lab/backend.yaml").read_bytes()
+    assert "kept your edited notebooks/02-deploy.ipynb" in str(second)
+    third = workspace.copy_course(folder)
+    assert third.kept == ["notebooks/02-deploy.ipynb"] and not third.copied
+
+
+def test_init_refuses_a_file_and_writes_nothing(tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("mine")
+    with pytest.raises(workspace.WorkspaceError, match="is not a folder"):
+        workspace.copy_course(target)
+    assert target.read_text() == "mine"
+
+
+def isolated_env(home: Path, venv: Path) -> dict[str, str]:
+    """No path back to this checkout or its venv."""
+    ours = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LAB", "KUBECONFIG", "VIRTUAL_ENV", "PYTHON", "JUPYTER"))}
+    env["PATH"] = os.pathsep.join([str(venv / "bin")] + [
+        p for p in env["PATH"].split(os.pathsep) if p != ours])
+    env["LABCLUSTER_HOME"] = str(home)
+    return env
+
+
+@pytest.mark.timeout(COURSE_TIMEOUT + 600)
+def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, work_dir):
+    venv = work_dir / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet",
+                              "--disable-pip-version-check", f"{wheel}[lab]"],
+                             capture_output=True, text=True, timeout=900)
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    home = work_dir / "labcluster"
+    home.mkdir()
+    home.chmod(0o755)  # as root PostgreSQL runs as nobody and must traverse it
+    env = isolated_env(home, venv)
+    learner_dir = work_dir / "learner"
+    init = subprocess.run(["labcourse", "init", str(learner_dir)], env=env, cwd=work_dir,
+                          capture_output=True, text=True, timeout=120)
+    assert init.returncode == 0, init.stdout + init.stderr
+    where = subprocess.run([str(venv / "bin/python"), "-c", "import labhelpers, labcourse; "
+                            "print(labhelpers.__file__, labcourse.NOTEBOOKS)"],
+                           env=env, cwd=work_dir, capture_output=True, text=True, timeout=60)
+    assert str(venv) in where.stdout and str(ROOT) not in where.stdout, where.stdout
+
+    notebooks = course.course_notebooks(learner_dir / "notebooks")
+    assert [p.name for p in notebooks] == [p.name for p in course.course_notebooks(NOTEBOOKS)]
+    sections = sections_of(notebooks)
+    results, out = work_dir / "results", work_dir / "executed"
+    cmd = ["labcourse", "run", "--course-dir", str(learner_dir / "notebooks"),
+           "--output", str(out), "--results", str(results),
+           "-p", "namespace", "course-param-test", "-p", "replicas", "2",
+           "-p", "fast", "true", "-p", "show_kubectl", "false", "-p", "learner", "batch-1",
+           "-p", "quiz_answers", json.dumps(correct_answers(sections))]
+    try:
+        rc, text = run_logged(cmd, env, work_dir / "course.log")
+    finally:
+        subprocess.run(["labcluster", "down"], env=env, capture_output=True, timeout=120)
+    report = tail(text)
+    assert rc == 0, f"the course failed (exit {rc}, None = timed out):\n{report}"
+    assert f"all {len(notebooks)} notebooks passed" in text, report
+
+    for path in notebooks:
+        nb = nbformat.read(out / path.name, as_version=4)
+        meta = nb.metadata["papermill"]
+        assert meta["parameters"]["namespace"] == "course-param-test", path.name
+        assert meta["exception"] is None, path.name
+        statuses = {c.metadata.get("papermill", {}).get("status") for c in nb.cells
+                    if c.cell_type == "code"}
+        assert statuses == {"completed"}, f"{path.name}: cells {statuses}"
+        errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+        assert errors == [], path.name
+
+    doc = json.loads((results / "batch-1.json").read_text())
+    assert doc["course_version"] == labcourse.version()
+    for section in sections:
+        entry = doc["sections"].get(section, {})
+        assert entry.get("quiz", {}).get("score") == entry.get("quiz", {}).get("total") > 0, \
+            f"{section}: quiz not recorded as fully right: {entry.get('quiz')}"
+    check_sections = [s for s in sections if "checks" in doc["sections"].get(s, {})]
+    assert {"preflight", "deploy", "discovery", "persistence", "scaling",
+            "observability"} <= set(check_sections), sorted(doc["sections"])
