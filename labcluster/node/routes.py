@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,9 @@ from labcluster.node.exec import Exec
 from labcluster.node.images import CommandNotFound
 from labcluster.node.logs import follow_async, read_log
 from labcluster.node.network import ready_endpoints
+from labcluster.node.portforward import PortForwarder
 from labcluster.node.ports import node_ports
+from labcluster.node.spdy import Session
 
 if TYPE_CHECKING:
     from labcluster.node.component import NodeComponent
@@ -36,6 +38,8 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 CORE = "/api/v1/namespaces/{namespace}"
 METRICS = "/apis/metrics.k8s.io/v1beta1"
 STDOUT, STDERR, ERROR = 1, 2, 3
+PORTFORWARD_PROTOCOL = "portforward.k8s.io"
+TUNNEL_PROTOCOL = "SPDY/3.1+" + PORTFORWARD_PROTOCOL  # kubectl's websocket-tunnelled SPDY
 
 
 def _fail(exc: ApiError) -> web.Response:
@@ -314,6 +318,12 @@ class NodeRoutes:
         ip = ((pod or {}).get("status") or {}).get("podIP")
         if pod is None or not ip or (pod.get("status") or {}).get("phase") != "Running":
             return _fail(ApiError(400, "BadRequest", f'pod "{name}" is not running'))
+        offered = {p.strip() for value in request.headers.getall("Sec-WebSocket-Protocol", [])
+                   for p in value.split(",")}
+        if TUNNEL_PROTOCOL in offered:
+            return await self._spdy_over_websocket(request, pod, ip)
+        if request.headers.get("Upgrade", "").lower() == "spdy/3.1":
+            return await self._spdy_upgrade(request, pod, ip)
         ports = [int(p) for value in request.query.getall("ports", [])
                  for p in value.split(",") if p.strip().isdigit()]
         if not ports:
@@ -358,6 +368,86 @@ class NodeRoutes:
                 w.close()
         return ws
 
+    async def _spdy_over_websocket(self, request: web.Request, pod: dict[str, Any],
+                                   ip: str) -> web.StreamResponse:
+        """kubectl's port-forward (1.30+): SPDY/3.1 frames as a byte stream in websocket
+        binary messages (client-go's tunneling dialer), one session for all of its local
+        connections; the streams are served by PortForwarder."""
+        ws = web.WebSocketResponse(protocols=(TUNNEL_PROTOCOL,), max_msg_size=0)
+        await ws.prepare(request)
+        forwarder = self._forwarder(pod, ip, ws.send_bytes)
+        session = forwarder.session
+        try:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    session.feed(msg.data)
+                elif msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                if session.closed.is_set():
+                    break
+        finally:
+            session.close()
+            await forwarder.close()
+            await session.wait_writer()
+            await ws.close()
+        return ws
+
+    async def _spdy_upgrade(self, request: web.Request, pod: dict[str, Any],
+                            ip: str) -> web.StreamResponse:
+        """kubectl's fallback (and kubectl < 1.30): `Upgrade: SPDY/3.1`, answered with
+        101, after which the connection carries SPDY frames both ways. aiohttp does not
+        treat SPDY as an upgrade, so our parser takes the connection's bytes before the
+        101 goes out (the client sends no frame before it has read it)."""
+        versions = [v.strip() for value in request.headers.getall(
+            "X-Stream-Protocol-Version", []) for v in value.split(",")]
+        if versions and PORTFORWARD_PROTOCOL not in versions:
+            return _fail(ApiError(403, "Forbidden", "unable to upgrade: unable to negotiate "
+                                  f"protocol: client supports {versions}, server supports "
+                                  f"[{PORTFORWARD_PROTOCOL}]"))
+        transport = request.transport
+        if transport is None:
+            return web.Response(status=400)
+        inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def send(frame: bytes) -> None:
+            if transport.is_closing():
+                raise ConnectionResetError("the client closed the connection")
+            transport.write(frame)
+
+        forwarder = self._forwarder(pod, ip, send)
+        session = forwarder.session
+        request.protocol.set_parser(_RawBytes(inbox))  # type: ignore[arg-type]
+        response = web.StreamResponse(status=101, headers={
+            "Connection": "Upgrade", "Upgrade": "SPDY/3.1",
+            "X-Stream-Protocol-Version": PORTFORWARD_PROTOCOL})
+        response.force_close()
+        await response.prepare(request)
+        request.protocol.keep_alive(False)
+        try:
+            while (data := await inbox.get()) is not None:
+                session.feed(data)
+                if session.closed.is_set():
+                    break
+        finally:
+            session.close()
+            await forwarder.close()
+            await session.wait_writer()
+            transport.close()
+        return response
+
+    def _forwarder(self, pod: dict[str, Any], ip: str,
+                   send: Callable[[bytes], Awaitable[None]]) -> PortForwarder:
+        async def dial(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            return await asyncio.wait_for(
+                asyncio.open_connection(ip, node_ports().host_port(port)), 10)
+
+        holder: list[PortForwarder] = []
+        session = Session(send, lambda stream: holder[0].on_stream(stream))
+        meta = pod["metadata"]
+        holder.append(PortForwarder(session, dial, meta["name"], meta.get("uid", ""),
+                                    lambda port: f"{ip}:{port}"))
+        return holder[0]
+
     # ------------------------------------------------------------------ metrics
     async def node_metrics(self, request: web.Request) -> web.Response:
         from labcluster.node.scheduling import NODE_NAME
@@ -399,6 +489,21 @@ class NodeRoutes:
             return web.json_response(items[0])
         return web.json_response({"apiVersion": "metrics.k8s.io/v1beta1",
                                   "kind": "PodMetricsList", "metadata": {}, "items": items})
+
+
+class _RawBytes:
+    """A payload parser for aiohttp's protocol that hands every byte of an upgraded
+    connection to a queue (None at EOF)."""
+
+    def __init__(self, inbox: asyncio.Queue[bytes | None]) -> None:
+        self.inbox = inbox
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.inbox.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.inbox.put_nowait(None)
 
 
 def _write_flush(stream: Any, data: bytes) -> None:

@@ -1,0 +1,196 @@
+"""The real kubectl (1.32) against labcluster with its node: the commands the lab text
+uses that need the node — `kubectl port-forward` (pod, deployment, service; both of
+kubectl's transports: SPDY tunnelled in a websocket, its default, and the plain
+`Upgrade: SPDY/3.1` it falls back to), `kubectl cp` both ways.
+
+The cluster runs with LABCLUSTER_PRIVILEGED_PORTS=remap, so forwarding to nginx's port 80
+also goes through the node's port shift (the mybinder.org path). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from e2e_helpers import Cluster, is_ready, wait_for
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl is not installed on this machine")]
+
+NS = "pf-test"
+BIG = secrets.token_hex(300_000)  # 600 KB: many SPDY frames, past the output high-water mark
+TRANSPORTS = {"websocket": "true", "spdy": "false"}  # KUBECTL_PORT_FORWARD_WEBSOCKETS
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    c = Cluster(env={"LABCLUSTER_PRIVILEGED_PORTS": "remap"})
+    try:
+        c.core.create_namespace({"metadata": {"name": NS}})
+        c.core.create_namespaced_config_map(NS, {
+            "metadata": {"name": "pages"}, "data": {"big.txt": BIG, "hello.txt": "hello\n"}})
+        c.apps.create_namespaced_deployment(NS, {
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                         "containers": [{"name": "web", "image": "nginx:1.27",
+                                         "ports": [{"containerPort": 80, "name": "http"}],
+                                         "volumeMounts": [{"name": "pages",
+                                                           "mountPath": "/usr/share/nginx/html"}]}],
+                         "volumes": [{"name": "pages", "configMap": {"name": "pages"}}]}}}})
+        c.core.create_namespaced_service(NS, {
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"},
+                     "ports": [{"port": 8080, "targetPort": "http"}]}})
+        wait_for(lambda: (pods := c.core.list_namespaced_pod(NS, label_selector="app=web")
+                          .items) and all(is_ready(p) for p in pods), 90, "web pod Ready")
+        yield c
+    finally:
+        c.down()
+        shutil.rmtree(c.home, ignore_errors=True)
+
+
+@dataclass
+class Forward:
+    proc: subprocess.Popen[str]
+    port: int
+    out: Path
+    err: Path
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=15)
+
+
+def kubectl(cluster: Cluster, *args: str, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "-n", NS,
+                           *args], capture_output=True, text=True, timeout=60, **kw)
+
+
+@pytest.fixture
+def forward(cluster: Cluster, tmp_path: Path) -> Iterator:
+    started: list[Forward] = []
+
+    def start(target: str, remote: str, transport: str = "websocket") -> Forward:
+        """`kubectl port-forward TARGET :REMOTE` (kubectl picks the local port and says
+        which on its first line)."""
+        out, err = tmp_path / f"pf{len(started)}.out", tmp_path / f"pf{len(started)}.err"
+        env = {**os.environ, "KUBECTL_PORT_FORWARD_WEBSOCKETS": TRANSPORTS[transport]}
+        with out.open("w") as o, err.open("w") as e:
+            proc = subprocess.Popen(
+                ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "-n", NS,
+                 "port-forward", target, f":{remote}", "--address", "127.0.0.1"],
+                stdout=o, stderr=e, text=True, env=env)
+        fwd = Forward(proc, 0, out, err)
+        started.append(fwd)
+        line = wait_for(lambda: re.search(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)",
+                                          out.read_text()) or proc.poll() is not None, 30,
+                        f"kubectl port-forward {target} to listen")
+        assert line is not True, f"kubectl exited: {err.read_text()}"
+        fwd.port = int(line.group(1))
+        return fwd
+
+    yield start
+    for fwd in started:
+        if fwd.proc.poll() is None:
+            fwd.proc.kill()
+            fwd.proc.wait(timeout=10)
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=20) as resp:
+        return resp.status, resp.read()
+
+
+# ------------------------------------------------------------------------ port-forward
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+@pytest.mark.parametrize("kind", ["pod", "deployment", "service"])
+def test_port_forward_carries_http(cluster: Cluster, forward, kind: str,
+                                   transport: str) -> None:
+    """kubectl resolves deployment/service to a pod and the service port 8080 to the
+    pod's port 80 (by the targetPort's name); the bytes then cross labcluster."""
+    pod = cluster.core.list_namespaced_pod(NS, label_selector="app=web").items[0]
+    target, remote = {"pod": (f"pod/{pod.metadata.name}", "80"),
+                      "deployment": ("deployment/web", "80"),
+                      "service": ("service/web", "8080")}[kind]
+    fwd = forward(target, remote, transport)
+    assert re.search(r"-> 80$", fwd.out.read_text().splitlines()[0])
+    status, body = get(fwd.port, "/hello.txt")
+    assert (status, body) == (200, b"hello\n")
+    status, body = get(fwd.port, "/big.txt")
+    assert status == 200 and hashlib.sha256(body).hexdigest() == \
+        hashlib.sha256(BIG.encode()).hexdigest()
+    assert fwd.stop() == 0
+    assert "Handling connection for" in fwd.out.read_text()
+
+
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+def test_concurrent_connections_share_one_session(cluster: Cluster, forward,
+                                                  transport: str) -> None:
+    fwd = forward("deployment/web", "80", transport)
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda i: get(fwd.port, "/big.txt" if i % 3 == 0
+                                              else "/hello.txt"), range(36)))
+    assert [s for s, _ in results] == [200] * 36
+    assert all(body == (BIG.encode() if i % 3 == 0 else b"hello\n")
+               for i, (_, body) in enumerate(results))
+    assert fwd.out.read_text().count("Handling connection for") == 36
+    assert fwd.proc.poll() is None  # still serving
+    assert fwd.stop() == 0
+
+
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+def test_closed_remote_port_is_kubectls_error(cluster: Cluster, forward,
+                                              transport: str) -> None:
+    """Nothing listens on 81: the kubelet's message comes back on the error stream,
+    kubectl prints it and stops (`lost connection to pod`), as on a real cluster."""
+    pod = cluster.core.list_namespaced_pod(NS, label_selector="app=web").items[0]
+    fwd = forward(f"pod/{pod.metadata.name}", "81", transport)
+    with pytest.raises(OSError):
+        get(fwd.port, "/")
+    code = fwd.proc.wait(timeout=20)
+    err = fwd.err.read_text()
+    assert code == 1
+    assert f"an error occurred forwarding {fwd.port} -> 81: error forwarding port 81 to pod " \
+           f"{pod.metadata.name}, uid {pod.metadata.uid}" in err
+    assert "connect: connection refused" in err
+    assert "error: lost connection to pod" in err
+
+
+def test_sigint_ends_kubectl_and_its_session(cluster: Cluster, forward) -> None:
+    """Ctrl-C in the middle of an open connection: kubectl exits 0, and the server ends
+    the session (a new forward works at once)."""
+    fwd = forward("service/web", "8080")
+    import socket
+    with socket.create_connection(("127.0.0.1", fwd.port), timeout=10) as sock:
+        sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"200 OK" in sock.recv(65536)
+        started = time.monotonic()
+        assert fwd.stop(signal.SIGINT) == 0
+        assert time.monotonic() - started < 15
+    again = forward("service/web", "8080")
+    assert get(again.port, "/hello.txt") == (200, b"hello\n")
+    assert again.stop() == 0
+
+
+def test_pod_that_is_not_running_is_refused_by_kubectl(cluster: Cluster) -> None:
+    cluster.core.create_namespaced_pod(NS, {
+        "metadata": {"name": "nowhere"},
+        "spec": {"containers": [{"name": "c", "image": "nosuchimage.example/none:1"}]}})
+    out = kubectl(cluster, "port-forward", "pod/nowhere", ":80")
+    assert out.returncode == 1
+    assert "unable to forward port because pod is not running. Current status=Pending" \
+        in out.stderr
