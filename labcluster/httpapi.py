@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import discovery, openapi, protobuf, validation
+from . import authz, discovery, openapi, protobuf, validation
 from .api import PATCH_TYPES, ClusterApi
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
 from .registry import Resource
@@ -48,6 +48,8 @@ def make_auth_middleware(token: str) -> Any:
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
                                                                  expected):
             return _status_response(unauthorized())
+        # the one credential there is (authz.py); the admin may impersonate (`--as`)
+        request[authz.USER_KEY] = authz.impersonated(request.headers) or authz.ADMIN
         sink: list[str] = []
         tok = validation.warnings.set(sink)
         try:
