@@ -194,3 +194,88 @@ def test_pod_that_is_not_running_is_refused_by_kubectl(cluster: Cluster) -> None
     assert out.returncode == 1
     assert "unable to forward port because pod is not running. Current status=Pending" \
         in out.stderr
+
+
+# ------------------------------------------------------------------------ cp
+@pytest.fixture(scope="module")
+def postgres(cluster: Cluster) -> str:
+    """A postgres-0 like the lab's (postgres image, PGDATA on a volume): its exec runs as
+    the postgres user, as `kubectl cp ... postgres-0:/tmp/` meets it."""
+    cluster.apps.create_namespaced_stateful_set(NS, {
+        "metadata": {"name": "postgres"},
+        "spec": {"serviceName": "postgres", "replicas": 1,
+                 "selector": {"matchLabels": {"app": "postgres"}},
+                 "template": {"metadata": {"labels": {"app": "postgres"}}, "spec": {
+                     "containers": [{
+                         "name": "postgres", "image": "postgres:16.4-alpine",
+                         "env": [{"name": "POSTGRES_PASSWORD", "value": "pw"},
+                                 {"name": "PGDATA",
+                                  "value": "/var/lib/postgresql/data/pgdata"}],
+                         "volumeMounts": [{"name": "data",
+                                           "mountPath": "/var/lib/postgresql/data"}]}],
+                     "volumes": [{"name": "data", "emptyDir": {}}]}}}})
+    wait_for(lambda: (p := cluster.core.list_namespaced_pod(
+        NS, label_selector="app=postgres").items) and p[0].status.phase == "Running", 90,
+        "postgres-0 Running")
+    return "postgres-0"
+
+
+def test_cp_a_file_into_the_pod_and_back(cluster: Cluster, postgres: str,
+                                         tmp_path: Path) -> None:
+    """The lab's `kubectl cp manifests/lab/config.yaml ecommerce-lab/postgres-0:/tmp/`:
+    `test -d /tmp/` then `tar -xmf - -C /tmp` in the container; back with `tar cf -`."""
+    src = Path(__file__).resolve().parents[3] / "manifests/lab/config.yaml"
+    out = kubectl(cluster, "cp", str(src), f"{NS}/{postgres}:/tmp/")
+    assert out.returncode == 0, out.stderr
+    listed = kubectl(cluster, "exec", postgres, "--", "tar", "tf", "-", input="")
+    assert listed.returncode == 2  # an empty stream is not an archive, as GNU tar says
+    assert "This does not look like a tar archive" in listed.stderr
+    seen = kubectl(cluster, "exec", postgres, "--", "cat", "/tmp/config.yaml")
+    assert seen.stdout == src.read_text()
+    back = tmp_path / "back.yaml"
+    out = kubectl(cluster, "cp", f"{NS}/{postgres}:/tmp/config.yaml", str(back))
+    assert out.returncode == 0, out.stderr
+    assert back.read_bytes() == src.read_bytes()
+    assert "tar: Removing leading `/' from member names" in out.stdout + out.stderr
+
+
+def test_cp_a_tree_of_binary_files_both_ways(cluster: Cluster, postgres: str,
+                                            tmp_path: Path) -> None:
+    """A directory with a nested file, an empty dir and 1 MB of random bytes, into a
+    volume path (the mount table, not the container's private /tmp) and back."""
+    tree = tmp_path / "tree"
+    (tree / "nested" / "deeper").mkdir(parents=True)
+    (tree / "empty").mkdir()
+    blob = os.urandom(1 << 20)
+    (tree / "blob.bin").write_bytes(blob)
+    (tree / "nested" / "deeper" / "note.txt").write_text("deep\n")
+    (tree / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (tree / "run.sh").chmod(0o755)
+    dest = "/var/lib/postgresql/data/incoming"
+    out = kubectl(cluster, "cp", str(tree), f"{NS}/{postgres}:{dest}")
+    assert out.returncode == 0, out.stderr
+    assert kubectl(cluster, "exec", postgres, "--", "test", "-d", f"{dest}/empty").returncode == 0
+    assert kubectl(cluster, "exec", postgres, "--", "test", "-f",
+                   f"{dest}/nested/deeper/note.txt").returncode == 0
+    assert kubectl(cluster, "exec", postgres, "--", "test", "-f", "/incoming/blob.bin"
+                   ).returncode == 1  # not at the root: the volume holds it
+    # the mode travels in (kubectl's own untar on the way back creates plain files)
+    assert kubectl(cluster, "exec", postgres, "--", "test", "-x", f"{dest}/run.sh"
+                   ).returncode == 0
+    assert kubectl(cluster, "exec", postgres, "--", "test", "-x", f"{dest}/blob.bin"
+                   ).returncode == 1
+    back = tmp_path / "back"
+    out = kubectl(cluster, "cp", f"{NS}/{postgres}:{dest}", str(back))
+    assert out.returncode == 0, out.stderr
+    assert (back / "blob.bin").read_bytes() == blob
+    assert (back / "nested" / "deeper" / "note.txt").read_text() == "deep\n"
+    assert (back / "empty").is_dir()
+    assert (back / "run.sh").read_text() == "#!/bin/sh\necho hi\n"
+
+
+def test_cp_from_a_missing_path_shows_tars_error(cluster: Cluster, postgres: str,
+                                                 tmp_path: Path) -> None:
+    out = kubectl(cluster, "cp", f"{NS}/{postgres}:/tmp/nothing-here", str(tmp_path / "x"))
+    assert "tar: /tmp/nothing-here: Cannot stat: No such file or directory" in \
+        out.stdout + out.stderr
+    assert not (tmp_path / "x").exists()
