@@ -77,6 +77,7 @@ class HttpApi:
         self.api = api
         self.server_address = server_address
         self.ready = False
+        self._openapi: dict[tuple[str, str], bytes | None] = {}
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -122,10 +123,15 @@ class HttpApi:
             group, version = parts[1], parts[2]
         else:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        doc = openapi.gv_document(self.api.registry, group, version)
-        if doc is None:
+        key = (group, version)
+        if key not in self._openapi:  # built once, off the event loop (schemas load ~1 s)
+            doc = await asyncio.to_thread(openapi.gv_document, self.api.registry, group,
+                                          version)
+            self._openapi[key] = None if doc is None else json.dumps(doc).encode()
+        body = self._openapi[key]
+        if body is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        return _json(doc)
+        return web.Response(body=body, content_type="application/json")
 
     async def core(self, request: web.Request) -> web.StreamResponse:
         tail = request.match_info["tail"]

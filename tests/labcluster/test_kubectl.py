@@ -180,3 +180,29 @@ def test_auth_whoami(kube_target, kube_ns):
                   "-o", "json")
     info = json.loads(out.stdout)["status"]["userInfo"]
     assert info["username"] == "alice" and info["groups"] == ["devs", "system:authenticated"]
+
+
+# ------------------------------------------------------------------ kubectl explain
+def test_explain_a_field_and_a_kind(kube_target, kube_ns):
+    """kubectl explain reads /openapi/v3/<group-version>: the real 1.32 schemas."""
+    out = kubectl(kube_target, kube_ns, "explain", "deployment.spec.replicas").stdout
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[:3] == ["GROUP:      apps", "KIND:       Deployment", "VERSION:    v1"]
+    assert "FIELD: replicas <integer>" in lines
+    assert "Number of desired pods." in out and "Defaults to 1." in out
+    out = kubectl(kube_target, kube_ns, "explain", "pods").stdout
+    assert out.startswith("KIND:       Pod\nVERSION:    v1\n")
+    fields = [line.split("\t") for line in out.splitlines() if line.startswith("  ")
+              and "\t" in line]
+    assert [f[0].strip() for f in fields] == ["apiVersion", "kind", "metadata", "spec",
+                                              "status"]
+    assert dict((f[0].strip(), f[1]) for f in fields)["spec"] == "<PodSpec>"
+    types = {path: kubectl(kube_target, kube_ns, "explain", path).stdout
+             for path in ("svc.spec.ports.targetPort", "deploy.spec.template.spec.containers",
+                          "deploy.spec.template.spec.containers.resources.limits")}
+    assert "FIELD: targetPort <IntOrString>" in types["svc.spec.ports.targetPort"]
+    assert "FIELD: containers <[]Container>" in types["deploy.spec.template.spec.containers"]
+    assert "FIELD: limits <map[string]Quantity>" in \
+        types["deploy.spec.template.spec.containers.resources.limits"]
+    bad = kubectl(kube_target, kube_ns, "explain", "deployment.spec.nope", check=False)
+    assert bad.returncode == 1 and 'field "nope" does not exist' in bad.stderr
