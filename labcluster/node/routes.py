@@ -28,6 +28,7 @@ from labcluster.node.network import ready_endpoints
 from labcluster.node.portforward import PortForwarder
 from labcluster.node.ports import node_ports
 from labcluster.node.spdy import Session
+from labcluster.selectors import labels_match, parse_label_selector
 
 if TYPE_CHECKING:
     from labcluster.node.component import NodeComponent
@@ -51,6 +52,7 @@ class NodeRoutes:
         self.node = node
         self.rr = itertools.count()
         self._session: aiohttp.ClientSession | None = None
+        self._attached: set[str] = set()  # containers (process markers) attached once
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -268,6 +270,11 @@ class NodeRoutes:
         # `kubectl run -i -- sh -c "echo hi"` attaches after a short command already ended:
         # then the whole log is sent (a real node would have lost it), then the exit
         ended = not proc.running()
+        # stdinOnce (kubectl run -i) means one attach session for the container's life: it
+        # gets the output from the start, which a fast command may already have written
+        # between the pod turning Running and kubectl attaching
+        first = bool(state.spec.get("stdinOnce")) and proc.marker not in self._attached
+        self._attached.add(proc.marker)
         stdin = proc.popen.stdin if proc.popen is not None else None
         if request.query.get("stdin") in ("true", "1") and stdin is None:
             return _fail(ApiError(400, "BadRequest", "Stdin is not enabled for this pod"))
@@ -278,7 +285,7 @@ class NodeRoutes:
 
         async def pump() -> None:
             async for line in follow_async(log_path, proc.running,
-                                           tail=None if ended else 0):
+                                           tail=None if ended or first else 0):
                 await ws.send_bytes(bytes([STDOUT]) + line.encode())
 
         async def feed() -> None:
@@ -466,9 +473,15 @@ class NodeRoutes:
 
     async def pod_metrics(self, request: web.Request) -> web.Response:
         ns, name = request.match_info.get("namespace"), request.match_info.get("name")
+        try:  # `kubectl top pod -l app=x`
+            wanted = parse_label_selector(request.query.get("labelSelector"))
+        except ApiError as exc:
+            return _fail(exc)
         items = []
         for worker in list(self.node.workers.values()):
             if (ns and worker.ns != ns) or (name and worker.name != name):
+                continue
+            if wanted and not labels_match(wanted, worker.pod["metadata"].get("labels")):
                 continue
             containers = []
             for c in worker.containers:

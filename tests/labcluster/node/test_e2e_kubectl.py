@@ -279,3 +279,173 @@ def test_cp_from_a_missing_path_shows_tars_error(cluster: Cluster, postgres: str
     assert "tar: /tmp/nothing-here: Cannot stat: No such file or directory" in \
         out.stdout + out.stderr
     assert not (tmp_path / "x").exists()
+
+
+# ------------------------------------------------------------------------ the lab text
+# The kubectl commands the course text uses (README's table), with this module's objects
+# standing in for the storefront's: web (nginx) for a Deployment behind a Service,
+# postgres-0 for the database StatefulSet, `lab` for a Deployment the commands change.
+LAB_DEPLOY = {
+    "metadata": {"name": "lab"},
+    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "lab"}},
+             "template": {"metadata": {"labels": {"app": "lab"}}, "spec": {
+                 "containers": [{"name": "lab", "image": "busybox:1.36",
+                                 "command": ["sleep", "3600"],
+                                 "resources": {"requests": {"cpu": "10m",
+                                                            "memory": "16Mi"}}}]}}}}
+
+
+@pytest.fixture(scope="module")
+def lab_deploy(cluster: Cluster) -> str:
+    cluster.apps.create_namespaced_deployment(NS, LAB_DEPLOY)
+    wait_for(lambda: (p := cluster.core.list_namespaced_pod(NS, label_selector="app=lab")
+                      .items) and all(is_ready(x) for x in p), 60, "lab pod Ready")
+    return "lab"
+
+
+def ok(cluster: Cluster, *args: str, stdin: str | None = None) -> str:
+    out = kubectl(cluster, *args, input=stdin)
+    assert out.returncode == 0, f"kubectl {' '.join(args)}: {out.stderr}"
+    return out.stdout
+
+
+def test_lab_get_and_describe(cluster: Cluster, postgres: str) -> None:
+    pods = ok(cluster, "get", "pods", "--show-labels").splitlines()
+    assert pods[0].split()[-1] == "LABELS"
+    assert any(line.startswith("postgres-0 ") and "app=postgres" in line for line in pods)
+    name = ok(cluster, "get", "pods", "-l", "app=web", "-o",
+              "jsonpath={.items[0].metadata.name}")
+    assert name.startswith("web-")
+    ep = ok(cluster, "get", "endpoints", "web").splitlines()
+    assert ep[0].split() == ["NAME", "ENDPOINTS", "AGE"] and ep[1].split()[1].endswith(":80")
+    assert ok(cluster, "get", "svc").splitlines()[0].split()[:4] == [
+        "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP"]
+    everything = ok(cluster, "get", "all")
+    assert "deployment.apps/web" in everything and "statefulset.apps/postgres" in everything
+    assert "service/web" in everything and "replicaset.apps/web-" in everything
+    selector = [line for line in ok(cluster, "describe", "service", "web").splitlines()
+                if line.startswith("Selector:")]
+    assert [line.split() for line in selector] == [["Selector:", "app=web"]]
+    assert "Containers:" in ok(cluster, "describe", "pod", "-l", "app=web")
+    assert "StrategyType:           RollingUpdate" in ok(cluster, "describe", "deployment", "web")
+    assert ok(cluster, "get", "configmap").splitlines()[0].split() == ["NAME", "DATA", "AGE"]
+    assert "hello.txt: |" in ok(cluster, "get", "configmap", "pages", "-o", "yaml")
+
+
+def test_lab_logs(cluster: Cluster, postgres: str) -> None:
+    get(forward_once(cluster), "/hello.txt")  # something in nginx's access log
+    assert "GET /hello.txt" in ok(cluster, "logs", "-l", "app=web", "--tail=20")
+    assert "GET /hello.txt" in ok(cluster, "logs", "deploy/web", "--tail=20")
+    logs = ok(cluster, "logs", "statefulset/postgres", "--tail=20")
+    assert "database system is ready to accept connections" in logs
+    assert len(ok(cluster, "logs", "statefulset/postgres", "--tail=2").splitlines()) == 2
+
+
+def forward_once(cluster: Cluster) -> int:
+    """A short-lived port-forward for a request (closed by the test's end)."""
+    proc = subprocess.Popen(["kubectl", "--kubeconfig", str(cluster.kubeconfig), "-n", NS,
+                             "port-forward", "service/web", ":8080"],
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    match = re.search(r"127\.0\.0\.1:(\d+)", line)
+    assert match, line
+    _FORWARDS.append(proc)
+    return int(match.group(1))
+
+
+_FORWARDS: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_forwards() -> Iterator[None]:
+    yield
+    while _FORWARDS:
+        proc = _FORWARDS.pop()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+
+
+def test_lab_exec(cluster: Cluster, postgres: str, lab_deploy: str) -> None:
+    env = ok(cluster, "exec", "deploy/web", "--", "env")
+    assert re.search(r"^HOSTNAME=web-", env, re.M)
+    assert "LABCLUSTER" not in env
+    assert ok(cluster, "exec", "deploy/lab", "--", "nslookup", "web").count("Address:") >= 2
+    missing = kubectl(cluster, "exec", "deploy/lab", "--", "nslookup", "postgres-db")
+    assert missing.returncode == 1 and "NXDOMAIN" in missing.stdout + missing.stderr
+    assert ok(cluster, "exec", "deploy/web", "--", "curl", "-s",
+              "http://web:8080/hello.txt") == "hello\n"
+    out = ok(cluster, "exec", postgres, "--", "psql", "-U", "postgres", "-c", "SELECT 1")
+    assert "(1 row)" in out
+    assert ok(cluster, "exec", postgres, "--", "pg_isready").strip().endswith(
+        "accepting connections")
+    ping = kubectl(cluster, "exec", "deploy/lab", "--", "ping", "-c", "1", "web")
+    assert ping.returncode != 0  # ping is not offered (no ICMP on loopback pods)
+
+
+def test_lab_change_commands(cluster: Cluster, lab_deploy: str) -> None:
+    assert "deployment.apps/lab env updated" in ok(cluster, "set", "env", "deployment/lab",
+                                                    "DATABASE_HOST=postgres")
+    ok(cluster, "rollout", "status", "deployment", "lab", "--timeout=90s")
+    patched = ok(cluster, "patch", "deployment", "lab", "--type=json", "-p",
+                 '[{"op": "replace", "path": "/spec/template/spec/containers/0/env/0/value",'
+                 ' "value": "postgres.pf-test"}]')
+    assert "deployment.apps/lab patched" in patched
+    ok(cluster, "rollout", "status", "deployment", "lab", "--timeout=90s")
+    assert "DATABASE_HOST:  postgres.pf-test" in ok(cluster, "describe", "deployment", "lab")
+    assert "resource requirements updated" in ok(
+        cluster, "set", "resources", "deployment", "lab", "--limits=memory=64Mi",
+        "--requests=memory=32Mi")
+    ok(cluster, "rollout", "status", "deployment", "lab", "--timeout=90s")
+    assert "deployment.apps/lab scaled" in ok(cluster, "scale", "deployment/lab",
+                                              "--replicas=2")
+    ok(cluster, "rollout", "status", "deployment", "lab", "--timeout=90s")
+    assert ok(cluster, "wait", "--for=condition=ready", "pod", "-l", "app=lab",
+              "--timeout=60s").count("condition met") == 2
+    env = {"EDITOR": "sed -i -e 's/replicas: 2/replicas: 1/'"}
+    edited = kubectl(cluster, "edit", "deployment", "lab", env={**os.environ, **env})
+    assert edited.returncode == 0 and "deployment.apps/lab edited" in edited.stdout
+    yaml_text = ok(cluster, "create", "configmap", "ecommerce-config",
+                   "--from-literal=DATABASE_HOST=postgres", "--dry-run=client", "-o", "yaml")
+    assert "configmap/ecommerce-config created" in ok(cluster, "apply", "-f", "-",
+                                                     stdin=yaml_text)
+
+
+def test_lab_events_and_top(cluster: Cluster, postgres: str) -> None:
+    events = ok(cluster, "get", "events", "--sort-by=.lastTimestamp")
+    assert events.splitlines()[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT",
+                                              "MESSAGE"]
+    wide = ok(cluster, "get", "events", "-o", "wide").splitlines()[0].split()
+    assert wide[-1] == "NAME" and "SOURCE" in wide and "COUNT" in wide
+    assert "Scheduled" in events and "Started" in events
+    none = kubectl(cluster, "get", "events", "--field-selector", "reason=OOMKilling")
+    assert none.returncode == 0 and "No resources found" in none.stderr
+    warnings = ok(cluster, "get", "events", "--field-selector", "type!=Normal",
+                  "--sort-by=.lastTimestamp")
+    assert "Normal" not in warnings
+    top = wait_for(lambda: (t := kubectl(cluster, "top", "pods")).returncode == 0 and t.stdout,
+                   60, "kubectl top pods")
+    assert top.splitlines()[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
+    assert any(line.startswith("postgres-0 ") for line in top.splitlines())
+    one = ok(cluster, "top", "pod", "-l", "app=web").splitlines()
+    assert len(one) == 2 and one[1].startswith("web-")
+
+
+def test_lab_run_config_and_namespaces(cluster: Cluster, tmp_path: Path) -> None:
+    out = ok(cluster, "run", "curl-test", "--image=curlimages/curl", "-i", "--rm",
+             "--restart=Never", "--", "curl", "-s", "http://web:8080/hello.txt")
+    assert out.startswith("hello\n") and 'pod "curl-test" deleted' in out
+    config = tmp_path / "kubeconfig"
+    shutil.copy(cluster.kubeconfig, config)
+    cfg = ["kubectl", "--kubeconfig", str(config)]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cfg, *args], capture_output=True, text=True, timeout=60)
+
+    assert run("config", "view", "--minify", "--output",
+               "jsonpath={..namespace}").stdout == "default"  # labcluster's kubeconfig says so
+    assert run("config", "set-context", "--current", "--namespace=pf-test").returncode == 0
+    assert run("config", "view", "--minify", "--output",
+               "jsonpath={..namespace}").stdout == "pf-test"
+    assert "postgres-0" in run("get", "pods").stdout or "web-" in run("get", "pods").stdout
+    assert run("create", "namespace", "lab-tmp").stdout == "namespace/lab-tmp created\n"
+    assert run("delete", "namespace", "lab-tmp").stdout == 'namespace "lab-tmp" deleted\n'
