@@ -1,7 +1,8 @@
-"""The real kubectl (1.32) against labcluster with its node: the commands the lab text
-uses that need the node — `kubectl port-forward` (pod, deployment, service; both of
-kubectl's transports: SPDY tunnelled in a websocket, its default, and the plain
-`Upgrade: SPDY/3.1` it falls back to), `kubectl cp` both ways.
+"""The real kubectl (1.32) against labcluster with its node: `kubectl port-forward` (pod,
+deployment, service; both of kubectl's transports: SPDY tunnelled in a websocket, its
+default, and the plain `Upgrade: SPDY/3.1` it falls back to), `kubectl cp` both ways, and
+every other command form of the lab text that needs the node (labcluster/README.md's
+table names the test of each).
 
 The cluster runs with LABCLUSTER_PRIVILEGED_PORTS=remap, so forwarding to nginx's port 80
 also goes through the node's port shift (the mybinder.org path). Every wait is bounded.
@@ -449,3 +450,51 @@ def test_lab_run_config_and_namespaces(cluster: Cluster, tmp_path: Path) -> None
     assert "postgres-0" in run("get", "pods").stdout or "web-" in run("get", "pods").stdout
     assert run("create", "namespace", "lab-tmp").stdout == "namespace/lab-tmp created\n"
     assert run("delete", "namespace", "lab-tmp").stdout == 'namespace "lab-tmp" deleted\n'
+
+
+def test_lab_watch_pods_and_events(cluster: Cluster, tmp_path: Path) -> None:
+    """`kubectl get pods -w` / `get events --watch`: the lines of a pod created while
+    they watch arrive (then Ctrl-C)."""
+    procs = {}
+    for what in (("get", "pods", "-w"), ("get", "events", "--watch")):
+        out = tmp_path / f"{what[1]}.out"
+        with out.open("w") as sink:
+            procs[what[1]] = (subprocess.Popen(
+                ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "-n", NS, *what],
+                stdout=sink, stderr=subprocess.STDOUT), out)
+    try:
+        wait_for(lambda: all(o.read_text() for _p, o in procs.values()), 30, "headers")
+        cluster.core.create_namespaced_pod(NS, {
+            "metadata": {"name": "watched"},
+            "spec": {"restartPolicy": "Never", "containers": [
+                {"name": "c", "image": "busybox:1.36", "command": ["sleep", "2"]}]}})
+        pods, events = procs["pods"][1], procs["events"][1]
+        wait_for(lambda: re.search(r"^watched +1/1 +Running", pods.read_text(), re.M), 60,
+                 "watched Running in kubectl get pods -w")
+        wait_for(lambda: re.search(r"Started +pod/watched", events.read_text()), 60,
+                 "the Started event in kubectl get events --watch")
+        wait_for(lambda: re.search(r"^watched +0/1 +Completed", pods.read_text(), re.M), 60,
+                 "watched Completed")
+    finally:
+        for proc, _out in procs.values():
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=15)
+
+
+def test_lab_redis_ping_and_apply_a_directory(cluster: Cluster, tmp_path: Path) -> None:
+    """`kubectl apply -f k8s/` (every manifest of a folder), then the lab's
+    `kubectl exec deploy/redis -- redis-cli ping`."""
+    folder = tmp_path / "k8s"
+    folder.mkdir()
+    (folder / "redis-deployment.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: redis}\nspec:\n"
+        "  selector: {matchLabels: {app: redis}}\n  template:\n"
+        "    metadata: {labels: {app: redis}}\n    spec:\n      containers:\n"
+        "      - {name: redis, image: 'redis:7.2-alpine', ports: [{containerPort: 6379}]}\n")
+    (folder / "redis-service.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: redis}\nspec:\n"
+        "  selector: {app: redis}\n  ports: [{port: 6379}]\n")
+    out = ok(cluster, "apply", "-f", str(folder))
+    assert "deployment.apps/redis created" in out and "service/redis created" in out
+    ok(cluster, "rollout", "status", "deployment/redis", "--timeout=90s")
+    assert ok(cluster, "exec", "deploy/redis", "--", "redis-cli", "ping") == "PONG\n"
