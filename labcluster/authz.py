@@ -27,7 +27,6 @@ from labcluster.errors import ApiError, FieldError, invalid
 from labcluster.registry import Registry, Resource
 
 AUTHZ, AUTHN = "authorization.k8s.io", "authentication.k8s.io"
-USER_KEY = "labcluster.user"
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,10 @@ class UserInfo:
             out["extra"] = self.extra
         return out
 
+
+# where the auth middleware leaves the caller (a typed key where aiohttp has them, 3.12+)
+USER_KEY: Any = (web.RequestKey("labcluster.user", UserInfo) if hasattr(web, "RequestKey")
+                 else "labcluster.user")
 
 # the identity kubeadm/kind give their admin kubeconfig
 ADMIN = UserInfo("kubernetes-admin", ("kubeadm:cluster-admins", "system:authenticated"))
