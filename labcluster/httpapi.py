@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import decoding, discovery, openapi, protobuf, validation
+from . import authz, decoding, discovery, openapi, protobuf, validation
 from .api import PATCH_TYPES, ClusterApi
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
 from .registry import Resource
@@ -48,6 +48,8 @@ def make_auth_middleware(token: str) -> Any:
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
                                                                  expected):
             return _status_response(unauthorized())
+        # the one credential there is (authz.py); the admin may impersonate (`--as`)
+        request[authz.USER_KEY] = authz.impersonated(request.headers) or authz.ADMIN
         sink: list[str] = []
         tok = validation.warnings.set(sink)
         try:
@@ -75,6 +77,7 @@ class HttpApi:
         self.api = api
         self.server_address = server_address
         self.ready = False
+        self._openapi: dict[tuple[str, str], bytes | None] = {}
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -120,10 +123,15 @@ class HttpApi:
             group, version = parts[1], parts[2]
         else:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        doc = openapi.gv_document(self.api.registry, group, version)
-        if doc is None:
+        key = (group, version)
+        if key not in self._openapi:  # built once, off the event loop (schemas load ~1 s)
+            doc = await asyncio.to_thread(openapi.gv_document, self.api.registry, group,
+                                          version)
+            self._openapi[key] = None if doc is None else json.dumps(doc).encode()
+        body = self._openapi[key]
+        if body is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        return _json(doc)
+        return web.Response(body=body, content_type="application/json")
 
     async def core(self, request: web.Request) -> web.StreamResponse:
         tail = request.match_info["tail"]

@@ -1,15 +1,118 @@
-"""A minimal OpenAPI v3 document set: enough for kubectl to see that the server does
-field validation itself (it looks for a `fieldValidation` parameter on each kind's PATCH
-operation) instead of demanding a full schema download. No schemas are served.
+"""The OpenAPI v3 documents kubectl reads: per group/version, the paths (kubectl apply
+looks for a `fieldValidation` parameter on each kind's PATCH to know the server validates
+fields itself) and `components.schemas` (what `kubectl explain` walks).
+
+The schemas are the real Kubernetes 1.32 ones, from the JSON Schema set
+kubernetes-validate ships (converted from the API server's own OpenAPI), turned back into
+OpenAPI v3 shape: `$ref`s to `#/components/schemas/...` wrapped in `allOf` so a field's
+description survives (as the API server does), `["string", "null"]` types back to
+`string`, IntOrString/Quantity to strings, and the converter's one-value `apiVersion` /
+`kind` enums dropped. Each document holds the schemas its kinds reach.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from .registry import Registry
+
+SCHEMA_SET = "v1.32.0-local"  # the non-strict variant: no added additionalProperties
+DEFS, COMPONENTS = "#/$defs/", "#/components/schemas/"
+
+
+@cache
+def _json_schemas() -> dict[str, Any]:
+    root = files("kubernetes_validate") / "kubernetes-json-schema" / SCHEMA_SET
+    return json.loads((root / "_definitions.json").read_text())["$defs"]
+
+
+def warm_up() -> None:
+    """Load the schema set (about a second) before kubectl explain or apply asks."""
+    _json_schemas()
+
+
+def _convert(node: Any, top: bool = False) -> Any:
+    """One JSON Schema node back to the API server's OpenAPI v3 form."""
+    if isinstance(node, list):
+        return [_convert(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$ref":
+            continue
+        if key == "type" and isinstance(value, list):
+            types = [t for t in value if t != "null"]
+            value = types[0] if len(types) == 1 else types
+        elif key == "properties":
+            value = {name: _convert(prop) for name, prop in value.items()}
+            for name in ("apiVersion", "kind"):
+                prop = value.get(name)
+                if top and isinstance(prop, dict) and len(prop.get("enum") or []) == 1:
+                    value[name] = {k: v for k, v in prop.items() if k != "enum"}
+        elif key in ("items", "additionalProperties", "oneOf", "anyOf", "allOf"):
+            value = _convert(value)
+        out[key] = value
+    ref = node.get("$ref")
+    if ref:
+        target = {"$ref": ref.replace(DEFS, COMPONENTS)}
+        if len(node) == 1:
+            return target
+        out["allOf"] = [target]
+    return out
+
+
+def _definition(name: str) -> dict[str, Any]:
+    raw = _json_schemas()[name]
+    # the two untyped wrappers (no `type`, so kubectl explain names them)
+    if name == "io.k8s.apimachinery.pkg.util.intstr.IntOrString":
+        return {"description": "IntOrString is a type that can hold an int32 or a string.  "
+                "When used in JSON or YAML marshalling and unmarshalling, it produces or "
+                "consumes the inner type.  This allows you to have, for example, a JSON field "
+                "that can accept a name or number.", "format": "int-or-string",
+                "oneOf": [{"type": "integer"}, {"type": "string"}]}
+    if name == "io.k8s.apimachinery.pkg.api.resource.Quantity":
+        return {"description": raw.get("description", "Quantity is a fixed-point "
+                                        "representation of a number."),
+                "oneOf": [{"type": "string"}, {"type": "number"}]}
+    return _convert(raw, top=True)
+
+
+@cache
+def _closure(roots: tuple[str, ...]) -> dict[str, Any]:
+    """The named schemas and every schema they reference, converted."""
+    defs = _json_schemas()
+    found: dict[str, Any] = {}
+    todo = [r for r in roots if r in defs]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found[name] = _definition(name)
+        text = json.dumps(defs[name])
+        start = 0
+        while (i := text.find(DEFS, start)) >= 0:
+            end = text.find('"', i)
+            todo.append(text[i + len(DEFS):end])
+            start = end
+    return dict(sorted(found.items()))
+
+
+def _schema_names(group: str, version: str, kinds: list[str]) -> tuple[str, ...]:
+    """The definitions whose x-kubernetes-group-version-kind is one of `kinds` (and
+    their lists)."""
+    wanted = {(group, version, k) for k in kinds} | {(group, version, k + "List")
+                                                     for k in kinds}
+    names = []
+    for name, schema in _json_schemas().items():
+        for gvk in schema.get("x-kubernetes-group-version-kind") or []:
+            if (gvk.get("group", ""), gvk.get("version"), gvk.get("kind")) in wanted:
+                names.append(name)
+    return tuple(sorted(set(names)))
 
 _PARAMS = [{"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
            for n in ("dryRun", "fieldManager", "fieldValidation", "force")]
@@ -19,7 +122,10 @@ def _gv_path(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
-def gv_document(reg: Registry, group: str, version: str) -> dict[str, Any] | None:
+def gv_document(reg: Registry, group: str, version: str,
+                schemas: bool = True) -> dict[str, Any] | None:
+    """The /openapi/v3/{api|apis/group}/version document; `schemas=False` leaves the
+    components out (cheap: what the root's hashes are computed from)."""
     paths: dict[str, Any] = {}
     for r in reg.resources:
         if r.group != group or r.version != version or not r.stored:
@@ -41,15 +147,18 @@ def gv_document(reg: Registry, group: str, version: str) -> dict[str, Any] | Non
         }
     if not paths:
         return None
+    kinds = [r.kind for r in reg.resources if r.group == group and r.version == version
+             and r.stored]
+    components = _closure(_schema_names(group, version, kinds)) if schemas else SCHEMA_SET
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0+labcluster"},
-            "paths": paths, "components": {"schemas": {}}}
+            "paths": paths, "components": {"schemas": components}}
 
 
 def root(reg: Registry) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for group, versions in reg.groups().items():
         for v in versions:
-            doc = gv_document(reg, group, v)
+            doc = gv_document(reg, group, v, schemas=False)  # hash: paths + schema set
             if doc is None:
                 continue
             digest = hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:64]

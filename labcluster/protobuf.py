@@ -74,8 +74,37 @@ MESSAGES: dict[str, dict[int, tuple[str, str, bool]]] = {
                       4: ("protocol", S, False)},
     "ResourceRequirements": {1: ("limits", "qmap", False), 2: ("requests", "qmap", False)},
     "Empty": {},
+    # authorization.k8s.io/v1 and authentication.k8s.io/v1: what `kubectl auth` posts
+    "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta", False),
+                                2: ("spec", "SelfSubjectAccessReviewSpec", False),
+                                3: ("status", "Empty", False)},
+    "SelfSubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes", False),
+                                    2: ("nonResourceAttributes", "NonResourceAttributes",
+                                        False)},
+    "ResourceAttributes": {1: ("namespace", S, False), 2: ("verb", S, False),
+                           3: ("group", S, False), 4: ("version", S, False),
+                           5: ("resource", S, False), 6: ("subresource", S, False),
+                           7: ("name", S, False)},
+    "NonResourceAttributes": {1: ("path", S, False), 2: ("verb", S, False)},
+    "SubjectAccessReview": {1: ("metadata", "ObjectMeta", False),
+                            2: ("spec", "SubjectAccessReviewSpec", False),
+                            3: ("status", "Empty", False)},
+    "SubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes", False),
+                                2: ("nonResourceAttributes", "NonResourceAttributes", False),
+                                3: ("user", S, False), 4: ("groups", S, True),
+                                6: ("uid", S, False)},
+    "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta", False),
+                               2: ("spec", "SelfSubjectRulesReviewSpec", False),
+                               3: ("status", "Empty", False)},
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", S, False)},
+    # status is the server's to fill (and dropped): its empty UserInfo is not decoded
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta", False), 2: ("status", "bytes", False)},
 }
-KINDS = {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Service", "Deployment", "Job"}
+KINDS = {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Service", "Deployment", "Job",
+         "SelfSubjectAccessReview", "SubjectAccessReview", "SelfSubjectRulesReview",
+         "SelfSubjectReview"}
+MESSAGES["LocalSubjectAccessReview"] = MESSAGES["SubjectAccessReview"]
+KINDS.add("LocalSubjectAccessReview")
 
 
 class _Unsupported(Exception):

@@ -170,4 +170,6 @@ def default_registry() -> Registry:
     ]
     for r in core + apps + batch + other:
         reg.add(r)
+    from labcluster import authz  # the reviews kubectl auth can-i / whoami post
+    authz.register(reg)
     return reg

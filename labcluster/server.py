@@ -23,6 +23,7 @@ from aiohttp import web
 from . import home as homedir
 from . import tls, validation
 from .api import ClusterApi
+from .authz import ReviewRoutes
 from .component import Component, ServerContext
 from .httpapi import HttpApi, make_auth_middleware
 from .kubeconfig import read_kubeconfig, write_kubeconfig
@@ -95,6 +96,7 @@ class Server:
         app = web.Application(middlewares=[make_auth_middleware(token)],
                               client_max_size=16 * 2**20)
         app.add_routes(ctx.routes)
+        app.add_routes(ReviewRoutes().routes())
         app.add_routes(http.routes())
         self.runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self.runner.setup()

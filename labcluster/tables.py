@@ -128,6 +128,18 @@ def _event_object(ev: dict[str, Any]) -> str:
     return f"{(io.get('kind') or '').lower()}/{io.get('name')}"
 
 
+def _since(stamp: str | None) -> str:
+    when = parse_time(stamp) if stamp else None
+    return human_duration((datetime.now(UTC) - (when or datetime.now(UTC))).total_seconds())
+
+
+def _event_source(ev: dict[str, Any]) -> str:
+    src = ev.get("source") or {}
+    comp = src.get("component") or ev.get("reportingComponent") or ""
+    host = src.get("host") or ""
+    return f"{comp}, {host}" if comp and host else comp
+
+
 def _workload_wide(obj: dict[str, Any]) -> list[Any]:
     """CONTAINERS, IMAGES, SELECTOR: the `-o wide` columns of workloads."""
     cs = ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
@@ -212,12 +224,16 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
                    lambda c: [len(c.get("data") or {}) + len(c.get("binaryData") or {}), age(c)]),
     "secrets": ([("Type", "string", 0), ("Data", "integer", 0), ("Age", "string", 0)],
                 lambda s: [s.get("type", ""), len(s.get("data") or {}), age(s)]),
+    # the real printer: Name is last and only in -o wide (priority 1)
     "events": ([("Last Seen", "string", 0), ("Type", "string", 0), ("Reason", "string", 0),
-                ("Object", "string", 0), ("Message", "string", 0)],
-               lambda e: [human_duration((datetime.now(UTC) - (parse_time(e.get("lastTimestamp"))
-                                          or datetime.now(UTC))).total_seconds()),
-                          e.get("type", ""), e.get("reason", ""), _event_object(e),
-                          e.get("message", "")]),
+                ("Object", "string", 0), ("Subobject", "string", 1), ("Source", "string", 1),
+                ("Message", "string", 0), ("First Seen", "string", 1),
+                ("Count", "string", 1)],
+               lambda e: [_since(e.get("lastTimestamp")), e.get("type", ""),
+                          e.get("reason", ""), _event_object(e),
+                          (e.get("involvedObject") or {}).get("fieldPath", ""),
+                          _event_source(e), e.get("message", ""),
+                          _since(e.get("firstTimestamp")), str(e.get("count") or 1)]),
     "nodes": ([("Status", "string", 0), ("Roles", "string", 0), ("Age", "string", 0),
                ("Version", "string", 0)],
               lambda n: [next((("Ready" if c.get("status") == "True" else "NotReady")
@@ -240,13 +256,16 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
 def to_table(r: Resource, data: dict[str, Any], include: str = "Object") -> dict[str, Any]:
     cols, cells = PRINTERS.get(r.plural, ([("Age", "string", 0)], lambda o: [age(o)]))
     items = data.get("items", [data])
-    defs = [{"name": "Name", "type": "string", "format": "name", "description": "Name",
-             "priority": 0}]
-    defs += [{"name": n, "type": t, "format": "", "description": n, "priority": p}
-             for n, t, p in cols]
+    name_last = r.plural == "events"  # the events printer puts Name last, in -o wide
+    name_col = {"name": "Name", "type": "string", "format": "name", "description": "Name",
+                "priority": 1 if name_last else 0}
+    defs = [{"name": n, "type": t, "format": "", "description": n, "priority": p}
+            for n, t, p in cols]
+    defs = [*defs, name_col] if name_last else [name_col, *defs]
     rows = []
     for obj in items:
-        row: dict[str, Any] = {"cells": [obj["metadata"]["name"]] + cells(obj)}
+        row: dict[str, Any] = {"cells": ([*cells(obj), obj["metadata"]["name"]] if name_last
+                                         else [obj["metadata"]["name"], *cells(obj)])}
         if include == "Object":
             row["object"] = obj
         elif include != "None":

@@ -83,6 +83,8 @@ def warm_up() -> threading.Thread:
         for kind, av in (("Deployment", "apps/v1"), ("Pod", "v1"), ("Service", "v1"),
                          ("ConfigMap", "v1"), ("StatefulSet", "apps/v1")):
             schema_validator(kind, av)
+        from labcluster import openapi
+        openapi.warm_up()
 
     t = threading.Thread(target=run, name="labcluster-schema-warmup", daemon=True)
     t.start()

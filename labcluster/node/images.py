@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labcluster.node.containerfs import env_for
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
 from labcluster.node.netshim import active_mode, shim_env
 
@@ -71,6 +72,12 @@ class ImageRef:
 
 
 # Tags that can exist for the stock images: "16", "16.4", "16.4-alpine", "alpine", "latest".
+# `python -m labcluster.node.toolbox`, but from the labcluster that runs this node (the
+# container env has no PYTHONPATH: another installed copy would answer otherwise)
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+TOOLBOX_BOOT = (f"import runpy, sys; sys.path.insert(0, {PACKAGE_ROOT!r}); sys.argv.pop(0); "
+                "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)")
+COMMON_TOOLS = ("tar", "test")  # in every stock image; kubectl cp execs them
 STOCK_TAG = re.compile(r"^(latest|stable|alpine|bookworm|bullseye|\d+(\.\d+){0,2}([-.][a-z0-9.]+)*)$")
 
 
@@ -123,7 +130,7 @@ class ImageHandler:
 
     def toolbox(self, *names: str) -> dict[str, list[str]]:
         python = self.node.python if self.node else sys.executable
-        return {n: [python, "-m", "labcluster.node.toolbox", n] for n in names}
+        return {n: [python, "-c", TOOLBOX_BOOT, "labcluster.node.toolbox", n] for n in names}
 
     def argv_for(self, launch: ContainerLaunch) -> list[str]:
         """Kubernetes' rule: command replaces ENTRYPOINT, args replace CMD."""
@@ -133,12 +140,17 @@ class ImageHandler:
             return [*self.entrypoint, *launch.args]
         return [*self.entrypoint, *self.cmd]
 
+    def all_commands(self) -> dict[str, list[str]]:
+        """The image's commands plus `tar` and `test`, which every stock image has
+        (kubectl cp runs them through exec), from the toolbox."""
+        return {**self.toolbox(*COMMON_TOOLS), **self.commands()}
+
     def resolve_command(self, launch: ContainerLaunch, argv: list[str]) -> list[str]:
         """Map argv[0] as the image would find it to something this machine can run."""
         if not argv:
             raise CommandNotFound("")
         name = argv[0]
-        table = self.commands()
+        table = self.all_commands()
         base = name.rsplit("/", 1)[-1]
         if "/" not in name and name in table:
             return [*table[name], *argv[1:]]
@@ -160,7 +172,11 @@ class ImageHandler:
         bin_dir = launch.run_dir / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
         launch.host_path("/root").mkdir(parents=True, exist_ok=True)  # $HOME
-        for name, prefix in self.commands().items():
+        tmp = launch.host_path("/tmp")  # every image has a world-writable /tmp
+        if not tmp.is_dir():
+            tmp.mkdir(parents=True, exist_ok=True)
+            tmp.chmod(0o1777)
+        for name, prefix in self.all_commands().items():
             quoted = " ".join("'" + part.replace("'", "'\\''") + "'" for part in prefix)
             text = f'#!/bin/sh\nexec {quoted} "$@"\n'
             script = bin_dir / name
@@ -188,6 +204,10 @@ class ImageHandler:
             **launch.env,
         }
         env["PATH"] = str(bin_dir)  # image commands only, as inside the image
+        # the mount table, for toolbox commands that take container paths (containerfs.py)
+        env.update(env_for(launch.host_path("/"), [(m.container_path, m.host_path)
+                                                   for m in launch.mounts],
+                           "/" + (launch.working_dir or self.workdir).strip("/")))
         if self.node is None:
             return env
         return shim_env(

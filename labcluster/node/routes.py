@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,10 @@ from labcluster.node.exec import Exec
 from labcluster.node.images import CommandNotFound
 from labcluster.node.logs import follow_async, read_log
 from labcluster.node.network import ready_endpoints
+from labcluster.node.portforward import PortForwarder
 from labcluster.node.ports import node_ports
+from labcluster.node.spdy import Session
+from labcluster.selectors import labels_match, parse_label_selector
 
 if TYPE_CHECKING:
     from labcluster.node.component import NodeComponent
@@ -36,6 +39,8 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 CORE = "/api/v1/namespaces/{namespace}"
 METRICS = "/apis/metrics.k8s.io/v1beta1"
 STDOUT, STDERR, ERROR = 1, 2, 3
+PORTFORWARD_PROTOCOL = "portforward.k8s.io"
+TUNNEL_PROTOCOL = "SPDY/3.1+" + PORTFORWARD_PROTOCOL  # kubectl's websocket-tunnelled SPDY
 
 
 def _fail(exc: ApiError) -> web.Response:
@@ -47,6 +52,7 @@ class NodeRoutes:
         self.node = node
         self.rr = itertools.count()
         self._session: aiohttp.ClientSession | None = None
+        self._attached: set[str] = set()  # containers (process markers) attached once
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -264,6 +270,11 @@ class NodeRoutes:
         # `kubectl run -i -- sh -c "echo hi"` attaches after a short command already ended:
         # then the whole log is sent (a real node would have lost it), then the exit
         ended = not proc.running()
+        # stdinOnce (kubectl run -i) means one attach session for the container's life: it
+        # gets the output from the start, which a fast command may already have written
+        # between the pod turning Running and kubectl attaching
+        first = bool(state.spec.get("stdinOnce")) and proc.marker not in self._attached
+        self._attached.add(proc.marker)
         stdin = proc.popen.stdin if proc.popen is not None else None
         if request.query.get("stdin") in ("true", "1") and stdin is None:
             return _fail(ApiError(400, "BadRequest", "Stdin is not enabled for this pod"))
@@ -274,7 +285,7 @@ class NodeRoutes:
 
         async def pump() -> None:
             async for line in follow_async(log_path, proc.running,
-                                           tail=None if ended else 0):
+                                           tail=None if ended or first else 0):
                 await ws.send_bytes(bytes([STDOUT]) + line.encode())
 
         async def feed() -> None:
@@ -314,6 +325,12 @@ class NodeRoutes:
         ip = ((pod or {}).get("status") or {}).get("podIP")
         if pod is None or not ip or (pod.get("status") or {}).get("phase") != "Running":
             return _fail(ApiError(400, "BadRequest", f'pod "{name}" is not running'))
+        offered = {p.strip() for value in request.headers.getall("Sec-WebSocket-Protocol", [])
+                   for p in value.split(",")}
+        if TUNNEL_PROTOCOL in offered:
+            return await self._spdy_over_websocket(request, pod, ip)
+        if request.headers.get("Upgrade", "").lower() == "spdy/3.1":
+            return await self._spdy_upgrade(request, pod, ip)
         ports = [int(p) for value in request.query.getall("ports", [])
                  for p in value.split(",") if p.strip().isdigit()]
         if not ports:
@@ -358,6 +375,86 @@ class NodeRoutes:
                 w.close()
         return ws
 
+    async def _spdy_over_websocket(self, request: web.Request, pod: dict[str, Any],
+                                   ip: str) -> web.StreamResponse:
+        """kubectl's port-forward (1.30+): SPDY/3.1 frames as a byte stream in websocket
+        binary messages (client-go's tunneling dialer), one session for all of its local
+        connections; the streams are served by PortForwarder."""
+        ws = web.WebSocketResponse(protocols=(TUNNEL_PROTOCOL,), max_msg_size=0)
+        await ws.prepare(request)
+        forwarder = self._forwarder(pod, ip, ws.send_bytes)
+        session = forwarder.session
+        try:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    session.feed(msg.data)
+                elif msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                if session.closed.is_set():
+                    break
+        finally:
+            session.close()
+            await forwarder.close()
+            await session.wait_writer()
+            await ws.close()
+        return ws
+
+    async def _spdy_upgrade(self, request: web.Request, pod: dict[str, Any],
+                            ip: str) -> web.StreamResponse:
+        """kubectl's fallback (and kubectl < 1.30): `Upgrade: SPDY/3.1`, answered with
+        101, after which the connection carries SPDY frames both ways. aiohttp does not
+        treat SPDY as an upgrade, so our parser takes the connection's bytes before the
+        101 goes out (the client sends no frame before it has read it)."""
+        versions = [v.strip() for value in request.headers.getall(
+            "X-Stream-Protocol-Version", []) for v in value.split(",")]
+        if versions and PORTFORWARD_PROTOCOL not in versions:
+            return _fail(ApiError(403, "Forbidden", "unable to upgrade: unable to negotiate "
+                                  f"protocol: client supports {versions}, server supports "
+                                  f"[{PORTFORWARD_PROTOCOL}]"))
+        transport = request.transport
+        if transport is None:
+            return web.Response(status=400)
+        inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def send(frame: bytes) -> None:
+            if transport.is_closing():
+                raise ConnectionResetError("the client closed the connection")
+            transport.write(frame)
+
+        forwarder = self._forwarder(pod, ip, send)
+        session = forwarder.session
+        request.protocol.set_parser(_RawBytes(inbox))  # type: ignore[arg-type]
+        response = web.StreamResponse(status=101, headers={
+            "Connection": "Upgrade", "Upgrade": "SPDY/3.1",
+            "X-Stream-Protocol-Version": PORTFORWARD_PROTOCOL})
+        response.force_close()
+        await response.prepare(request)
+        request.protocol.keep_alive(False)
+        try:
+            while (data := await inbox.get()) is not None:
+                session.feed(data)
+                if session.closed.is_set():
+                    break
+        finally:
+            session.close()
+            await forwarder.close()
+            await session.wait_writer()
+            transport.close()
+        return response
+
+    def _forwarder(self, pod: dict[str, Any], ip: str,
+                   send: Callable[[bytes], Awaitable[None]]) -> PortForwarder:
+        async def dial(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            return await asyncio.wait_for(
+                asyncio.open_connection(ip, node_ports().host_port(port)), 10)
+
+        holder: list[PortForwarder] = []
+        session = Session(send, lambda stream: holder[0].on_stream(stream))
+        meta = pod["metadata"]
+        holder.append(PortForwarder(session, dial, meta["name"], meta.get("uid", ""),
+                                    lambda port: f"{ip}:{port}"))
+        return holder[0]
+
     # ------------------------------------------------------------------ metrics
     async def node_metrics(self, request: web.Request) -> web.Response:
         from labcluster.node.scheduling import NODE_NAME
@@ -376,9 +473,15 @@ class NodeRoutes:
 
     async def pod_metrics(self, request: web.Request) -> web.Response:
         ns, name = request.match_info.get("namespace"), request.match_info.get("name")
+        try:  # `kubectl top pod -l app=x`
+            wanted = parse_label_selector(request.query.get("labelSelector"))
+        except ApiError as exc:
+            return _fail(exc)
         items = []
         for worker in list(self.node.workers.values()):
             if (ns and worker.ns != ns) or (name and worker.name != name):
+                continue
+            if wanted and not labels_match(wanted, worker.pod["metadata"].get("labels")):
                 continue
             containers = []
             for c in worker.containers:
@@ -399,6 +502,21 @@ class NodeRoutes:
             return web.json_response(items[0])
         return web.json_response({"apiVersion": "metrics.k8s.io/v1beta1",
                                   "kind": "PodMetricsList", "metadata": {}, "items": items})
+
+
+class _RawBytes:
+    """A payload parser for aiohttp's protocol that hands every byte of an upgraded
+    connection to a queue (None at EOF)."""
+
+    def __init__(self, inbox: asyncio.Queue[bytes | None]) -> None:
+        self.inbox = inbox
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.inbox.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.inbox.put_nowait(None)
 
 
 def _write_flush(stream: Any, data: bytes) -> None:

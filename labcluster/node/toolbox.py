@@ -223,13 +223,17 @@ def echo(args: list[str]) -> int:
 
 
 def cat(args: list[str]) -> int:
+    """Paths are the container's (its mount table, containerfs.py), not the machine's."""
+    from labcluster.node.containerfs import ContainerFS
+
+    fs = ContainerFS()
     code = 0
     for name in args or ["-"]:
         try:
             if name == "-":
                 sys.stdout.buffer.write(sys.stdin.buffer.read())
             else:
-                with open(name, "rb") as f:
+                with open(fs.host(fs.absolute(name)), "rb") as f:
                     sys.stdout.buffer.write(f.read())
         except OSError as exc:
             print(f"cat: can't open '{name}': {exc.strerror}", file=sys.stderr)
@@ -264,7 +268,15 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "hostname": hostname,
     "true": lambda args: 0,
     "false": lambda args: 1,
+    "tar": lambda args: _tar_module().tar(args),
+    "test": lambda args: _tar_module().test(args),
 }
+
+
+def _tar_module():
+    """Imported on use: most toolbox calls (nslookup, curl) need no tarfile."""
+    from labcluster.node import toolbox_tar
+    return toolbox_tar
 
 
 def main(argv: list[str] | None = None) -> int:

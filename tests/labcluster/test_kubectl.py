@@ -147,3 +147,62 @@ def test_kubectl_create_generators_send_protobuf_and_work(kube_target, kube_ns):
     assert (pod["containers"][0]["image"], pod["containers"][0]["command"]) == (
         "busybox:1.36", ["echo", "hi"])
     assert job["spec"]["template"]["metadata"]["labels"]["job-name"] == "hello-once"
+
+
+# ------------------------------------------------------------------ kubectl auth
+def test_auth_can_i_as_the_admin_and_as_someone_else(kube_target, kube_ns):
+    """The lab's `kubectl auth can-i create deployments -n ...`: a SelfSubjectAccessReview
+    (kubectl posts it as protobuf). The admin may; an impersonated user gets only what
+    every authenticated user has (exit 1 and `no` otherwise, as kubectl prints it)."""
+    out = kubectl(kube_target, kube_ns, "auth", "can-i", "create", "deployments")
+    assert (out.returncode, out.stdout) == (0, "yes\n")
+    out = kubectl(kube_target, kube_ns, "auth", "can-i", "get", "/healthz")
+    assert out.stdout == "yes\n"
+    out = kubectl(kube_target, kube_ns, "auth", "can-i", "create", "deployments",
+                  "--as=lab-student", check=False)
+    assert (out.returncode, out.stdout) == (1, "no\n")
+    out = kubectl(kube_target, kube_ns, "auth", "can-i", "get", "/version",
+                  "--as=lab-student")
+    assert out.stdout == "yes\n"
+    rules = kubectl(kube_target, kube_ns, "auth", "can-i", "--list").stdout.splitlines()
+    assert rules[0].split() == ["Resources", "Non-Resource", "URLs", "Resource", "Names",
+                                "Verbs"]
+    assert rules[1].split() == ["*.*", "[]", "[]", "[*]"]
+
+
+def test_auth_whoami(kube_target, kube_ns):
+    out = kubectl(kube_target, kube_ns, "auth", "whoami").stdout.splitlines()
+    assert out[0].split() == ["ATTRIBUTE", "VALUE"]
+    if kube_target.home is not None:  # labcluster's admin is kind's/kubeadm's admin
+        assert out[1].split() == ["Username", "kubernetes-admin"]
+        assert out[2].split() == ["Groups", "[kubeadm:cluster-admins", "system:authenticated]"]
+    out = kubectl(kube_target, kube_ns, "auth", "whoami", "--as=alice", "--as-group=devs",
+                  "-o", "json")
+    info = json.loads(out.stdout)["status"]["userInfo"]
+    assert info["username"] == "alice" and info["groups"] == ["devs", "system:authenticated"]
+
+
+# ------------------------------------------------------------------ kubectl explain
+def test_explain_a_field_and_a_kind(kube_target, kube_ns):
+    """kubectl explain reads /openapi/v3/<group-version>: the real 1.32 schemas."""
+    out = kubectl(kube_target, kube_ns, "explain", "deployment.spec.replicas").stdout
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[:3] == ["GROUP:      apps", "KIND:       Deployment", "VERSION:    v1"]
+    assert "FIELD: replicas <integer>" in lines
+    assert "Number of desired pods." in out and "Defaults to 1." in out
+    out = kubectl(kube_target, kube_ns, "explain", "pods").stdout
+    assert out.startswith("KIND:       Pod\nVERSION:    v1\n")
+    fields = [line.split("\t") for line in out.splitlines() if line.startswith("  ")
+              and "\t" in line]
+    assert [f[0].strip() for f in fields] == ["apiVersion", "kind", "metadata", "spec",
+                                              "status"]
+    assert dict((f[0].strip(), f[1]) for f in fields)["spec"] == "<PodSpec>"
+    types = {path: kubectl(kube_target, kube_ns, "explain", path).stdout
+             for path in ("svc.spec.ports.targetPort", "deploy.spec.template.spec.containers",
+                          "deploy.spec.template.spec.containers.resources.limits")}
+    assert "FIELD: targetPort <IntOrString>" in types["svc.spec.ports.targetPort"]
+    assert "FIELD: containers <[]Container>" in types["deploy.spec.template.spec.containers"]
+    assert "FIELD: limits <map[string]Quantity>" in \
+        types["deploy.spec.template.spec.containers.resources.limits"]
+    bad = kubectl(kube_target, kube_ns, "explain", "deployment.spec.nope", check=False)
+    assert bad.returncode == 1 and 'field "nope" does not exist' in bad.stderr

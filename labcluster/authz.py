@@ -1,0 +1,277 @@
+"""Who is asking and what they may do: the access-review APIs `kubectl auth can-i` and
+`kubectl auth whoami` call.
+
+labcluster has one credential today, the admin bearer token of its kubeconfig, and it
+is cluster-admin (as kind's and kubeadm's admin kubeconfig is). The auth middleware
+stores the caller's `UserInfo` on the request; reviews ask an `Authorizer`. Only
+`ClusterAdmin` exists now: an RBAC authorizer (another issue) plugs in by implementing
+`Authorizer.authorize` and being passed to `ReviewRoutes` — the HTTP side stays.
+
+Served (create only, as on a real API server):
+authorization.k8s.io/v1 SelfSubjectAccessReview, SubjectAccessReview,
+LocalSubjectAccessReview, SelfSubjectRulesReview; authentication.k8s.io/v1
+SelfSubjectReview.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from labcluster import protobuf
+from labcluster.errors import ApiError, FieldError, invalid
+from labcluster.registry import Registry, Resource
+
+AUTHZ, AUTHN = "authorization.k8s.io", "authentication.k8s.io"
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+    extra: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"username": self.username, "groups": list(self.groups)}
+        if self.uid:
+            out["uid"] = self.uid
+        if self.extra:
+            out["extra"] = self.extra
+        return out
+
+
+# where the auth middleware leaves the caller (a typed key where aiohttp has them, 3.12+)
+USER_KEY: Any = (web.RequestKey("labcluster.user", UserInfo) if hasattr(web, "RequestKey")
+                 else "labcluster.user")
+
+# the identity kubeadm/kind give their admin kubeconfig
+ADMIN = UserInfo("kubernetes-admin", ("kubeadm:cluster-admins", "system:authenticated"))
+
+
+def impersonated(headers: Mapping[str, str]) -> UserInfo | None:
+    """`kubectl --as=USER [--as-group=G] [--as-uid=U]`: the Impersonate-* headers. The
+    admin may impersonate anyone (cluster-admin has the `impersonate` verb), so the
+    request then runs as that user, with system:authenticated added as the API server
+    adds it. Only the reviews look at the user today (see README, known differences)."""
+    user = headers.get("Impersonate-User", "")
+    if not user:
+        return None
+    getall = getattr(headers, "getall", None)
+    groups = list(getall("Impersonate-Group", [])) if getall else \
+        [g for g in [headers.get("Impersonate-Group")] if g]
+    if "system:authenticated" not in groups and not user.startswith("system:anonymous"):
+        groups.append("system:authenticated")
+    return UserInfo(user, tuple(groups), headers.get("Impersonate-Uid", ""))
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """What is being asked: a resource request (verb on group/resource[/subresource]
+    [name] in namespace) or a non-resource one (verb on path)."""
+
+    user: UserInfo
+    verb: str
+    resource_request: bool = True
+    namespace: str = ""
+    group: str = ""
+    version: str = ""
+    resource: str = ""
+    subresource: str = ""
+    name: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+    denied: bool = False  # an explicit deny (RBAC never says this; webhooks may)
+    evaluation_error: str = ""
+
+
+class Authorizer(Protocol):
+    def authorize(self, attrs: Attributes) -> Decision: ...
+
+    def rules_for(self, user: UserInfo, namespace: str) -> dict[str, Any]:
+        """SelfSubjectRulesReview's status: resourceRules, nonResourceRules,
+        incomplete (the `kubectl auth can-i --list` table)."""
+        ...
+
+
+# what every authenticated user may do on a real cluster (the default ClusterRoles
+# system:basic-user, system:discovery and system:public-info-viewer)
+BASIC_RESOURCES = ({"verbs": ["create"], "apiGroups": [AUTHN], "resources": ["selfsubjectreviews"]},
+                   {"verbs": ["create"], "apiGroups": [AUTHZ],
+                    "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]})
+BASIC_PATHS = ("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
+               "/openapi/*", "/readyz", "/version", "/version/")
+
+
+class ClusterAdmin:
+    """Today's only authorizer: the admin (group system:masters or kubeadm:cluster-admins)
+    may do everything; any other user (reachable only by impersonation) what the default
+    roles give every authenticated user, as RBAC without bindings answers."""
+
+    admin_groups = frozenset({"system:masters", "kubeadm:cluster-admins"})
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        if self.admin_groups & set(attrs.user.groups):
+            group = sorted(self.admin_groups & set(attrs.user.groups))[0]
+            return Decision(True, 'RBAC: allowed by ClusterRoleBinding "cluster-admin" of '
+                                  f'ClusterRole "cluster-admin" to Group "{group}"')
+        if "system:authenticated" in attrs.user.groups:
+            if attrs.resource_request:
+                if any(attrs.verb in r["verbs"] and attrs.group in r["apiGroups"]
+                       and attrs.resource in r["resources"] and not attrs.subresource
+                       for r in BASIC_RESOURCES):
+                    return Decision(True, 'RBAC: allowed by ClusterRoleBinding '
+                                          '"system:basic-user" of ClusterRole '
+                                          '"system:basic-user" to Group "system:authenticated"')
+            elif attrs.verb == "get" and any(
+                    attrs.path == p or (p.endswith("*") and attrs.path.startswith(p[:-1]))
+                    for p in BASIC_PATHS):
+                return Decision(True, 'RBAC: allowed by ClusterRoleBinding "system:discovery" '
+                                      'of ClusterRole "system:discovery" to Group '
+                                      '"system:authenticated"')
+        return Decision(False)
+
+    def rules_for(self, user: UserInfo, namespace: str) -> dict[str, Any]:
+        if self.admin_groups & set(user.groups):
+            return {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                    "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                    "incomplete": False}
+        if "system:authenticated" in user.groups:
+            return {"resourceRules": [dict(r) for r in BASIC_RESOURCES],
+                    "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": list(BASIC_PATHS)}],
+                    "incomplete": False}
+        return {"resourceRules": [], "nonResourceRules": [], "incomplete": False}
+
+
+def register(reg: Registry) -> None:
+    """Discovery entries: kubectl looks the review kinds up before posting them."""
+    create = ("create",)
+    for plural, kind, namespaced in (
+            ("selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
+            ("subjectaccessreviews", "SubjectAccessReview", False),
+            ("localsubjectaccessreviews", "LocalSubjectAccessReview", True),
+            ("selfsubjectrulesreviews", "SelfSubjectRulesReview", False)):
+        reg.add(Resource(AUTHZ, "v1", plural, kind, namespaced, verbs=create, stored=False))
+    reg.add(Resource(AUTHN, "v1", "selfsubjectreviews", "SelfSubjectReview", False,
+                     verbs=create, stored=False, has_spec=False))
+
+
+def _invalid(kind: str, field_path: str, message: str, value: Any = "") -> ApiError:
+    return invalid(kind, AUTHZ, "", [FieldError("Invalid value", field_path, value, message)])
+
+
+class ReviewRoutes:
+    """POST handlers for the reviews; every other verb is 405 as the API server says."""
+
+    def __init__(self, authorizer: Authorizer | None = None) -> None:
+        self.authorizer: Authorizer = authorizer or ClusterAdmin()
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        base = f"/apis/{AUTHZ}/v1"
+        return [
+            web.route("*", f"{base}/selfsubjectaccessreviews", self.self_access),
+            web.route("*", f"{base}/subjectaccessreviews", self.subject_access),
+            web.route("*", f"{base}/namespaces/{{namespace}}/localsubjectaccessreviews",
+                      self.local_access),
+            web.route("*", f"{base}/selfsubjectrulesreviews", self.self_rules),
+            web.route("*", f"/apis/{AUTHN}/v1/selfsubjectreviews", self.self_review),
+        ]
+
+    @staticmethod
+    async def _body(request: web.Request, kind: str, group: str) -> dict[str, Any]:
+        if request.method != "POST":
+            raise ApiError(405, "MethodNotAllowed",
+                           "the server does not allow this method on the requested resource")
+        raw = await request.read()
+        if request.content_type == "application/vnd.kubernetes.protobuf":
+            body: Any = protobuf.decode(raw)  # kubectl's typed client posts protobuf
+        else:
+            try:
+                body = json.loads(raw or b"{}")
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ApiError(400, "BadRequest", "the body of the request could not be "
+                               f"decoded as JSON: {exc}") from None
+        if not isinstance(body, dict) or body.get("kind", kind) != kind:
+            raise ApiError(400, "BadRequest", f"the body of the request is not a {kind}")
+        if body.get("apiVersion", f"{group}/v1") != f"{group}/v1":
+            raise ApiError(400, "BadRequest", f"{kind} must be {group}/v1, got "
+                           f"{body.get('apiVersion')}")
+        return body
+
+    def _review(self, body: dict[str, Any], kind: str, user: UserInfo,
+                namespace: str | None = None) -> web.Response:
+        spec = body.get("spec") or {}
+        res, non = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+        if (res is None) == (non is None):
+            raise _invalid(kind, "spec.resourceAttributes", "exactly one of "
+                           "nonResourceAttributes or resourceAttributes must be specified",
+                           res)
+        if namespace is not None and (res or {}).get("namespace", "") != namespace:
+            raise _invalid(kind, "spec.resourceAttributes.namespace",
+                           "must match metadata.namespace", (res or {}).get("namespace", ""))
+        if res is not None:
+            attrs = Attributes(user, res.get("verb", ""), True, res.get("namespace", ""),
+                               res.get("group", ""), res.get("version", ""),
+                               res.get("resource", ""), res.get("subresource", ""),
+                               res.get("name", ""))
+        else:
+            attrs = Attributes(user, non.get("verb", ""), False, path=non.get("path", ""))
+        decision = self.authorizer.authorize(attrs)
+        status: dict[str, Any] = {"allowed": decision.allowed}
+        for key, value in (("denied", decision.denied), ("reason", decision.reason),
+                           ("evaluationError", decision.evaluation_error)):
+            if value:
+                status[key] = value
+        meta = {**(body.get("metadata") or {}), "creationTimestamp": None}
+        if namespace is not None:
+            meta["namespace"] = namespace
+        return web.json_response({"kind": kind, "apiVersion": f"{AUTHZ}/v1", "metadata": meta,
+                                  "spec": spec, "status": status}, status=201)
+
+    async def self_access(self, request: web.Request) -> web.Response:
+        body = await self._body(request, "SelfSubjectAccessReview", AUTHZ)
+        return self._review(body, "SelfSubjectAccessReview", request[USER_KEY])
+
+    async def subject_access(self, request: web.Request) -> web.Response:
+        body = await self._body(request, "SubjectAccessReview", AUTHZ)
+        return self._review(body, "SubjectAccessReview", self._subject(body,
+                                                                        "SubjectAccessReview"))
+
+    async def local_access(self, request: web.Request) -> web.Response:
+        body = await self._body(request, "LocalSubjectAccessReview", AUTHZ)
+        kind = "LocalSubjectAccessReview"
+        return self._review(body, kind, self._subject(body, kind),
+                            request.match_info["namespace"])
+
+    @staticmethod
+    def _subject(body: dict[str, Any], kind: str) -> UserInfo:
+        spec = body.get("spec") or {}
+        if not spec.get("user") and not spec.get("groups"):
+            raise _invalid(kind, "spec.user", "at least one of user or group must be "
+                           "specified")
+        return UserInfo(spec.get("user", ""), tuple(spec.get("groups") or ()),
+                        spec.get("uid", ""), spec.get("extra") or {})
+
+    async def self_rules(self, request: web.Request) -> web.Response:
+        body = await self._body(request, "SelfSubjectRulesReview", AUTHZ)
+        spec = body.get("spec") or {}
+        status = self.authorizer.rules_for(request[USER_KEY], spec.get("namespace", ""))
+        return web.json_response({"kind": "SelfSubjectRulesReview", "apiVersion": f"{AUTHZ}/v1",
+                                  "metadata": {"creationTimestamp": None}, "spec": spec,
+                                  "status": status}, status=201)
+
+    async def self_review(self, request: web.Request) -> web.Response:
+        await self._body(request, "SelfSubjectReview", AUTHN)
+        return web.json_response({"kind": "SelfSubjectReview", "apiVersion": f"{AUTHN}/v1",
+                                  "metadata": {"creationTimestamp": None},
+                                  "status": {"userInfo": request[USER_KEY].to_api()}},
+                                 status=201)
