@@ -41,24 +41,50 @@ def _message_figure(text: str) -> LabFigure:
 
 
 # ------------------------------------------------------------------ top
+#: (column, colour, legend) of the two bars each container gets per panel.
+_TOP_BARS = (("% req", "#1f77b4", "% of request"), ("% lim", "#d62728", "% of limit"))
+
+
+def _pct_label(value: float) -> str:
+    return f"{value:.1f}%" if value < 10 else f"{value:.0f}%"
+
+
 def plot_top(df: pd.DataFrame) -> LabFigure:
-    """CPU and memory panels: a bar per container for its use, a black mark at its request
-    and a red mark at its limit (a bar reaching the red mark is throttled or OOMKilled)."""
+    """CPU and memory panels: per container, its use as a percentage of its request (blue)
+    and of its limit (red), each bar labelled with its number, and a dashed line at 100 %.
+
+    Percentages and not millicores: a container using 7m of a 1000m limit is a bar no one
+    can see on a 0–1000 axis, while "3.5 % of request, 0.7 % of limit" is the comparison
+    the learner is asked to make (a red bar reaching 100 % is throttled or OOMKilled). Draw
+    the table you show (``lab.plot_top(table)``) so the two are the same sample."""
     if df.empty:
         return _message_figure(df.attrs.get("error", "no pods with metrics to plot"))
     labels = [p if (df["pod"] == p).sum() == 1 else f"{p}/{c}"
               for p, c in zip(df["pod"], df["container"], strict=True)]
-    fig = LabFigure(figsize=(11, 0.45 * len(df) + 1.6))
-    panels = (("cpu_m", "cpu_request_m", "cpu_limit_m", "CPU (millicores)"),
-              ("mem_mi", "mem_request_mi", "mem_limit_mi", "memory (MiB)"))
+    fig = LabFigure(figsize=(11, 0.6 * len(df) + 1.8))
     axes = fig.subplots(1, 2, sharey=True)
     ys = list(range(len(df)))
-    for ax, (used, req, lim, title) in zip(axes, panels, strict=True):
-        ax.barh(ys, df[used].fillna(0), color="#1f77b4", label="used")
-        ax.scatter(df[req], ys, marker="|", s=300, color="black", label="request", zorder=3)
-        ax.scatter(df[lim], ys, marker="|", s=300, color="#d62728", label="limit", zorder=3)
-        ax.set_title(title)
-        ax.set_xlim(left=0)
+    height = 0.38
+    for ax, (kind, use, unit, title) in zip(
+            axes, (("cpu", "cpu m", "m", "CPU"), ("mem", "mem Mi", "Mi", "memory")), strict=True):
+        pcts = [df[f"{kind} {col}"] for col, _, _ in _TOP_BARS]
+        top = max([100.0] + [v for s in pcts for v in s.dropna()])
+        for n, ((_, colour, legend), values) in enumerate(zip(_TOP_BARS, pcts, strict=True)):
+            offs = [y + (n - 0.5) * height for y in ys]
+            ax.barh(offs, values.fillna(0), height=height, color=colour, label=legend)
+            for y, v, used in zip(offs, values, df[use], strict=True):
+                if pd.isna(used):
+                    text = "no metrics yet"
+                elif pd.isna(v):
+                    text = "no request" if n == 0 else "no limit"
+                else:
+                    text = _pct_label(v) + (f" ({used:.0f}{unit})" if n == 0 else "")
+                ax.annotate(text, (0 if pd.isna(v) else v, y), xytext=(3, 0),
+                            textcoords="offset points", va="center", fontsize="x-small")
+        ax.axvline(100, color="black", linestyle="--", linewidth=1)
+        ax.set_xlim(0, top * 1.25)  # room for the labels right of the longest bar
+        ax.set_title(f"{title}: use as % of request and of limit")
+        ax.set_xlabel("% (100 = the request, or the limit)")
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(ys, labels)
     axes[0].invert_yaxis()

@@ -278,15 +278,18 @@ class Lab:
         return d
 
     def top(self) -> pd.DataFrame:
-        """CPU (m) and memory (Mi) per container with requests, limits and % of limit;
-        prints how to get metrics-server (and returns an empty table) when there is none."""
+        """CPU (m) and memory (Mi) per container, each also as % of its request and of its
+        limit; prints how to get metrics-server (and returns an empty table) when there is
+        none."""
         return self._show(metrics.top(self))
 
-    def plot_top(self) -> LabFigure:
-        """Use against request and limit per pod, CPU and memory panels."""
+    def plot_top(self, table: pd.DataFrame | None = None) -> LabFigure:
+        """Use as % of request and of limit per pod, CPU and memory panels. Pass the table
+        :meth:`top` returned to draw that same sample (else a new one is taken, whose
+        numbers differ from a table shown a moment ago)."""
         from labhelpers.charts import plot_top
 
-        return plot_top(self.top())
+        return plot_top(self.top() if table is None else table)
 
     def timeline(self) -> pd.DataFrame:
         """Each pod's moments (created, scheduled, started, ready, terminated, kills,

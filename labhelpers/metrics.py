@@ -1,6 +1,13 @@
 """``kubectl top`` with the numbers a learner compares it to: each container's CPU and memory
-use (metrics.k8s.io, through ``CustomObjectsApi``), its requests and limits, and the use as a
-percentage of the limit — the column that says "this one will be throttled / OOMKilled"."""
+use (metrics.k8s.io, through ``CustomObjectsApi``) and that use as a percentage of its request
+(what the scheduler reserved) and of its limit — the column that says "this one will be
+throttled / OOMKilled".
+
+Eight short columns (``cpu % req`` is the CPU use as % of the request, ``% lim`` of the limit,
+as k9s abbreviates them), so the table fits a notebook's width without scrolling: the requests
+and limits themselves are in the manifests (notebook 1's table), the percentages are what to
+compare. The numbers stay numbers (CPU rounded to whole millicores, memory and percentages to
+one decimal); the HTML shows them without trailing zeros (:mod:`labhelpers.styling`)."""
 
 from __future__ import annotations
 
@@ -13,8 +20,11 @@ from kubernetes import client
 from labhelpers.styling import LabFrame
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
-COLUMNS = ["pod", "container", "cpu_m", "cpu_request_m", "cpu_limit_m", "cpu_pct_limit",
-           "mem_mi", "mem_request_mi", "mem_limit_mi", "mem_pct_limit"]
+COLUMNS = ["pod", "container", "cpu m", "cpu % req", "cpu % lim", "mem Mi", "mem % req",
+           "mem % lim"]
+#: How the HTML shows them (``LabFrame``): CPU in whole millicores, memory in Mi with one
+#: decimal at most; percentages are already rounded to one decimal.
+FORMATS = {"cpu m": "{:.0f}", "mem Mi": "{:.1f}"}
 NO_METRICS = ("this cluster has no metrics API ({detail}): install metrics-server "
               "(kind/k3d/kubeadm: kubectl apply -f https://github.com/kubernetes-sigs/"
               "metrics-server/releases/latest/download/components.yaml; minikube: "
@@ -66,12 +76,14 @@ def pod_metrics(api: client.ApiClient, namespace: str, version: str = VERSION
     return body.get("items", [])
 
 
-def _pct(used: float, limit: float) -> float:
-    return round(100 * used / limit, 1) if limit and not math.isnan(limit) else math.nan
+def _pct(used: float, of: float) -> float:
+    """``used`` as a percentage of a request or limit (one decimal); NaN when that is unset."""
+    return round(100 * used / of, 1) if of and not math.isnan(of) else math.nan
 
 
 def top_table(pods: list[Any], items: list[dict[str, Any]], namespace: str) -> LabFrame:
-    """One row per container of each pod; usage NaN when the pod has no metrics (yet)."""
+    """One row per container of each pod; usage NaN when the pod has no metrics (yet), a
+    percentage NaN when the container sets no such request or limit."""
     usage = {(i["metadata"]["name"], c["name"]): c["usage"]
              for i in items for c in i.get("containers", [])}
     rows = []
@@ -81,16 +93,17 @@ def top_table(pods: list[Any], items: list[dict[str, Any]], namespace: str) -> L
             req, lim = (res.requests or {}) if res else {}, (res.limits or {}) if res else {}
             used = usage.get((pod.metadata.name, c.name), {})
             cpu, mem = millicores(used.get("cpu")), mebibytes(used.get("memory"))
-            cpu_lim, mem_lim = millicores(lim.get("cpu")), mebibytes(lim.get("memory"))
             rows.append({
                 "pod": pod.metadata.name, "container": c.name,
-                "cpu_m": round(cpu, 1), "cpu_request_m": millicores(req.get("cpu")),
-                "cpu_limit_m": cpu_lim, "cpu_pct_limit": _pct(cpu, cpu_lim),
-                "mem_mi": round(mem, 1), "mem_request_mi": mebibytes(req.get("memory")),
-                "mem_limit_mi": mem_lim, "mem_pct_limit": _pct(mem, mem_lim),
+                "cpu m": round(cpu, 0), "cpu % req": _pct(cpu, millicores(req.get("cpu"))),
+                "cpu % lim": _pct(cpu, millicores(lim.get("cpu"))),
+                "mem Mi": round(mem, 1), "mem % req": _pct(mem, mebibytes(req.get("memory"))),
+                "mem % lim": _pct(mem, mebibytes(lim.get("memory"))),
             })
-    df = LabFrame(rows, columns=COLUMNS)
+    df = LabFrame(rows, columns=COLUMNS).astype({c: float for c in COLUMNS[2:]})
     df.attrs["kubectl"] = f"kubectl top pods -n {namespace} --containers"
+    df.attrs["formats"] = dict(FORMATS)
+    df.attrs["nowrap"] = ["pod"]  # the numbers' headers wrap instead
     return df
 
 

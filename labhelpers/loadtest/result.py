@@ -228,9 +228,13 @@ class LoadResult:
         return text + "".join(f"\n⚠️ {w}" for w in self.warnings)
 
     def _repr_html_(self) -> str:
-        html = self.summary().to_html()
-        html += f"<p><code>{self.hey_command()}</code> (the same load with hey)</p>"
-        return html + "".join(f"<p>⚠️ {w}</p>" for w in self.warnings)
+        """The summary table (pandas escapes it), the hey command and the warnings, escaped
+        too: a URL or a server's message may hold ``<`` or ``&``."""
+        from html import escape
+
+        out = self.summary().to_html()
+        out += f"<p><code>{escape(self.hey_command())}</code> (the same load with hey)</p>"
+        return out + "".join(f"<p>⚠️ {escape(w)}</p>" for w in self.warnings)
 
 
 def _ok(status: Any) -> bool:

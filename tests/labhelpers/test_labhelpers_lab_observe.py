@@ -84,18 +84,20 @@ def test_describe_workloads_service_and_claim(lab: labhelpers.Lab) -> None:
 
 
 # ------------------------------------------------------------------ top and charts
-def test_top_has_use_requests_limits_and_percent(lab: labhelpers.Lab) -> None:
+def test_top_has_use_and_percent_of_requests_and_limits(lab: labhelpers.Lab) -> None:
     df = lab.top()
     assert list(df.columns) == metrics.COLUMNS and isinstance(df, LabFrame)
     assert sorted(df["pod"]) == sorted(lab.pods()["name"])
     backend = df[df["pod"].str.startswith("ecommerce-backend-")].iloc[0]
     assert backend["container"] == "backend"
-    assert (backend["cpu_request_m"], backend["cpu_limit_m"]) == (200.0, 1000.0)
-    assert (backend["mem_request_mi"], backend["mem_limit_mi"]) == (256.0, 1024.0)
+    # manifests/lab/backend.yaml: requests 200m/256Mi, limits 1000m/1024Mi
+    assert abs(backend["cpu % req"] - backend["cpu m"] / 2) <= 0.3, backend.to_dict()
+    assert abs(backend["mem % lim"] - 100 * backend["mem Mi"] / 1024) <= 0.1, backend.to_dict()
     pg = df[df["pod"] == "postgres-0"].iloc[0]
-    assert pg["mem_mi"] > 5, pg.to_dict()  # a real PostgreSQL uses real memory
-    assert abs(pg["mem_pct_limit"] - 100 * pg["mem_mi"] / 512) <= 0.1, pg.to_dict()
+    assert pg["mem Mi"] > 5, pg.to_dict()  # a real PostgreSQL uses real memory
+    assert abs(pg["mem % lim"] - 100 * pg["mem Mi"] / 512) <= 0.1, pg.to_dict()
     assert df.attrs["kubectl"] == f"kubectl top pods -n {NS} --containers"
+    assert ".000000" not in df._repr_html_()
 
 
 def test_top_without_a_metrics_api_says_install_metrics_server(lab: labhelpers.Lab,
@@ -114,8 +116,13 @@ def test_plot_top_draws_each_pod_against_request_and_limit(lab: labhelpers.Lab) 
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert sorted(labels) == sorted(lab.pods()["name"])
-    assert [ax.get_title() for ax in fig.axes] == ["CPU (millicores)", "memory (MiB)"]
+    assert [ax.get_title() for ax in fig.axes] == [
+        "CPU: use as % of request and of limit", "memory: use as % of request and of limit"]
     assert fig._repr_png_().startswith(b"\x89PNG")
+    table = lab.top()  # the sample shown is the sample drawn
+    drawn = [t.get_text() for t in lab.plot_top(table).axes[1].texts]
+    pg = table[table["pod"] == "postgres-0"].iloc[0]
+    assert any(f"({pg['mem Mi']:.0f}Mi)" in t for t in drawn), (drawn, pg.to_dict())
 
 
 # ------------------------------------------------------------------ delete and re-create

@@ -60,6 +60,69 @@ def test_labframe_keeps_colours_through_filtering_and_prints_plain() -> None:
     assert isinstance(lab_frame(pd.DataFrame({"x": [1]})), LabFrame)
 
 
+def test_labframe_html_escapes_every_cell_and_header() -> None:
+    """A Secret's ``<redacted: 17 bytes>`` was an unknown tag to the browser: an empty cell."""
+    df = LabFrame({"key": ["password", "<i>k</i>"], "value": ["<redacted: 17 bytes>", ["<b>"]],
+                   "<th>": [1, 2]})
+    html = df._repr_html_()
+    assert "&lt;redacted: 17 bytes&gt;" in html and "<redacted" not in html
+    assert "&lt;i&gt;k&lt;/i&gt;" in html and "<b>" not in html and "&lt;th&gt;" in html
+    # non-unique labels: the Styler refuses them, pandas' own (escaping) HTML is used
+    twice = LabFrame([["<x>", "y"]], columns=["a", "a"])
+    assert "&lt;x&gt;" in twice._repr_html_()
+
+
+def test_labframe_html_numbers_are_short_and_a_default_index_is_hidden() -> None:
+    df = LabFrame({"name": ["a", "b"], "whole": [7.0, 1000.0], "part": [0.123456789, math.nan],
+                   "cpu": [3.4, 12.6]})
+    df.attrs["formats"] = {"cpu": "{:.0f}", "absent": "{:.2f}"}
+    html = df._repr_html_()
+    cells = [c.split(">", 1)[1] for c in html.split("<td ")[1:]]
+    cells = [c.split("</td>")[0] for c in cells]
+    assert cells == ["a", "7", "0.123457", "3", "b", "1000", "—", "13"], cells
+    assert ".000000" not in html and "row_heading" not in html  # no 0..n-1 index column
+    assert "row_heading" in df.set_index("name")._repr_html_()  # a real index stays
+
+
+def _top_pod(name: str, cpu: tuple[str, str] | None, mem: tuple[str, str]) -> client.V1Pod:
+    requests = {"memory": mem[0], **({"cpu": cpu[0]} if cpu else {})}
+    limits = {"memory": mem[1], **({"cpu": cpu[1]} if cpu else {})}
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1PodSpec(containers=[client.V1Container(
+            name="c", resources=client.V1ResourceRequirements(requests=requests,
+                                                              limits=limits))]))
+
+
+def test_top_table_is_use_and_percent_of_request_and_limit_as_numbers() -> None:
+    pods = [_top_pod("backend-1", ("200m", "1"), ("256Mi", "1Gi")),
+            _top_pod("nocpu-1", None, ("64Mi", "128Mi")), _top_pod("new-1", ("100m", "500m"),
+                                                                 ("64Mi", "128Mi"))]
+    items = [{"metadata": {"name": "backend-1"},
+              "containers": [{"name": "c", "usage": {"cpu": "7012345n", "memory": "40Mi"}}]},
+             {"metadata": {"name": "nocpu-1"},
+              "containers": [{"name": "c", "usage": {"cpu": "1m", "memory": "3500Ki"}}]}]
+    df = metrics.top_table(pods, items, "ns")
+    assert list(df.columns) == metrics.COLUMNS and isinstance(df, LabFrame)
+    assert all(pd.api.types.is_float_dtype(df[c]) for c in metrics.COLUMNS[2:])
+    b = df[df["pod"] == "backend-1"].iloc[0]
+    assert (b["cpu m"], b["cpu % req"], b["cpu % lim"]) == (7, 3.5, 0.7)
+    assert (b["mem Mi"], b["mem % req"], b["mem % lim"]) == (40, 15.6, 3.9)
+    nocpu = df[df["pod"] == "nocpu-1"].iloc[0]
+    assert math.isnan(nocpu["cpu % req"]) and nocpu["mem Mi"] == 3.4
+    assert df[df["pod"] == "new-1"].iloc[0].iloc[2:].isna().all()  # no metrics yet
+    html = df._repr_html_()
+    assert ".000000" not in html and ">7<" in html and ">3.4<" in html and ">—<" in html
+    assert "white-space: nowrap" in html  # pod names stay whole; the headers wrap instead
+    fig = charts.plot_top(df)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(df["pod"])
+    notes = [t.get_text() for t in fig.axes[0].texts]
+    # the 7m bar is labelled with its numbers (it is 3.5 % wide, not 0.7 % of a 1000m axis)
+    assert "3.5% (7m)" in notes and "0.7%" in notes and "no request" in notes
+    assert "no metrics yet" in notes
+    assert fig.axes[0].get_xlim()[1] >= 100 and fig._repr_png_().startswith(b"\x89PNG")
+
+
 def test_env_values_from_secrets_and_secret_looking_literals_are_not_shown() -> None:
     ref = client.V1EnvVar(name="DB_PASSWORD", value_from=client.V1EnvVarSource(
         secret_key_ref=client.V1SecretKeySelector(name="pg", key="password")))

@@ -77,6 +77,7 @@ def test_saturated_generator_is_reported(lt_server: str) -> None:
     busy = LoadResult.from_record(record, "busy", cfg["urls"][0], "url")
     assert any("the load generator used 97% of a CPU core" in w for w in busy.warnings)
     assert "⚠️" in repr(busy) and "⚠️" in busy._repr_html_()
+    assert "calm&amp;every=1" in busy._repr_html_()  # the hey command's URL, escaped
 
 
 def test_hey_command_for_open_model(lt_server: str) -> None:
