@@ -20,6 +20,7 @@ import pytest
 from conftest import NOTEBOOKS, ROOT, reset_namespaces
 
 from labhelpers import course, quiz
+from labhelpers import results as lab_results
 
 SANITIZE = Path(__file__).with_name("sanitize.cfg")
 # Seconds for a whole course: ~4 min on 2 quiet cores, but several times that when the
@@ -90,6 +91,13 @@ def test_every_notebook_passes_nbval(course_env, work_dir):
     assert rc == 0, (f"nbval failed (exit {rc}, None = timed out); its report names the "
                      f"notebook and cell:\n{tail(text)}")
     assert " passed" in text and " failed" not in text, tail(text)
+    # nbval runs notebook 8 as committed: apply_solution is False and nobody edits a ✏️
+    # cell, so its challenge ran to the end and was recorded as NOT solved.
+    recorded = [doc["sections"]["breakfix"]["challenge"]
+                for doc in lab_results.load(course_env["LAB_RESULTS_DIR"]).values()
+                if "challenge" in doc["sections"].get("breakfix", {})]
+    assert recorded and all(not c["solved"] and c["solved_by"] is None for c in recorded), \
+        recorded
 
 
 @pytest.mark.timeout(COURSE_TIMEOUT)
@@ -103,6 +111,7 @@ def test_whole_course_with_other_parameters(course_env, work_dir):
            "--output", str(out), "--results", str(results),
            "-p", "namespace", "course-param-test", "-p", "replicas", "2",
            "-p", "fast", "true", "-p", "show_kubectl", "false", "-p", "learner", "batch-1",
+           "-p", "apply_solution", "true",  # notebook 8's fixes, explicitly
            "-p", "quiz_answers", json.dumps(correct_answers(sections))]
     rc, text = run_logged(cmd, course_env, work_dir / "course.log")
     report = tail(text)
@@ -127,4 +136,6 @@ def test_whole_course_with_other_parameters(course_env, work_dir):
             f"{section}: quiz not recorded as fully right: {entry.get('quiz')}"
     check_sections = [s for s in sections if "checks" in doc["sections"].get(s, {})]
     assert {"preflight", "deploy", "discovery", "persistence", "scaling",
-            "observability"} <= set(check_sections), sorted(doc["sections"])
+            "observability", "breakfix"} <= set(check_sections), sorted(doc["sections"])
+    challenge = doc["sections"]["breakfix"]["challenge"]
+    assert challenge["solved"] and challenge["solved_by"] == "solution", challenge
