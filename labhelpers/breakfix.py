@@ -164,6 +164,9 @@ class Challenge:
         #: (a learner cannot delete events), so symptoms() leaves them out.
         self.since = since
         self._hints_shown = 0
+        #: When solution() was first shown (elapsed seconds), for the record: a pass after
+        #: reading the solution is still the learner's, but an instructor may want to know.
+        self.solution_seen_at: int | None = None
 
     def __repr__(self) -> str:
         return (f"<Challenge {self.name} ({self.meta['difficulty']}) ns={self.lab.namespace} "
@@ -242,6 +245,8 @@ class Challenge:
             cmds = "\n".join(f"$ {c}" for c in st["kubectl"])
             blocks.append(f"{head}{st['fix']}" + (f"\nWith kubectl:\n{cmds}" if cmds else ""))
         text = "\n\n".join(blocks)
+        if self.solution_seen_at is None:
+            self.solution_seen_at = int(self.elapsed.total_seconds())
         print(text)
         return text
 
@@ -276,8 +281,9 @@ class Challenge:
         except KeyError:
             unchanged = False
         if unchanged:
-            print(f"✏️ {ref} is still as the broken manifests have it: not applied. Edit it "
-                  f"in this cell (or fix the cluster with kubectl), then run the cell again.")
+            print(f"✏️ {ref} is unchanged from the broken manifests, so nothing was sent (a "
+                  "fix you made with kubectl stays as it is). To fix it here, change it at "
+                  "the marked line and run the cell again.")
             return False
         try:
             self.lab.apply(obj, adopt=self.adopt)
@@ -334,13 +340,14 @@ class Challenge:
             summary = (f"✅ {self.name} fixed after {_fmt(self.elapsed)} ({limit}"
                        f"{', over it' if over else ''})")
         else:
-            failing = "; ".join(f"{r['condition']}: {r['evidence']}" for r in rows
-                                if r["ok"] != "✅")
+            failing = "".join(f"\n  {r['condition']}: {r['evidence']}" for r in rows
+                              if r["ok"] != "✅")
             summary = (f"❌ {self.name} not fixed yet ({_fmt(self.elapsed)} of "
-                       f"{self.time_limit_minutes} min): {failing}")
+                       f"{self.time_limit_minutes} min)")
             if untouched:
-                summary += (f" — nothing in namespace {self.lab.namespace} has changed since "
-                            "the broken deploy: change an object (a ✏️ cell or kubectl) first")
+                summary += (f": nothing in namespace {self.lab.namespace} has changed since "
+                            "the broken deploy — change an object (a ✏️ cell or kubectl) first")
+            summary += f". Failing:{failing}"
         result = CheckResult(passed, df, summary)
         if not quiet:
             print(summary)
@@ -353,6 +360,8 @@ class Challenge:
         return {"scenario": self.name, "solved": bool(result), "solved_by": solved_by,
                 "elapsed_seconds": seconds, "time_limit_minutes": self.time_limit_minutes,
                 "within_time_limit": bool(result) and seconds <= 60 * self.time_limit_minutes,
+                "hints_shown": self._hints_shown,
+                "solution_seen_after_seconds": self.solution_seen_at,
                 "summary": result.summary,
                 "conditions": result.table.to_dict("records")}
 

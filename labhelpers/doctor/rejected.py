@@ -19,8 +19,8 @@ from labhelpers.doctor.finding import ERROR, Finding
 #: apiVersion of the kinds the lab applies, to look the refused object up by Kind/name.
 API_VERSION = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
                "ReplicaSet": "apps/v1", "Job": "batch/v1", "CronJob": "batch/v1"}
-SOURCE = "from the last rejected apply (labhelpers remembers the refusal in this session; " \
-         "the cluster keeps no trace of an object it never created)"
+SOURCE = "known from the last rejected apply, which labhelpers remembers in this session: " \
+         "the cluster keeps no trace of an object it never created"
 
 
 def exists_now(lab: Any, ref: str) -> bool | None:
@@ -54,7 +54,7 @@ def check(lab: Any) -> Iterator[Finding]:
     live = (f"; in the cluster now: no {err.ref} in namespace {lab.namespace}"
             if present is False else "")
     yield Finding(ERROR, err.ref, "apply-rejected",
-                  f"the API server refused {err.ref} at the last apply: it does not exist "
+                  f"the API server refused {err.ref} at the last apply, so it does not exist "
                   f"({SOURCE})",
                   f"{getattr(err, 'code', '?')} {getattr(err, 'reason', '')}: {message}{live}",
                   fix)

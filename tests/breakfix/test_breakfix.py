@@ -161,6 +161,22 @@ def test_hints_one_at_a_time_and_solution_has_kubectl(challenges) -> None:
         text = ch.solution()
     assert first.startswith("💡 Hint 1/") and second.startswith("💡 Hint 2/")
     assert "$ kubectl patch service cart-service -n breakfix-service-selector" in text
+    outcome = ch.outcome(breakfix.CheckResult(False, pd.DataFrame(), "❌"))
+    assert outcome["hints_shown"] == 2 and outcome["solution_seen_after_seconds"] is not None
+
+
+def test_each_step_of_the_challenge_has_its_kubectl(challenges) -> None:
+    ch = challenges["combined"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        steps = [ch.solution(n) for n in (1, 2, 3)]
+        with pytest.raises(ValueError, match="steps 1..3, not 4"):
+            ch.solution(4)
+    assert "$ kubectl apply -n breakfix-combined -f manifests/lab/cache.yaml" in steps[0]
+    assert "$ kubectl set resources deployment ecommerce-backend -n breakfix-combined" \
+        in steps[1]
+    assert "$ kubectl rollout restart deployment ecommerce-backend -n breakfix-combined" \
+        in steps[2]
+    assert all(s.startswith(f"Step {n}/3: ") for n, s in enumerate(steps, 1))
 
 
 def _kubectl_patch(ch: breakfix.Challenge) -> list[str]:
@@ -221,8 +237,9 @@ def test_unedited_cells_change_nothing_and_record_not_solved(
                 ("Deployment/redis", "Deployment/ecommerce-backend", "ConfigMap/ecommerce-config")]
         result = ch.check(timeout=300)
     assert sent == [False, False, False], out.getvalue()
-    assert "still as the broken manifests have it: not applied" in out.getvalue()
+    assert "unchanged from the broken manifests, so nothing was sent" in out.getvalue()
     assert not result and result.summary.startswith("❌ combined not fixed yet"), str(result)
+    assert "\n  ready Deployment/redis: 404" in result.summary, result.summary
     assert "nothing in namespace breakfix-combined has changed" in result.summary  # at once
     monkeypatch.setenv("LAB_RESULTS_DIR", str(tmp_path))
     with contextlib.redirect_stdout(io.StringIO()):
@@ -232,6 +249,7 @@ def test_unedited_cells_change_nothing_and_record_not_solved(
     assert (entry["solved"], entry["solved_by"], entry["scenario"]) == (False, None, "combined")
     assert results.challenge_status(entry) == "unsolved"
     assert any(c["ok"] == "❌" for c in entry["conditions"])
+    assert entry["hints_shown"] == 0 and "solution_seen_after_seconds" in entry
 
 
 def test_a_refused_edit_prints_the_refusal(challenges, settled) -> None:
@@ -249,7 +267,7 @@ def test_a_refused_edit_prints_the_refusal(challenges, settled) -> None:
 
 def test_doctor_says_where_the_refusal_came_from(challenges, settled) -> None:
     row = _row(challenges, "combined", "apply-rejected")
-    assert "from the last rejected apply" in row["problem"], row["problem"]
+    assert "known from the last rejected apply" in row["problem"], row["problem"]
     assert "in the cluster now: no Deployment/redis" in row["evidence"], row["evidence"]
 
 
