@@ -631,7 +631,7 @@ def _http(lab: Lab, service: str, path: str) -> str:
         r = actions.http(lab.api, lab.namespace, service, path, timeout=10)
     except Exception as exc:  # the failure is the answer
         return f"{type(exc).__name__}: {str(exc)[:120]}"
-    return f"HTTP {r.status} {r.text.strip()[:160]}"
+    return f"HTTP {r.status} {_body(r.text, 160)}"
 
 
 def _condition(lab: Lab, cond: dict[str, Any]) -> dict[str, str]:
@@ -680,7 +680,19 @@ def _http_ok(lab: Lab, arg: dict[str, Any]) -> tuple[bool, str]:
         except ValueError:
             body = {}
         ok = all(body.get(k) == v for k, v in arg["json"].items())
-    return ok, f"HTTP {r.status} {r.text.strip()[:120]}"
+    return ok, f"HTTP {r.status} {_body(r.text)}"
+
+
+def _body(text: str, limit: int = 120) -> str:
+    """A response body for a table cell: an API server's ``Status`` by its message (the
+    503 of a Service without endpoints is the API server speaking, not the app)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("kind") == "Status" and doc.get("message"):
+        return f"(API server) {doc['message']}"[:limit]
+    return text.strip()[:limit]
 
 
 CONDITIONS = {"ready": _ready, "endpoints": _endpoints, "bound": _bound, "http": _http_ok}

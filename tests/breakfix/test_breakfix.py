@@ -240,6 +240,7 @@ def test_unedited_cells_change_nothing_and_record_not_solved(
     assert "unchanged from the broken manifests, so nothing was sent" in out.getvalue()
     assert not result and result.summary.startswith("❌ combined not fixed yet"), str(result)
     assert "\n  ready Deployment/redis: 404" in result.summary, result.summary
+    assert "/api/health: HTTP 503 (API server) no endpoints available" in result.summary
     assert "nothing in namespace breakfix-combined has changed" in result.summary  # at once
     monkeypatch.setenv("LAB_RESULTS_DIR", str(tmp_path))
     with contextlib.redirect_stdout(io.StringIO()):
