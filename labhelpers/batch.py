@@ -7,9 +7,11 @@ one report (a table, CSV, and an HTML page with a class summary chart).
 Each notebook runs in its own ``papermill`` process (a dead kernel or a hung cell costs
 one run, not the batch) with ``LAB_HEADLESS=1`` and ``LAB_RESULTS_DIR`` pointing into the
 output, and the parameters of notebooks.md (namespace, learner, cluster, fast,
-quiz_answers). What the notebooks recorded through ``labhelpers.results`` — checks and
-quiz scores — is collected afterwards, so the report shows what the learner's own cells
-established, not a re-check.
+quiz_answers). What the notebooks recorded through ``labhelpers.results`` — checks, quiz
+scores, break & fix challenges — is collected afterwards, so the report shows what the
+learner's own cells established, not a re-check. A challenge that passed because the run
+applied the solution (``-p apply_solution true``) is shown as such, in its own column and
+count, never as solved by the learner.
 
 Everything the run needs is validated before anything runs or is written; the run
 happens in a staging folder renamed to ``--out`` only at the end, so a bad input or an
@@ -50,6 +52,10 @@ from labhelpers import results
 NOTEBOOKS_DIR = labcourse.NOTEBOOKS
 DEFAULT_GLOB = "[0-9][0-9]-*.ipynb"
 NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+#: How the report words a recorded challenge (results.challenge_status).
+CHALLENGE_TEXT = {"learner": "solved by the learner",
+                  "solution": "solution applied (not the learner's)",
+                  "unsolved": "not solved"}
 #: Parameters the batch sets per learner; ``-p`` may not override them.
 PER_LEARNER = ("namespace", "learner", "quiz_answers")
 
@@ -397,6 +403,13 @@ def summarise(learners: Sequence[Learner], runs: Sequence[Run],
             "quiz_pct": round(100 * quiz_score / quiz_total, 1) if quiz_total else None,
             "seconds": round(sum(r.seconds for r in mine), 1),
         }
+        challenges = {name: results.challenge_status(s.get("challenge"))
+                      for name, s in sections.items() if s.get("challenge")}
+        row["challenge"] = ", ".join(f"{name}: {CHALLENGE_TEXT[st]}"
+                                     for name, st in sorted(challenges.items()))
+        row["challenges_by_learner"] = sum(st == "learner" for st in challenges.values())
+        row["challenges_by_solution"] = sum(st == "solution" for st in challenges.values())
+        row["challenges_unsolved"] = sum(st == "unsolved" for st in challenges.values())
         for name in quizzes.SECTIONS:
             if name in quiz:
                 row[f"quiz:{name}"] = f"{quiz[name]['score']}/{quiz[name].get('total', '?')}"
@@ -507,6 +520,15 @@ def render_html(table: Any, runs: Any, png: bytes, title: str,
     question_html = (rows_html(questions) if questions is not None and len(questions) else
                      "<p>No quiz was graded (give quiz answers with --answers).</p>")
     img = base64.b64encode(png).decode("ascii")
+    if n and "challenge" in table.columns and (table["challenge"] != "").any():
+        by = {k: int(table[f"challenges_{k}"].sum()) for k in ("by_learner", "by_solution",
+                                                              "unsolved")}
+        challenge_html = (f"<p>Break &amp; fix challenges: <b>{by['by_learner']} solved by the "
+                          f"learner</b>; {by['by_solution']} passed only because the run applied "
+                          f"the solution (apply_solution — not counted as solved); "
+                          f"{by['unsolved']} not solved.</p>")
+    else:
+        challenge_html = ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -516,6 +538,7 @@ tr.ok td:first-child{{border-left:4px solid #2a2;}} tr.bad td:first-child{{borde
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{n} learners; {ok} ran every notebook without an error.</p>
+{challenge_html}
 <img alt="class summary chart" src="data:image/png;base64,{img}">
 <h2>Learners</h2>
 {rows_html(table)}

@@ -6,6 +6,11 @@ The scenarios are ``manifests/broken/*`` (the lab with injected faults); each fo
 machine-checkable ``fixed_when`` conditions. ``check()`` looks only at the cluster, so it
 does not matter whether the learner fixed it with kubectl, ``lab.apply`` or edited YAML.
 
+Who fixed it is recorded too (``outcome()``/``record()``: ``solved_by`` "learner" or
+"solution"): a challenge started with ``solution=True`` (the notebook's ``apply_solution``
+parameter, for instructors and CI) or healed by ``fix()`` is never credited to a learner,
+so an instructor's report cannot count a run that applied the answer as solved.
+
 A namespace is never deleted or recreated here: a classroom learner may do neither (they
 get ``lab-<user>-breakfix`` from the instructor). ``start()`` instead deletes what
 labhelpers labelled there (the previous scenario) and waits until it is gone.
@@ -40,6 +45,15 @@ STUCK = {"ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "Cras
 WORKLOADS = ("Deployment", "StatefulSet")
 NOT_READY_AFTER = 20.0  # s a started container may take to become Ready before it counts
 STABLE_FOR = 7.0  # s the namespace must look the same (> one readiness period, 5 s)
+#: What check() compares with the broken deploy to tell "nothing was changed": these kinds'
+#: objects by uid, with their generation (workloads: spec only, not status) or
+#: resourceVersion (the rest have no status that moves by itself). Not PVCs: binding moves
+#: them; the one fix that involves a claim deletes its StatefulSet too.
+FINGERPRINT_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"),
+                     ("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"))
+#: Made in every namespace by the cluster itself, whenever it gets to it.
+NOT_FINGERPRINTED = {"ConfigMap/kube-root-ca.crt"}
+SOLVED_BY = ("learner", "solution")
 
 
 # ------------------------------------------------------------------ the scenario files
@@ -135,15 +149,24 @@ class Challenge:
     """One started scenario in its own namespace (``.lab`` is a Lab over it)."""
 
     def __init__(self, name: str, lab: Lab, small: bool, apply_errors: list[ApplyError],
-                 adopt: bool = False, since: dt.datetime | None = None) -> None:
+                 adopt: bool = False, since: dt.datetime | None = None,
+                 solution: bool = False) -> None:
         self.name, self.lab, self.small, self.adopt = name, lab, small, adopt
         self.meta = _meta(name)
+        #: True when this run may apply the solution (``start(solution=True)``, the
+        #: notebook's ``apply_solution``) or did (``fix()``): a pass is then the solution's.
+        self.solution_used = solution
+        #: The namespace's objects right after the broken deploy (see check()).
+        self.fingerprint: dict[str, str] | None = None
         self.apply_errors = apply_errors
         self.started = time.monotonic()
         #: Events before this moment belong to an earlier scenario in the same namespace
         #: (a learner cannot delete events), so symptoms() leaves them out.
         self.since = since
         self._hints_shown = 0
+        #: When solution() was first shown (elapsed seconds), for the record: a pass after
+        #: reading the solution is still the learner's, but an instructor may want to know.
+        self.solution_seen_at: int | None = None
 
     def __repr__(self) -> str:
         return (f"<Challenge {self.name} ({self.meta['difficulty']}) ns={self.lab.namespace} "
@@ -193,12 +216,37 @@ class Challenge:
         print(text)
         return text
 
-    def solution(self) -> str:
-        """The fix in words, and the kubectl commands for it."""
+    def steps(self) -> list[dict[str, Any]]:
+        """The fix step by step: ``title``, ``fix`` (words) and ``kubectl`` (the exact
+        commands, for this challenge's namespace). A scenario without ``steps`` in its
+        scenario.yaml is one step: its ``solution`` and ``solution_kubectl``."""
         ns = self.lab.namespace
-        cmds = [c.replace("{namespace}", ns) for c in self.meta.get("solution_kubectl") or []]
-        text = self.meta["solution"] + ("\n\n" + "\n".join(f"$ {c}" for c in cmds)
-                                        if cmds else "")
+        raw = self.meta.get("steps") or [{"title": self.meta["title"],
+                                          "fix": self.meta["solution"],
+                                          "kubectl": self.meta.get("solution_kubectl") or []}]
+        return [{"title": st["title"], "fix": st["fix"],
+                 "kubectl": [c.replace("{namespace}", ns) for c in st.get("kubectl") or []]}
+                for st in raw]
+
+    def solution(self, step: int | None = None) -> str:
+        """The fix in words with the kubectl commands for it: every step, or step ``step``
+        (1-based). The commands name files relative to the course's folder (the one with
+        ``manifests/``): run them there."""
+        steps = self.steps()
+        if step is not None:
+            if not 1 <= step <= len(steps):
+                raise ValueError(f"{self.name} has steps 1..{len(steps)}, not {step}")
+            chosen = [(step, steps[step - 1])]
+        else:
+            chosen = list(enumerate(steps, 1))
+        blocks = []
+        for n, st in chosen:
+            head = f"Step {n}/{len(steps)}: {st['title']}\n" if len(steps) > 1 else ""
+            cmds = "\n".join(f"$ {c}" for c in st["kubectl"])
+            blocks.append(f"{head}{st['fix']}" + (f"\nWith kubectl:\n{cmds}" if cmds else ""))
+        text = "\n\n".join(blocks)
+        if self.solution_seen_at is None:
+            self.solution_seen_at = int(self.elapsed.total_seconds())
         print(text)
         return text
 
@@ -220,8 +268,36 @@ class Challenge:
                 return copy.deepcopy(o)
         raise KeyError(f"{ref} is not in {folder} (as this challenge deploys it)")
 
+    def apply(self, obj: dict[str, Any]) -> bool:
+        """Apply the learner's edited copy of a broken object (from :meth:`broken_object`).
+
+        Returns whether it was applied. An object still equal to the broken manifest is not
+        sent (running an unedited ✏️ cell changes nothing — and does not undo a fix made
+        with kubectl); one the API server refuses prints the refusal instead of raising,
+        so a notebook run to the end shows every step's state rather than stopping."""
+        ref = manifests.ref(obj)
+        try:
+            unchanged = obj == self.broken_object(ref)
+        except KeyError:
+            unchanged = False
+        if unchanged:
+            print(f"✏️ {ref} is unchanged from the broken manifests, so nothing was sent (a "
+                  "fix you made with kubectl stays as it is). To fix it here, change it at "
+                  "the marked line and run the cell again.")
+            return False
+        try:
+            self.lab.apply(obj, adopt=self.adopt)
+        except ApplyError as exc:
+            print(f"❌ apply refused: {exc}")
+            return False
+        print(f"applied your {ref} to namespace {self.lab.namespace}")
+        return True
+
     def fix(self) -> list[str]:
-        """Apply the solution (what a learner would do by hand; for demos and tests)."""
+        """Apply the solution (what a learner would do by hand; for demos and tests).
+
+        From now on a passing check is the solution's, not the learner's."""
+        self.solution_used = True
         done = []
         for step in self.meta.get("solution_steps") or []:
             (verb, arg), = step.items()
@@ -237,28 +313,67 @@ class Challenge:
         return done
 
     def check(self, timeout: float = 0, quiet: bool = False) -> CheckResult:
-        """Every ``fixed_when`` condition on the live cluster (polls up to ``timeout`` s)."""
+        """Every ``fixed_when`` condition on the live cluster (polls up to ``timeout`` s).
+
+        It answers at once, without waiting, when nothing in the namespace has changed
+        since the broken deploy (same objects, same specs): no scenario heals by itself,
+        so there is nothing to wait for."""
         deadline = time.monotonic() + timeout
+        untouched = False
         while True:
             rows = [_condition(self.lab, c) for c in self.meta["fixed_when"]]
             passed = all(r["ok"] == "✅" for r in rows)
             if passed or time.monotonic() >= deadline:
                 break
+            if self.fingerprint is not None and _fingerprint(self.lab) == self.fingerprint:
+                untouched = True  # every scenario stays broken until something changes
+                break
             time.sleep(1)
         df = pd.DataFrame(rows, columns=["condition", "ok", "evidence"])
-        if passed:
+        limit = f"time limit {self.time_limit_minutes} min"
+        if passed and self.solution_used:
+            summary = (f"✅ {self.name} fixed after {_fmt(self.elapsed)} ({limit}) — by the "
+                       "solution (apply_solution / fix()), so it is not recorded as solved "
+                       "by you")
+        elif passed:
             over = self.elapsed > dt.timedelta(minutes=self.time_limit_minutes)
-            summary = (f"✅ {self.name} fixed after {_fmt(self.elapsed)} (time limit "
-                       f"{self.time_limit_minutes} min{', over it' if over else ''})")
+            summary = (f"✅ {self.name} fixed after {_fmt(self.elapsed)} ({limit}"
+                       f"{', over it' if over else ''})")
         else:
-            failing = "; ".join(f"{r['condition']}: {r['evidence']}" for r in rows
-                                if r["ok"] != "✅")
-            summary = (f"❌ {self.name} still fails ({_fmt(self.elapsed)} of "
-                       f"{self.time_limit_minutes} min): {failing}")
+            failing = "".join(f"\n  {r['condition']}: {r['evidence']}" for r in rows
+                              if r["ok"] != "✅")
+            summary = (f"❌ {self.name} not fixed yet ({_fmt(self.elapsed)} of "
+                       f"{self.time_limit_minutes} min)")
+            if untouched:
+                summary += (f": nothing in namespace {self.lab.namespace} has changed since "
+                            "the broken deploy — change an object (a ✏️ cell or kubectl) first")
+            summary += f". Failing:{failing}"
         result = CheckResult(passed, df, summary)
         if not quiet:
             print(summary)
         return result
+
+    def outcome(self, result: CheckResult) -> dict[str, Any]:
+        """What :meth:`record` stores: solved or not, by whom, how long, the conditions."""
+        solved_by = (SOLVED_BY[1] if self.solution_used else SOLVED_BY[0]) if result else None
+        seconds = int(self.elapsed.total_seconds())
+        return {"scenario": self.name, "solved": bool(result), "solved_by": solved_by,
+                "elapsed_seconds": seconds, "time_limit_minutes": self.time_limit_minutes,
+                "within_time_limit": bool(result) and seconds <= 60 * self.time_limit_minutes,
+                "hints_shown": self._hints_shown,
+                "solution_seen_after_seconds": self.solution_seen_at,
+                "summary": result.summary,
+                "conditions": result.table.to_dict("records")}
+
+    def record(self, result: CheckResult, learner: str | None = None,
+               section: str = "breakfix") -> dict[str, Any]:
+        """Store :meth:`outcome` as ``sections[section]["challenge"]`` of the learner's
+        results file (``labhelpers.results``); returns it."""
+        from labhelpers import results
+
+        data = self.outcome(result)
+        results.record(section, "challenge", data, learner=learner)
+        return data
 
     def doctor(self) -> pd.DataFrame:
         from labhelpers.doctor import diagnose
@@ -289,7 +404,7 @@ def default_namespace(target: Target, name: str) -> str:
 
 def start(name: str, cluster: str = "auto", namespace: str | None = None, *,
           lab: Lab | None = None, small: bool = False, wait: float = 120,
-          show: bool = True, adopt: bool = False) -> Challenge:
+          show: bool = True, adopt: bool = False, solution: bool = False) -> Challenge:
     """Deploy scenario ``name`` and show its symptoms once they have appeared (or after
     ``wait`` seconds).
 
@@ -299,6 +414,8 @@ def start(name: str, cluster: str = "auto", namespace: str | None = None, *,
     the pod's adopted one, or ``adopt=True``.
     ``lab``: reuse its connection. ``small``: only the workloads the fault needs, one
     replica each (several scenarios side by side on a small machine).
+    ``solution``: this run may apply the solution (the notebook's ``apply_solution``): a
+    pass is then recorded as ``solved_by: "solution"``, never as the learner's.
     """
     meta = _meta(name)
     if lab is None:
@@ -319,9 +436,10 @@ def start(name: str, cluster: str = "auto", namespace: str | None = None, *,
     lab.last_apply_error = errors[-1] if errors else None  # what the doctor reads
     print(f"🔨 {name}: {meta['title']} ({meta['difficulty']}, time limit "
           f"{meta.get('time_limit_minutes', 20)} min) in namespace {ns}")
-    challenge = Challenge(name, lab, small, errors, adopt, since)
+    challenge = Challenge(name, lab, small, errors, adopt, since, solution)
     if wait:
         challenge.wait_for_symptoms(wait)
+    challenge.fingerprint = _fingerprint(lab)
     if show:
         challenge.symptoms()
     return challenge
@@ -386,6 +504,28 @@ def _clear(lab: Lab, wait: bool = True, timeout: float = 90) -> list[str]:
     if wait:
         _wait_gone(lab, refs, pods, timeout)
     return deleted
+
+
+def _fingerprint(lab: Lab) -> dict[str, str]:
+    """``Kind/name`` → uid and generation (workloads) or resourceVersion (the rest) of
+    every object of :data:`FINGERPRINT_KINDS` in the namespace, labelled or not (an object
+    a learner made with kubectl counts as a change too)."""
+    out = {}
+    for api_version, kind in FINGERPRINT_KINDS:
+        path = lab.resources.path({"apiVersion": api_version, "kind": kind,
+                                   "metadata": {"namespace": lab.namespace}}, with_name=False)
+        code, _, raw = request(lab.api, "GET", path)
+        if code >= 400:
+            raise client.ApiException(status=code, reason=raw.decode(errors="replace"))
+        for item in json.loads(raw)["items"]:
+            meta = item["metadata"]
+            if (f"{kind}/{meta['name']}" in NOT_FINGERPRINTED
+                    or item.get("type") == "kubernetes.io/service-account-token"):
+                continue
+            version = (meta.get("generation") if kind in WORKLOADS
+                       else meta.get("resourceVersion"))
+            out[f"{kind}/{meta['name']}"] = f"{meta.get('uid')}@{version}"
+    return out
 
 
 def _owned_by(obj: Any, uids: set[str]) -> bool:
@@ -491,7 +631,7 @@ def _http(lab: Lab, service: str, path: str) -> str:
         r = actions.http(lab.api, lab.namespace, service, path, timeout=10)
     except Exception as exc:  # the failure is the answer
         return f"{type(exc).__name__}: {str(exc)[:120]}"
-    return f"HTTP {r.status} {r.text.strip()[:160]}"
+    return f"HTTP {r.status} {_body(r.text, 160)}"
 
 
 def _condition(lab: Lab, cond: dict[str, Any]) -> dict[str, str]:
@@ -540,7 +680,19 @@ def _http_ok(lab: Lab, arg: dict[str, Any]) -> tuple[bool, str]:
         except ValueError:
             body = {}
         ok = all(body.get(k) == v for k, v in arg["json"].items())
-    return ok, f"HTTP {r.status} {r.text.strip()[:120]}"
+    return ok, f"HTTP {r.status} {_body(r.text)}"
+
+
+def _body(text: str, limit: int = 120) -> str:
+    """A response body for a table cell: an API server's ``Status`` by its message (the
+    503 of a Service without endpoints is the API server speaking, not the app)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("kind") == "Status" and doc.get("message"):
+        return f"(API server) {doc['message']}"[:limit]
+    return text.strip()[:limit]
 
 
 CONDITIONS = {"ready": _ready, "endpoints": _endpoints, "bound": _bound, "http": _http_ok}

@@ -6,6 +6,10 @@ Order matters (each notebook starts from the state the previous one left), so th
 failure stops the run and is reported with its notebook, cell, source and traceback.
 
 ``--jupyter`` starts JupyterLab on 127.0.0.1 instead, with the same cluster in KUBECONFIG.
+
+Notebook 8's break & fix challenge is the learner's: a run applies its solution only with
+``-p apply_solution true`` (recorded as ``solved_by: "solution"``); without it the
+challenge is recorded as not solved and the notebook still passes (notebooks/README.md).
 """
 
 from __future__ import annotations

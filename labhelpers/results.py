@@ -180,6 +180,24 @@ def record(section: str, kind: str, data: Any, learner: str | None = None,
     return path
 
 
+#: Who made a recorded challenge pass (labhelpers.breakfix): the learner, or the solution
+#: (a run with ``apply_solution``, or ``Challenge.fix()``), which is never the learner's.
+SOLVED_BY = ("learner", "solution")
+
+
+def challenge_status(entry: Mapping[str, Any] | None) -> str:
+    """One word for a recorded challenge (``sections[s]["challenge"]``): ``learner``
+    (solved by the learner), ``solution`` (passed only because the solution was applied),
+    ``unsolved``, or ``""`` when none was recorded. A pass without a valid ``solved_by``
+    counts as unsolved: an instructor's report must never credit a learner by default."""
+    if not entry:
+        return ""
+    if not entry.get("solved"):
+        return "unsolved"
+    by = entry.get("solved_by")
+    return by if by in SOLVED_BY else "unsolved"
+
+
 def load(directory: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """Every learner's results in a folder: {learner: {"learner":…, "sections": {…}}}.
 

@@ -162,6 +162,36 @@ def test_summary_adds_up_several_notebooks() -> None:
     assert batch.chart_png(table)[:4] == b"\x89PNG"
 
 
+def test_a_challenge_the_solution_passed_is_never_the_learners() -> None:
+    """Break & fix as labhelpers.breakfix records it: solved by the learner, passed only
+    because the run applied the solution, not solved — three columns and a line in the
+    page, and the solution's pass is not in the learner's count."""
+    learners = [batch.Learner(n, f"lab-{n}") for n in ("ada", "bob", "cy", "dee", "eve")]
+    runs = [batch.Run(w.learner, w.namespace, "08-break-and-fix", True, 1.0) for w in learners]
+
+    def challenge(solved: bool, by: str | None) -> dict:
+        return {"sections": {"breakfix": {"challenge": {
+            "scenario": "combined", "solved": solved, "solved_by": by},
+            "checks": {"passed": 3, "total": 3}}}}
+    recorded = {"ada": challenge(True, "learner"), "bob": challenge(True, "solution"),
+                "cy": challenge(False, None),
+                "dee": challenge(True, None),  # no valid solved_by: not credited
+                "eve": {"sections": {}}}
+    table, run_df = batch.summarise(learners, runs, recorded)
+    rows = table.set_index("learner")
+    assert rows.loc["ada", "challenge"] == "breakfix: solved by the learner"
+    assert rows.loc["bob", "challenge"] == "breakfix: solution applied (not the learner's)"
+    assert rows.loc["cy", "challenge"] == rows.loc["dee", "challenge"] == "breakfix: not solved"
+    assert rows.loc["eve", "challenge"] == ""
+    assert list(rows["challenges_by_learner"]) == [1, 0, 0, 0, 0]
+    assert list(rows["challenges_by_solution"]) == [0, 1, 0, 0, 0]
+    assert list(rows["challenges_unsolved"]) == [0, 0, 1, 1, 0]
+    page = batch.render_html(table, run_df, batch.chart_png(table), "t")
+    assert ("Break &amp; fix challenges: <b>1 solved by the learner</b>; 1 passed only "
+            "because the run applied the solution") in page
+    assert "2 not solved" in page
+
+
 def test_question_table_in_course_order() -> None:
     recorded = {
         "ada": {"sections": {"discovery": {"quiz": {"per_question": {"fqdn": True,

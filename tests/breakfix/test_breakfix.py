@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ import pandas as pd
 import pytest
 
 import labhelpers
-from labhelpers import breakfix
+from labhelpers import breakfix, manifests, results
 from labhelpers.doctor import diagnose
 
 pytestmark = pytest.mark.timeout(600)
@@ -160,11 +161,27 @@ def test_hints_one_at_a_time_and_solution_has_kubectl(challenges) -> None:
         text = ch.solution()
     assert first.startswith("💡 Hint 1/") and second.startswith("💡 Hint 2/")
     assert "$ kubectl patch service cart-service -n breakfix-service-selector" in text
+    outcome = ch.outcome(breakfix.CheckResult(False, pd.DataFrame(), "❌"))
+    assert outcome["hints_shown"] == 2 and outcome["solution_seen_after_seconds"] is not None
+
+
+def test_each_step_of_the_challenge_has_its_kubectl(challenges) -> None:
+    ch = challenges["combined"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        steps = [ch.solution(n) for n in (1, 2, 3)]
+        with pytest.raises(ValueError, match="steps 1..3, not 4"):
+            ch.solution(4)
+    assert "$ kubectl apply -n breakfix-combined -f manifests/lab/cache.yaml" in steps[0]
+    assert "$ kubectl set resources deployment ecommerce-backend -n breakfix-combined" \
+        in steps[1]
+    assert "$ kubectl rollout restart deployment ecommerce-backend -n breakfix-combined" \
+        in steps[2]
+    assert all(s.startswith(f"Step {n}/3: ") for n, s in enumerate(steps, 1))
 
 
 def _kubectl_patch(ch: breakfix.Challenge) -> list[str]:
-    """The fix as ``kubectl patch`` sends it (strategic merge, another field manager), to
-    show check() judges the cluster, not the route."""
+    """The fix as kubectl sends it (strategic merge patch or create, another field
+    manager), to show check() judges the cluster, not the route."""
     ns = ch.lab.namespace
     if ch.name == "service-selector":
         ch.lab.core.patch_namespaced_service(
@@ -175,20 +192,84 @@ def _kubectl_patch(ch: breakfix.Challenge) -> list[str]:
             "ecommerce-config", ns, {"data": {"DATABASE_HOST": "postgres"}},
             field_manager="kubectl-patch")
         ch.lab.restart("deploy/ecommerce-backend", wait=False)
+    elif ch.name == "selector-mismatch":  # kubectl apply -f manifests/lab/cache.yaml
+        redis = next(o for o in manifests.load(breakfix.LAB_DIR / "cache.yaml")
+                     if o["kind"] == "Deployment")
+        ch.lab.apps.create_namespaced_deployment(ns, redis,
+                                                 field_manager="kubectl-client-side-apply")
     return ["patched"]
 
 
-BY_KUBECTL = {"service-selector", "wrong-db-host"}
+def _edit_cell(ch: breakfix.Challenge) -> list[str]:
+    """The fix as notebook 8's ✏️ cell makes it: edit the broken copy, Challenge.apply."""
+    backend = ch.broken_object("Deployment/ecommerce-backend")
+    res = backend["spec"]["template"]["spec"]["containers"][0]["resources"]
+    res["requests"]["memory"], res["limits"]["memory"] = "256Mi", "1Gi"
+    assert ch.apply(backend), "the edited object was not applied"
+    return ["edited"]
+
+
+BY_KUBECTL = {"service-selector", "wrong-db-host", "selector-mismatch"}
+BY_CELL = {"oom-backend"}
 
 
 @pytest.fixture(scope="module")
 def fixed(challenges, settled) -> dict[str, list[str]]:
-    """Every scenario's solution applied, side by side: two the way kubectl patches, the
-    rest through Challenge.fix() (lab.apply of the working objects)."""
+    """Every scenario's solution applied, side by side: three the way kubectl does it, one
+    through a ✏️ cell's edit, the rest through Challenge.fix() (the solution)."""
     def one(ch: breakfix.Challenge) -> list[str]:
-        return _kubectl_patch(ch) if ch.name in BY_KUBECTL else ch.fix()
+        if ch.name in BY_KUBECTL:
+            return _kubectl_patch(ch)
+        return _edit_cell(ch) if ch.name in BY_CELL else ch.fix()
     with contextlib.redirect_stdout(io.StringIO()), ThreadPoolExecutor(4) as pool:
         return dict(zip(challenges, pool.map(one, challenges.values()), strict=True))
+
+
+def test_unedited_cells_change_nothing_and_record_not_solved(
+        challenges, settled, tmp_path, monkeypatch) -> None:
+    """The learner who did nothing: notebook 8's ✏️ cells as released (the broken copies,
+    unedited) send nothing, the check on the live cluster fails, and the results file
+    says not solved — through the helpers, on the running labcluster."""
+    ch = challenges["combined"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        sent = [ch.apply(ch.broken_object(ref)) for ref in
+                ("Deployment/redis", "Deployment/ecommerce-backend", "ConfigMap/ecommerce-config")]
+        result = ch.check(timeout=300)
+    assert sent == [False, False, False], out.getvalue()
+    assert "unchanged from the broken manifests, so nothing was sent" in out.getvalue()
+    assert not result and result.summary.startswith("❌ combined not fixed yet"), str(result)
+    assert "\n  ready Deployment/redis: 404" in result.summary, result.summary
+    assert "/api/health: HTTP 503 (API server) no endpoints available" in result.summary
+    assert "nothing in namespace breakfix-combined has changed" in result.summary  # at once
+    monkeypatch.setenv("LAB_RESULTS_DIR", str(tmp_path))
+    with contextlib.redirect_stdout(io.StringIO()):
+        ch.record(result, learner="idle")
+    doc = json.loads((tmp_path / "idle.json").read_text())
+    entry = doc["sections"]["breakfix"]["challenge"]
+    assert (entry["solved"], entry["solved_by"], entry["scenario"]) == (False, None, "combined")
+    assert results.challenge_status(entry) == "unsolved"
+    assert any(c["ok"] == "❌" for c in entry["conditions"])
+    assert entry["hints_shown"] == 0 and "solution_seen_after_seconds" in entry
+
+
+def test_a_refused_edit_prints_the_refusal(challenges, settled) -> None:
+    """A ✏️ cell whose edit the API server refuses prints why and goes on (a notebook run
+    to the end), and the object is still not there."""
+    ch = challenges["combined"]
+    redis = ch.broken_object("Deployment/redis")
+    redis["spec"]["selector"]["matchLabels"] = {"app": "still-wrong"}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert ch.apply(redis) is False
+    assert "❌ apply refused: Deployment/redis rejected by the API server" in out.getvalue()
+    assert not ch.check(quiet=True)
+
+
+def test_doctor_says_where_the_refusal_came_from(challenges, settled) -> None:
+    row = _row(challenges, "combined", "apply-rejected")
+    assert "known from the last rejected apply" in row["problem"], row["problem"]
+    assert "in the cluster now: no Deployment/redis" in row["evidence"], row["evidence"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -202,6 +283,51 @@ def test_check_passes_after_the_solution(name: str, challenges, fixed) -> None:
     result = challenges[name].check(timeout=150, quiet=True)
     assert result, str(result)
     assert "✅" in result.summary and "time limit" in result.summary
+
+
+#: Who fixed each scenario in ``fixed`` (kubectl or a ✏️ cell: the learner; fix(): not).
+def _expected_by(name: str) -> str:
+    return "learner" if name in BY_KUBECTL | BY_CELL else "solution"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_who_solved_it_is_recorded(name: str, challenges, fixed, tmp_path, monkeypatch) -> None:
+    ch = challenges[name]
+    result = ch.check(timeout=150, quiet=True)
+    monkeypatch.setenv("LAB_RESULTS_DIR", str(tmp_path))
+    entry = ch.record(result, learner="someone")
+    assert entry["solved"] and entry["solved_by"] == _expected_by(name), entry
+    saved = json.loads((tmp_path / "someone.json").read_text())["sections"]["breakfix"]
+    assert results.challenge_status(saved["challenge"]) == _expected_by(name)
+    if _expected_by(name) == "solution":
+        assert "by the solution" in result.summary and "not recorded as solved by you" \
+            in result.summary, result.summary
+
+
+def test_a_started_with_solution_challenge_is_never_the_learners(bf_lab) -> None:
+    """start(solution=True) — the notebook's apply_solution — marks the run before anything
+    is fixed: whoever then fixes it, a pass is the solution's."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        ch = breakfix.start("service-selector", lab=bf_lab, namespace="breakfix-with-solution",
+                            small=True, wait=0, show=False, solution=True)
+    try:
+        _kubectl_patch(ch)  # as a learner would
+        result = ch.check(timeout=150, quiet=True)
+        assert result, str(result)
+        assert ch.outcome(result)["solved_by"] == "solution"
+    finally:
+        with contextlib.redirect_stdout(io.StringIO()):
+            ch.cleanup()
+
+
+def test_doctor_drops_a_refusal_once_the_object_exists(challenges, fixed) -> None:
+    """selector-mismatch was fixed with kubectl: labhelpers still remembers the refused
+    apply, but the doctor checks the cluster and no longer reports it."""
+    ch = challenges["selector-mismatch"]
+    assert ch.lab.last_apply_error is not None  # remembered, and stale
+    with contextlib.redirect_stdout(io.StringIO()):
+        df = diagnose(ch.lab)
+    assert "apply-rejected" not in set(df["rule"]), df[["rule", "object"]].to_string()
 
 
 def test_doctor_finds_nothing_in_a_healthy_lab(healthy: labhelpers.Lab) -> None:

@@ -21,6 +21,7 @@ import pytest
 from conftest import NOTEBOOKS, ROOT, reset_namespaces
 
 from labhelpers import course, quiz
+from labhelpers import results as lab_results
 
 SANITIZE = Path(__file__).with_name("sanitize.cfg")
 # Seconds for a whole course: ~4 min on 2 quiet cores, but several times that when the
@@ -91,3 +92,10 @@ def test_every_notebook_passes_nbval(course_env, work_dir):
     assert rc == 0, (f"nbval failed (exit {rc}, None = timed out); its report names the "
                      f"notebook and cell:\n{tail(text)}")
     assert " passed" in text and " failed" not in text, tail(text)
+    # nbval runs notebook 8 as committed: apply_solution is False and nobody edits a ✏️
+    # cell, so its challenge ran to the end and was recorded as NOT solved.
+    recorded = [doc["sections"]["breakfix"]["challenge"]
+                for doc in lab_results.load(course_env["LAB_RESULTS_DIR"]).values()
+                if "challenge" in doc["sections"].get("breakfix", {})]
+    assert recorded and all(not c["solved"] and c["solved_by"] is None for c in recorded), \
+        recorded

@@ -152,6 +152,7 @@ def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, w
            "--output", str(out), "--results", str(results),
            "-p", "namespace", "course-param-test", "-p", "replicas", "2",
            "-p", "fast", "true", "-p", "show_kubectl", "false", "-p", "learner", "batch-1",
+           "-p", "apply_solution", "true",  # notebook 8's fixes, explicitly
            "-p", "quiz_answers", json.dumps(correct_answers(sections))]
     try:
         rc, text = run_logged(cmd, env, work_dir / "course.log")
@@ -180,7 +181,9 @@ def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, w
             f"{section}: quiz not recorded as fully right: {entry.get('quiz')}"
     check_sections = [s for s in sections if "checks" in doc["sections"].get(s, {})]
     assert {"preflight", "deploy", "discovery", "persistence", "scaling",
-            "observability"} <= set(check_sections), sorted(doc["sections"])
+            "observability", "breakfix"} <= set(check_sections), sorted(doc["sections"])
+    challenge = doc["sections"]["breakfix"]["challenge"]
+    assert challenge["solved"] and challenge["solved_by"] == "solution", challenge
 
 
 def test_the_singleuser_image_recipe_installs_this_wheel_and_lints_clean(wheel):
