@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labhelpers import batch
+from labhelpers import batch, quiz
 
 PARAMS = '''namespace = "ecommerce-lab"
 cluster = "auto"
@@ -66,8 +66,12 @@ def class_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def answers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("answers")
+    # a letter means the choice as ada sees it (choices are shuffled per learner)
+    deploy = quiz.load("deploy")
+    (q,) = [q for q in deploy.questions if q.id == "backend-service"]
+    letter = "abcdefgh"[quiz.choice_order("deploy", q, "ada").index(q.answer[0])]
     (folder / "ada.yaml").write_text(
-        "deploy:\n  pod-count: '7'\n  backend-service: b\n  frontend-port: '3000'\n")
+        f"deploy:\n  pod-count: '7'\n  backend-service: {letter}\n  frontend-port: '3000'\n")
     return folder
 
 
