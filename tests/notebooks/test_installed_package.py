@@ -200,3 +200,18 @@ def test_the_singleuser_image_recipe_installs_this_wheel_and_lints_clean(wheel):
     out = subprocess.run([hadolint, "--no-color", str(dockerfile)], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_sdist_carries_the_course_too(tmp_path):
+    """Built as a release would be (`python -m build`, isolated); a wheel built from it
+    gets its files from there, with no checkout beside it."""
+    import tarfile
+
+    built = subprocess.run([sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path),
+                            str(ROOT)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    (sdist,) = tmp_path.glob("ecommerce_k8s_lab-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        members = {m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile()}
+    wanted = {f"labcourse/{p}" for p in tracked("notebooks", "manifests")}
+    assert wanted <= members, sorted(wanted - members)[:20]
