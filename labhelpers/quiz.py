@@ -637,17 +637,36 @@ def _block(inner: str, padding: str) -> str:
     return f'<div style="line-height:1.45;padding:{padding}">{inner}</div>'
 
 
+#: The choice rows' layout. ipywidgets' Checkbox label is one clipped line (``white-space:
+#: nowrap; overflow: hidden``, a 28 px line height); a choice must wrap and stay readable.
+#: Inline styles cannot do it: the label element is ipywidgets' own, and a styled <span> in
+#: the description would show its markup in the hover tooltip (ipywidgets sets the raw
+#: description as ``title``). Scoped to the quiz's classes, so nothing else changes.
+QUIZ_CSS = """<style>
+.lab-quiz .lab-quiz-choice { height: auto; line-height: normal; }
+.lab-quiz .lab-quiz-choice > label.widget-label-basic,
+.lab-quiz .lab-quiz-choice > label.jupyter-widget-label-basic {
+  display: flex; align-items: flex-start; flex: 1 1 auto; min-width: 0;
+  white-space: normal; overflow: visible; line-height: 1.45; padding: 3px 0;
+  cursor: pointer; }
+.lab-quiz .lab-quiz-choice input[type=checkbox] {
+  flex: 0 0 auto; align-self: flex-start; margin: 3px 8px 0 0; cursor: pointer; }
+</style>"""
+
+
 class QuizWidget:
     """The interactive quiz: one input per question, a Check button, explained feedback.
 
-    Each choice is a row of a Checkbox (no description) and an HTML label: RadioButtons and
-    Checkbox descriptions are fixed-height one-line labels, so a long choice overprinted
-    the next one in JupyterLab; an HTML label wraps. A single-choice question unticks the
-    other boxes when one is ticked (radio behaviour). Prompts, choices and explanations
-    render their inline markdown (`code`). DOM classes for a browser test: ``lab-quiz``
-    (the whole quiz), ``lab-quiz-prompt`` / ``-answer`` / ``-feedback`` plus
-    ``lab-quiz-q-<id>`` per question, ``lab-quiz-choice`` per choice row,
-    ``lab-quiz-score``.
+    Each choice is one Checkbox whose description is the choice (HTML allowed, so its
+    `code` renders): ipywidgets puts the box and the text in one <label>, so clicking the
+    text ticks the box, as a learner expects. ipywidgets styles that label as one fixed
+    line (nowrap, clipped, 28 px high) — RadioButtons too, where a long choice overprinted
+    the next one — so ``QUIZ_CSS`` (a <style> in the title, scoped to ``.lab-quiz``) lets
+    it wrap with the box beside its first line. A single-choice question unticks the other
+    boxes when one is ticked (radio behaviour). Prompts, choices and explanations render
+    their inline markdown (`code`). DOM classes for a browser test: ``lab-quiz`` (the whole
+    quiz), ``lab-quiz-prompt`` / ``-answer`` / ``-feedback`` plus ``lab-quiz-q-<id>`` per
+    question, ``lab-quiz-choice`` per choice (the Checkbox), ``lab-quiz-score``.
 
     ``on_check`` is the button's handler and can be called directly (tests, or a learner
     who prefers ``ui.on_check()``): it grades the current values, shows why each answer
@@ -666,7 +685,7 @@ class QuizWidget:
         self.inputs: dict[str, Any] = {}
         self.choices: dict[str, list[tuple[str, Any]]] = {}  # id → [(text, Checkbox)]
         self.feedback: dict[str, Any] = {}
-        rows = [w.HTML(f"<h3>Quiz: {html.escape(quiz.title)}</h3>")]
+        rows = [w.HTML(f"{QUIZ_CSS}<h3>Quiz: {html.escape(quiz.title)}</h3>")]
         for n, q in enumerate(quiz.questions, 1):
             hint = f" <i>{ALL_THAT_APPLY}</i>" if q.type == "multiple" else ""
             prompt = w.HTML(_block(f"<b>{n}. {markdown_html(q.prompt)}</b>{hint}", "8px 0 2px"),
@@ -694,14 +713,14 @@ class QuizWidget:
         pairs = []
         rows = []
         for c in q.choices:
-            tick = w.Checkbox(value=False, indent=False,
-                              layout=w.Layout(width="auto", flex="0 0 auto", margin="0 6px 0 0"))
-            label = w.HTML(_block(markdown_html(c), "4px 0"),
-                           layout=w.Layout(width="auto", flex="1 1 auto"))
+            # the choice is the Checkbox's own description: ipywidgets puts the box and the
+            # text in one <label>, so a click on the text ticks the box (QUIZ_CSS wraps it)
+            tick = w.Checkbox(value=False, indent=False, description=markdown_html(c),
+                              description_allow_html=True,
+                              layout=w.Layout(width="auto", height="auto"))
+            tick.add_class("lab-quiz-choice")
             pairs.append((c, tick))
-            row = w.HBox([tick, label], layout=w.Layout(width="auto", align_items="flex-start"))
-            row.add_class("lab-quiz-choice")
-            rows.append(row)
+            rows.append(tick)
         self.choices[q.id] = pairs
         if q.type == "single":
             def only_one(change: dict[str, Any]) -> None:

@@ -8,8 +8,10 @@ Notebook 2 deploys the lab (progress bars, the Secret table, the quiz); notebook
 ``kubectl top`` as a table and a chart on that deployment (its setup cell, ``lab.ensure``,
 deploys whatever is missing, so it also runs alone).
 
-The quiz layout, the ``QuizResult(...)`` line and the markdown of quiz prompts are checked in
-tests of their own (``test_*quiz*``): they belong to labhelpers/quiz.py.
+The quizzes (labhelpers/quiz.py) are found by their DOM classes (``lab-quiz*``) and their
+choices by the text in the quiz YAML (the order is shuffled per learner): a click on a
+choice's text ticks its box, a single choice unticks the other, Check grades and records,
+long choices wrap beside their checkbox, prompts render `code`, no ``QuizResult(...)``.
 
 Every check of a page is collected before asserting, so one run reports every problem; a
 failing test saves full-page and scrolled screenshots, the console log and the executed
@@ -18,6 +20,7 @@ notebook in the artefacts folder its message names (see conftest.py).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -29,6 +32,7 @@ import pytest
 from jupyterlab_support import CHROMIUM, JupyterServer
 
 from labhelpers import metrics
+from labhelpers import quiz as labquiz
 from labhelpers import results as lab_results
 
 pytestmark = [
@@ -111,30 +115,38 @@ OUTPUT_BOX_JS = """async (cell) => {
   };
 }"""
 
-#: The quiz widget's choices (el: the quiz cell): each input with its row (the label or
-#: the widget around it), boxes measured on screen, rows' text extent included (a wrapped
-#: label whose text spills out of a one-line box overlaps the next choice).
+#: The quiz's choices (el: the quiz cell): each ``.lab-quiz-choice`` with its checkbox, its
+#: label (the clickable row, box and text) and the text itself, measured on screen after
+#: scrolling it into view; the text's extent is included (a wrapped text spilling out of a
+#: one-line box overlaps the next choice) and its lines counted (a long choice must wrap).
 QUIZ_LAYOUT_JS = """async (cell) => {
-  const inputs = [...cell.querySelectorAll(
-      '.jp-OutputArea-output input[type=radio], .jp-OutputArea-output input[type=checkbox]')];
+  const choices = [...cell.querySelectorAll('.jp-OutputArea-output .lab-quiz .lab-quiz-choice')];
   const area = cell.querySelector('.jp-Cell-outputArea');
   const out = [];
-  for (const input of inputs) {
-    const row = input.closest('label') || input.closest('.widget-checkbox') || input.parentElement;
+  for (const choice of choices) {
+    const inputs = choice.querySelectorAll('input');
+    const input = inputs[0];
+    const row = (input && input.closest('label')) || choice;
+    const text = row.querySelector(':scope > span') || row;
     row.scrollIntoView({block: 'center'});
     await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
     const box = b => ({left: b.left, right: b.right, top: b.top, bottom: b.bottom});
     const rowBox = box(row.getBoundingClientRect());
-    const range = document.createRange(); range.selectNodeContents(row);
+    const range = document.createRange(); range.selectNodeContents(text);
     const textBox = box(range.getBoundingClientRect());
-    const st = getComputedStyle(input);
+    const lines = new Set([...range.getClientRects()].filter(b => b.width > 0)
+                          .map(b => Math.round(b.top))).size;
+    const st = input ? getComputedStyle(input) : {visibility: 'hidden'};
     // positions relative to the output area, so rows measured after different scrolls compare
     const a = area.getBoundingClientRect();
     const rel = b => ({left: b.left - a.left, right: b.right - a.left,
                        top: b.top - a.top, bottom: b.bottom - a.top});
+    const none = {left: 0, right: 0, top: 0, bottom: 0};
     out.push({
-      type: input.type, text: row.textContent.trim(),
-      input: rel(box(input.getBoundingClientRect())), label: rel(rowBox),
+      inputs: [...inputs].map(i => i.type), type: input ? input.type : 'nothing',
+      text: text.textContent.trim(), lines,
+      input: input ? rel(box(input.getBoundingClientRect())) : none,
+      label: rel(rowBox), textBox: rel(textBox),
       row: rel({left: Math.min(rowBox.left, textBox.left), right: Math.max(rowBox.right, textBox.right),
                 top: Math.min(rowBox.top, textBox.top), bottom: Math.max(rowBox.bottom, textBox.bottom)}),
       areaWidth: a.width,
@@ -296,42 +308,109 @@ def run_problems(nb: NotebookPage, saved: dict[str, Any]) -> list[str]:
 
 
 def quiz_layout_problems(layout: list[dict[str, Any]]) -> list[str]:
-    """Each choice's radio/checkbox is visible and inside the output area, beside its text;
-    no two choices overlap (text included); no choice runs past the right edge."""
+    """Each choice is one checkbox, visible, inside the output area and beside its text's
+    first line (left of the text, not under it); no two choices overlap (text included); no
+    choice runs past the right edge; a long choice wraps onto more lines."""
     problems = []
     if not layout:
-        return ["the quiz shows no radio buttons or checkboxes"]
+        return ["the quiz shows no .lab-quiz-choice rows"]
     for c in layout:
-        i, row, label = c["input"], c["row"], c["label"]
+        i, row, label, text = c["input"], c["row"], c["label"], c["textBox"]
+        name = repr(c["text"][:60])
+        if c["inputs"] != ["checkbox"]:
+            problems.append(f"choice {name}: expected one checkbox, found {c['inputs']}")
+            continue
+        if not c["text"]:
+            problems.append("a choice's checkbox label holds no text (the text is not part "
+                            "of the clickable row)")
+            continue
         if not c["shown"] or i["right"] - i["left"] < 8 or i["bottom"] - i["top"] < 8:
-            problems.append(f"choice {c['text'][:60]!r}: its {c['type']} is not visible "
+            problems.append(f"choice {name}: its checkbox is not visible "
                             f"({i['right'] - i['left']:.0f}x{i['bottom'] - i['top']:.0f} px)")
         middle = (i["top"] + i["bottom"]) / 2
         if not label["top"] - 1 <= middle <= label["bottom"] + 1:
-            problems.append(f"choice {c['text'][:60]!r}: its {c['type']} is not beside its text "
+            problems.append(f"choice {name}: its checkbox is not beside its text "
                             f"(at y {middle:.0f}, the choice spans {label['top']:.0f}.."
                             f"{label['bottom']:.0f})")
+        if not text["top"] - 2 <= middle <= text["top"] + 24:  # beside the first line
+            problems.append(f"choice {name}: its checkbox (y {middle:.0f}) is not beside the "
+                            f"text's first line (which starts at y {text['top']:.0f})")
+        if i["right"] > text["left"] + 1:
+            problems.append(f"choice {name}: its checkbox (x ..{i['right']:.0f}) is not left "
+                            f"of its text (x {text['left']:.0f}..)")
         for other in layout:
+            if not other["text"]:
+                continue
             o = other["row"]
             if other is not c and min(i["right"], o["right"]) - max(i["left"], o["left"]) > 1 \
                     and min(i["bottom"], o["bottom"]) - max(i["top"], o["top"]) > 1:
-                problems.append(f"choice {c['text'][:60]!r}: its {c['type']} lies under the "
+                problems.append(f"choice {name}: its checkbox lies under the "
                                 f"choice {other['text'][:40]!r}")
         if i["left"] < -1 or i["right"] > c["areaWidth"] + 1:
-            problems.append(f"choice {c['text'][:60]!r}: its {c['type']} is outside the "
+            problems.append(f"choice {name}: its checkbox is outside the "
                             f"output area (x {i['left']:.0f}..{i['right']:.0f})")
         if row["right"] > c["areaWidth"] + 2:
-            problems.append(f"choice {c['text'][:60]!r} runs past the output area's right edge "
+            problems.append(f"choice {name} runs past the output area's right edge "
                             f"({row['right']:.0f} > {c['areaWidth']:.0f} px)")
-    for n, a in enumerate(layout):
-        for b in layout[n + 1:]:
+    measured = [c for c in layout if c["text"]]
+    for n, a in enumerate(measured):
+        for b in measured[n + 1:]:
             ra, rb = a["row"], b["row"]
             w = min(ra["right"], rb["right"]) - max(ra["left"], rb["left"])
             h = min(ra["bottom"], rb["bottom"]) - max(ra["top"], rb["top"])
             if w > 1 and h > 1:
                 problems.append(f"choices overlap ({w:.0f}x{h:.0f} px): {a['text'][:50]!r} "
                                 f"and {b['text'][:50]!r}")
+    unique = list(dict.fromkeys(problems))  # one line per kind of fault is enough to read
+    return unique[:20] + ([f"... and {len(unique) - 20} more"] if len(unique) > 20 else [])
+
+
+def quiz_structure_problems(output: Any, section: str) -> list[str]:
+    """The quiz is the labhelpers widgets, one ``.lab-quiz`` with a prompt, an answer and
+    a feedback per question of the YAML, one checkbox per choice (no radio buttons), a
+    text box for a short answer, and a score line."""
+    problems = []
+    quizzes = output.locator(".lab-quiz").count()
+    if quizzes != 1:
+        return [f"{quizzes} .lab-quiz widgets in the quiz cell, expected 1"]
+    quiz = output.locator(".lab-quiz")
+    questions = labquiz.load(section).questions
+    for role in ("prompt", "answer", "feedback"):
+        found = quiz.locator(f".lab-quiz-{role}").count()
+        if found != len(questions):
+            problems.append(f"{found} .lab-quiz-{role} in the quiz, expected {len(questions)}")
+    for q in questions:
+        answer = quiz.locator(f".lab-quiz-answer.lab-quiz-q-{q.id}")
+        if q.choices:
+            rows = answer.locator(".lab-quiz-choice")
+            # ipywidgets puts a zero-width space in the (hidden) description label
+            texts = sorted(t.replace("\u200b", "").strip() for t in rows.all_text_contents())
+            boxes = answer.locator(".lab-quiz-choice input[type=checkbox]").count()
+            if texts != sorted(shown_text(c) for c in q.choices) or boxes != len(q.choices):
+                problems.append(f"question {q.id}: choices {texts} with {boxes} checkboxes, "
+                                f"expected one checkbox per choice of the YAML")
+        elif answer.locator("input[type=text]").count() != 1:
+            problems.append(f"question {q.id}: no text box for a short answer")
+    radios = quiz.locator("input[type=radio]").count()
+    if radios:
+        problems.append(f"{radios} radio buttons in the quiz (each choice is a checkbox)")
+    if quiz.locator(".lab-quiz-score").count() != 1:
+        problems.append("no .lab-quiz-score in the quiz")
     return problems
+
+
+def shown_text(choice: str) -> str:
+    """A choice from the YAML as the page shows it: its inline markdown rendered."""
+    return html.unescape(re.sub(r"<[^>]+>", "", labquiz.markdown_html(choice)))
+
+
+def choice(output: Any, qid: str, text: str) -> tuple[Any, Any]:
+    """Question ``qid``'s choice ``text`` (YAML spelling): its checkbox and its text, found
+    by the text (the order is shuffled per learner)."""
+    row = output.locator(f".lab-quiz-answer.lab-quiz-q-{qid} .lab-quiz-choice").filter(
+        has_text=re.compile("^[\\s\u200b]*" + re.escape(shown_text(text)) + "\\s*$"))
+    # the words themselves (the smallest element holding them), where a learner clicks
+    return row.locator("input[type=checkbox]"), row.get_by_text(shown_text(text), exact=True)
 
 
 def quiz_text_problems(text: str) -> list[str]:
@@ -396,63 +475,105 @@ def test_deploy_runs_with_progress_widgets_and_an_escaped_secret_table(deploy_nb
 
 def test_deploy_quiz_is_widgets_that_grade_a_click(deploy_nb: Any, jupyter: JupyterServer
                                                    ) -> None:
+    """The quiz renders as its widgets; a click on the right answer's text ticks its box,
+    Check shows the feedback and "Score: 1/N" and the results file records 1."""
     nb, _ = deploy_nb
     _, cell = nb.cell("labhelpers.quiz.quiz(")
     output = cell.locator(".jp-Cell-outputArea")
-    problems = []
-    radios = output.locator("input[type=radio]").count()
-    boxes = output.locator("input[type=checkbox]").count()
-    if radios < 4 or boxes < 2:
-        problems.append(f"quiz widgets missing: {radios} radio buttons, {boxes} checkboxes")
+    problems = quiz_structure_problems(output, "deploy")
+    if problems:
         nb.fail(problems)
-    # Q2: "What is the name of the backend's Service?" — the right answer, and only that one
-    output.get_by_role("radio", name="ecommerce-backend", exact=True).click()
-    output.get_by_role("button", name="Check").click()
+    quiz = labquiz.load("deploy")
+    total = len(quiz.questions)
+    right = next(q for q in quiz.questions if q.id == "backend-service")
+    box, text = choice(output, right.id, right.answer[0])
+    text.click()  # the learner clicks the words, not the small box
     try:
-        playwright_api.expect(output).to_contain_text(re.compile(r"Score:?\s*\d+\s*/\s*7"),
-                                                      timeout=30_000)
+        playwright_api.expect(box).to_be_checked(timeout=10_000)
     except AssertionError:
-        problems.append("no 'Score: n/7' after clicking Check")
-    shown = output.inner_text()
-    score = re.search(r"Score:?\s*(\d+)\s*/\s*7", shown)
-    if score and score[1] != "1":
-        problems.append(f"score {score[1]}/7 after one right answer, expected 1/7")
-    for verdict in (r"\b(right|correct)\b", r"not quite|\bwrong\b|\bincorrect\b"):
-        # new after Check: the words may occur in a prompt or choice already
-        if len(re.findall(verdict, shown, re.I)) <= len(re.findall(verdict, nb.quiz_text, re.I)):
-            problems.append(f"no feedback matching {verdict!r} after Check: {shown[-300:]!r}")
+        problems.append(f"clicking the text {right.answer[0]!r} did not tick its checkbox")
+        box.click()
+    output.get_by_role("button", name="Check").click()
+    score = output.locator(".lab-quiz-score")
+    try:
+        playwright_api.expect(score).to_contain_text(f"Score: 1/{total}", timeout=30_000)
+    except AssertionError:
+        problems.append(f"the score line shows {score.inner_text()!r} after one right answer "
+                        f"and Check, expected 'Score: 1/{total}'")
+    feedback = {q.id: output.locator(f".lab-quiz-feedback.lab-quiz-q-{q.id}").inner_text()
+                for q in quiz.questions}
+    if not re.search(r"\bRight\b", feedback[right.id]):
+        problems.append(f"no 'Right' feedback for {right.id}: {feedback[right.id]!r}")
+    wrong = {k: v for k, v in feedback.items() if k != right.id and "Not quite" not in v}
+    if wrong:
+        problems.append(f"no 'Not quite' feedback for the unanswered questions: {wrong}")
     recorded = [doc["sections"].get("deploy", {}).get("quiz", {})
                 for doc in lab_results.load(jupyter.results).values()]
-    if [r.get("score") for r in recorded] != [1]:
-        problems.append(f"results file (LAB_RESULTS_DIR) has {recorded!r}, expected score 1")
+    if [(r.get("score"), r.get("total")) for r in recorded] != [(1, total)] or \
+            recorded[0].get("per_question", {}).get(right.id) is not True:
+        problems.append(f"results file (LAB_RESULTS_DIR) has {recorded!r}, expected score "
+                        f"1/{total} with {right.id} right")
+    problems += [f"browser console: {e}" for e in nb.console_errors()]
+    nb.check(problems)
+
+
+def test_deploy_quiz_single_choice_unticks_the_other(deploy_nb: Any) -> None:
+    """A single-choice question behaves as radio buttons: ticking a second choice unticks
+    the first (the kernel does it: a round trip, so waited for). Two wrong choices, so a
+    later Check still scores what the test above expects."""
+    nb, _ = deploy_nb
+    _, cell = nb.cell("labhelpers.quiz.quiz(")
+    output = cell.locator(".jp-Cell-outputArea")
+    q = next(x for x in labquiz.load("deploy").questions if x.id == "configmap-env")
+    first, second = [c for c in q.choices if c not in q.answer][:2]
+    (box1, text1), (box2, _) = choice(output, q.id, first), choice(output, q.id, second)
+    problems = []
+    text1.click()
+    try:
+        playwright_api.expect(box1).to_be_checked(timeout=10_000)
+    except AssertionError:
+        problems.append(f"clicking the text {first[:50]!r} did not tick its checkbox")
+        box1.click()
+    box2.click()
+    try:
+        playwright_api.expect(box1).not_to_be_checked(timeout=15_000)
+    except AssertionError:
+        problems.append(f"single choice {q.id}: ticking {second[:40]!r} left {first[:40]!r} "
+                        f"ticked after 15 s")
+    if not box2.is_checked():
+        problems.append(f"single choice {q.id}: {second[:40]!r} is not ticked after its click")
     problems += [f"browser console: {e}" for e in nb.console_errors()]
     nb.check(problems)
 
 
 def test_deploy_quiz_after_grading_shows_no_quizresult_repr(deploy_nb: Any) -> None:
-    """Depends on the quiz fix (labhelpers/quiz.py): the cell's return value was shown as
-    ``QuizResult(deploy: not graded, 7 questions)`` under the score — stale once graded."""
+    """The cell's return value was shown as ``QuizResult(deploy: not graded, 7 questions)``
+    under the score — stale once graded."""
     nb, _ = deploy_nb
     _, cell = nb.cell("labhelpers.quiz.quiz(")
     output = cell.locator(".jp-Cell-outputArea")
-    if "Score" not in output.inner_text():  # graded by the test above; alone, grade here
+    score = output.locator(".lab-quiz-score")
+    if "Score" not in score.inner_text():  # graded by the test above; alone, grade here
         output.get_by_role("button", name="Check").click()
-        playwright_api.expect(output).to_contain_text("Score", timeout=30_000)
+        playwright_api.expect(score).to_contain_text("Score", timeout=30_000)
     text = output.inner_text()
     nb.check([f"'QuizResult(' shown after grading: "
               f"{text[text.index('QuizResult('):][:80]!r}"] if "QuizResult(" in text else [])
 
 
-def test_deploy_quiz_long_choices_keep_their_radio_and_do_not_overlap(deploy_nb: Any) -> None:
-    """Depends on the quiz fix: a choice that wraps (question 4, ~175 characters) lost its
-    radio circle and its second line covered the next choice."""
+def test_deploy_quiz_long_choices_wrap_beside_their_checkbox(deploy_nb: Any) -> None:
+    """A choice that wraps (question why-secret, ~130 characters) keeps its checkbox beside
+    its first line and does not cover the next choice; no backticks in the prompts."""
     nb, _ = deploy_nb
     _, cell = nb.cell("labhelpers.quiz.quiz(")
     layout = cell.evaluate(QUIZ_LAYOUT_JS)
-    longest = max((c["text"] for c in layout), key=len, default="")
     problems = quiz_layout_problems(layout)
-    if len(longest) < 100:
-        problems.append(f"expected a long choice (question 4) in the quiz; longest: {longest!r}")
+    longest = max(layout, key=lambda c: len(c["text"]), default={"text": "", "lines": 0})
+    if len(longest["text"]) < 100:
+        problems.append(f"expected a long choice in the quiz; longest: {longest['text']!r}")
+    elif longest["lines"] < 2:
+        problems.append(f"the longest choice takes {longest['lines']} line(s) at "
+                        f"{VIEWPORT['width']} px: not wrapped ({longest['text'][:60]!r})")
     problems += quiz_text_problems(nb.quiz_text)
     nb.check(problems)
 
@@ -505,13 +626,17 @@ def test_observability_top_table_fits_and_chart_renders(observability_nb: Any) -
 
 
 def test_observability_quiz_prompts_render_markdown(observability_nb: Any) -> None:
-    """Depends on the quiz fix: the prompt "`kubectl top pods -n ecommerce-lab` answers ..."
-    showed its backticks instead of code. Also the layout checks of the deploy quiz (its
-    long choices about probes and exit codes)."""
+    """The prompt "`kubectl top pods -n ecommerce-lab` answers ..." shows code, not
+    backticks; the quiz's structure and layout as in the deploy quiz."""
     nb, _ = observability_nb
     _, cell = nb.cell("labhelpers.quiz.quiz(")
+    output = cell.locator(".jp-Cell-outputArea")
     text = nb.quiz_text
     problems = [] if "kubectl top pods" in text else ["the observability quiz is not shown"]
+    problems += quiz_structure_problems(output, "observability")
+    codes = output.locator(".lab-quiz-prompt.lab-quiz-q-top-needs code").all_text_contents()
+    if "kubectl top pods -n ecommerce-lab" not in codes:
+        problems.append(f"the top-needs prompt's `kubectl top pods…` is not a <code> ({codes})")
     problems += quiz_text_problems(text)
     problems += quiz_layout_problems(cell.evaluate(QUIZ_LAYOUT_JS))
     nb.check(problems)

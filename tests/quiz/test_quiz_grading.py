@@ -327,13 +327,14 @@ def test_widgets_built_and_checked_by_their_handler(
     ui = result.ui
     assert shown == [ui.box] and not result.graded
     seen = q.for_learner(q.load("sample", quiz_dir), "grace")
-    for qid in ("one", "many"):  # a Checkbox and a wrapping HTML label per choice
+    for qid in ("one", "many"):  # a Checkbox per choice, the choice its HTML description
         rows = ui.inputs[qid].children
-        assert [type(r.children[0]) for r in rows] == [w.Checkbox] * 3
-        assert [re.sub(r"<[^>]+>", "", r.children[1].value) for r in rows] == \
+        assert [type(r) for r in rows] == [w.Checkbox] * 3
+        assert [re.sub(r"<[^>]+>", "", r.description) for r in rows] == \
             list(question(seen, qid).choices)
-        assert not any(r.children[0].value for r in rows)  # nothing pre-selected
-        assert all(r.children[0].description == "" for r in rows)
+        assert all(r.description_allow_html and not r.indent for r in rows)
+        assert not any(r.value for r in rows)  # nothing pre-selected
+    assert q.QUIZ_CSS in ui.box.children[0].value  # what lets a long choice wrap
     assert isinstance(ui.inputs["fqdn"], w.Text)
     assert ui.check_button in ui.box.children[-1].children
     assert not any(isinstance(x, w.RadioButtons) for x in ui.box.children)
@@ -375,9 +376,8 @@ def test_widget_prompts_render_markdown_and_say_choose_all_once(
     prompt = next(v for v in html_values if "kubectl top" in v)
     assert "<code>kubectl top</code>" in prompt and "`" not in prompt
     assert prompt.count(q.ALL_THAT_APPLY) == 1
-    labels = [r.children[1].value for r in ui.inputs["a"].children]
-    assert ">" + "<code>metrics-server</code><" in labels[0] and "`" not in labels[0]
-    assert ">a &lt;PVC&gt;<" in labels[1]
+    labels = [r.description for r in ui.inputs["a"].children]
+    assert labels == ["<code>metrics-server</code>", "a &lt;PVC&gt;"]
     ui.select("a", "`metrics-server`")
     assert ui.on_check().score == 1
     assert "<code>metrics.k8s.io</code>" in ui.feedback["a"].value
