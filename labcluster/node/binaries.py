@@ -137,3 +137,17 @@ def redis_installs() -> dict[int, Install]:
         if version:
             found.append(Install(int(version.split(".")[0]), version, bin_dir, source))
     return _keep_first(found)
+
+
+def describe_installs() -> list[str]:
+    """One line per server image: the majors its tags may name here (`labcluster status`)."""
+    lines = []
+    for image, product, installs in (("postgres", "PostgreSQL", pg_installs()),
+                                     ("redis", "Redis", redis_installs())):
+        if installs:
+            runs = ", ".join(f"{image}:{m}* → {product} {i.version} ({i.source})"
+                             for m, i in installs.items())
+            lines.append(f"{image}: {runs}; a tag of another major is ErrImagePull")
+        else:
+            lines.append(f"{image}: no {product} installed here: {image}:* pods cannot start")
+    return lines

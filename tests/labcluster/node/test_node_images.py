@@ -243,3 +243,13 @@ def test_python_only_shim_uses_the_toolbox_curl_so_names_still_resolve(
     result = Exec(handler, client).run(["curl", "-s", "http://ecommerce-backend:5000/z"],
                                        timeout=20)
     assert json.loads(result.stdout)["pod"] == "backend-g"
+
+
+def test_labcluster_status_says_which_majors_run():
+    """`labcluster status` lists the majors a postgres/redis tag may name on this machine."""
+    from labcluster.node.binaries import describe_installs, pg_installs
+
+    postgres, redis = describe_installs()
+    for major, install in pg_installs().items():
+        assert f"postgres:{major}* → PostgreSQL {install.version} ({install.source})" in postgres
+    assert redis.startswith("redis: redis:6* → Redis 6.2.") and "ErrImagePull" in redis
