@@ -253,3 +253,16 @@ def test_labcluster_status_says_which_majors_run():
     for major, install in pg_installs().items():
         assert f"postgres:{major}* → PostgreSQL {install.version} ({install.source})" in postgres
     assert redis.startswith("redis: redis:6* → Redis 6.2.") and "ErrImagePull" in redis
+
+
+def test_the_nginx_stand_in_says_it_is_one_where_the_image_shows(monkeypatch):
+    """imageID (`kubectl describe pod`'s Image ID) and the Pulled event's "labcluster runs"
+    both name minginx as a stand-in, whatever nginx tag the manifest asks for."""
+    monkeypatch.setenv("LABCLUSTER_NGINX", "builtin")
+    handler = resolve("nginx:1.27.3-alpine")
+    assert handler.image_id().startswith("labcluster://nginx@builtin (labcluster's stand-in "
+                                         "minginx, not nginx")
+    assert handler.runs() == "its stand-in minginx, not nginx (an nginx.conf subset)"
+    monkeypatch.delenv("LABCLUSTER_NGINX")
+    if nginx_binary():
+        assert resolve("nginx:1.27.3-alpine").runs().startswith("nginx 1.")
