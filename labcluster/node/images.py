@@ -90,7 +90,7 @@ def tag_major(tag: str) -> int | None:
 
 
 def pick_install(ref: ImageRef, installs: dict[int, Install], product: str,
-                 parts: int = 1) -> Install:
+                 parts: int = 1, hints: dict[int, str] | None = None) -> Install:
     """The install that runs `ref`: the tag's major, or the newest for a tag without a version.
 
     A tag naming a major this node has no install of is refused as a registry refuses an
@@ -110,8 +110,10 @@ def pick_install(ref: ImageRef, installs: dict[int, Install], product: str,
     runs = [f"{lines[m]} ({i.source.removeprefix('pip ')})" for m, i in installs.items()]
     runs_text = ", ".join(runs[:-1]) + " and " + runs[-1] if len(runs) > 1 else runs[0]
     use = " or ".join(f"{ref.name}:{line}{suffix}" for line in lines.values())
+    hint = (hints or {}).get(major)  # a major labcluster can run once a package is added
     raise ImagePullError(ref.raw, message=f"{ref.raw}: labcluster runs {product} {runs_text}, not "
-                                          f"{major}; use {use}")
+                                          f"{major}; use {use}"
+                                          + (f" (or {hint} to run {major})" if hint else ""))
 
 
 @dataclass

