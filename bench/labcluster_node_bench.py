@@ -164,7 +164,7 @@ def bench_starts(work: Path, rounds: int) -> dict[str, float]:
             out[f"ratio {label} via node / direct"] = statistics.median(via) / statistics.median(direct)
 
     server = redis_tool("redis-server")
-    measure("redis", "redis:7.4.1-alpine", 6379,
+    measure("redis", "redis:6.2.14-alpine", 6379,
             lambda ip: [server, "--bind", ip, "--port", "6379", "--save", ""],
             args=["redis-server", "--save", ""])
     measure("storefront-like python server", "storefront:0.1.0", 5000,

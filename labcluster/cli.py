@@ -53,12 +53,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _nginx_line() -> str:
-    """What `nginx:*` pods run here (the real binary or the built-in stand-in)."""
+    """What `nginx:*`, `postgres:*` and `redis:*` pods run here (the real nginx or the
+    stand-in; which PostgreSQL/Redis majors, since a tag of another major is refused)."""
     try:
+        from .node.binaries import describe_installs
         from .node.handlers.nginx import describe_nginx
     except ImportError:  # no node parts installed (extra `lab` absent)
         return ""
-    return describe_nginx()
+    return "\n".join([describe_nginx(), *describe_installs()])
 
 
 if __name__ == "__main__":

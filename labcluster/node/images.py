@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labcluster.node.binaries import Install
 from labcluster.node.containerfs import env_for
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
 from labcluster.node.netshim import active_mode, shim_env
@@ -25,13 +26,13 @@ from labcluster.node.netshim import active_mode, shim_env
 class ImagePullError(LookupError):
     """The image cannot be pulled; the message names it, as a registry error does."""
 
-    def __init__(self, image: str, why: str = "not found") -> None:
+    def __init__(self, image: str, why: str = "not found", *, message: str | None = None) -> None:
         self.image = image
-        super().__init__(
+        super().__init__(message or (
             f'failed to pull and unpack image "{image}": image "{image}" {why} '
             "(labcluster's image catalog has postgres, redis, nginx, storefront, busybox,"
             " curlimages/curl)"
-        )
+        ))
 
 
 class CommandNotFound(LookupError):
@@ -71,14 +72,48 @@ class ImageRef:
         return cls(raw, "/".join(parts), tag, digest)
 
 
-# Tags that can exist for the stock images: "16", "16.4", "16.4-alpine", "alpine", "latest".
 # `python -m labcluster.node.toolbox`, but from the labcluster that runs this node (the
 # container env has no PYTHONPATH: another installed copy would answer otherwise)
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 TOOLBOX_BOOT = (f"import runpy, sys; sys.path.insert(0, {PACKAGE_ROOT!r}); sys.argv.pop(0); "
                 "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)")
 COMMON_TOOLS = ("tar", "test")  # in every stock image; kubectl cp execs them
+# Tags that can exist for the stock images: "16", "16.4", "16.4-alpine", "alpine", "latest".
 STOCK_TAG = re.compile(r"^(latest|stable|alpine|bookworm|bullseye|\d+(\.\d+){0,2}([-.][a-z0-9.]+)*)$")
+TAG_VERSION = re.compile(r"^(\d+)(?:\.\d+){0,2}(.*)$")
+
+
+def tag_major(tag: str) -> int | None:
+    """The major version a stock tag names ("16.4-alpine" → 16), or None ("alpine", "latest")."""
+    found = TAG_VERSION.match(tag)
+    return int(found.group(1)) if found else None
+
+
+def pick_install(ref: ImageRef, installs: dict[int, Install], product: str,
+                 parts: int = 1, hints: dict[int, str] | None = None) -> Install:
+    """The install that runs `ref`: the tag's major, or the newest for a tag without a version.
+
+    A tag naming a major this node has no install of is refused as a registry refuses an
+    image it does not have (ErrImagePull), with what to use instead: running another major
+    under the tag's name would make `SELECT version()` / `INFO server` contradict the
+    manifest.
+    """
+    major = tag_major(ref.tag)
+    if major is None:
+        return installs[max(installs)]
+    if major in installs:
+        return installs[major]
+    found = TAG_VERSION.match(ref.tag)
+    suffix = found.group(2) if found else ""
+    # `parts`: how much of the version names a release line (PostgreSQL 16; Redis 6.2)
+    lines = {m: ".".join(i.version.split(".")[:parts]) for m, i in installs.items()}
+    runs = [f"{lines[m]} ({i.source.removeprefix('pip ')})" for m, i in installs.items()]
+    runs_text = ", ".join(runs[:-1]) + " and " + runs[-1] if len(runs) > 1 else runs[0]
+    use = " or ".join(f"{ref.name}:{line}{suffix}" for line in lines.values())
+    hint = (hints or {}).get(major)  # a major labcluster can run once a package is added
+    raise ImagePullError(ref.raw, message=f"{ref.raw}: labcluster runs {product} {runs_text}, not "
+                                          f"{major}; use {use}"
+                                          + (f" (or {hint} to run {major})" if hint else ""))
 
 
 @dataclass
@@ -117,6 +152,11 @@ class ImageHandler:
 
     def image_id(self) -> str:
         raise NotImplementedError
+
+    def runs(self) -> str:
+        """What this node runs for the image, said where a real kubelet says "pulled"
+        (the event and `kubectl describe pod`): the image's own program, or a stand-in."""
+        return ""
 
     # ----- shared machinery -----
 

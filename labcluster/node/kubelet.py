@@ -351,7 +351,9 @@ class PodWorker:
                 pull_backoff = min(pull_backoff * 2, BACKOFF_MAX)
                 continue
             pull_backoff = BACKOFF_START
-            await self.event("Pulled", f'Container image "{image}" already present on machine')
+            runs = handler.runs()  # what runs for the tag, said where a learner looks
+            await self.event("Pulled", f'Container image "{image}" already present on machine'
+                             + (f"; labcluster runs {runs}" if runs else ""))
             try:
                 spec = await asyncio.to_thread(handler.prepare, launch)
                 spec.stdin = bool(c.spec.get("stdin"))

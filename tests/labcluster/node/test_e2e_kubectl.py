@@ -490,7 +490,7 @@ def test_lab_redis_ping_and_apply_a_directory(cluster: Cluster, tmp_path: Path) 
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: redis}\nspec:\n"
         "  selector: {matchLabels: {app: redis}}\n  template:\n"
         "    metadata: {labels: {app: redis}}\n    spec:\n      containers:\n"
-        "      - {name: redis, image: 'redis:7.2-alpine', ports: [{containerPort: 6379}]}\n")
+        "      - {name: redis, image: 'redis:6.2-alpine', ports: [{containerPort: 6379}]}\n")
     (folder / "redis-service.yaml").write_text(
         "apiVersion: v1\nkind: Service\nmetadata: {name: redis}\nspec:\n"
         "  selector: {app: redis}\n  ports: [{port: 6379}]\n")

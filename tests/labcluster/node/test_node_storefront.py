@@ -42,7 +42,7 @@ def test_backend_pods_reach_database_and_redis_by_service_name(make_launch, run_
                      env={"POSTGRES_USER": "ecomuser", "POSTGRES_DB": "ecomdb",
                           "POSTGRES_PASSWORD": "s3cret", "PGDATA": "/var/lib/postgresql/data/pgdata"},
                      mounts=[Mount(pvc, "/var/lib/postgresql/data")])
-    cache = make_launch("redis:7.4.1-alpine", name="redis-0",
+    cache = make_launch("redis:6.2.14-alpine", name="redis-0",
                         args=["redis-server", "--save", "", "--appendonly", "no"])
     db_proc, cache_proc = run_container(db), run_container(cache)
     wait_port(db.pod_ip, 5432, timeout=60, proc=db_proc)
