@@ -91,3 +91,22 @@ def test_learner_edit_cells_say_so(notebook):
     path, nb = notebook
     for cell in tagged(nb, "learner-edit"):
         assert cell.source.startswith("# ✏️ edit me:"), f"{path.name}: {cell.source[:40]!r}"
+
+
+def test_labcluster_box_in_notebook_01_is_still_true():
+    """Notebook 01's "labcluster vs a real cluster" box names kinds labcluster does not
+    serve and what its nslookup prints; when labcluster grows, this fails until the box
+    says so too."""
+    from labcluster.registry import default_registry
+
+    nb = nbformat.read(NOTEBOOKS / "01-preflight.ipynb", as_version=4)
+    (box,) = [c.source for c in nb.cells if c.cell_type == "markdown"
+              and c.source.startswith("### labcluster vs a real cluster")]
+    not_served = next(line for line in box.splitlines() if line.startswith("| not served"))
+    kinds = {r.kind for r in default_registry().resources}
+    named = [k for k in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy")
+             if k in not_served]
+    assert named == ["HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"]
+    assert not kinds & set(named), f"labcluster serves {kinds & set(named)} now: update the box"
+    toolbox = (NOTEBOOKS.parent / "labcluster" / "node" / "toolbox.py").read_text()
+    assert "labcluster-dns (hosts table)" in box and "labcluster-dns (hosts table)" in toolbox
