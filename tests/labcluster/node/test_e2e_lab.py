@@ -493,15 +493,19 @@ def test_namespace_deletion_stops_its_processes(lab: Cluster, broken: dict[str, 
                   "postgres-0 of the scenario Ready")[0]
     uids = {p.metadata.uid for p in lab.core.list_namespaced_pod(ns).items}
 
+    # A container's processes run in its pod's dir (…/node/pods/<uid>/…), except
+    # PostgreSQL's, which run in the data volume (…/node/volumes/<ns>/data-postgres-0/…):
+    # matching pod uids alone never found them.
+    claim_dir = f"{lab.home}/node/volumes/{ns}/"
     procs, of_postgres = [], 0
     for p in container_processes(str(lab.home)):
         try:
-            where = " ".join(p.cmdline()) + p.cwd()
+            where = " ".join(p.cmdline()) + " " + p.cwd()
         except psutil.Error:  # ended while we looked (the backend crash-loops)
             continue
-        if any(u in where for u in uids):
+        if any(u in where for u in uids) or claim_dir in where:
             procs.append(p)
-            of_postgres += pg.metadata.uid in where
+            of_postgres += claim_dir in where or pg.metadata.uid in where
     assert of_postgres, "no process of postgres-0 found: the check below would pass on nothing"
     lab.core.delete_namespace(ns)
     wait_for(lambda: not lab.core.list_namespaced_pod(ns).items, 60, "pods of the namespace gone")
