@@ -6,6 +6,9 @@ Everything is a ratio against a peer measured in the same run on the same machin
   (what it costs a name it passes through);
 - bind()+close of a wildcard socket with and without the shim;
 - the memory watchers' CPU for 7 containers against a 10 %-of-a-core budget;
+- the supervisor's CPU usage figure for a two-process busy tree against what psutil says
+  the same processes used in the same second (tests/labcluster/node/test_node_supervisor.py
+  checks the tree and memory; the accuracy ratio lives here, not as a timed assertion);
 - start time (start → port accepting connections) per image through the node (handler +
   supervisor + shim) vs starting the same program directly, for redis, a storefront-like
   Python server, nginx (real, when installed) and postgres (first start with initdb, then
@@ -277,6 +280,46 @@ async def _load(url: str, seconds: float, concurrency: int, new_conn: bool,
             len(failures))
 
 
+def _tree_cpu(members: list) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in members)
+
+
+def bench_usage(work: Path, rounds: int) -> dict[str, float]:
+    """ContainerProcess.usage().cpu_millicores over 1 s vs psutil's cpu_times of the same
+    two processes over the same second: the ratio (1.0 = exact), worst of ``rounds``."""
+    import psutil
+
+    from labcluster.node.launch import ProcessSpec
+
+    code = ("import subprocess, sys\n"
+            "subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+            "print('spinning', flush=True)\n"
+            "while True: pass\n")
+    ratios = []
+    for r in range(rounds):
+        spec = ProcessSpec([sys.executable, "-c", code], {"PATH": "/usr/bin:/bin"}, work,
+                           image_id="bench")
+        proc = ContainerProcess(spec, work / f"usage-logs-{r}")
+        proc.start()
+        try:
+            deadline = time.monotonic() + 10
+            while len(proc.tree()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            members = proc.tree()
+            proc.usage()
+            before, start = _tree_cpu(members), time.monotonic()
+            time.sleep(1.0)
+            usage = proc.usage()
+            expected = (_tree_cpu(members) - before) / (time.monotonic() - start) * 1000
+            ratios.append(usage.cpu_millicores / expected if expected else float("nan"))
+        except psutil.Error:
+            continue
+        finally:
+            proc.stop(grace=1)
+    return {"usage cpu / psutil cpu, worst": max(ratios, key=lambda x: abs(x - 1)),
+            "usage cpu / psutil cpu, median": statistics.median(ratios)}
+
+
 def _load_in(env: dict[str, str], url: str, seconds: float, concurrency: int,
              new_conn: bool) -> tuple[float, float, int]:
     """`_load` in a fresh process with `env` (a pod's shim, or none)."""
@@ -392,6 +435,7 @@ def main() -> None:
         if netshim.compiler():
             results.update(bench_shim(work, opts.rounds))
         results.update(bench_watchers(work))
+        results.update(bench_usage(work, max(opts.rounds, 3)))
         results.update(bench_starts(work, opts.rounds))
     width = max(len(k) for k in results)
     for key, value in results.items():

@@ -49,6 +49,18 @@ KUBELET = "kubelet"
 BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
 
 
+def restart_backoff(backoff: float, ran_seconds: float = 0.0) -> tuple[float, float]:
+    """``(wait before this restart, back-off for the next one)`` for a container that
+    ended after ``ran_seconds``: at once the first time, then 10 s doubling to 5 min; a run
+    longer than 10 min starts the sequence over (the kubelet's CrashLoopBackOff). A pure
+    function so the sequence can be checked without waiting through it."""
+    if ran_seconds > BACKOFF_RESET:
+        backoff = 0.0
+    if backoff > 0:
+        return backoff, min(backoff * 2, BACKOFF_MAX)
+    return 0.0, BACKOFF_START
+
+
 def eviction_seconds() -> float:
     """How often emptyDir usage is measured against `sizeLimit` (the kubelet's eviction
     manager checks every 10 s; 5 s here: a `du` of the pod's limited dirs only)."""
@@ -433,22 +445,21 @@ class PodWorker:
             c.state = {"terminated": terminated}  # until the restart (or back-off) shows
             c.restarts += 1
             self.touch()
-            if time.monotonic() - started_at > BACKOFF_RESET:
-                backoff = 0.0
-            backoff = await self._backoff(c, backoff)
+            backoff = await self._backoff(c, backoff, time.monotonic() - started_at)
 
-    async def _backoff(self, c: ContainerState, backoff: float) -> float:
-        """Wait before a restart: at once the first time, then 10 s doubling to 5 min."""
-        if backoff > 0:
+    async def _backoff(self, c: ContainerState, backoff: float,
+                       ran_seconds: float = 0.0) -> float:
+        """Wait before a restart as ``restart_backoff`` says; return the next back-off."""
+        wait, following = restart_backoff(backoff, ran_seconds)
+        if wait > 0:
             c.state = {"waiting": {"reason": "CrashLoopBackOff", "message": (
-                f"back-off {int(backoff)}s restarting failed container={c.name} "
+                f"back-off {int(wait)}s restarting failed container={c.name} "
                 f"pod={self.name}_{self.ns}({self.uid})")}}
             self.touch()
             await self.event("BackOff", "Back-off restarting failed container "
                              f"{c.name} in pod {self.name}_{self.ns}({self.uid})", "Warning")
-            await asyncio.sleep(backoff)
-            return min(backoff * 2, BACKOFF_MAX)
-        return BACKOFF_START
+            await asyncio.sleep(wait)
+        return following
 
     # ------------------------------------------------------------------ probes
     async def _probe_once(self, c: ContainerState, probe: dict[str, Any]) -> probes.ProbeResult:

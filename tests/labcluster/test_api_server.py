@@ -144,12 +144,13 @@ def test_persistence_across_down_and_up(kube_target, kube_core, kube_ns):
 def test_second_up_finds_the_first(kube_target):
     if kube_target.home is None:
         pytest.skip("labcluster only")
+    """A second `up` returns the same kubeconfig and starts no new server (how long it
+    takes is printed by bench/labcluster_api_bench.py, not asserted here)."""
     before = labcluster.status(kube_target.home)
-    t0 = time.monotonic()
     path = labcluster.ensure_running(kube_target.home)
     assert path == kube_target.kubeconfig
-    assert labcluster.status(kube_target.home).pid == before.pid
-    assert time.monotonic() - t0 < 5
+    after = labcluster.status(kube_target.home)
+    assert after.running and after.pid == before.pid
 
 
 def test_cli_status_and_up_print_how_to(kube_target):

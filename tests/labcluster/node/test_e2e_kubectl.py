@@ -18,7 +18,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -179,9 +178,7 @@ def test_sigint_ends_kubectl_and_its_session(cluster: Cluster, forward) -> None:
     with socket.create_connection(("127.0.0.1", fwd.port), timeout=10) as sock:
         sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
         assert b"200 OK" in sock.recv(65536)
-        started = time.monotonic()
-        assert fwd.stop(signal.SIGINT) == 0
-        assert time.monotonic() - started < 15
+        assert fwd.stop(signal.SIGINT) == 0  # exits (stop() waits at most 15 s) with 0
     again = forward("service/web", "8080")
     assert get(again.port, "/hello.txt") == (200, b"hello\n")
     assert again.stop() == 0

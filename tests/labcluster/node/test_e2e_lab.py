@@ -486,10 +486,27 @@ def test_missing_storageclass(lab: Cluster, broken: dict[str, str]) -> None:
 # ---------------------------------------------------------------------------- teardown
 def test_namespace_deletion_stops_its_processes(lab: Cluster, broken: dict[str, str]) -> None:
     ns = broken["wrong-db-host"]
+    # postgres-0 of this scenario runs (only the backend is broken): the check below means
+    # something only if its processes were found first — an empty list has no survivors.
+    pg = wait_for(lambda: [p for p in lab.core.list_namespaced_pod(ns).items
+                           if p.metadata.name == "postgres-0" and is_ready(p)], 90,
+                  "postgres-0 of the scenario Ready")[0]
     uids = {p.metadata.uid for p in lab.core.list_namespaced_pod(ns).items}
-    assert uids
-    procs = [p for p in container_processes(str(lab.home))
-             if any(u in " ".join(p.cmdline()) + p.cwd() for u in uids)]
+
+    # A container's processes run in its pod's dir (…/node/pods/<uid>/…), except
+    # PostgreSQL's, which run in the data volume (…/node/volumes/<ns>/data-postgres-0/…):
+    # matching pod uids alone never found them.
+    claim_dir = f"{lab.home}/node/volumes/{ns}/"
+    procs, of_postgres = [], 0
+    for p in container_processes(str(lab.home)):
+        try:
+            where = " ".join(p.cmdline()) + " " + p.cwd()
+        except psutil.Error:  # ended while we looked (the backend crash-loops)
+            continue
+        if any(u in where for u in uids) or claim_dir in where:
+            procs.append(p)
+            of_postgres += claim_dir in where or pg.metadata.uid in where
+    assert of_postgres, "no process of postgres-0 found: the check below would pass on nothing"
     lab.core.delete_namespace(ns)
     wait_for(lambda: not lab.core.list_namespaced_pod(ns).items, 60, "pods of the namespace gone")
     assert not [p for p in procs if p.is_running() and p.status() != "zombie"]

@@ -17,6 +17,7 @@ from labcluster.node.podspec import (
     requests_of,
     resolve_env,
     service_links,
+    sync_api_volumes,
     volume_dirs,
 )
 
@@ -125,3 +126,26 @@ def test_volumes_and_subpath(tmp_path: Path) -> None:
     missing = pod(volumes=[{"name": "c", "configMap": {"name": "nope"}}])
     with pytest.raises(ConfigError, match='configmap "nope" not found'):
         volume_dirs(missing, tmp_path / "pod3", get, lambda ns, name: None)
+
+
+def test_periodic_sync_updates_a_volume_and_keeps_it_when_the_source_vanishes(
+        tmp_path: Path) -> None:
+    """Node README: the kubelet's sync rewrites a configMap volume whose ConfigMap changed;
+    a ConfigMap that disappears keeps the old files (as the kubelet does)."""
+    store: dict[tuple[str, str, str], dict[str, Any]] = {
+        ("/configmaps", NS, "site"): {"data": {"index.html": "v1"}}}
+
+    def lookup(res: str, ns: str, name: str) -> dict[str, Any] | None:
+        return store.get((res, ns, name))
+
+    p = pod(volumes=[{"name": "html", "configMap": {"name": "site"}}])
+    vols = volume_dirs(p, tmp_path / "pod", lookup, lambda ns, name: None)
+    page = vols["html"] / "index.html"
+    assert page.read_text() == "v1"
+    assert sync_api_volumes(p, tmp_path / "pod", lookup) == []  # unchanged: no rewrite
+    store[("/configmaps", NS, "site")] = {"data": {"index.html": "v2"}}
+    assert sync_api_volumes(p, tmp_path / "pod", lookup) == ["html"]
+    assert page.read_text() == "v2"
+    del store[("/configmaps", NS, "site")]
+    assert sync_api_volumes(p, tmp_path / "pod", lookup) == []
+    assert page.read_text() == "v2"  # the vanished ConfigMap's last files stay
