@@ -14,7 +14,6 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from labhelpers.loadtest import generator, guard, incluster
@@ -118,18 +117,13 @@ def _finish(record: dict[str, Any], cfg: dict[str, Any], name: str, mode: str
             ) -> LoadResult:
     result = LoadResult.from_record(record, name, cfg["urls"][0], mode)
     for text in result.warnings:
-        warnings.warn(text, LoadTestWarning, stacklevel=_caller_level())
+        # One line that names the run, not a frame: from a notebook the first frame outside
+        # labhelpers may be IPython's display machinery, whose path meant nothing to a
+        # learner. The result's table shows the same warnings.
+        warnings.warn_explicit(f"load test {name!r}: {text}", LoadTestWarning,
+                               filename="labhelpers.loadtest", lineno=0,
+                               module="labhelpers.loadtest")
     return result
-
-
-def _caller_level() -> int:
-    """The stacklevel of the first frame outside labhelpers (run() or Lab.loadtest()'s
-    caller), so a notebook shows its own cell as the warning's origin."""
-    package = str(Path(__file__).resolve().parents[1])
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _deadline(requests: int | None, rate: float | None, duration: float | None,

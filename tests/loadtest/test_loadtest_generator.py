@@ -118,9 +118,12 @@ def test_time_limit_stops_a_hung_server(lt_server: str) -> None:
         r = loadtest.run(None, f"{lt_server}/hang", requests=10, concurrency=2,
                          time_limit=1.5)
     texts = [str(w.message) for w in caught]
-    assert any(re.match(r"stopped by the time limit after \d+ s with 2 requests of the 10 "
-                        "asked for", t) for t in texts), texts
-    assert "100.0% of requests failed: timeout ×2" in texts
+    # one line each, naming the run (never a file path: notebooks show it on stderr)
+    assert all(t.startswith("load test '") for t in texts), texts
+    assert all(w.filename == "labhelpers.loadtest" for w in caught), [w.filename for w in caught]
+    assert any(re.search(r"': stopped by the time limit after \d+ s with 2 requests of the 10 "
+                         "asked for", t) for t in texts), texts
+    assert any(t.endswith("': 100.0% of requests failed: timeout ×2") for t in texts), texts
     assert r.status_counts() == {"timeout": 2}  # the two in flight; no new one after the limit
     assert r.stopped_by == "deadline"
 
