@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from labhelpers.loadtest.result import LoadResult
 
@@ -21,6 +23,40 @@ def _new(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7, 4)):
     fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False)
     plt.close(fig)
     return fig, axes
+
+
+#: Bins per run in the over-time panels: enough points for a line, few enough to read.
+TIME_BINS = 20
+_NICE_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60)
+
+
+def time_interval(results: Sequence[LoadResult]) -> float:
+    """A bin width that gives the longest run about TIME_BINS points: a 0.3 s run gets
+    20 ms bins (one 1-second bin drew nothing at all), a 60 s run 5 s bins."""
+    longest = max((float(r.done_s.max()) for r in results if r.count), default=1.0)
+    want = longest / TIME_BINS
+    return next((s for s in _NICE_STEPS if s >= want), _NICE_STEPS[-1])
+
+
+def _plain(value: float, _pos: object = None) -> str:
+    return f"{value:g}"
+
+
+def _plain_log_axis(axis: Axis) -> None:
+    """Log-axis labels in plain numbers (ms): `3`, `20`, `500`, not `3×10⁰`. Minor ticks
+    are labelled only at 2× and 5× a power of ten, and only when the axis spans less than
+    two decades (otherwise the decades alone are read, and labels would collide)."""
+    lo, hi = axis.get_view_interval()
+    few = hi / max(lo, 1e-9) < 100
+
+    def minor(value: float, _pos: object = None) -> str:
+        if not few or value <= 0:
+            return ""
+        lead = round(value / 10 ** np.floor(np.log10(value)), 6)
+        return _plain(value) if lead in (2.0, 5.0) else ""
+
+    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _log_bins(values: np.ndarray, n: int = 60) -> np.ndarray:
@@ -40,6 +76,7 @@ def histogram(result: LoadResult, ax=None) -> Figure:
             ax.axvline(v, color="black", linestyle=style, label=f"p{q} {v:.1f} ms")
         ax.legend()
     ax.set_xscale("log")
+    _plain_log_axis(ax.xaxis)
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("requests")
     ax.set_title(f"{result.name}: latency histogram")
@@ -58,6 +95,7 @@ def cdf(results: LoadResult | Sequence[LoadResult], ax=None) -> Figure:
     for q in (50, 95, 99):
         ax.axhline(q, color="grey", linewidth=0.5)
     ax.set_xscale("log")
+    _plain_log_axis(ax.xaxis)
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("% of requests ≤ latency")
     ax.set_title("latency CDF")
@@ -65,9 +103,12 @@ def cdf(results: LoadResult | Sequence[LoadResult], ax=None) -> Figure:
     return fig
 
 
-def over_time(results: LoadResult | Sequence[LoadResult], interval: float = 1.0) -> Figure:
-    """Throughput (and errors) and p50/p99 latency per interval, runs side by side in time."""
+def over_time(results: LoadResult | Sequence[LoadResult],
+              interval: float | None = None) -> Figure:
+    """Throughput (and errors) and p50/p99 latency per interval (default: about
+    TIME_BINS bins over the longest run), runs side by side in time."""
     runs = [results] if isinstance(results, LoadResult) else list(results)
+    interval = interval or time_interval(runs)
     fig, axes = _new(2, 1, (8, 5.5))
     top, bottom = axes[0][0], axes[1][0]
     for r in runs:
@@ -82,9 +123,10 @@ def over_time(results: LoadResult | Sequence[LoadResult], interval: float = 1.0)
         bottom.plot(ts.index, ts["p99 ms"], color=line.get_color(), linestyle=":",
                     label=f"{r.name} p99")
     top.set_ylabel("requests/s")
-    top.set_title("throughput and latency over time")
+    top.set_title(f"throughput and latency over time ({interval:g} s bins)")
     top.legend(fontsize="small")
     bottom.set_yscale("log")
+    _plain_log_axis(bottom.yaxis)
     bottom.set_ylabel("latency (ms, log)")
     bottom.set_xlabel("seconds since start")
     bottom.legend(fontsize="small")
@@ -97,17 +139,20 @@ def overview(result: LoadResult) -> Figure:
     fig, axes = _new(2, 2, (12, 7))
     histogram(result, ax=axes[0][0])
     cdf(result, ax=axes[0][1])
-    ts = result.timeseries()
+    interval = time_interval([result])
+    ts = result.timeseries(interval)
     if not ts.empty:
         axes[1][0].plot(ts.index, ts["req/s"], label="req/s")
-        axes[1][0].bar(ts.index, ts["errors"], color="tab:red", alpha=0.5, label="errors")
+        axes[1][0].bar(ts.index, ts["errors"] / interval, width=interval * 0.8,
+                       color="tab:red", alpha=0.5, label="errors/s")
         axes[1][1].plot(ts.index, ts["p50 ms"], label="p50")
         axes[1][1].plot(ts.index, ts["p99 ms"], linestyle=":", label="p99")
-    axes[1][0].set_title("throughput over time")
+    axes[1][0].set_title(f"throughput over time ({interval:g} s bins)")
     axes[1][0].set_xlabel("s")
     axes[1][0].legend()
     axes[1][1].set_title("latency over time")
     axes[1][1].set_yscale("log")
+    _plain_log_axis(axes[1][1].yaxis)
     axes[1][1].set_xlabel("s")
     axes[1][1].set_ylabel("ms")
     axes[1][1].legend()

@@ -83,3 +83,24 @@ def test_saturated_generator_is_reported(lt_server: str) -> None:
 def test_hey_command_for_open_model(lt_server: str) -> None:
     r = loadtest.run(None, f"{lt_server}/delay", rate=50, duration=1, concurrency=5)
     assert r.hey_command().startswith("hey -z 1s -c 5 -q 10 ")
+
+
+def test_over_time_bins_to_the_run_and_labels_latency_in_plain_ms(two_runs) -> None:
+    """A sub-second run drew empty over-time panels (one 1-second bin) and the log axes
+    labelled `3×10⁰4×10⁰` on top of each other."""
+    fast, slow = two_runs
+    assert float(fast.done_s.max()) < 5
+    interval = loadtest.plots.time_interval([fast])
+    # nice steps (1, 2, 2.5 or 5 × 10ⁿ s) round the width up: 8 to 20 bins per run
+    assert float(fast.done_s.max()) / interval >= loadtest.plots.TIME_BINS / 2.5
+    for fig in (loadtest.over_time(fast), fast.plot()):
+        lines = [line for ax in fig.axes for line in ax.get_lines()
+                 if len(line.get_xdata()) and line.get_label().endswith(("req/s", "p50"))]
+        assert lines and all(len(line.get_xdata()) >= 8 for line in lines), \
+            [len(line.get_xdata()) for line in lines]
+    fig = loadtest.cdf([fast, slow])
+    fig.canvas.draw()
+    for ax in fig.axes:
+        labels = [t.get_text() for t in ax.xaxis.get_ticklabels(which="both") if t.get_text()]
+        assert labels, "the latency axis is labelled"
+        assert all(label.replace(".", "", 1).isdigit() for label in labels), labels
