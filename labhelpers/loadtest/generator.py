@@ -195,6 +195,7 @@ async def generate(cfg: dict[str, Any]) -> dict[str, Any]:
     next_i = 0
     cpu0 = os.times()
     t0 = clock() + 0.005
+    t0_epoch = time.time() + (t0 - clock())  # t0 on the wall clock: events elsewhere line up
     stop_at = t0 + (duration if duration else deadline_s)
     hard_stop = t0 + deadline_s
     stopped_by = "requests"
@@ -244,7 +245,7 @@ async def generate(cfg: dict[str, Any]) -> dict[str, Any]:
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     return {
         "config": {k: v for k, v in cfg.items() if k != "headers"},
-        "wall_s": wall, "cpu_s": cpu, "stopped_by": stopped_by,
+        "wall_s": wall, "cpu_s": cpu, "stopped_by": stopped_by, "t0_epoch": t0_epoch,
         "python": sys.version.split()[0], "pid": os.getpid(),
         "intended_us": rec.intended, "sent_us": rec.sent, "done_us": rec.done,
         "status": rec.status, "error": rec.error, "header": rec.header,

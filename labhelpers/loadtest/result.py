@@ -44,6 +44,15 @@ class LoadResult:
     warnings: list[str] = field(default_factory=list)
     method: str = "GET"
     requested: int | None = None   # the count asked for (None: time-bounded)
+    t0_epoch: float | None = None  # the run's second 0 on the wall clock (time.time())
+
+    def seconds_since_start(self, epoch: float) -> float:
+        """Where a moment (``time.time()``, e.g. when a pod was deleted) falls on this run's
+        time axis: the same clock as ``timeseries()`` and ``over_time``, not the moment
+        the call that started the run was made (the generator starts a little later)."""
+        if self.t0_epoch is None:
+            raise ValueError(f"{self.name}: this run recorded no start time")
+        return epoch - self.t0_epoch
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -65,7 +74,7 @@ class LoadResult:
             error=errors[np.asarray(record["error"], dtype=int) + 1],
             header=values[np.asarray(record["header"], dtype=int) + 1],
             header_name=cfg.get("header"), method=cfg.get("method", "GET"),
-            requested=cfg.get("requests"))
+            requested=cfg.get("requests"), t0_epoch=record.get("t0_epoch"))
         result.warnings = result._warnings()
         return result
 

@@ -104,3 +104,17 @@ def test_over_time_bins_to_the_run_and_labels_latency_in_plain_ms(two_runs) -> N
         labels = [t.get_text() for t in ax.xaxis.get_ticklabels(which="both") if t.get_text()]
         assert labels, "the latency axis is labelled"
         assert all(label.replace(".", "", 1).isdigit() for label in labels), labels
+
+
+def test_a_runs_start_is_on_the_wall_clock(lt_server: str) -> None:
+    """Notebook 7 marks "pod deleted" on the run's own axis: the moment must map there,
+    not onto when the call was made (the generator starts a little later)."""
+    import time
+
+    before = time.time()
+    r = loadtest.run(None, f"{lt_server}/delay?key=clock&every=1&ms=20", requests=20,
+                     concurrency=1, name="clock")
+    after = time.time()
+    assert r.t0_epoch is not None and before <= r.t0_epoch <= after
+    assert r.seconds_since_start(before) <= 0
+    assert r.seconds_since_start(after) >= float(r.done_s.max()) >= 20 * 0.02
