@@ -128,10 +128,14 @@ def isolated_env(home: Path, venv: Path) -> dict[str, str]:
 def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, work_dir):
     work_dir.chmod(0o755)  # as root PostgreSQL runs as nobody and must traverse to its data
     venv = work_dir / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # no PYTHONPATH to the checkout: pip would take its build's ecommerce_k8s_lab.egg-info for
+    # an installed package and skip the wheel (install "succeeds", labcourse is missing)
+    pip_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120,
+                   env=pip_env)
     install = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet",
                               "--disable-pip-version-check", f"{wheel}[lab]"],
-                             capture_output=True, text=True, timeout=900)
+                             capture_output=True, text=True, timeout=900, env=pip_env)
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     home = work_dir / "labcluster"
     home.mkdir()
