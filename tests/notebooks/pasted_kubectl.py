@@ -17,12 +17,14 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 KUBECTL = "/usr/bin/kubectl"
+RESTART_PAUSE = 1.1  # seconds before a `rollout restart` line (see replay)
 
 #: Lines not replayed, as (regex searched in the line without "$ ", why). Keep it short:
 #: each entry is a line that waits forever or names what a replay after the run cannot have.
@@ -144,6 +146,10 @@ def replay(notebooks: list[Path], cwd: Path, env: dict[str, str]
         why = not_replayed(printed.line)
         if why:
             skipped.append((printed, why))
-        else:
-            done.append(run_line(printed, cwd, env))
+            continue
+        if "rollout restart" in printed.line:
+            # kubectl refuses a second restart of a workload within the same second (its
+            # restartedAt stamp has second precision); a learner does not paste that fast
+            time.sleep(RESTART_PAUSE)
+        done.append(run_line(printed, cwd, env))
     return done, skipped
