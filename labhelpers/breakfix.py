@@ -30,7 +30,7 @@ import yaml
 from kubernetes import client
 
 import labhelpers
-from labhelpers import actions, manifests, ownership, tables
+from labhelpers import actions, commands, manifests, ownership, tables
 from labhelpers.apply import ApplyError, delete_one, request
 from labhelpers.cluster import Target
 from labhelpers.lab import CLEANUP_KINDS, Lab
@@ -201,7 +201,7 @@ class Challenge:
         if target:
             r = _http(self.lab, target["service"], target["path"])
             raw = actions.proxy_path(ns, target["service"], target["path"], None)
-            call = f"$ kubectl get --raw {raw}\n→ {r}"
+            call = f"$ {commands.raw_request(raw)}\n→ {r}"
         s = Symptoms(pods, events, call, [str(e) for e in self.apply_errors])
         return s.show() if show else s
 

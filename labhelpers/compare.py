@@ -16,6 +16,7 @@ import contextlib
 import copy
 import difflib
 import secrets
+import shlex
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -427,6 +428,29 @@ def _scratch_namespace(lab: Any, name: str, labels: dict[str, str],
         time.sleep(0.5)
 
 
+def dry_run_lines(variant: str, scratch: str, own_namespace: str | None,
+                  created: bool) -> list[str]:
+    """The kubectl lines (one per shell command) for what :func:`server_dry_run` did.
+
+    ``kubectl apply -k … -n scratch`` is refused when the kustomization sets a namespace of
+    its own (the objects' namespace and -n differ), so the rendered objects are moved to the
+    scratch namespace on the way, as the helper moves them; the create/delete lines are there
+    only when the helper made the scratch namespace itself."""
+    from labhelpers.commands import kubectl
+
+    folder = f"manifests/{variant}"
+    if own_namespace:
+        move = shlex.quote(f"s/namespace: {own_namespace}$/namespace: {scratch}/")
+        apply = (f"{kubectl('kustomize', folder)} | sed {move} | "
+                 f"{kubectl('apply', '--server-side', '--dry-run=server', '-f', '-')}")
+    else:
+        apply = kubectl("apply", "-k", folder, "--server-side", "--dry-run=server", "-n", scratch)
+    if not created:
+        return [apply]
+    return [kubectl("create", "namespace", scratch), apply,
+            kubectl("delete", "namespace", scratch)]
+
+
 def server_dry_run(lab: Any, variant: str | Path = "production",
                    namespace: str | None = None) -> pd.DataFrame:
     """Server-side apply of a variant with ``dryRun=All`` into a scratch namespace.
@@ -470,7 +494,9 @@ def server_dry_run(lab: Any, variant: str | Path = "production",
             with contextlib.suppress(client.ApiException):  # already gone is fine
                 lab.core.delete_namespace(scratch)
     df = pd.DataFrame(rows, columns=["object", "how", "result", "note"])
-    df.attrs["kubectl"] = (f"kubectl apply -k manifests/{Path(str(variant)).name} "
-                           f"--server-side --dry-run=server -n {scratch}")
+    own = {o["metadata"].get("namespace") for o in objects} - {None}
+    df.attrs["kubectl"] = "\n".join(dry_run_lines(Path(str(variant)).name, scratch,
+                                                  own.pop() if len(own) == 1 else None,
+                                                  created))
     df.attrs["namespace"] = scratch
     return df

@@ -17,7 +17,17 @@ import pandas as pd
 import yaml
 from kubernetes import client
 
-from labhelpers import actions, checks, manifests, metrics, ownership, podlife, tables, timeline
+from labhelpers import (
+    actions,
+    checks,
+    commands,
+    manifests,
+    metrics,
+    ownership,
+    podlife,
+    tables,
+    timeline,
+)
 from labhelpers.apply import ApplyError, Resources, apply_one, delete_one, request
 from labhelpers.cluster import Target
 from labhelpers.describe import Description, describe
@@ -264,8 +274,8 @@ class Lab:
     def logs(self, target: str, tail: int = 50, previous: bool = False) -> str:
         pod = actions.workload_pods(self.core, self.apps, self.namespace, target)[0]
         if self.show_kubectl:
-            print(f"$ kubectl logs -n {self.namespace} {target} --tail={tail}"
-                  + (" --previous" if previous else ""))
+            print("$ " + commands.kubectl("logs", "-n", self.namespace, target, f"--tail={tail}",
+                                          *(["--previous"] if previous else [])))
         return self.core.read_namespaced_pod_log(pod.metadata.name, self.namespace,
                                                  tail_lines=tail, previous=previous)
 
@@ -309,7 +319,8 @@ class Lab:
              method: str = "GET", body: Any = None) -> actions.HttpResult:
         """A request to a Service through the API server's proxy (works from anywhere)."""
         if self.show_kubectl:
-            print(f"$ kubectl get --raw {actions.proxy_path(self.namespace, service, path, port)}")
+            print("$ " + commands.raw_request(
+                actions.proxy_path(self.namespace, service, path, port), method, body))
         return actions.http(self.api, self.namespace, service, path, port, method, body)
 
     def exec(self, target: str, command: list[str] | str, timeout: float = 30
@@ -318,7 +329,7 @@ class Lab:
         cmd = ["sh", "-c", command] if isinstance(command, str) else list(command)
         pod = actions.workload_pods(self.core, self.apps, self.namespace, target)[0]
         if self.show_kubectl:
-            print(f"$ kubectl exec -n {self.namespace} {target} -- {' '.join(cmd)}")
+            print("$ " + commands.exec_in(self.namespace, target, cmd))
         return actions.exec_in(self.core, self.namespace, pod.metadata.name, cmd, timeout)
 
     def resolve(self, name: str, from_: str = "deploy/ecommerce-backend"
@@ -331,7 +342,11 @@ class Lab:
         """``kubectl scale``; with ``wait``, until that many pods are Ready and the ones a
         scale-down removed are gone (the tables after it show only pods that stay)."""
         if self.show_kubectl:
-            print(f"$ kubectl scale -n {self.namespace} {workload} --replicas={replicas}")
+            line = commands.kubectl("scale", "-n", self.namespace, workload,
+                                    f"--replicas={replicas}")
+            if wait:
+                line += " && " + commands.rollout_status(self.namespace, workload, timeout)
+            print(f"$ {line}")
         done = actions.scale(self.apps, self.core, self.namespace, workload, replicas,
                              wait, timeout)
         if wait:  # pods removed by a scale-down finish their shutdown first
@@ -355,7 +370,10 @@ class Lab:
         """``kubectl rollout restart``, then wait for the new pods to be ready and the old
         ones to be gone."""
         if self.show_kubectl:
-            print(f"$ kubectl rollout restart -n {self.namespace} {workload}")
+            line = commands.kubectl("rollout", "restart", "-n", self.namespace, workload)
+            if wait:
+                line += " && " + commands.rollout_status(self.namespace, workload, timeout)
+            print(f"$ {line}")
         obj = actions.restart(self.apps, self.namespace, workload)
         if wait:
             wait_ready(self.core, self.apps, self.namespace, [obj], timeout,
@@ -366,7 +384,7 @@ class Lab:
         """Delete one pod (its controller replaces it); refused when neither the namespace
         nor the pod's workload was made by labhelpers. Pass the result to wait_recreated."""
         if self.show_kubectl:
-            print(f"$ kubectl delete pod {name} -n {self.namespace}")
+            print("$ " + commands.kubectl("delete", "pod", name, "-n", self.namespace))
         return podlife.delete_pod(self.core, self.apps, self.namespace, name,
                                   self._is_namespace_ours())
 
@@ -375,7 +393,7 @@ class Lab:
         """The Ready pod that replaced a deleted one (same name and a new UID for a
         StatefulSet's pod; a new name for a Deployment's)."""
         if self.show_kubectl:
-            print(f"$ kubectl get pods -n {self.namespace} -w")
+            print("$ " + _wait_recreated_line(self.namespace, name_or_workload, timeout))
         return podlife.wait_recreated(self.core, self.apps, self.namespace, name_or_workload,
                                       old_uid, timeout)
 
@@ -398,3 +416,15 @@ class Lab:
         from labhelpers.doctor import diagnose
 
         return diagnose(self)
+
+
+def _wait_recreated_line(namespace: str, what: str | podlife.DeletedPod, timeout: float) -> str:
+    """What waits for a deleted pod's replacement: the rollout status of its workload (a
+    Deployment's replacement has a new name; a StatefulSet's keeps it), or the pod's Ready."""
+    workload = what.workload if isinstance(what, podlife.DeletedPod) else (
+        what if "/" in what else None)
+    if workload:
+        return commands.rollout_status(namespace, workload, timeout)
+    name = what.name if isinstance(what, podlife.DeletedPod) else what
+    return commands.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "-n", namespace,
+                            f"--timeout={int(timeout)}s")

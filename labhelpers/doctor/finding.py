@@ -39,7 +39,7 @@ def table(findings: list[Finding], namespace: str) -> pd.DataFrame:
     if not df.empty:
         df = df.sort_values("severity", key=lambda s: s.map({ERROR: 0, WARNING: 1}),
                             kind="stable").reset_index(drop=True)
-    df.attrs["kubectl"] = (f"kubectl get pods,svc,endpoints,events -n {namespace}; "
-                           "kubectl describe pod …; kubectl logs …")
+    df.attrs["kubectl"] = (f"kubectl get pods,svc,endpoints,events -n {namespace}"
+                           "  # then kubectl describe pod NAME; kubectl logs NAME")
     df.attrs["namespace"] = namespace
     return df

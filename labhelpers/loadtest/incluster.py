@@ -27,7 +27,7 @@ from typing import Any
 from kubernetes import client
 
 import labcourse
-from labhelpers import ownership
+from labhelpers import commands, ownership
 from labhelpers.loadtest import generator
 
 STARTUP_S = 120.0  # image pull + scheduling + Python start, on top of the run's deadline
@@ -83,8 +83,9 @@ def run_in_cluster(lab: Any, cfg: dict[str, Any], image: str | None = None,
     batch = client.BatchV1Api(lab.api)
     if show_kubectl:
         kind = "job" if use_job else "pod"
-        print(f"$ kubectl create {kind} {name} -n {lab.namespace} ... "
-              f"&& kubectl logs -n {lab.namespace} -f {kind}/{name}")
+        # the Job/Pod spec is too long for one line: print how to follow the one made here
+        print("$ " + commands.kubectl("logs", "-n", lab.namespace, "-f", f"{kind}/{name}")
+              + f"   # the load generator's {kind}, which labhelpers creates now")
     if use_job:
         batch.create_namespaced_job(lab.namespace, {
             "apiVersion": "batch/v1", "kind": "Job",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,7 +82,11 @@ def test_runs_headless_and_shows_real_diffs(executed):
     assert "+  replicas: 3" in outputs  # the frontend's diff
     assert "+        runAsNonRoot: true" in outputs
     assert "readOnlyRootFilesystem: true" in outputs
-    assert "$ kubectl apply -k manifests/production --server-side --dry-run=server" in outputs
+    # the dry run as pasteable kubectl: the objects moved into the scratch namespace it made
+    assert re.search(r"^\$ kubectl create namespace dryrun-production-\w+$", outputs, re.M)
+    assert re.search(r"^\$ kubectl kustomize manifests/production \| sed 's/namespace: "
+                     r"ecommerce-production\$/namespace: dryrun-production-\w+/' \| kubectl "
+                     r"apply --server-side --dry-run=server -f -$", outputs, re.M), outputs
     assert "server dry run" in outputs
 
 

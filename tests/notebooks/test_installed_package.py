@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+import pasted_kubectl
 import pytest
 from conftest import NOTEBOOKS, ROOT
 from test_course_runs import COURSE_TIMEOUT, correct_answers, run_logged, sections_of, tail
@@ -127,10 +128,14 @@ def isolated_env(home: Path, venv: Path) -> dict[str, str]:
 def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, work_dir):
     work_dir.chmod(0o755)  # as root PostgreSQL runs as nobody and must traverse to its data
     venv = work_dir / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # no PYTHONPATH to the checkout: pip would take its build's ecommerce_k8s_lab.egg-info for
+    # an installed package and skip the wheel (install "succeeds", labcourse is missing)
+    pip_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120,
+                   env=pip_env)
     install = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet",
                               "--disable-pip-version-check", f"{wheel}[lab]"],
-                             capture_output=True, text=True, timeout=900)
+                             capture_output=True, text=True, timeout=900, env=pip_env)
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     home = work_dir / "labcluster"
     home.mkdir()
@@ -151,11 +156,18 @@ def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, w
     cmd = ["labcourse", "run", "--course-dir", str(learner_dir / "notebooks"),
            "--output", str(out), "--results", str(results),
            "-p", "namespace", "course-param-test", "-p", "replicas", "2",
-           "-p", "fast", "true", "-p", "show_kubectl", "false", "-p", "learner", "batch-1",
+           "-p", "fast", "true", "-p", "learner", "batch-1",
+           "-p", "show_kubectl", "true",  # the printed kubectl lines are replayed below
+           "-p", "keep_challenges", "true",  # so notebook 8's lines find their namespace
            "-p", "apply_solution", "true",  # notebook 8's fixes, explicitly
            "-p", "quiz_answers", json.dumps(correct_answers(sections))]
     try:
         rc, text = run_logged(cmd, env, work_dir / "course.log")
+        # issue 15: every printed kubectl line, pasted into a shell in the learner's folder,
+        # against the cluster the course ran on (before it goes down)
+        replays, skipped = pasted_kubectl.replay(
+            course.course_notebooks(out), learner_dir,
+            {**env, "KUBECONFIG": str(home / "kubeconfig")}) if rc == 0 else ([], [])
     finally:
         subprocess.run(["labcluster", "down"], env=env, capture_output=True, timeout=120)
     report = tail(text)
@@ -184,6 +196,16 @@ def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, w
             "observability", "breakfix"} <= set(check_sections), sorted(doc["sections"])
     challenge = doc["sections"]["breakfix"]["challenge"]
     assert challenge["solved"] and challenge["solved_by"] == "solution", challenge
+
+    printed = {r.printed.notebook for r in replays} | {p.notebook for p, _ in skipped}
+    assert printed >= {p.name for p in notebooks}, f"no kubectl lines from {sorted(printed)}"
+    summary = (f"{len(replays)} printed kubectl lines replayed, {len(skipped)} not "
+               f"(pasted_kubectl.NOT_REPLAYED)")
+    (work_dir / "kubectl-replay.log").write_text(summary + "\n" + "\n".join(
+        f"{'ok ' if r.problem() is None else 'BAD'} {r.printed}" for r in replays) + "\n")
+    print(summary)
+    broken = [r for r in replays if r.problem() is not None]
+    assert broken == [], f"{len(broken)} of {summary}:\n" + "\n".join(map(str, broken))
 
 
 def test_the_singleuser_image_recipe_installs_this_wheel_and_lints_clean(wheel):
