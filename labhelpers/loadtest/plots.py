@@ -115,12 +115,15 @@ def over_time(results: LoadResult | Sequence[LoadResult],
         ts = r.timeseries(interval)
         if ts.empty:
             continue
-        line = top.plot(ts.index, ts["req/s"], label=f"{r.name} req/s")[0]
+        # a bin [t, t + interval) is drawn where it is: bars over it, line points at its
+        # middle — so a marked moment (a pod deleted) never seems to come after its effects
+        mid = ts.index + interval / 2
+        line = top.plot(mid, ts["req/s"], label=f"{r.name} req/s")[0]
         if ts["errors"].any():
-            top.bar(ts.index, ts["errors"] / interval, width=interval * 0.8,
+            top.bar(ts.index, ts["errors"] / interval, width=interval * 0.9, align="edge",
                     color="tab:red", alpha=0.5, label=f"{r.name} errors/s")
-        bottom.plot(ts.index, ts["p50 ms"], color=line.get_color(), label=f"{r.name} p50")
-        bottom.plot(ts.index, ts["p99 ms"], color=line.get_color(), linestyle=":",
+        bottom.plot(mid, ts["p50 ms"], color=line.get_color(), label=f"{r.name} p50")
+        bottom.plot(mid, ts["p99 ms"], color=line.get_color(), linestyle=":",
                     label=f"{r.name} p99")
     top.set_ylabel("requests/s")
     top.set_title(f"throughput and latency over time ({interval:g} s bins)")
@@ -142,11 +145,12 @@ def overview(result: LoadResult) -> Figure:
     interval = time_interval([result])
     ts = result.timeseries(interval)
     if not ts.empty:
-        axes[1][0].plot(ts.index, ts["req/s"], label="req/s")
-        axes[1][0].bar(ts.index, ts["errors"] / interval, width=interval * 0.8,
+        mid = ts.index + interval / 2
+        axes[1][0].plot(mid, ts["req/s"], label="req/s")
+        axes[1][0].bar(ts.index, ts["errors"] / interval, width=interval * 0.9, align="edge",
                        color="tab:red", alpha=0.5, label="errors/s")
-        axes[1][1].plot(ts.index, ts["p50 ms"], label="p50")
-        axes[1][1].plot(ts.index, ts["p99 ms"], linestyle=":", label="p99")
+        axes[1][1].plot(mid, ts["p50 ms"], label="p50")
+        axes[1][1].plot(mid, ts["p99 ms"], linestyle=":", label="p99")
     axes[1][0].set_title(f"throughput over time ({interval:g} s bins)")
     axes[1][0].set_xlabel("s")
     axes[1][0].legend()

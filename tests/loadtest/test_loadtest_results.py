@@ -118,3 +118,17 @@ def test_a_runs_start_is_on_the_wall_clock(lt_server: str) -> None:
     assert r.t0_epoch is not None and before <= r.t0_epoch <= after
     assert r.seconds_since_start(before) <= 0
     assert r.seconds_since_start(after) >= float(r.done_s.max()) >= 20 * 0.02
+
+
+def test_error_bars_cover_their_own_bin(lt_server: str) -> None:
+    """An error bar drawn centred on its bin's start reached back before the moment that
+    caused it (notebook 7's "pod deleted" line): bars start at their bin."""
+    r = loadtest.run(None, f"{lt_server}/status?key=bars&every=1&code=503", requests=40,
+                     concurrency=2, name="errors")
+    fig = loadtest.over_time(r)
+    interval = loadtest.plots.time_interval([r])
+    bars = fig.axes[0].patches
+    ts = r.timeseries(interval)
+    assert bars and len(bars) == len(ts)
+    assert [round(b.get_x(), 6) for b in bars] == [round(t, 6) for t in ts.index]
+    assert all(b.get_width() <= interval for b in bars)
