@@ -22,6 +22,7 @@ MARKERS = {
     "ready": ("o", "#2ca02c"), "terminated": ("x", "#d62728"), "Killing": ("X", "#000000"),
     "BackOff": ("s", "#ff7f0e"), "Unhealthy": (".", "#ff7f0e"), "OOMKilling": ("v", "#d62728"),
     "Failed": ("x", "#d62728"), "Evicted": ("v", "#d62728"), "last seen": ("|", "#999999"),
+    "deleted": ("|", "#000000"),
 }
 
 

@@ -82,6 +82,8 @@ class Lab:
         self.apps = client.AppsV1Api(self.api)
         self.resources = Resources(self.api)
         self.show_kubectl = show_kubectl
+        #: Pods this Lab deleted, as they were: the timeline keeps their moments.
+        self.deleted_pods: list[podlife.DeletedPod] = []
         #: The last object the API server rejected (``err.ref`` is Kind/name), for the
         #: doctor; cleared by the next apply that succeeds.
         self.last_apply_error: ApplyError | None = None
@@ -306,7 +308,8 @@ class Lab:
         back-offs), deleted pods included as far as their events remember them."""
         pods = self.core.list_namespaced_pod(self.namespace).items
         events = self.core.list_namespaced_event(self.namespace).items
-        return self._show(timeline.timeline_table(pods, events, self.namespace))
+        return self._show(timeline.timeline_table(pods, events, self.namespace,
+                                                  self.deleted_pods))
 
     def plot_timeline(self) -> LabFigure:
         """:meth:`timeline` as horizontal bars, one per pod (and per deleted pod)."""
@@ -385,8 +388,10 @@ class Lab:
         nor the pod's workload was made by labhelpers. Pass the result to wait_recreated."""
         if self.show_kubectl:
             print("$ " + commands.kubectl("delete", "pod", name, "-n", self.namespace))
-        return podlife.delete_pod(self.core, self.apps, self.namespace, name,
+        gone = podlife.delete_pod(self.core, self.apps, self.namespace, name,
                                   self._is_namespace_ours())
+        self.deleted_pods.append(gone)
+        return gone
 
     def wait_recreated(self, name_or_workload: str | podlife.DeletedPod,
                        old_uid: str | None = None, timeout: float = 120) -> client.V1Pod:

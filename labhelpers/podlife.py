@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
@@ -32,6 +32,9 @@ class DeletedPod:
     workload: str | None  # "deploy/x" / "sts/x", or None for a bare pod
     claims: list[str]
     deleted_at: dt.datetime
+    #: The pod as it was just before the delete: its started/ready moments for the
+    #: timeline, which the API forgets with the pod.
+    last_seen: Any = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return f"pod/{self.name} (uid {self.uid[:8]}, {self.workload or 'no controller'})"
@@ -77,7 +80,7 @@ def delete_pod(core: client.CoreV1Api, apps: client.AppsV1Api, ns: str, name: st
     asked_at = dt.datetime.now(dt.UTC)
     core.delete_namespaced_pod(name, ns)
     workload = f"{SHORT.get(owner[0], owner[0].lower())}/{owner[1]}" if owner else None
-    gone = DeletedPod(name, pod.metadata.uid, workload, claims_of(pod), asked_at)
+    gone = DeletedPod(name, pod.metadata.uid, workload, claims_of(pod), asked_at, pod)
     then = (f"{owner[0]} {owner[1]} will replace it" if owner else
             "nothing will replace it (no controller)")
     print(f"deleted pod/{name} (uid {pod.metadata.uid[:8]}, was {pod_status(pod)}); {then}")

@@ -21,12 +21,21 @@ def _when(e: Any) -> dt.datetime | None:
         e.metadata.creation_timestamp
 
 
-def timeline_table(pods: list[Any], events: list[Any], namespace: str) -> LabFrame:
+#: Events that stand for a stage of a pod's life, for pods the API no longer has.
+STAGE_EVENTS = {"Scheduled": "scheduled", "Started": "started"}
+
+
+def timeline_table(pods: list[Any], events: list[Any], namespace: str,
+                   deleted: list[Any] = ()) -> LabFrame:
     """One row per moment of each pod's life (created, scheduled, started, ready, terminated
-    with its reason, and the events in MARKED_EVENTS). A deleted pod is gone from the API,
-    so its rows come from the events that still name its UID."""
+    with its reason, and the events in MARKED_EVENTS). A deleted pod is gone from the API:
+    its moments come from ``deleted`` (podlife.DeletedPod, the pod as it was before the
+    delete — so a pod that was ready shows ready) or else from the events that still name
+    its UID (scheduled and started, but readiness is not an event)."""
     rows: list[dict[str, Any]] = []
     live = {p.metadata.uid for p in pods}
+    remembered = {d.uid: d for d in deleted
+                  if d.last_seen is not None and d.uid not in live}
 
     def add(pod: str, uid: str, t: dt.datetime | None, what: str, detail: str = "",
             deleted: bool = False) -> None:
@@ -34,29 +43,32 @@ def timeline_table(pods: list[Any], events: list[Any], namespace: str) -> LabFra
             rows.append({"pod": pod, "uid": uid, "time": t, "what": what, "detail": detail,
                          "deleted": deleted})
 
-    for p in pods:
+    for p in [*pods, *(d.last_seen for d in remembered.values())]:
         name, uid = p.metadata.name, p.metadata.uid
-        add(name, uid, p.metadata.creation_timestamp, "created")
+        gone = uid in remembered
+        add(name, uid, p.metadata.creation_timestamp, "created", deleted=gone)
         for c in p.status.conditions or []:
             if c.type == "PodScheduled" and c.status == "True":
-                add(name, uid, c.last_transition_time, "scheduled")
+                add(name, uid, c.last_transition_time, "scheduled", deleted=gone)
             if c.type == "Ready" and c.status == "True":
-                add(name, uid, c.last_transition_time, "ready")
+                add(name, uid, c.last_transition_time, "ready", deleted=gone)
         for cs in p.status.container_statuses or []:
             if cs.state and cs.state.running:
-                add(name, uid, cs.state.running.started_at, "started", cs.name)
+                add(name, uid, cs.state.running.started_at, "started", cs.name, gone)
             last = cs.last_state.terminated if cs.last_state else None
             if last:
                 add(name, uid, last.finished_at, "terminated",
                     f"{cs.name}: {last.reason or 'exit'} (exit code {last.exit_code}); "
-                    f"{cs.restart_count} restarts")
+                    f"{cs.restart_count} restarts", gone)
+        if gone:
+            add(name, uid, remembered[uid].deleted_at, "deleted", "(by lab.delete_pod)", True)
     gone: dict[str, list[Any]] = {}
     for e in events:
         obj = e.involved_object
         if obj.kind != "Pod":
             continue
         uid = obj.uid or obj.name
-        if uid not in live:
+        if uid not in live and uid not in remembered:
             gone.setdefault(uid, []).append(e)
         if e.reason in MARKED_EVENTS:
             detail = e.message or ""
@@ -68,6 +80,10 @@ def timeline_table(pods: list[Any], events: list[Any], namespace: str) -> LabFra
         name = evs[0].involved_object.name
         add(name, uid, evs[0].first_timestamp or _when(evs[0]), "created",
             "(first event)", True)
+        for e in evs:
+            if e.reason in STAGE_EVENTS:
+                add(name, uid, e.first_timestamp or _when(e), STAGE_EVENTS[e.reason],
+                    "(from its event; readiness is not an event)", True)
         add(name, uid, max(_when(e) for e in evs), "last seen", "(deleted)", True)
     df = LabFrame(rows, columns=TIMELINE_COLUMNS)
     if not df.empty:

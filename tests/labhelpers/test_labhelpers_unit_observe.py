@@ -180,13 +180,34 @@ def test_timeline_from_pods_and_the_events_of_a_deleted_one() -> None:
     term = web[web["what"] == "terminated"].iloc[0]
     assert term["time"] == at(30) and "OOMKilled (exit code 137); 1 restarts" in term["detail"]
     gone = df[df["uid"] == "old"]
-    assert gone["deleted"].all() and list(gone["what"]) == ["created", "Killing", "last seen"]
+    assert gone["deleted"].all()
+    assert list(gone["what"]) == ["created", "scheduled", "Killing", "last seen"]
     assert gone["time"].min() == at(-50) and gone["time"].max() == at(-10)
     fig = charts.plot_timeline(df, now=at(60))
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["db-0 (deleted)", "web-1"]
     notes = {t.get_text() for t in fig.axes[0].texts}
     assert "OOMKilled" in notes and "Killing" in notes
+
+
+def test_a_pod_lab_deleted_keeps_its_started_and_ready_moments() -> None:
+    """A deleted pod drawn with no started/ready markers looked never-ready; a pod
+    lab.delete_pod removed is remembered as it was."""
+    from labhelpers.podlife import DeletedPod
+
+    was = _pod("api-1", "gone")
+    deleted = DeletedPod("api-1", "gone", "deploy/api", [], at(50), was)
+    events = [_event("api-1", "gone", "Killing", 50)]
+    df = timeline.timeline_table([_pod("api-2", "new")], events, "ns", [deleted])
+    old = df[df["uid"] == "gone"]
+    assert old["deleted"].all()
+    assert {"created", "scheduled", "started", "ready", "Killing", "deleted"} <= set(old["what"])
+    assert old[old["what"] == "ready"]["time"].iloc[0] == at(40)
+    assert old[old["what"] == "deleted"]["time"].iloc[0] == at(50)
+    assert not df[df["uid"] == "new"]["deleted"].any()
+    fig = charts.plot_timeline(df, now=at(60))
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "api-1 (deleted)" in labels
 
 
 def test_empty_charts_say_why() -> None:
