@@ -112,12 +112,7 @@ def pg_installs() -> dict[int, Install]:
     from labcluster.runtimes.postgres import system_bin_dirs, wheel_bin_dirs
 
     candidates = [*wheel_bin_dirs(), *((d, "system") for d in system_bin_dirs())]
-    found = []
-    for bin_dir, source in candidates:
-        version = _version(bin_dir / "postgres", r"\(PostgreSQL\) ")
-        if version:
-            found.append(Install(int(version.split(".")[0]), version, bin_dir, source))
-    return _keep_first(found)
+    return _installs(candidates, "postgres", r"\(PostgreSQL\) ")
 
 
 @cache
@@ -131,9 +126,16 @@ def redis_installs() -> dict[int, Install]:
     system = shutil.which("redis-server")
     if system:
         candidates.append((Path(system).parent, "system"))
+    return _installs(candidates, "redis-server", r" v=")
+
+
+def _installs(candidates: list[tuple[Path, str]], binary: str,
+              version_after: str) -> dict[int, Install]:
+    """The installs among ``candidates`` (bin dir, source) whose ``binary`` answers with a
+    version, by major: the first of each major wins."""
     found = []
     for bin_dir, source in candidates:
-        version = _version(bin_dir / "redis-server", r" v=")
+        version = _version(bin_dir / binary, version_after)
         if version:
             found.append(Install(int(version.split(".")[0]), version, bin_dir, source))
     return _keep_first(found)
