@@ -292,6 +292,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    "127.0.0.1 (labcluster started if needed); other options go to JupyterLab")
     i.add_argument("--port", type=int, default=8888, help="JupyterLab's port (--jupyter)")
     i.add_argument("--labcluster-home", help="labcluster's state dir (as for run)")
+    i.add_argument("--solutions", action="store_true", help="instructors: the notebooks "
+                   "with the ✏️ cells' solutions (default: the learner's copies, without)")
     i.set_defaults(cluster="labcluster")
     args, extra = p.parse_known_args(argv)
     if extra and not args.jupyter:
@@ -305,7 +307,7 @@ def init(args: argparse.Namespace) -> int:
     from labhelpers.workspace import WorkspaceError, copy_course
 
     try:
-        report = copy_course(args.folder)
+        report = copy_course(args.folder, solutions=args.solutions)
     except (WorkspaceError, OSError) as exc:
         print(f"labcourse: {exc}", file=sys.stderr)
         return 2

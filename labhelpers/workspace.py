@@ -6,17 +6,24 @@ FOLDER`` copies the notebooks (with their quizzes) and the manifests they name i
 FOLDER and records what it copied (a hash per file in ``.labcourse.json``). Run again
 (say, after an upgrade) it adds what is new, updates a file the learner never touched, and
 keeps every file the learner changed, saying which.
+
+The notebooks it writes are the learner's copies (solutions stripped, as
+``labhelpers.release`` writes them for a classroom): a learner who installed the course
+gets a break & fix challenge whose ✏️ cells hold no answer. An instructor asks for the
+source with ``--solutions``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
+
 import labcourse
+from labhelpers.release import has_solution, learner_copy
 
 STATE_FILE = ".labcourse.json"
 
@@ -53,8 +60,20 @@ def course_files() -> dict[str, Path]:
     return out
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _content(source: Path, solutions: bool) -> bytes:
+    """What goes into the learner's folder for ``source``: a notebook with solutions
+    becomes its learner's copy unless ``solutions``; every other file as it is."""
+    data = source.read_bytes()
+    if solutions or source.suffix != ".ipynb":
+        return data
+    nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    if not any(has_solution(c.source) for c in nb.cells if c.cell_type == "code"):
+        return data
+    return nbformat.writes(learner_copy(nb, source.name)).encode("utf-8") + b"\n"
 
 
 def _read_state(folder: Path) -> dict[str, str]:
@@ -69,11 +88,12 @@ def _read_state(folder: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
 
 
-def copy_course(folder: str | Path) -> CopyReport:
+def copy_course(folder: str | Path, solutions: bool = False) -> CopyReport:
     """Copy or update the course in ``folder`` (made if missing); never overwrite an edit.
 
     A file that exists and differs from the course counts as the learner's unless it is
-    exactly what this command copied last time (then it is updated)."""
+    exactly what this command copied last time (then it is updated). ``solutions`` keeps
+    the instructor's notebooks (the ✏️ cells' solutions) instead of the learner's copies."""
     folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         raise WorkspaceError(f"{folder} exists and is not a folder")
@@ -86,13 +106,14 @@ def copy_course(folder: str | Path) -> CopyReport:
     state: dict[str, str] = {}
     for rel, source in sources.items():
         target = folder / rel
-        new = _digest(source)
+        data = _content(source, solutions)
+        new = _digest(data)
         if target.is_dir():
             raise WorkspaceError(f"{target} is a folder where the course has a file")
         if not target.exists():
             bucket = report.copied
         else:
-            have = _digest(target)
+            have = _digest(target.read_bytes())
             if have == new:
                 report.unchanged.append(rel)
                 state[rel] = new
@@ -103,9 +124,9 @@ def copy_course(folder: str | Path) -> CopyReport:
                 continue
             bucket = report.updated
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        target.write_bytes(data)
         bucket.append(rel)
         state[rel] = new
     (folder / STATE_FILE).write_text(json.dumps(
-        {"course_version": labcourse.version(), "files": state}, indent=1, sort_keys=True) + "\n")
+        {"course_version": labcourse.version(), "solutions": solutions, "files": state}, indent=1, sort_keys=True) + "\n")
     return report

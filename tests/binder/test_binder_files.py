@@ -122,10 +122,23 @@ def test_start_fails_fast_without_a_command(tmp_path):
 
 
 def test_postbuild_runs_in_a_fresh_home(tmp_path):
-    """postBuild for real, confined to a temp HOME (user-level Jupyter config, caches)."""
-    out = subprocess.run([str(BINDER / "postBuild")], cwd=ROOT, env=env_for(tmp_path),
+    """postBuild for real, confined to a temp HOME (user-level Jupyter config, caches) and a
+    copy of the repository (it rewrites the image's notebooks as the learner's copies)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for part in ("notebooks", "manifests"):
+        shutil.copytree(ROOT / part, repo / part)
+    for package in ("labhelpers", "labcluster", "storefront"):
+        (repo / package).symlink_to(ROOT / package)
+    out = subprocess.run([str(BINDER / "postBuild")], cwd=repo, env=env_for(tmp_path),
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
+    challenge = "08-break-and-fix.ipynb"
+    assert "BEGIN SOLUTION" in (ROOT / "notebooks" / challenge).read_text()
+    assert "BEGIN SOLUTION" not in (repo / "notebooks" / challenge).read_text()
+    assert "your change here" in (repo / "notebooks" / challenge).read_text()
+    assert len(list((repo / "notebooks").glob("[0-9][0-9]-*.ipynb"))) == \
+        len(list((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")))
     assert "manifests/production: no findings" in out.stdout
     cache = tmp_path / ".cache" / "labcluster"
     if shutil.which("cc") or shutil.which("gcc"):

@@ -85,6 +85,11 @@ def test_init_copies_then_keeps_the_learners_edits(tmp_path):
     assert first.copied and not first.kept and not first.updated
     assert (folder / "notebooks" / "02-deploy.ipynb").read_bytes() == \
         (NOTEBOOKS / "02-deploy.ipynb").read_bytes()
+    # the learner's copy of the challenge: no solution in it, and nothing else lost
+    challenge = (folder / "notebooks" / "08-break-and-fix.ipynb").read_text()
+    assert "BEGIN SOLUTION" in (NOTEBOOKS / "08-break-and-fix.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in challenge and '"256Mi"' not in challenge
+    assert "✏️ your change here" in challenge
     assert (folder / "manifests" / "lab" / "kustomization.yaml").is_file()
     assert (folder / "notebooks" / "quizzes" / "deploy.yaml").is_file()
     edited = folder / "notebooks" / "02-deploy.ipynb"
@@ -93,7 +98,7 @@ def test_init_copies_then_keeps_the_learners_edits(tmp_path):
     stale = folder / "manifests" / "lab" / "backend.yaml"
     stale.write_text("# an older course's backend\n")
     state = json.loads((folder / workspace.STATE_FILE).read_text())
-    state["files"]["manifests/lab/backend.yaml"] = workspace._digest(stale)
+    state["files"]["manifests/lab/backend.yaml"] = workspace._digest(stale.read_bytes())
     (folder / workspace.STATE_FILE).write_text(json.dumps(state))
     second = workspace.copy_course(folder)
     assert second.kept == ["notebooks/02-deploy.ipynb"]
@@ -103,6 +108,18 @@ def test_init_copies_then_keeps_the_learners_edits(tmp_path):
     assert "kept your edited notebooks/02-deploy.ipynb" in str(second)
     third = workspace.copy_course(folder)
     assert third.kept == ["notebooks/02-deploy.ipynb"] and not third.copied
+
+
+def test_init_with_solutions_is_the_instructors_source_and_kept_apart(tmp_path):
+    """--solutions copies the notebooks as committed; the state file says which it was, so an
+    instructor's folder updated later stays the instructor's."""
+    folder = tmp_path / "instructor"
+    workspace.copy_course(folder, solutions=True)
+    assert (folder / "notebooks" / "08-break-and-fix.ipynb").read_bytes() == \
+        (NOTEBOOKS / "08-break-and-fix.ipynb").read_bytes()
+    assert json.loads((folder / workspace.STATE_FILE).read_text())["solutions"] is True
+    again = workspace.copy_course(folder, solutions=True)
+    assert not again.copied and not again.updated and not again.kept
 
 
 def test_init_refuses_a_file_and_writes_nothing(tmp_path):
@@ -159,7 +176,7 @@ def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, w
            "-p", "fast", "true", "-p", "learner", "batch-1",
            "-p", "show_kubectl", "true",  # the printed kubectl lines are replayed below
            "-p", "keep_challenges", "true",  # so notebook 8's lines find their namespace
-           "-p", "apply_solution", "true",  # notebook 8's fixes, explicitly
+           "-p", "apply_solution", "true",  # asked for, but the learner's copy has none
            "-p", "quiz_answers", json.dumps(correct_answers(sections))]
     try:
         rc, text = run_logged(cmd, env, work_dir / "course.log")
@@ -194,8 +211,10 @@ def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, w
     check_sections = [s for s in sections if "checks" in doc["sections"].get(s, {})]
     assert {"preflight", "deploy", "discovery", "persistence", "scaling",
             "observability", "breakfix"} <= set(check_sections), sorted(doc["sections"])
+    # `labcourse init` handed out the learner's copy: its ✏️ cells hold no solution, so even
+    # with apply_solution the challenge stays unsolved — and is never credited to anyone
     challenge = doc["sections"]["breakfix"]["challenge"]
-    assert challenge["solved"] and challenge["solved_by"] == "solution", challenge
+    assert not challenge["solved"] and challenge["solved_by"] is None, challenge
 
     printed = {r.printed.notebook for r in replays} | {p.notebook for p, _ in skipped}
     assert printed >= {p.name for p in notebooks}, f"no kubectl lines from {sorted(printed)}"
