@@ -9,11 +9,17 @@ option in 31 of 35 questions. The thresholds leave room for chance, not for a ha
 
 from __future__ import annotations
 
+import ast
 from collections import Counter
+from pathlib import Path
 
+import nbformat
 import pytest
 
 from labhelpers import quiz as q
+from labhelpers.release import has_solution
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 #: A few learner ids, as a class list would give them; the order is a hash of the id.
 LEARNERS = ("ada", "grace", "kim", "batch-1", "lab-alice", "jovyan")
@@ -105,3 +111,37 @@ def test_a_prompt_that_says_it_is_refused(tmp_path) -> None:
         " explain: e, choices: [p, r], answers: [p]}]")
     with pytest.raises(q.QuizError, match="leave it out"):
         q.load("x", tmp_path)
+
+
+def _solution_answers(notebook: Path) -> set[str]:
+    """What the challenge's ✏️ cells set, as a learner would write it: ``key: value`` for each
+    string assigned (``config["data"]["DATABASE_HOST"] = "postgres"``) or put in a dict
+    (``{"app": "redis"}``), and each value with a digit in it on its own (``256Mi``)."""
+    nb = nbformat.read(notebook, as_version=4)
+    out: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not has_solution(cell.source):
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            pairs: list[tuple[object, object]] = []
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
+                pairs.append((node.targets[0].slice, node.value))
+            elif isinstance(node, ast.Dict):
+                pairs += zip(node.keys, node.values, strict=True)
+            for key, value in pairs:
+                if isinstance(key, ast.Constant) and isinstance(value, ast.Constant) \
+                        and isinstance(value.value, str):
+                    out.add(f"{key.value}: {value.value}")
+                    if any(ch.isdigit() for ch in value.value):
+                        out.add(value.value)
+    return out
+
+
+def test_the_challenges_quiz_does_not_give_its_answers_away() -> None:
+    """Notebook 8's quiz is one widget away from the challenge: what it shows before it is
+    answered (prompts and choices) must not contain what the ✏️ cells' solutions set."""
+    answers = _solution_answers(NOTEBOOKS / "08-break-and-fix.ipynb")
+    assert {"app: redis", "memory: 256Mi", "256Mi", "1Gi", "DATABASE_HOST: postgres"} <= answers
+    shown = " ".join(x.prompt + " " + " ".join(x.choices) for x in q.load("breakfix").questions)
+    given = sorted(a for a in answers if a in shown)
+    assert not given, f"the breakfix quiz shows the challenge's answers: {given}"
