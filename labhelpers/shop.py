@@ -204,7 +204,7 @@ class Shop:
         with httpx.Client(base_url=self.url, timeout=timeout) as browser:
             page = step("open the shop", "GET", "", 200, lambda r: "title: " + _title(r.text))
             for asset in PAGE_ASSETS:
-                step(f"the page loads {asset}", "GET", asset, 200,
+                step(f"load {asset}", "GET", asset, 200,
                      lambda r: f"{len(r.content)} bytes")
             listed = step("list products", "GET", "api/products?limit=12&offset=0", 200,
                           lambda r: f"{len(r.json())} of {r.headers.get('x-total-count')}")

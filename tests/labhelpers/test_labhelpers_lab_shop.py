@@ -95,8 +95,8 @@ def test_open_shop_forwards_on_loopback_and_a_visit_places_an_order(deployed, ca
     visit = opened.visit(quantity=2)
     steps = visit.steps
     assert list(steps["step"]) == [
-        "open the shop", "the page loads style.css", "the page loads app.js",
-        "the page loads api.js", "list products", "add to cart", "open the cart",
+        "open the shop", "load style.css", "load app.js", "load api.js",
+        "list products", "add to cart", "open the cart",
         "check out", "confirmation page", "cart after checkout"]
     assert steps.set_index("step").loc["check out", "HTTP"] == 201
     served = steps.set_index("step")["answered by"]
