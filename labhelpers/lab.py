@@ -25,6 +25,7 @@ from labhelpers import (
     metrics,
     ownership,
     podlife,
+    portforward,
     tables,
     timeline,
 )
@@ -36,6 +37,7 @@ from labhelpers.waiting import wait_ready, wait_settled
 
 if TYPE_CHECKING:  # matplotlib is imported only when a chart is drawn (import time matters
     from labhelpers.charts import LabFigure  # in every notebook's first cell)
+    from labhelpers.shop import Shop
 
 #: The lab's tiers in deploy order → the files of manifests/lab they apply.
 TIERS: dict[str, tuple[str, ...]] = {
@@ -87,6 +89,8 @@ class Lab:
         #: The last object the API server rejected (``err.ref`` is Kind/name), for the
         #: doctor; cleared by the next apply that succeeds.
         self.last_apply_error: ApplyError | None = None
+        #: The port-forwards this Lab started (open_shop), stopped by cleanup().
+        self.forwards: list[portforward.Relay] = []
 
     def __repr__(self) -> str:
         registry = f" registry={self.image_registry}" if self.image_registry else ""
@@ -167,6 +171,12 @@ class Lab:
         for name in names:
             objs = self.tier_objects(name)
             self.apply(objs, adopt=adopt)
+            if self.show_kubectl:  # what waits, in kubectl, for what wait_ready waits for
+                for obj in objs:
+                    if obj["kind"] in ("Deployment", "StatefulSet"):
+                        ref = ("deploy/" if obj["kind"] == "Deployment" else "sts/") + \
+                            obj["metadata"]["name"]
+                        print("$ " + commands.rollout_status(self.namespace, ref, timeout))
             wait_ready(self.core, self.apps, self.namespace,
                        manifests.with_namespace(objs, self.namespace), timeout,
                        f"{name} tier")
@@ -188,6 +198,7 @@ class Lab:
         """Delete what labhelpers made here: the namespace when it is ours, else only our
         labelled objects. Returns (and prints) what was deleted and what was left."""
         report: dict[str, list[str]] = {"deleted": [], "left": []}
+        self.stop_forwards()
         ns = self._namespace_object()
         if ns is None:
             print(f"namespace {self.namespace}: not there, nothing to delete")
@@ -401,6 +412,24 @@ class Lab:
             print("$ " + _wait_recreated_line(self.namespace, name_or_workload, timeout))
         return podlife.wait_recreated(self.core, self.apps, self.namespace, name_or_workload,
                                       old_uid, timeout)
+
+    def open_shop(self, local_port: int = 0, timeout: float = 60) -> Shop:
+        """The lab text's step 8: a port-forward to the frontend on 127.0.0.1 and a link
+        the learner's browser opens (through JupyterLab's server when it has
+        jupyter-server-proxy); ``shop.visit()`` shops through it. Opening it again stops
+        the previous one. See ``labhelpers.shop``."""
+        from labhelpers.shop import open_shop
+
+        self.stop_forwards()
+        shop = open_shop(self, local_port, timeout)
+        self.forwards.append(shop.forward)
+        return shop
+
+    def stop_forwards(self) -> None:
+        """Stop every port-forward this Lab started (no listener left behind)."""
+        for forward in self.forwards:
+            forward.stop()
+        self.forwards.clear()
 
     # ------------------------------------------------------------------ check
     def check(self, strict: bool = False) -> pd.DataFrame:

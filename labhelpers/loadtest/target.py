@@ -20,17 +20,15 @@ A URL target (``http://127.0.0.1:8000/x``) is used as it is (mode ``url``), guar
 
 from __future__ import annotations
 
-import select
 import socket
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from kubernetes import client
-from kubernetes.stream import portforward
 
 from labhelpers.loadtest import guard
+from labhelpers.portforward import Relay as PortForwardRelay
 
 MODES = ("auto", "direct", "port-forward", "in-cluster")
 
@@ -139,69 +137,6 @@ def backing_pod(lab: Any, sp: ServicePort) -> tuple[str, int]:
             if addr.target_ref is not None and addr.target_ref.kind == "Pod" and port:
                 return addr.target_ref.name, int(port)
     raise ConnectionError(f"Service {sp.service} has no ready endpoint to port-forward to")
-
-
-class PortForwardRelay:
-    """127.0.0.1:<random> → pods/portforward, one websocket per accepted connection
-    (the client's PortForward object runs its own thread per websocket).
-
-    ``kubernetes.stream.portforward`` swaps ``call_api`` on the ApiClient it is given for
-    the duration of the call, which is not thread-safe: the relay opens its websockets
-    one at a time (a lock) on an ApiClient of its own, so the lab's client is never
-    left patched."""
-
-    def __init__(self, core: client.CoreV1Api, namespace: str, pod: str, port: int) -> None:
-        self.core = client.CoreV1Api(client.ApiClient(core.api_client.configuration))
-        self.namespace, self.pod, self.remote_port = namespace, pod, port
-        self._lock = threading.Lock()
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(256)
-        self.port = self.server.getsockname()[1]
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        t = threading.Thread(target=self._accept, name="loadtest-relay", daemon=True)
-        t.start()
-        self._threads.append(t)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.server.close()
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            t = threading.Thread(target=self._pump, args=(conn,), daemon=True)
-            t.start()
-
-    def _pump(self, conn: socket.socket) -> None:
-        try:
-            with self._lock:
-                pf = portforward(self.core.connect_get_namespaced_pod_portforward, self.pod,
-                                 self.namespace, ports=str(self.remote_port))
-        except Exception:  # noqa: BLE001 - the client sees a reset, the error a failed request
-            conn.close()
-            return
-        remote = pf.socket(self.remote_port)
-        try:
-            pair = {conn: remote, remote: conn}
-            while not self._stopping.is_set():
-                ready, _, _ = select.select(list(pair), [], [], 0.5)
-                for sock in ready:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    pair[sock].sendall(data)
-        except OSError:
-            return
-        finally:
-            conn.close()
-            pf.close()
 
 
 def parse_url(url: str) -> tuple[str, int]:

@@ -473,6 +473,49 @@ def test_deploy_runs_with_progress_widgets_and_an_escaped_secret_table(deploy_nb
     nb.check(problems)
 
 
+def test_deploy_shop_link_opens_the_shop_through_jupyterlab(deploy_nb: Any) -> None:
+    """Step 7's link (the lab text's step 8), clicked as a learner clicks it: JupyterLab's
+    own server proxies it (jupyter-server-proxy, in the lab extra), the shop lists its
+    products through it, and Add to cart and checkout — POSTs to the cart service and the
+    backend, relative to the proxied page — place an order."""
+    nb, _ = deploy_nb
+    problems: list[str] = []
+    link = nb.page.locator(".jp-OutputArea a", has_text="Open the shop").first
+    href = link.get_attribute("href") or ""
+    if not re.fullmatch(r"/proxy/\d+/", href):
+        nb.check([f"the shop link is {href!r}, expected /proxy/<port>/ (jupyter-server-proxy "
+                  "is installed in this server's environment)"])
+    with nb.page.context.expect_page(timeout=LOAD_TIMEOUT * 1000) as opened:
+        link.click()
+    shop = opened.value
+    errors: list[str] = []
+    shop.on("pageerror", lambda e: errors.append(str(e)))
+    shop.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        shop.wait_for_load_state()
+        if not shop.url.endswith(href):
+            problems.append(f"the link opened {shop.url}, not the server's {href}")
+        add = shop.locator("#products button.add:not([disabled])").first
+        add.wait_for(timeout=LOAD_TIMEOUT * 1000)
+        add.click()
+        # selectors, not wait_for_function: the shop's CSP (default-src 'self') forbids eval
+        shop.wait_for_selector("#cart-count:text-is('1')", timeout=LOAD_TIMEOUT * 1000)
+        shop.goto(shop.url.split("#")[0] + "#/cart")
+        shop.fill("#name", "Lab Learner")
+        shop.fill("#email", "learner@example.com")
+        shop.click("#place-order")
+        shop.locator("#order-summary", has_text=re.compile(r"^Order #\d+ is confirmed")
+                     ).wait_for(timeout=LOAD_TIMEOUT * 1000)
+        shop.screenshot(path=str(nb.artefacts / "shop-through-jupyterlab.png"))
+    except playwright_api.Error as exc:
+        problems.append(f"the shop through {href}: {exc}")
+        shop.screenshot(path=str(nb.artefacts / "shop-through-jupyterlab.png"))
+    finally:
+        shop.close()
+    problems += [f"shop page console: {e}" for e in errors]
+    nb.check(problems)
+
+
 def test_deploy_quiz_is_widgets_that_grade_a_click(deploy_nb: Any, jupyter: JupyterServer
                                                    ) -> None:
     """The quiz renders as its widgets; a click on the right answer's text ticks its box,

@@ -7,7 +7,9 @@ with the real kubectl, through ``bash -c`` exactly as pasted, against the cluste
 notebooks ran on.
 
 A line that cannot be replayed after the fact is listed in :data:`NOT_REPLAYED` with the
-reason; nothing else is skipped.
+reason; nothing else is skipped. A line that serves until Ctrl+C (``kubectl port-forward``)
+is replayed as a learner uses it: started, used while it runs, then interrupted
+(:data:`SERVES_UNTIL_INTERRUPTED`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +43,15 @@ NOT_REPLAYED: list[tuple[str, str]] = [
     (r"^kubectl logs -n \S+ [a-z0-9-]+-[a-z0-9]{6,10}-[a-z0-9]{5} ",
      "a Deployment's pod by its generated name: the ReplicaSet has replaced it since"),
 ]
+
+#: Lines that serve until Ctrl+C, as (regex searched in the line, why). Each is started in
+#: the background; it passes when it says it listens on its local port and a GET of
+#: http://127.0.0.1:<port>/ through it answers 200 (the shop's page); then it gets SIGINT.
+SERVES_UNTIL_INTERRUPTED: list[tuple[str, str]] = [
+    (r"^kubectl port-forward .* (\d+):\d+(\s|$)",
+     "kubectl port-forward forwards until Ctrl+C; the notebook then opens the shop through it"),
+]
+FORWARD_START_TIMEOUT = 60.0
 
 #: Lines whose exit status is not 0, as the notebook shows: (regex searched in the line, exit
 #: status, regex every error line of the output must match (and one must), why).
@@ -137,6 +152,54 @@ def run_line(printed: Printed, cwd: Path, env: dict[str, str], timeout: float = 
         shutil.rmtree(bin_dir, ignore_errors=True)
 
 
+def serves_until_interrupted(line: str) -> bool:
+    return any(re.search(pattern, line) for pattern, _ in SERVES_UNTIL_INTERRUPTED)
+
+
+def run_forward(printed: Printed, cwd: Path, env: dict[str, str],
+                timeout: float = FORWARD_START_TIMEOUT) -> Replay:
+    """Run a ``kubectl port-forward`` line as pasted, GET / through its local port while it
+    runs, then interrupt it as Ctrl+C does. Exit status 0 when the forward listened and the
+    page came through, else kubectl's own (or 1)."""
+    assert Path(KUBECTL).is_file(), f"{KUBECTL} is needed (kubectl 1.32 is on this image)"
+    local = int(re.search(r" (\d+):\d+(\s|$)", printed.line).group(1))
+    bin_dir = Path(tempfile.mkdtemp(prefix="kubectl-bin-"))
+    (bin_dir / "kubectl").symlink_to(KUBECTL)
+    env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
+    proc = subprocess.Popen([shutil.which("bash") or "/bin/bash", "-o", "pipefail", "-c",
+                             printed.line], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    listening = f"Forwarding from 127.0.0.1:{local}"
+    status: int | str = "not tried"
+    try:
+        deadline = time.monotonic() + timeout
+        while not any(listening in ln for ln in lines) and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if any(listening in ln for ln in lines) and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=30) as r:
+                    status = r.status
+            except (urllib.error.URLError, OSError) as exc:
+                status = f"{type(exc).__name__}: {exc}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        reader.join(5)
+        shutil.rmtree(bin_dir, ignore_errors=True)
+    output = "".join(lines) + f"\nGET http://127.0.0.1:{local}/ through it: {status}"
+    ok = status == 200
+    return Replay(printed, 0 if ok else (proc.returncode or 1), output)
+
+
 def replay(notebooks: list[Path], cwd: Path, env: dict[str, str]
            ) -> tuple[list[Replay], list[tuple[Printed, str]]]:
     """Every printed kubectl line of these executed notebooks, run in order: (the replays,
@@ -151,5 +214,8 @@ def replay(notebooks: list[Path], cwd: Path, env: dict[str, str]
             # kubectl refuses a second restart of a workload within the same second (its
             # restartedAt stamp has second precision); a learner does not paste that fast
             time.sleep(RESTART_PAUSE)
+        if serves_until_interrupted(printed.line):
+            done.append(run_forward(printed, cwd, env))
+            continue
         done.append(run_line(printed, cwd, env))
     return done, skipped

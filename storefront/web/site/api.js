@@ -1,6 +1,9 @@
 // The storefront's only door to the services. URLs are relative on purpose: nginx,
 // configured by a ConfigMap, decides which Service answers /api/ and /api/cart, so no
-// service name ever appears in this file.
+// service name ever appears in this file. And relative to the page (`api/...`, not
+// `/api/...`), so the shop also works below a path prefix: JupyterLab's
+// /user/<name>/proxy/<port>/ (jupyter-server-proxy) or the API server's
+// /api/v1/namespaces/<ns>/services/ecommerce-frontend/proxy/ (kubectl proxy).
 
 const tally = new Map(); // pod name -> {service, count}
 const listeners = new Set();
@@ -53,7 +56,7 @@ export async function request(method, path, { body, headers = {} } = {}) {
     throw new ApiError(0, 'Cannot reach the shop. Check your connection and try again.', null);
   }
   const pod = res.headers.get('X-Served-By');
-  if (pod) record(pod, path.startsWith('/api/cart') ? 'cart' : 'backend');
+  if (pod) record(pod, path.startsWith('api/cart') ? 'cart' : 'backend');
   const text = await res.text();
   let data = null;
   try {

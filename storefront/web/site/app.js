@@ -6,7 +6,7 @@ import { ApiError, onServedBy, randomId, request, sessionId } from './api.js';
 const PAGE = 12;
 const $ = (id) => document.getElementById(id);
 const session = sessionId();
-const cartPath = `/api/cart/${encodeURIComponent(session)}`;
+const cartPath = `api/cart/${encodeURIComponent(session)}`;
 const state = { categories: null, catalog: { category: '', page: 0 }, products: new Map(),
   cart: { items: [], count: 0 }, checkoutKey: null, lastOrder: null, view: null };
 
@@ -45,7 +45,7 @@ function setCart(cart) {
 async function product(id) {
   if (!state.products.has(id)) {
     try {
-      state.products.set(id, (await request('GET', `/api/products/${id}`)).data);
+      state.products.set(id, (await request('GET', `api/products/${id}`)).data);
     } catch (e) {
       if (e.status !== 404) throw e;
       return { id, name: `Product #${id} (no longer sold)`, price_cents: 0 };
@@ -80,7 +80,7 @@ async function renderCatalog(category, page) {
   state.catalog = { category, page };
   if (!state.categories) {
     try {
-      state.categories = (await request('GET', '/api/categories')).data;
+      state.categories = (await request('GET', 'api/categories')).data;
     } catch (e) {
       showError(e);
     }
@@ -93,7 +93,7 @@ async function renderCatalog(category, page) {
   if (category) q.set('category', category);
   const list = $('products');
   list.setAttribute('aria-busy', 'true');
-  const { data, headers } = await request('GET', `/api/products?${q}`);
+  const { data, headers } = await request('GET', `api/products?${q}`);
   const total = parseInt(headers.get('X-Total-Count') ?? data.length, 10);
   const pages = Math.max(1, Math.ceil(total / PAGE));
   list.replaceChildren(...data.map(productCard));
@@ -175,7 +175,7 @@ async function checkout(ev) {
   button.disabled = true;
   button.textContent = 'Placing order…';
   try {
-    const { data } = await request('POST', '/api/orders', {
+    const { data } = await request('POST', 'api/orders', {
       body: { session_id: session, customer }, headers: { 'Idempotency-Key': state.checkoutKey } });
     state.checkoutKey = null;
     state.lastOrder = data;
@@ -198,7 +198,7 @@ async function checkout(ev) {
 async function renderOrder(id) {
   const order = state.lastOrder && String(state.lastOrder.id) === id
     ? state.lastOrder
-    : (await request('GET', `/api/orders/${encodeURIComponent(id)}`)).data;
+    : (await request('GET', `api/orders/${encodeURIComponent(id)}`)).data;
   const when = order.created_at ? `, placed ${new Date(order.created_at).toLocaleString()}` : '';
   $('order-summary').textContent = `Order #${order.id} is ${order.status}${when}. Thank you!`;
   $('order-items').replaceChildren(...(order.items || []).map((it) =>
