@@ -75,8 +75,8 @@ _C = "{pod}.containers[]"
 
 CHANGES: tuple[Change, ...] = (
     Change("namespace", "A namespace of its own",
-           "production objects live in ecommerce-production: its own quotas and access rules, "
-           "and deleting the lab's namespace never touches production",
+           "each environment's objects live in a namespace of their own (ecommerce-production): "
+           "its own quotas and access rules, and deleting the lab's namespace never touches it",
            ("*/*",), ("Namespace:", "metadata.namespace")),
     Change("secrets", "Database password out of git",
            "a Secret committed to git is a leaked password; production creates it out of "
