@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import html
 import secrets
 import shlex
 import time
@@ -28,6 +29,7 @@ import yaml
 
 from labhelpers.kustomize import POD_SPEC_PATHS
 from labhelpers.manifests import MANIFESTS_DIR, load, ref
+from labhelpers.styling import GREEN, RED, LabFrame, lab_frame
 
 Obj = dict[str, Any]
 REDACTED = "<redacted>"
@@ -41,10 +43,13 @@ OFFLINE_SCHEMA = "1.32"
 class Change:
     """One production change: which objects, which fields, and why it matters.
 
-    ``targets``: ``Kind/name`` or ``Kind/*`` (every object of that kind on either side).
-    ``fields``: dotted paths; ``{pod}`` is the kind's pod spec; ``list[]`` keeps every
-    item (by ``name``) and ``list[x]`` only the item named ``x``; no fields = the whole
-    object. ``lab_text``: the row of the lab text's "What changed & why" table, if any.
+    ``targets``: ``Kind/name``, ``Kind/*`` (every object of that kind on either side) or
+    ``*/*`` (every object). ``fields``: dotted paths; ``{pod}`` is the kind's pod spec;
+    ``list[]`` keeps every item (by ``name``), ``list[x]`` only the item named ``x`` and
+    ``list[!x]`` every item but ``x``; ``Kind:path`` applies to that kind only and
+    ``Kind:`` is its whole object; no fields = the whole object (without its namespace,
+    which the ``namespace`` change covers). ``lab_text``: the row of the lab text's "What
+    changed & why" table, if any.
     """
 
     key: str
@@ -69,6 +74,10 @@ _WORKLOADS = ("Deployment/*", "StatefulSet/*")
 _C = "{pod}.containers[]"
 
 CHANGES: tuple[Change, ...] = (
+    Change("namespace", "A namespace of its own",
+           "each environment's objects live in a namespace of their own (ecommerce-production): "
+           "its own quotas and access rules, and deleting the lab's namespace never touches it",
+           ("*/*",), ("Namespace:", "metadata.namespace")),
     Change("secrets", "Database password out of git",
            "a Secret committed to git is a leaked password; production creates it out of "
            "band or syncs it from a secret manager under the same name",
@@ -94,8 +103,8 @@ CHANGES: tuple[Change, ...] = (
     Change("read-only-root", "Read-only root filesystem, emptyDirs where the app writes",
            "binaries and config cannot be modified at run time; the only writable paths are "
            "the ones listed here", _WORKLOADS,
-           (f"{_C}.securityContext.readOnlyRootFilesystem", f"{_C}.volumeMounts",
-            "{pod}.volumes"), lab_text=4),
+           (f"{_C}.securityContext.readOnlyRootFilesystem", f"{_C}.volumeMounts[!tuning]",
+            "{pod}.volumes[!tuning]"), lab_text=4),
     Change("startup-probes", "Startup probes",
            "a slow start is not mistaken for a hang: liveness waits until the app is up "
            "once, so it is not killed in a restart loop", _WORKLOADS,
@@ -127,7 +136,8 @@ CHANGES: tuple[Change, ...] = (
            "the image's defaults are sized for a laptop; shared_buffers, work_mem and the "
            "slow-query log are set for the workload",
            ("ConfigMap/postgres-tuning", "StatefulSet/postgres"),
-           ("data", f"{_C}.args", "{pod}.volumes[tuning]"), lab_text=12),
+           ("ConfigMap:", f"{_C}.args", f"{_C}.volumeMounts[tuning]", "{pod}.volumes[tuning]"),
+           lab_text=12),
     Change("metrics", "postgres-exporter sidecar and scrape annotations",
            "Prometheus sees connections, cache hit ratio and saturation before users do",
            _WORKLOADS,
@@ -185,14 +195,18 @@ def resolve_targets(targets: Iterable[str], *sides: dict[str, Obj]) -> list[str]
         kind, _, name = target.partition("/")
         for side in sides:
             for r, obj in side.items():
-                if (obj["kind"] == kind and name in ("*", obj["metadata"]["name"])
+                if (kind in ("*", obj["kind"]) and name in ("*", obj["metadata"]["name"])
                         and r not in found):
                     found.append(r)
     return found
 
 
 def view(obj: Obj | None, fields: Iterable[str]) -> Obj:
-    """The part of ``obj`` a change is about, as a pruned copy of the object."""
+    """The part of ``obj`` a change is about, as a copy of the object with only those fields.
+
+    Only the scaffolding that leads to a picked field is built; a picked value is copied
+    as it is, so an empty one (``emptyDir: {}``, which *is* the volume's whole definition)
+    stays in the view. Lists keep the source's order."""
     if obj is None:
         return {}
     fields = tuple(fields)
@@ -200,75 +214,182 @@ def view(obj: Obj | None, fields: Iterable[str]) -> Obj:
         whole = copy.deepcopy(obj)
         whole.get("metadata", {}).pop("namespace", None)
         return whole
-    out: Obj = {}
     pod_path = ".".join(POD_SPEC_PATHS.get(obj["kind"], ("-",)))
+    specs: list[list[str]] = []
     for path in fields:
+        kind, sep, rest = path.partition(":")
+        if sep:  # "Kind:path" applies to that kind only; "Kind:" is the whole object
+            if kind != obj["kind"]:
+                continue
+            if not rest:
+                return view(obj, ())
+            path = rest
         if "{pod}" in path and obj["kind"] not in POD_SPEC_PATHS:
             continue
-        _pick(obj, path.replace("{pod}", pod_path).split("."), out)
-    return _prune(out)
+        specs.append(_tokens(path.replace("{pod}", pod_path)))
+    picked = _select(obj, specs) if specs else _MISSING
+    return {} if picked is _MISSING else picked
 
 
-def _pick(src: Any, tokens: list[str], dst: Obj) -> None:
-    token, rest = tokens[0], tokens[1:]
-    if "[" in token:
-        key, _, wanted = token[:-1].partition("[")
-        items = src.get(key) if isinstance(src, dict) else None
-        if not isinstance(items, list):
-            return
-        out = dst.setdefault(key, [])
-        for item in items:
-            if not isinstance(item, dict) or (wanted and item.get("name") != wanted):
+_MISSING: Any = object()
+
+
+def _tokens(path: str) -> list[str]:
+    """``a.list[x].b`` -> ``["a", "list", "[x]", "b"]`` (a list selector is a token)."""
+    out = []
+    for part in path.split("."):
+        key, bracket, wanted = part.partition("[")
+        out.append(key)
+        if bracket:
+            out.append("[" + wanted)
+    return out
+
+
+def _item_matches(selector: str, item: Any) -> bool:
+    """``[]`` every item, ``[x]`` the item named x, ``[!x]`` every item but x."""
+    wanted = selector[1:-1]
+    if not wanted:
+        return True
+    name = item.get("name") if isinstance(item, dict) else None
+    if wanted.startswith("!"):
+        return name != wanted[1:]
+    return name == wanted
+
+
+def _select(node: Any, specs: list[list[str]]) -> Any:
+    """The parts of ``node`` the token paths reach (``_MISSING`` if none), in source order;
+    a list item keeps its ``name`` for context."""
+    if any(not s for s in specs):
+        return copy.deepcopy(node)
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            sub = [s[1:] for s in specs if s[0] == key]
+            if sub:
+                picked = _select(value, sub)
+                if picked is not _MISSING:
+                    out[key] = picked
+        return out or _MISSING
+    if isinstance(node, list):
+        items = []
+        for item in node:
+            sub = [s[1:] for s in specs if s[0].startswith("[") and _item_matches(s[0], item)]
+            if not sub:
                 continue
-            slot = next((o for o in out if o.get("name") == item.get("name")), None)
-            if slot is None:
-                slot = {"name": item.get("name")}
-                out.append(slot)
-            if rest:
-                _pick(item, rest, slot)
-            else:
-                slot.update(copy.deepcopy(item))
-        return
-    if not isinstance(src, dict) or token not in src:
-        return
-    if not rest:
-        dst[token] = copy.deepcopy(src[token])
-        return
-    _pick(src[token], rest, dst.setdefault(token, {}))
+            picked = _select(item, sub)
+            if picked is _MISSING:
+                continue
+            if isinstance(item, dict) and "name" in item and isinstance(picked, dict):
+                picked = {"name": item["name"], **picked}
+            items.append(picked)
+        return items or _MISSING
+    return _MISSING
 
 
-def _prune(value: Any) -> Any:
-    """Drop dicts left empty by paths that were absent (keep named list items)."""
-    if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v != {} and v != []}
-    if isinstance(value, list):
-        return [_prune(v) for v in value]
-    return value
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (a ``postgresql.conf`` in a ConfigMap) as ``|`` blocks, as they
+    are written in the manifests, not as quoted one-liners with doubled newlines."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value.rstrip("\n") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def to_yaml(obj: Obj) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=100) if obj else ""
+    if not obj:
+        return ""
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                     width=100, allow_unicode=True)
 
 
 def unified(a: Obj, b: Obj, a_name: str, b_name: str) -> str:
-    """A unified diff of two views (empty when equal)."""
+    """A unified diff of two views (empty when equal). Name a side that has no such object
+    ``/dev/null``, as git names the other side of an added or deleted file."""
     lines = difflib.unified_diff(to_yaml(a).splitlines(keepends=True),
                                  to_yaml(b).splitlines(keepends=True), a_name, b_name, n=3)
     return "".join(lines)
+
+
+#: Lists of a pod spec whose items get a diff item each (a sidecar is not interleaved with
+#: the main container: difflib would pair their similar lines).
+CONTAINER_LISTS = ("initContainers", "containers")
+
+
+def parts(kind: str, a: Obj, b: Obj) -> list[tuple[str, Obj, Obj]]:
+    """Two views of one object cut into the pieces a learner reads apart: one per container
+    (by name, lab's order then the other side's new ones), then the rest of the object.
+    Each piece keeps the object's nesting, so it is still a valid partial object."""
+    pod_path = POD_SPEC_PATHS.get(kind)
+    if not pod_path:
+        return [("", a, b)]
+
+    def pod_spec(v: Obj) -> Obj | None:
+        for key in pod_path:
+            v = v.get(key) if isinstance(v, dict) else None
+        return v if isinstance(v, dict) else None
+
+    def nest(value: Obj) -> Obj:
+        for key in reversed(pod_path):
+            value = {key: value}
+        return value
+
+    def without_containers(v: Obj) -> Obj:
+        v = copy.deepcopy(v)
+        chain = [v]
+        for key in pod_path:
+            nxt = chain[-1].get(key) if isinstance(chain[-1], dict) else None
+            if not isinstance(nxt, dict):
+                return v
+            chain.append(nxt)
+        for lst in CONTAINER_LISTS:
+            chain[-1].pop(lst, None)
+        for parent, key in zip(reversed(chain[:-1]), reversed(pod_path), strict=True):
+            if parent[key] == {}:  # scaffolding left empty by the removal
+                del parent[key]
+        return v
+
+    out: list[tuple[str, Obj, Obj]] = []
+    for lst in CONTAINER_LISTS:
+        lists = [(pod_spec(v) or {}).get(lst) or [] for v in (a, b)]
+        names = [c.get("name") for c in lists[0]]
+        names += [c.get("name") for c in lists[1] if c.get("name") not in names]
+        for name in names:
+            one = [next((c for c in items if c.get("name") == name), None) for items in lists]
+            label = "init container" if lst == "initContainers" else "container"
+            out.append((f"{label} {name}", *(nest({lst: [c]}) if c else {} for c in one)))
+    out.append(("", without_containers(a), without_containers(b)))
+    return out
 
 
 # ------------------------------------------------------------------------ compare
 
 
 @dataclass
+class DiffItem:
+    """One piece of a change's diff: an object, or one container of it (``part``)."""
+
+    ref: str
+    part: str
+    diff: str
+
+
+@dataclass
 class ChangeDiff:
-    """A change measured on two variants: the objects that differ and their diff."""
+    """A change measured on two variants: the objects that differ and their diff, one
+    :class:`DiffItem` per object or container."""
 
     change: Change
     objects: list[str]
     differing: list[str]
-    diff: str
+    items: list[DiffItem] = field(default_factory=list)
+
+    @property
+    def diff(self) -> str:
+        return "".join(i.diff for i in self.items)
 
     @property
     def present(self) -> bool:
@@ -280,6 +401,62 @@ class ChangeDiff:
         return (sum(ln.startswith("+") for ln in lines), sum(ln.startswith("-") for ln in lines))
 
 
+def _line_css(line: str) -> str:
+    """How one diff line looks in HTML: the colours of the course's tables (green added,
+    red removed), hunk headers muted, file headers bold."""
+    if line.startswith(("+++", "---")):
+        return "font-weight: bold"
+    if line.startswith("+"):
+        return f"background-color: {GREEN}; color: #000"
+    if line.startswith("-"):
+        return f"background-color: {RED}; color: #000"
+    if line.startswith("@@"):
+        return "color: #6a737d"
+    return ""
+
+
+def diff_html(diff: str) -> str:
+    """A unified diff as HTML: every line escaped, in its own block with its colour."""
+    rows = []
+    for line in diff.splitlines():
+        css = _line_css(line)
+        style = f' style="{css}"' if css else ""
+        rows.append(f"<div{style}>{html.escape(line) or '&nbsp;'}</div>")
+    return ('<pre style="font-family: var(--jp-code-font-family, monospace); font-size: 12px; '
+            'line-height: 1.35; white-space: pre; overflow-x: auto; margin: 0.5em 0; '
+            'padding: 4px 6px; background: #fafafa; border: 1px solid #e1e4e8">'
+            + "".join(rows) + "</pre>")
+
+
+@dataclass
+class ChangeView:
+    """What :meth:`Comparison.show` displays: one change's title, why, and diff items.
+
+    Jupyter gets HTML (a coloured diff per item); ``print``, papermill logs and nbval's
+    ``text/plain`` get the same diff as plain text."""
+
+    title: str
+    why: str
+    items: list[DiffItem]
+    same: str
+
+    def __str__(self) -> str:
+        body = "".join(i.diff for i in self.items) or self.same + "\n"
+        return f"## {self.title}\nWhy it matters: {self.why}\n\n{body}"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        out = [f"<h4 style=\"margin: 0.4em 0\">{html.escape(self.title)}</h4>",
+               f"<p style=\"margin: 0.2em 0 0.5em\"><b>Why it matters:</b> "
+               f"{html.escape(self.why)}</p>"]
+        if not self.items:
+            out.append(f"<p><i>{html.escape(self.same)}</i></p>")
+        out += [diff_html(item.diff) for item in self.items]  # its header names the object
+        return "".join(out)
+
+
 @dataclass
 class Comparison:
     """``compare()``'s result: the two rendered variants and every change's diff."""
@@ -289,6 +466,8 @@ class Comparison:
     base: list[Obj]
     other: list[Obj]
     changes: list[ChangeDiff] = field(default_factory=list)
+    #: Where the base variant's files are (to read its committed Secret raw, never shown).
+    base_path: Path | None = None
 
     def __getitem__(self, key: str) -> ChangeDiff:
         for c in self.changes:
@@ -300,33 +479,46 @@ class Comparison:
         """The unified diff of one change (empty when ``other`` does not make it)."""
         return self[key].diff
 
-    def show(self, key: str) -> None:
-        """Print one change: title, why, and its diff (what a notebook cell calls)."""
+    def view(self, key: str) -> ChangeView:
+        """One change as a displayable object (coloured HTML in Jupyter, text elsewhere)."""
         c = self[key]
-        print(f"## {c.change.title}\nWhy it matters: {c.change.why}\n")
-        print(c.diff or f"(no difference: {self.other_name} is the same as {self.base_name})")
+        return ChangeView(c.change.title, c.change.why, c.items,
+                          f"(no difference: {self.other_name} is the same as {self.base_name})")
+
+    def show(self, key: str) -> None:
+        """Show one change: title, why, and its diff, coloured in Jupyter (what a notebook
+        cell calls); printed as text outside IPython."""
+        shown = self.view(key)
+        if _in_ipython():
+            from IPython.display import display
+
+            display(shown)
+        else:
+            print(shown)
 
     def text(self) -> str:
         """Every change with its diff, as one text (for a file or a terminal)."""
-        parts = []
+        out = []
         for c in self.changes:
-            parts.append(f"### {c.change.title}  [{c.change.key}]\n# why: {c.change.why}\n")
-            parts.append(c.diff or "(same)\n")
-        return "\n".join(parts)
+            out.append(f"### {c.change.title}  [{c.change.key}]\n# why: {c.change.why}\n")
+            out.append(c.diff or "(same)\n")
+        return "\n".join(out)
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self) -> LabFrame:
         """One row per change (against production also the lab text's changes it does not
         make): status, objects, diff size, why it matters."""
         rows = []
         for c in self.changes:
             plus, minus = c.counts()
+            shown = c.differing if len(c.differing) <= 8 else [
+                *c.differing[:3], f"… and {len(c.differing) - 3} more"]
             rows.append({
                 "change": c.change.title,
                 "key": c.change.key,
                 "lab text #": c.change.lab_text,
                 "status": (f"changed in {len(c.differing)} object(s)" if c.present
                            else f"same as {self.base_name}"),
-                "objects": ", ".join(c.differing),
+                "objects": ", ".join(shown),
                 "+/-": f"+{plus} -{minus}",
                 "why it matters": c.change.why,
             })
@@ -334,13 +526,14 @@ class Comparison:
             rows.append({"change": nd.title, "key": nd.key, "lab text #": nd.lab_text,
                          "status": "not in manifests/production", "objects": "",
                          "+/-": "", "why it matters": nd.why})
-        df = pd.DataFrame(rows)
+        df = lab_frame(pd.DataFrame(rows))
         df["lab text #"] = df["lab text #"].astype("Int64")
         df.attrs["kubectl"] = (f"kubectl diff -k manifests/{self.other_name}  "
                                f"# against a cluster running manifests/{self.base_name}")
+        df.attrs["nowrap"] = ["key", "+/-"]
         return df
 
-    def objects(self) -> pd.DataFrame:
+    def objects(self) -> LabFrame:
         """Every object of either side: added, removed, changed or same (whole objects)."""
         a, b = _index(self.base), _index(self.other)
         rows = []
@@ -350,7 +543,55 @@ class Comparison:
                      else "same" if va == vb else "changed")
             rows.append({"object": r, self.base_name: r in a, self.other_name: r in b,
                          "state": state})
-        return pd.DataFrame(rows)
+        return lab_frame(pd.DataFrame(rows))
+
+    def unexplained(self) -> list[str]:
+        """Every field that differs between the two variants and that no listed change
+        covers, as ``Kind/name: path`` — measured on the rendered objects themselves, so a
+        difference the overlay makes and the course does not explain cannot hide."""
+        a, b = _index(self.base), _index(self.other)
+        out = []
+        for r in [*a, *(k for k in b if k not in a)]:
+            differing = _differing_paths(a.get(r) or {}, b.get(r) or {})
+            if not differing:
+                continue
+            covered: set[str] = set()
+            for c in self.changes:
+                if r in c.objects:
+                    covered |= set(flatten(view(a.get(r), c.change.fields)))
+                    covered |= set(flatten(view(b.get(r), c.change.fields)))
+            out += [f"{r}: {p}" for p in differing if p not in covered]
+        return out
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaf paths of an object: ``spec.template.spec.containers[postgres].image``. Named
+    list items are keyed by name (their order is not a difference); other lists, scalars
+    and empty mappings are leaves."""
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if (isinstance(value, list) and value
+            and all(isinstance(i, dict) and "name" in i for i in value)
+            and len({i["name"] for i in value}) == len(value)):
+        out = {}
+        for item in value:
+            rest = {k: v for k, v in item.items() if k != "name"}
+            out[f"{prefix}[{item['name']}].name"] = item["name"]
+            if rest:
+                out.update(flatten(rest, f"{prefix}[{item['name']}]"))
+        return out
+    return {prefix: value}
+
+
+def _in_ipython() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return False
+    return get_ipython() is not None
 
 
 def compare(base: str | Path = "lab", other: str | Path = "production",
@@ -359,32 +600,105 @@ def compare(base: str | Path = "lab", other: str | Path = "production",
     base_objs, other_objs = render(base), render(other)
     a, b = _index(base_objs), _index(other_objs)
     base_name, other_name = Path(str(base)).name, Path(str(other)).name
-    result = Comparison(base_name, other_name, base_objs, other_objs)
+    result = Comparison(base_name, other_name, base_objs, other_objs,
+                        base_path=_folder(base))
     for change in changes:
         refs = resolve_targets(change.targets, a, b)
-        diffs, differing = [], []
+        items, differing = [], []
         for r in refs:
             va, vb = view(a.get(r), change.fields), view(b.get(r), change.fields)
             if va == vb:
                 continue
             differing.append(r)
-            diffs.append(unified(va, vb, f"{base_name}/{r}", f"{other_name}/{r}"))
-        result.changes.append(ChangeDiff(change, refs, differing, "".join(diffs)))
+            kind = r.partition("/")[0]
+            for part, pa, pb in parts(kind, va, vb):
+                if pa == pb:
+                    continue
+                suffix = f" ({part})" if part else ""
+                items.append(DiffItem(r, part, unified(
+                    pa, pb, f"{base_name}/{r}{suffix}" if r in a else "/dev/null",
+                    f"{other_name}/{r}{suffix}" if r in b else "/dev/null")))
+        result.changes.append(ChangeDiff(change, refs, differing, items))
     return result
 
+
+def _folder(variant: str | Path) -> Path:
+    return MANIFESTS_DIR / variant if str(variant) in VARIANTS else Path(variant)
+
+
+def production_checks(result: Comparison, findings: pd.DataFrame | None = None,
+                      dry: pd.DataFrame | None = None, shown: str = "") -> LabFrame:
+    """Notebook 9's check table: ✅/❌, the evidence, and a hint on failing rows only.
+
+    Every row is measured on the rendered manifests (``result``), not on the course's own
+    list: the listed changes must each be made by the other variant, and every field that
+    differs must be one of them. ``findings`` is :func:`lint_table`'s result, ``dry``
+    :func:`server_dry_run`'s (None: not run), ``shown`` any other text the notebook
+    displayed (searched for the committed password with the diffs)."""
+    missing = [c.change.key for c in result.changes if not c.present]
+    unexplained = result.unexplained()
+    fields = sum(len(_differing_paths(a, b)) for a, b in _pairs(result))
+    other = f"manifests/{result.other_name}"
+    secrets_left = [ref(o) for o in result.other if o["kind"] == "Secret"]
+    committed = [str(v) for o in load(result.base_path) if o["kind"] == "Secret"
+                 for v in (o.get("stringData") or o.get("data") or {}).values()] \
+        if result.base_path else []
+    text = (result.text() + result.summary().to_string() + shown
+            + "".join(result.view(c.change.key)._repr_html_() for c in result.changes))
+    leaked = [v for v in committed if v in text]
+    rows = [
+        (f"every listed change is made by {other}", not missing,
+         f"{len(result.changes) - len(missing)}/{len(result.changes)} changes differ from "
+         f"{result.base_name}",
+         f"{other} no longer makes: {', '.join(missing)} (see its kustomization and patches/)"),
+        (f"every difference from {result.base_name} is one of the listed changes",
+         not unexplained,
+         f"{fields} differing field(s), {len(unexplained)} not explained",
+         "not explained: " + "; ".join(unexplained[:5])
+         + (f"; … and {len(unexplained) - 5} more" if len(unexplained) > 5 else "")),
+        (f"the committed Secret is not in {other}", not secrets_left,
+         f"Secret objects: {len(secrets_left)}",
+         f"{', '.join(secrets_left)}: create it out of band (manifests/production/README.md)"),
+        ("no secret value in any diff", bool(committed) and not leaked,
+         f"{len(committed)} committed value(s), {len(leaked)} shown",
+         "report this: a diff leaked it" if committed else
+         f"no committed Secret value found in {result.base_path} to look for"),
+    ]
+    if findings is not None:
+        rows.append((f"labhelpers.lint: {result.other_name} is clean", findings.empty,
+                     f"{len(findings)} finding(s)", "see the findings table above"))
+    if dry is not None:
+        bad = dry[~dry["result"].isin(["accepted", "valid"])]
+        rows.append((f"the API server (or the offline schema) accepts {result.other_name}",
+                     bad.empty,  # the split server/offline is the dry-run table's `how`
+                     f"{len(dry) - len(bad)}/{len(dry)} objects accepted",
+                     "; ".join(f"{r.object}: {r.note}" for r in bad.itertuples())))
+    return LabFrame([{"criterion": c, "ok": "✅" if ok else "❌", "evidence": e,
+                      "hint": "" if ok else h} for c, ok, e, h in rows],
+                    columns=["criterion", "ok", "evidence", "hint"])
+
+
+def _pairs(result: Comparison) -> list[tuple[Obj, Obj]]:
+    a, b = _index(result.base), _index(result.other)
+    return [(a.get(r) or {}, b.get(r) or {}) for r in [*a, *(k for k in b if k not in a)]]
+
+
+def _differing_paths(a: Obj, b: Obj) -> list[str]:
+    fa, fb = flatten(a), flatten(b)
+    return [p for p in {**fa, **fb} if fa.get(p, _MISSING) != fb.get(p, _MISSING)]
 
 
 # ---------------------------------------------------------------------- validate
 
 
-def lint_table(variant: str | Path = "production") -> pd.DataFrame:
+def lint_table(variant: str | Path = "production") -> LabFrame:
     """``labhelpers.lint`` findings of a variant (its ``lint.yaml`` honoured) as a table."""
     from labhelpers.lint import lint_path
 
     path = MANIFESTS_DIR / variant if str(variant) in VARIANTS else Path(variant)
     rows = [{"severity": f.severity, "rule": f.rule, "object": f.object,
              "message": f.message, "fix": f.fix} for f in lint_path(path)]
-    df = pd.DataFrame(rows, columns=["severity", "rule", "object", "message", "fix"])
+    df = LabFrame(rows, columns=["severity", "rule", "object", "message", "fix"])
     df.attrs["kubectl"] = f"python -m labhelpers.lint manifests/{Path(str(variant)).name}"
     return df
 
@@ -452,7 +766,7 @@ def dry_run_lines(variant: str, scratch: str, own_namespace: str | None,
 
 
 def server_dry_run(lab: Any, variant: str | Path = "production",
-                   namespace: str | None = None) -> pd.DataFrame:
+                   namespace: str | None = None) -> LabFrame:
     """Server-side apply of a variant with ``dryRun=All`` into a scratch namespace.
 
     The API server runs defaulting, validation and admission but stores nothing, so this
@@ -493,7 +807,7 @@ def server_dry_run(lab: Any, variant: str | Path = "production",
         if created:
             with contextlib.suppress(client.ApiException):  # already gone is fine
                 lab.core.delete_namespace(scratch)
-    df = pd.DataFrame(rows, columns=["object", "how", "result", "note"])
+    df = LabFrame(rows, columns=["object", "how", "result", "note"])
     own = {o["metadata"].get("namespace") for o in objects} - {None}
     df.attrs["kubectl"] = "\n".join(dry_run_lines(Path(str(variant)).name, scratch,
                                                   own.pop() if len(own) == 1 else None,

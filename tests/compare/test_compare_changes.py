@@ -4,6 +4,7 @@ by the offline kustomize subset, not on the prose or the diff text)."""
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 from labhelpers import compare as cmp
 from labhelpers.kustomize import POD_SPEC_PATHS
 from labhelpers.manifests import ref
+from labhelpers.styling import GREEN, RED
 
 Obj = dict[str, Any]
 
@@ -56,10 +58,15 @@ def of_kind(side: dict[str, Obj], kind: str) -> list[Obj]:
 def test_every_change_differs_between_lab_and_production(result):
     missing = [c.change.key for c in result.changes if not c.present]
     assert not missing, f"changes production/ does not make (any more): {missing}"
+    lab_refs, prod_refs = {ref(o) for o in result.base}, {ref(o) for o in result.other}
     for c in result.changes:
-        assert c.diff.startswith("--- lab/"), c.change.key
-        assert "+++ production/" in c.diff
-        assert c.change.why and "\n" not in c.change.why
+        assert c.items and c.change.why and "\n" not in c.change.why, c.change.key
+        for item in c.items:
+            minus, plus = item.diff.splitlines()[:2]
+            # /dev/null (as git names an added or deleted file) only where there is no object
+            assert minus.startswith("--- lab/" if item.ref in lab_refs else "--- /dev/null"), item
+            assert plus.startswith("+++ production/" if item.ref in prod_refs
+                                   else "+++ /dev/null"), item
 
 
 def test_secret_is_committed_in_lab_and_absent_in_production(lab, prod):
@@ -265,7 +272,8 @@ def test_no_secret_value_in_any_output(result):
 def test_staging_differs_only_in_configuration():
     s = cmp.compare("lab", "staging")
     changed = {c.change.key for c in s.changes if c.present}
-    assert changed == {"replicas", "config"}
+    assert changed == {"namespace", "replicas", "config"}
+    assert not s.unexplained()
     assert s["replicas"].differing == ["Deployment/ecommerce-backend"]
     assert "+  replicas: 1" in s.diff("replicas")
     states = s.objects().set_index("object")["state"]
@@ -292,3 +300,159 @@ def test_offline_validation_catches_unknown_fields(prod):
     assert cmp.offline_validate(pdb) == "valid"
     bad = {**pdb, "spec": {**pdb["spec"], "minAvalable": 1}}
     assert cmp.offline_validate(bad).startswith("invalid")
+
+
+# ------------------------------------------------------- diff items, as a learner reads them
+
+
+def sides(diff: str) -> tuple[str, str]:
+    """The lines of a one-hunk diff's two sides (context with its - lines, context with its +
+    lines): a contiguous run of each side's YAML."""
+    lines = diff.splitlines()
+    assert lines[2].startswith("@@ -") and not any(ln.startswith("@@") for ln in lines[3:]), diff
+    a = "".join(ln[1:] + "\n" for ln in lines[3:] if ln[:1] in (" ", "-"))
+    b = "".join(ln[1:] + "\n" for ln in lines[3:] if ln[:1] in (" ", "+"))
+    return a, b
+
+
+def only_container(view: Obj, name: str) -> Obj:
+    spec = view["spec"]["template"]["spec"]
+    return {"spec": {"template": {"spec": {"containers": [
+        c for c in spec["containers"] if c["name"] == name]}}}}
+
+
+def test_sidecar_resources_are_a_diff_item_of_their_own(result, lab, prod):
+    """postgres' own requests/limits and the exporter's are two items: difflib no longer
+    pairs the exporter's lines with postgres' (the lab's 128Mi read as the exporter's)."""
+    items = result["resources"].items
+    assert [(i.ref, i.part) for i in items] == [
+        ("StatefulSet/postgres", "container postgres"),
+        ("StatefulSet/postgres", "container postgres-exporter")]
+    fields = ("{pod}.containers[].resources",)
+    a, b = (cmp.view(side["StatefulSet/postgres"], fields) for side in (lab, prod))
+    own_a, own_b = sides(items[0].diff)
+    assert own_a in cmp.to_yaml(only_container(a, "postgres"))
+    assert own_b in cmp.to_yaml(only_container(b, "postgres"))
+    assert "-            memory: 512Mi\n" in items[0].diff and "32Mi" not in items[0].diff
+    assert sides(items[1].diff) == ("", cmp.to_yaml(only_container(b, "postgres-exporter")))
+    assert "512Mi" not in items[1].diff
+    assert "+++ production/StatefulSet/postgres (container postgres-exporter)" in items[1].diff
+
+
+def test_tuning_mount_is_in_the_tuning_diff_not_the_read_only_root_one(result):
+    tuning = result["postgres-tuning"]
+    mounts = [i for i in tuning.items if i.part == "container postgres"]
+    assert len(mounts) == 1
+    _, b = sides(mounts[0].diff)
+    (container,) = yaml.safe_load(b)["spec"]["template"]["spec"]["containers"]
+    assert container["volumeMounts"] == [
+        {"name": "tuning", "mountPath": "/etc/postgresql", "readOnly": True}]
+    assert container["args"] == ["-c", "config_file=/etc/postgresql/postgresql.conf"]
+    assert "/etc/postgresql" not in result.diff("read-only-root")
+    assert "postgres-tuning" not in result.diff("read-only-root")
+    # the new ConfigMap is shown whole, its postgresql.conf as the block it is in the file
+    new = next(i for i in tuning.items if i.ref == "ConfigMap/postgres-tuning").diff
+    assert new.startswith("--- /dev/null\n+++ production/ConfigMap/postgres-tuning")
+    assert "+  postgresql.conf: |\n+    listen_addresses = '*'\n" in new
+
+
+def test_empty_dir_volumes_are_kept(result, prod):
+    """``emptyDir: {}`` is a volume's whole definition: a view that dropped it as empty
+    showed a volume with a name and no source."""
+    diff = result.diff("read-only-root")
+    for w in workloads(prod):
+        for v in pod(w).get("volumes", []):
+            if v.get("emptyDir") == {}:
+                assert f"- name: {v['name']}\n+        emptyDir: {{}}\n" in diff, (ref(w), v)
+    fields = ("{pod}.volumes[!tuning]",)
+    view = cmp.view(prod["Deployment/cart-service"], fields)
+    assert view == {"spec": {"template": {"spec": {"volumes": [{"name": "tmp", "emptyDir": {}}]}}}}
+
+
+def test_list_selectors_and_kind_prefixes():
+    obj = {"kind": "Deployment", "metadata": {"name": "x"}, "spec": {"template": {"spec": {
+        "containers": [{"name": "a", "image": "a:1", "env": []},
+                       {"name": "b", "image": "b:1"}],
+        "volumes": [{"name": "t", "emptyDir": {}}, {"name": "u", "configMap": {"name": "u"}}]}}}}
+    pick = cmp.view
+    assert pick(obj, ("{pod}.containers[b].image",))["spec"]["template"]["spec"] == {
+        "containers": [{"name": "b", "image": "b:1"}]}
+    assert pick(obj, ("{pod}.volumes[!u]",))["spec"]["template"]["spec"]["volumes"] == [
+        {"name": "t", "emptyDir": {}}]
+    assert pick(obj, ("{pod}.containers[].env",))["spec"]["template"]["spec"]["containers"] == [
+        {"name": "a", "env": []}]  # only the item that has it; its empty list kept
+    assert pick(obj, ("{pod}.affinity",)) == {}  # nothing picked: no scaffolding
+    assert pick(obj, ("Deployment:",)) == obj and pick(obj, ("Service:",)) == {}
+
+
+def test_diff_html_colours_added_and_removed_lines(result):
+    html = result.view("replicas")._repr_html_()
+    assert f'<div style="background-color: {GREEN}; color: #000">+  replicas: 3</div>' in html
+    assert f'<div style="background-color: {RED}; color: #000">-  replicas: 2</div>' in html
+    assert '<div style="font-weight: bold">+++ production/Deployment/ecommerce-frontend</div>' \
+        in html
+    assert "<div> spec:</div>" in html  # context: not coloured
+    secret = result.view("secrets")._repr_html_()
+    assert "&lt;redacted&gt;" in secret and "<redacted>" not in secret
+    text = str(result.view("replicas"))
+    assert text.startswith("## More replicas") and "+  replicas: 3" in text
+
+
+# ------------------------------------------------ the check measures the manifests themselves
+
+
+def copy_variants(tmp_path) -> tuple:
+    """Copies of manifests/lab and manifests/production (production refers to ../lab)."""
+    shutil.copytree(cmp.MANIFESTS_DIR / "lab", tmp_path / "lab")
+    shutil.copytree(cmp.MANIFESTS_DIR / "production", tmp_path / "production")
+    return tmp_path / "lab", tmp_path / "production"
+
+
+def check_rows(checks) -> dict[str, tuple[str, str, str]]:
+    return {r.criterion: (r.ok, r.evidence, r.hint) for r in checks.itertuples()}
+
+
+def test_checks_pass_on_production_with_hints_only_on_failing_rows(result):
+    checks = cmp.production_checks(result)
+    assert (checks["ok"] == "✅").all(), checks.to_string()
+    assert (checks["hint"] == "").all()
+    rows = check_rows(checks)
+    n = len(cmp.CHANGES)
+    assert rows["every listed change is made by manifests/production"][1] == (
+        f"{n}/{n} changes differ from lab")
+
+
+def test_check_fails_when_production_stops_making_a_change(tmp_path):
+    lab_dir, prod_dir = copy_variants(tmp_path)
+    kustomization = prod_dir / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert "  - autoscaling.yaml\n" in text
+    kustomization.write_text(text.replace("  - autoscaling.yaml\n", ""))
+    rows = check_rows(cmp.production_checks(cmp.compare(lab_dir, prod_dir)))
+    n = len(cmp.CHANGES)
+    ok, evidence, hint = rows["every listed change is made by manifests/production"]
+    assert (ok, evidence) == ("❌", f"{n - 1}/{n} changes differ from lab")
+    assert "no longer makes: autoscaling" in hint
+    assert rows["every difference from lab is one of the listed changes"] == (
+        "✅", rows["every difference from lab is one of the listed changes"][1], "")
+
+
+def test_check_fails_on_a_difference_no_listed_change_explains(tmp_path):
+    lab_dir, prod_dir = copy_variants(tmp_path)
+    kustomization = prod_dir / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().rstrip("\n") + """
+  - target:
+      kind: Service
+      name: redis
+    patch: |-
+      - op: add
+        path: /spec/sessionAffinity
+        value: ClientIP
+""")
+    result = cmp.compare(lab_dir, prod_dir)
+    assert result.unexplained() == ["Service/redis: spec.sessionAffinity"]
+    rows = check_rows(cmp.production_checks(result))
+    ok, evidence, hint = rows["every difference from lab is one of the listed changes"]
+    assert ok == "❌" and evidence.endswith(", 1 not explained")
+    assert hint == "not explained: Service/redis: spec.sessionAffinity"
+    assert rows["every listed change is made by manifests/production"][0] == "✅"

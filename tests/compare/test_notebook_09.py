@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from labhelpers import quiz as quizmod
+from labhelpers.styling import GREEN, RED
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "09-production-vs-lab.ipynb"
@@ -96,6 +97,40 @@ def test_records_checks_and_grades_the_quiz(executed):
     production = record["sections"]["production"] if "sections" in record else record["production"]
     checks = production["checks"]
     rows = checks["rows"] if isinstance(checks, dict) and "rows" in checks else checks
-    assert len(rows) == 5 and all(r["ok"] == "✅" for r in rows), rows
+    assert len(rows) == 6 and all(r["ok"] == "✅" and r["hint"] == "" for r in rows), rows
+    assert rows[1]["criterion"] == "every difference from lab is one of the listed changes"
     quiz = production["quiz"]
     assert quiz["score"] == quiz["total"] == len(right_answers())
+
+
+def test_diffs_are_coloured_html(executed):
+    """Each diff cell shows HTML with added lines green and removed lines red (the table
+    colours of labhelpers.styling), and the same diff as text/plain."""
+    nb, _ = executed
+    shows = {"".join(c["source"]): c for c in nb["cells"] if c["cell_type"] == "code"}
+    outputs = shows['result.show("resources")']["outputs"]
+    (out,) = [o for o in outputs if "text/html" in o.get("data", {})]
+    html, text = "".join(out["data"]["text/html"]), "".join(out["data"]["text/plain"])
+    assert f'<div style="background-color: {GREEN}; color: #000">+            memory: 2Gi</div>' in html
+    assert f'<div style="background-color: {RED}; color: #000">-            memory: 512Mi</div>' in html
+    assert "+++ production/StatefulSet/postgres (container postgres-exporter)" in text
+
+
+def test_printed_kubectl_lines_paste(executed, control_plane, tmp_path):
+    """The notebook's ``$ kubectl …`` lines, run as pasted in a course folder against the
+    cluster it ran on, exit as the notebook says (tests/notebooks/pasted_kubectl.py)."""
+    import shutil
+
+    sys.path.insert(0, str(ROOT / "tests" / "notebooks"))
+    import pasted_kubectl
+
+    nb, _ = executed
+    path = tmp_path / NOTEBOOK.name
+    path.write_text(json.dumps(nb))
+    shutil.copytree(ROOT / "manifests", tmp_path / "course" / "manifests")
+    env = {**os.environ, "KUBECONFIG": str(control_plane[1])}
+    done, skipped = pasted_kubectl.replay([path], tmp_path / "course", env)
+    lines = [r.printed.line for r in done]
+    assert not skipped and len(lines) == 4, lines  # kustomize, create ns, dry run, delete ns
+    problems = [str(r) for r in done if r.problem()]
+    assert not problems, "\n".join(problems)
