@@ -12,6 +12,7 @@ real cluster. There is no coredns pod (nothing to `kubectl logs`).
 from __future__ import annotations
 
 import copy
+import ipaddress
 import logging
 from typing import Any
 
@@ -41,9 +42,9 @@ async def start_server(address: str) -> DnsServer:
     return server
 
 
-def conventional_ip(api: ClusterApi) -> str:
+def conventional_ip(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
     """The 10th address of the service range, as kubeadm gives kube-dns."""
-    return str(api.network[10])
+    return str(network[10])
 
 
 async def ensure_service(api: ClusterApi, server: DnsServer) -> str:
@@ -56,7 +57,7 @@ async def ensure_service(api: ClusterApi, server: DnsServer) -> str:
             "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": dict(LABELS),
                          "annotations": {"prometheus.io/port": str(METRICS_PORT),
                                          "prometheus.io/scrape": "true"}},
-            "spec": {"clusterIP": conventional_ip(api), "ports": copy.deepcopy(PORTS)}}
+            "spec": {"clusterIP": conventional_ip(api.network), "ports": copy.deepcopy(PORTS)}}
         # _trusted: written by the node before /readyz, it must not wait for the
         # jsonschema import (admission still allocates and checks the ClusterIP)
         try:
