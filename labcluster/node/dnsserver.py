@@ -115,21 +115,30 @@ class DnsServer:
     # ------------------------------------------------------------------ answering
     async def handle(self, data: bytes, proto: str) -> bytes | None:
         """The reply to one query message, None for garbage (dropped, as CoreDNS does)."""
+        reply, forward = self.decide(data, proto)
+        if forward is not None:
+            reply = self.counted(await self.forward(forward, data))
+        return None if reply is None else reply.pack()
+
+    def decide(self, data: bytes, proto: str) -> tuple[DNSRecord | None, DNSRecord | None]:
+        """(reply, None) for the cluster's names, answered at once without a task;
+        (None, request) for a name to forward; (None, None) to drop the message."""
         try:
             request = DNSRecord.parse(data)
         except Exception:  # dnslib raises DNSError and struct/index errors on junk
-            return None
+            return None, None
         if request.header.qr or not request.questions:
-            return None
+            return None, None
         q = request.q
         self.requests[(proto, QTYPE.get(q.qtype, str(q.qtype)))] += 1
         name = str(q.qname).lower().rstrip(".")
-        if self.owns(name):
-            reply = self.answer(request, name)
-        else:
-            reply = await self.forward(request, data)
+        if not self.owns(name):
+            return None, request
+        return self.counted(self.answer(request, name)), None
+
+    def counted(self, reply: DNSRecord) -> DNSRecord:
         self.responses[RCODE.get(reply.header.rcode, str(reply.header.rcode))] += 1
-        return reply.pack()
+        return reply
 
     def owns(self, name: str) -> bool:
         domain = self.zone.domain
@@ -265,17 +274,23 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        asyncio.get_running_loop().create_task(self._reply(data, addr))
+        reply, forward = self.server.decide(data, "udp")
+        if reply is not None:
+            self._send(reply, data, addr)
+        elif forward is not None:
+            asyncio.get_running_loop().create_task(self._forward(forward, data, addr))
 
-    async def _reply(self, data: bytes, addr: tuple[str, int]) -> None:
-        out = await self.server.handle(data, "udp")
-        if out is None or self.transport is None:
+    async def _forward(self, request: DNSRecord, data: bytes, addr: tuple[str, int]) -> None:
+        self._send(self.server.counted(await self.server.forward(request, data)), data, addr)
+
+    def _send(self, reply: DNSRecord, data: bytes, addr: tuple[str, int]) -> None:
+        if self.transport is None:
             return
-        if len(out) > udp_limit(data):  # too big: TC set, the client asks again over TCP
-            record = DNSRecord.parse(out)
-            record.rr, record.auth, record.ar = [], [], []
-            record.header.tc = 1
-            out = record.pack()
+        out = reply.pack()
+        if len(out) > 512 and len(out) > udp_limit(data):  # TC: the client asks over TCP
+            reply.rr, reply.auth, reply.ar = [], [], []
+            reply.header.tc = 1
+            out = reply.pack()
         self.transport.sendto(out, addr)
 
 

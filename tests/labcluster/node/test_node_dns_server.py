@@ -201,3 +201,21 @@ async def test_shim_dnats_datagrams_to_the_dns_service(mode: str, server: DnsSer
     assert got["sendto"] == [[cluster_ip, 53], ["127.1.77.5"]]
     assert got["connected"] == [[cluster_ip, 53], ["127.1.77.5"]]
     assert got["empty"] == "refused"
+
+
+async def test_a_big_answer_is_truncated_over_udp_and_whole_over_tcp(
+        api: ClusterApi, allocator: IPAllocator) -> None:
+    """40 endpoints do not fit 512 bytes: UDP says TC (no partial answer), TCP has all."""
+    ips = sorted(allocator.allocate() for _ in range(40))
+    _put(api, "services", "many", {"spec": {"clusterIP": "None", "ports": [{"port": 80}]}})
+    _put(api, "endpoints", "many", {"subsets": [{
+        "addresses": [{"ip": ip} for ip in ips], "ports": [{"port": 80}]}]})
+    srv = DnsServer(allocator.allocate(), PORT, zone=build_zone(api))
+    await srv.start()
+    try:
+        udp = await ask(srv, f"many.{NS}.svc.cluster.local")
+        assert udp.header.tc and not udp.rr
+        tcp = await ask(srv, f"many.{NS}.svc.cluster.local", tcp=True)
+        assert not tcp.header.tc and answers(tcp) == sorted(ips)
+    finally:
+        await srv.close()
