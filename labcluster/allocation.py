@@ -93,9 +93,15 @@ def _cluster_ip(services: list[dict[str, Any]], network: Network, obj: dict[str,
                 f"failed to allocate IP {wanted}: provided IP is already allocated")])
         return wanted
     hosts = network.num_addresses
-    for _ in range(hosts):
-        # skip the first addresses, as the real allocator reserves the range's start
-        candidate = str(network[secrets.randbelow(hosts - 11) + 10])
-        if candidate not in used:
-            return candidate
+    # Dynamic allocation prefers the range above the static band (upstream's
+    # min(max(16, size/16), 256) addresses, KEP-3070), so kube-dns's 10th address stays
+    # free for the node; the band is used only when the rest is full.
+    band = min(max(16, hosts // 16), 256)
+    for low in (band, 10):
+        if hosts - 1 - low <= 0:
+            continue
+        for _ in range(hosts):
+            candidate = str(network[secrets.randbelow(hosts - 1 - low) + low])
+            if candidate not in used:
+                return candidate
     raise ApiError(500, "InternalError", "range is full")

@@ -21,7 +21,7 @@ from labcluster import home as homedir
 from labcluster.api import ClusterApi
 from labcluster.component import ServerContext, TaskComponent
 from labcluster.errors import ApiError
-from labcluster.node import heartbeat, readonly
+from labcluster.node import clusterdns, heartbeat, readonly
 from labcluster.node.dns import HostsTable
 from labcluster.node.images import NodeConfig
 from labcluster.node.kubelet import PodWorker
@@ -88,10 +88,12 @@ class NodeComponent(TaskComponent):
         await asyncio.to_thread(reap_leftovers, self.state)
         self.table = HostsTable(self.state / "hosts")
         self.table.write({})
-        self.nodecfg = NodeConfig(hosts_file=self.table.path)
         self.ips = IPAllocator(pod_cidr())
         self.binder = Binder(api, self.state / "volumes")
         self.network = Network(api, self.table, self.state / "proxy.json")
+        self.network.dns = await clusterdns.start_server(self.ips.allocate())
+        dns_ip = await clusterdns.ensure_service(api, self.network.dns)
+        self.nodecfg = NodeConfig(hosts_file=self.table.path, nameserver=dns_ip)
         await register_node(api, self.home)
         await ensure_default_class(api)
         for res in ("pods", "persistentvolumeclaims", "services", "endpoints"):
@@ -112,6 +114,8 @@ class NodeComponent(TaskComponent):
         for t in self.stopping.values():
             t.cancel()
         await self.network.close()
+        if self.network.dns is not None:
+            await self.network.dns.close()
         await self.routes.close()
         with contextlib.suppress(ApiError):  # what the node controller would say later
             await heartbeat.mark_unknown(self.api, NODE_NAME)

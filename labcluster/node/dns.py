@@ -122,6 +122,48 @@ class HostsTable:
         return None
 
 
+def resolv_conf(nameserver: str, search: Iterable[str], ndots: int = NDOTS) -> str:
+    """A pod's /etc/resolv.conf under dnsPolicy ClusterFirst, as the kubelet writes it."""
+    return (f"search {' '.join(search)}\nnameserver {nameserver}\n"
+            f"options ndots:{ndots}\n")
+
+
+def write_resolv_conf(path: Path, nameserver: str, search: Iterable[str]) -> None:
+    """Write it into the container's rootfs when it changed (a mount over /etc wins, as
+    a volume mounted there would hide the kubelet's file)."""
+    text = resolv_conf(nameserver, search)
+    try:
+        if path.is_file() and path.read_text() == text:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".resolv.conf.{os.getpid()}")
+        tmp.write_text(text)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    except OSError:  # a read-only volume over /etc: keep what is there
+        pass
+
+
+def read_resolv_conf(text: str) -> tuple[list[str], list[str], int]:
+    """(nameservers, search list, ndots) of a resolv.conf."""
+    servers: list[str] = []
+    search: list[str] = []
+    ndots = 1
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if fields[0] == "nameserver" and len(fields) > 1:
+            servers.append(fields[1])
+        elif fields[0] in ("search", "domain"):
+            search = fields[1:]
+        elif fields[0] == "options":
+            for opt in fields[1:]:
+                if opt.startswith("ndots:") and opt[6:].isdigit():
+                    ndots = int(opt[6:])
+    return servers, search, ndots
+
+
 def resolve(name: str, table: HostsTable, search: Iterable[str]) -> list[str]:
     """IPv4 addresses for `name` as a pod sees them: cluster first, then the machine's."""
     answer = table.lookup(name, search)

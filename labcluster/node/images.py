@@ -19,6 +19,7 @@ from pathlib import Path
 
 from labcluster.node.binaries import Install
 from labcluster.node.containerfs import env_for
+from labcluster.node.dns import write_resolv_conf
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
 from labcluster.node.netshim import active_mode, shim_env
 
@@ -123,6 +124,7 @@ class NodeConfig:
     hosts_file: Path
     shim_mode: str = "auto"  # auto | c | python | off (see netshim.shim_env)
     python: str = sys.executable
+    nameserver: str | None = None  # kube-dns's ClusterIP: each container's resolv.conf
 
     def __post_init__(self) -> None:
         self.hosts_file = Path(self.hosts_file)
@@ -250,6 +252,9 @@ class ImageHandler:
                            "/" + (launch.working_dir or self.workdir).strip("/")))
         if self.node is None:
             return env
+        if self.node.nameserver:  # what the kubelet writes for dnsPolicy ClusterFirst
+            write_resolv_conf(launch.host_path("/etc/resolv.conf"), self.node.nameserver,
+                              launch.dns_search)
         return shim_env(
             launch.pod_ip,
             self.node.hosts_file,

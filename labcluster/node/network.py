@@ -1,4 +1,5 @@
-"""kube-proxy and CoreDNS of the node: the hosts table and a TCP proxy per Service port.
+"""kube-proxy and CoreDNS of the node: the DNS zone (server + hosts table), a TCP proxy
+per Service port, and the shim's DNAT tables (`services` for TCP, `services-udp`).
 
 ClusterIPs come from the API (127.1.0.0/16 by default: on Linux all of 127/8 is local, so
 they are bound directly, no mapping). Each Service port gets a listener on
@@ -28,6 +29,7 @@ import psutil
 from labcluster.api import ClusterApi
 from labcluster.node import proxyc
 from labcluster.node.dns import HostsTable
+from labcluster.node.dnsserver import DnsServer, Zone, dashed
 from labcluster.node.kubeproxy import write_proxy_text, write_services, write_table
 from labcluster.node.ports import node_ports
 
@@ -102,30 +104,60 @@ def kubeproxy_command(json_table: Path, mode: str | None = None) -> tuple[str, l
         sys.executable
 
 
-def dns_records(api: ClusterApi) -> dict[str, list[str]]:
-    """What CoreDNS would answer: Services, headless endpoints, StatefulSet pod names."""
-    records: dict[str, list[str]] = {}
+def build_zone(api: ClusterApi) -> Zone:
+    """What CoreDNS's kubernetes plugin would answer (dnsserver.py's docstring lists it)."""
+    a: dict[str, tuple[str, ...]] = {}
+    srv: dict[str, tuple[tuple[int, int, int, str], ...]] = {}
+    ptr: dict[str, str] = {}
     for svc in api.store.items("/services"):
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        spec = svc.get("spec") or {}
         fqdn = f"{name}.{ns}.svc.{DOMAIN}"
-        ip = (svc.get("spec") or {}).get("clusterIP")
+        ip = spec.get("clusterIP")
+        if spec.get("type") == "ExternalName":
+            continue  # a CNAME upstream; not served here
         if ip and ip != "None":
-            records[fqdn] = [ip]
+            a[fqdn] = (ip,)
+            ptr[ip] = fqdn
+            for p in spec.get("ports") or []:
+                if p.get("name"):
+                    proto = p.get("protocol", "TCP").lower()
+                    srv[f"_{p['name']}._{proto}.{fqdn}"] = ((0, 100, int(p["port"]), fqdn),)
             continue
         ep = api.store.get("/endpoints", ns, name) or {}
-        publish = (svc.get("spec") or {}).get("publishNotReadyAddresses", False)
+        publish = spec.get("publishNotReadyAddresses", False)
         ips: list[str] = []
+        named: dict[str, list[tuple[int, str]]] = {}
         for subset in ep.get("subsets") or []:
             addrs = list(subset.get("addresses") or [])
             if publish:
                 addrs += subset.get("notReadyAddresses") or []
-            for a in addrs:
-                ips.append(a["ip"])
-                if a.get("hostname"):
-                    records[f"{a['hostname']}.{fqdn}"] = [a["ip"]]
+            for addr in addrs:
+                host = f"{addr.get('hostname') or dashed(addr['ip'])}.{fqdn}"
+                ips.append(addr["ip"])
+                a[host] = tuple(sorted({*a.get(host, ()), addr["ip"]}))
+                if addr.get("hostname"):
+                    ptr[addr["ip"]] = host
+                for p in subset.get("ports") or []:
+                    if p.get("name"):
+                        key = f"_{p['name']}._{p.get('protocol', 'TCP').lower()}.{fqdn}"
+                        named.setdefault(key, []).append((int(p["port"]), host))
         if ips:
-            records[fqdn] = sorted(set(ips))
-    return records
+            a[fqdn] = tuple(sorted(set(ips)))
+        for key, targets in named.items():
+            weight = 100 // len(targets)
+            srv[key] = tuple((0, weight, port, host) for port, host in sorted(targets))
+    for pod in api.store.items("/pods"):
+        status = pod.get("status") or {}
+        if status.get("podIP") and status.get("phase") not in ("Succeeded", "Failed"):
+            a[f"{dashed(status['podIP'])}.{pod['metadata']['namespace']}.pod.{DOMAIN}"] = (
+                status["podIP"],)
+    return Zone(a=a, srv=srv, ptr=ptr, domain=DOMAIN)
+
+
+def dns_records(api: ClusterApi) -> dict[str, list[str]]:
+    """The zone's A records: what the hosts table holds for the shims."""
+    return {name: list(ips) for name, ips in build_zone(api).a.items()}
 
 
 def ready_endpoints(api: ClusterApi, svc: dict[str, Any], port: dict[str, Any]) -> list[tuple[str, int]]:
@@ -153,17 +185,23 @@ class Network:
         self._starting = asyncio.Lock()  # the C build is awaited: one start at a time
         self._last: dict[str, list[str]] | None = None
         self._last_proxy: dict[tuple[str, int], list[tuple[str, int]]] | None = None
+        self._last_udp: dict[tuple[str, int], list[tuple[str, int]]] | None = None
+        self.dns: DnsServer | None = None  # the node's cluster DNS, fed by sync()
         self._port_failures: set[tuple[str, int]] = set()  # (Service uid, nodePort) told
         self._next_port_check = 0.0
 
-    def proxy_entries(self) -> dict[tuple[str, int], list[tuple[str, int]]]:
-        """Listen address → targets, in host ports (privileged ones shifted: ports.py)."""
+    def proxy_entries(self, protocol: str = "TCP") -> dict[tuple[str, int], list[tuple[str, int]]]:
+        """Listen address → targets of the Service ports of `protocol`, in host ports
+        (privileged ones shifted: ports.py). TCP feeds kube-proxy and the shim's connect()
+        DNAT; UDP only the shim's datagram DNAT (`services-udp`: kube-dns)."""
         entries: dict[tuple[str, int], list[tuple[str, int]]] = {}
         host_port = node_ports().host_port
         for svc in self.api.store.items("/services"):
             spec = svc.get("spec") or {}
             ip = spec.get("clusterIP")
             for p in spec.get("ports") or []:
+                if p.get("protocol", "TCP") != protocol:
+                    continue
                 targets = [(t, host_port(tp)) for t, tp in ready_endpoints(self.api, svc, p)]
                 if ip and ip != "None":
                     entries[(ip, host_port(int(p["port"])))] = targets
@@ -172,7 +210,10 @@ class Network:
         return entries
 
     async def sync(self) -> None:
-        records = dns_records(self.api)
+        zone = build_zone(self.api)
+        if self.dns is not None:
+            self.dns.zone = zone  # the server and the hosts table: one zone
+        records = {name: list(ips) for name, ips in zone.a.items()}
         if records != self._last:
             self.table.write(records)
             self._last = records
@@ -182,6 +223,10 @@ class Network:
             write_proxy_text(text_table(self.proxy_table), entries)
             write_services(self.proxy_table.with_name("services"), entries)
             self._last_proxy = entries
+        udp = self.proxy_entries("UDP")
+        if udp != self._last_udp:
+            write_services(self.proxy_table.with_name("services-udp"), udp)
+            self._last_udp = udp
         async with self._starting:
             if self.proxy is None or self.proxy.poll() is not None:
                 await self._start_proxy()

@@ -3,9 +3,10 @@
 Run as `python -m labcluster.node.toolbox <command> [args]`; each image's bin dir has a
 wrapper per command. They behave like the busybox applets the lab uses, closely enough
 that the lab's cells read the same: `nslookup NAME`, `wget -qO- URL`, `curl -s URL`,
-`sleep`, `echo`, `cat`, `env`, `hostname`. Names resolve through cluster DNS: nslookup
-reads the hosts table itself (it needs the FQDN); wget/curl use getaddrinfo, which the
-network shim answers.
+`sleep`, `echo`, `cat`, `env`, `hostname`, and bind's `dig`. nslookup and dig ask the
+nameserver of the container's /etc/resolv.conf (kube-dns's ClusterIP) over the wire, and
+fall back to the hosts table where the node serves no DNS; wget/curl use getaddrinfo,
+which the network shim answers.
 """
 
 from __future__ import annotations
@@ -22,14 +23,117 @@ from collections.abc import Callable
 from labcluster.node.dns import HostsTable, NXDomain
 
 
+def _resolver() -> tuple[str | None, list[str], int]:
+    """(nameserver, search, ndots) from the container's /etc/resolv.conf (the kubelet
+    writes it when the node serves DNS); no nameserver: the hosts table is used."""
+    from labcluster.node.containerfs import ContainerFS
+    from labcluster.node.dns import NDOTS, read_resolv_conf
+
+    search = os.environ.get("LABCLUSTER_SEARCH", "").split()
+    fs = ContainerFS()
+    if not fs.mapped:
+        return None, search, NDOTS
+    try:
+        text = fs.host("/etc/resolv.conf").read_text()
+    except OSError:
+        return None, search, NDOTS
+    servers, listed, ndots = read_resolv_conf(text)
+    return (servers[0] if servers else None), listed or search, ndots
+
+
+class DnsTimeout(OSError):
+    pass
+
+
+def dns_query(server: str, name: str, qtype: str = "A", port: int = 53, tcp: bool = False,
+              timeout: float = 5.0):
+    """One query over the wire (dnslib for the format), as a stub resolver sends it:
+    UDP, a reply only from the server asked, TCP again when the reply is truncated."""
+    from dnslib import DNSRecord
+
+    request = DNSRecord.question(name, qtype)
+    data = request.pack()
+    if not tcp:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(timeout)
+            sock.sendto(data, (server, port))
+            deadline = time.monotonic() + timeout
+            while True:
+                sock.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    raw, source = sock.recvfrom(65535)
+                except TimeoutError:
+                    raise DnsTimeout(f"no answer from {server}#{port}") from None
+                if source[:2] != (server, port):
+                    continue  # not from the server asked: a resolver ignores it
+                reply = DNSRecord.parse(raw)
+                if reply.header.id == request.header.id:
+                    break
+        if not reply.header.tc:
+            return reply
+    with socket.create_connection((server, port), timeout=timeout) as sock:
+        sock.sendall(len(data).to_bytes(2, "big") + data)
+        head = _read_exact(sock, 2)
+        return DNSRecord.parse(_read_exact(sock, int.from_bytes(head, "big")))
+
+
+def _read_exact(sock: socket.socket, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise DnsTimeout("connection closed")
+        out += chunk
+    return out
+
+
 def nslookup(args: list[str]) -> int:
+    """bind's nslookup (the storefront image installs bind9-dnsutils): the server line,
+    then the A records of the first search-list candidate that has any."""
     names = [a for a in args if not a.startswith("-")]
     if not names:
         print("Usage: nslookup HOST [DNS_SERVER]", file=sys.stderr)
         return 1
     name = names[0]
+    server, search, ndots = _resolver()
+    if len(names) > 1:
+        server = names[1]
+    if server is None:
+        return _nslookup_table(name, search)
+    from dnslib import QTYPE, RCODE
+
+    from labcluster.node.dns import candidates
+
+    print(f"Server:\t\t{server}\nAddress:\t{server}#53\n")
+    rcodes = []
+    for candidate in candidates(name, search, ndots):
+        try:
+            reply = dns_query(server, candidate + ".")
+        except (OSError, ValueError) as exc:
+            print(f";; connection timed out; no servers could be reached ({exc})")
+            return 1
+        rcodes.append(reply.header.rcode)
+        addresses = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
+        if reply.header.rcode == RCODE.NOERROR and addresses:
+            if not reply.header.aa:
+                print("Non-authoritative answer:")
+            for address in addresses:
+                print(f"Name:\t{candidate}\nAddress: {address}")
+            print()
+            return 0
+        if reply.header.rcode not in (RCODE.NXDOMAIN, RCODE.NOERROR):
+            break  # SERVFAIL/REFUSED: a resolver stops there
+    last = rcodes[-1] if rcodes else RCODE.NXDOMAIN
+    if last == RCODE.NOERROR or RCODE.NOERROR in rcodes:
+        print(f"*** Can't find {name}: No answer")
+    else:
+        print(f"** server can't find {name}: {RCODE.get(last)}\n", file=sys.stderr)
+    return 1
+
+
+def _nslookup_table(name: str, search: list[str]) -> int:
+    """No nameserver in the container (a node without the DNS server): the hosts table."""
     table = HostsTable(os.environ.get("LABCLUSTER_HOSTS", "/nonexistent"))
-    search = os.environ.get("LABCLUSTER_SEARCH", "").split()
     print("Server:\t\tlabcluster-dns (hosts table)")
     print(f"Address:\t{os.environ.get('LABCLUSTER_HOSTS', '-')}\n")
     try:
@@ -50,6 +154,57 @@ def nslookup(args: list[str]) -> int:
     print("Non-authoritative answer:")
     for address in dict.fromkeys(info[4][0] for info in infos):
         print(f"Name:\t{name}\nAddress: {address}")
+    return 0
+
+
+def dig(args: list[str]) -> int:
+    """bind's dig, the forms people type: `dig [@server] name [type] [+short] [+tcp]
+    [+search]`; like dig, no search list unless +search."""
+    from dnslib import QTYPE
+
+    from labcluster.node.dns import candidates
+
+    server, search, ndots = _resolver()
+    names, qtype, short, tcp, use_search = [], "A", False, False, False
+    for arg in args:
+        if arg.startswith("@"):
+            server = arg[1:]
+        elif arg in ("+short", "+tcp", "+vc", "+search"):
+            short |= arg == "+short"
+            tcp |= arg in ("+tcp", "+vc")
+            use_search |= arg == "+search"
+        elif arg.startswith("+"):
+            continue
+        elif arg.upper() in QTYPE.reverse and names:
+            qtype = arg.upper()
+        else:
+            names.append(arg)
+    if server is None:
+        print(";; no nameserver in /etc/resolv.conf", file=sys.stderr)
+        return 9
+    name = names[0] if names else "."
+    tries = candidates(name, search, ndots) if use_search else [name.rstrip(".")]
+    started = time.monotonic()
+    for fqdn in tries:
+        try:
+            reply = dns_query(server, fqdn + ".", qtype, tcp=tcp)
+        except (OSError, ValueError):
+            print(f";; communications error to {server}#53: timed out\n"
+                  ";; no servers could be reached")
+            return 9
+        if reply.header.rcode == 0 and reply.rr:
+            break
+    elapsed = int((time.monotonic() - started) * 1000)
+    if short:
+        for rr in reply.rr:
+            print(rr.rdata)
+        return 0
+    print(f"\n; <<>> DiG (labcluster toolbox) <<>> {' '.join(args)}\n;; global options: +cmd")
+    print(";; Got answer:")
+    print(str(reply).replace(";; ->>HEADER<<-", ";; ->>HEADER<<-", 1))
+    print(f"\n;; Query time: {elapsed} msec\n;; SERVER: {server}#53({server}) "
+          f"({'TCP' if tcp else 'UDP'})\n;; WHEN: {time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())}"
+          f"\n;; MSG SIZE  rcvd: {len(reply.pack())}\n")
     return 0
 
 
@@ -259,6 +414,7 @@ def hostname(args: list[str]) -> int:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "nslookup": nslookup,
+    "dig": dig,
     "wget": wget,
     "curl": curl,
     "sleep": sleep,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import ipaddress
 import re
 
 import nbformat
@@ -108,5 +109,10 @@ def test_labcluster_box_in_notebook_01_is_still_true():
              if k in not_served]
     assert named == ["HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"]
     assert not kinds & set(named), f"labcluster serves {kinds & set(named)} now: update the box"
+    from labcluster.api import SERVICE_CIDR
+    from labcluster.node.clusterdns import conventional_ip
+    dns_row = next(line for line in box.splitlines() if line.startswith("| DNS"))
+    kube_dns = conventional_ip(ipaddress.ip_network(SERVICE_CIDR))  # what nslookup shows
+    assert "`kube-dns`" in dns_row and f"`Server: {kube_dns}`" in dns_row
     toolbox = (NOTEBOOKS.parent / "labcluster" / "node" / "toolbox.py").read_text()
-    assert "labcluster-dns (hosts table)" in box and "labcluster-dns (hosts table)" in toolbox
+    assert 'print(f"Server:\\t\\t{server}\\nAddress:\\t{server}#53\\n")' in toolbox

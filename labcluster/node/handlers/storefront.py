@@ -2,8 +2,8 @@
 
 The image exists in exactly one tag, the package's version (what its Dockerfile builds
 and tags); any other tag fails to pull, as `storefront:v0.1.0` does on a real cluster.
-The image ships `nslookup`, `curl` and `psql` (its Dockerfile installs them): the real
-curl/psql when present here, the toolbox nslookup otherwise.
+The image ships `nslookup`, `dig`, `curl` and `psql` (its Dockerfile installs them): the
+real curl/psql when present here, the toolbox nslookup/dig otherwise.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class StorefrontImage(ImageHandler):
             "python": [python],
             "python3": [python],
             "sh": ["/bin/sh"],
-            **self.toolbox("nslookup", "sleep", "cat", "env", "hostname"),
+            **self.toolbox("nslookup", "dig", "sleep", "cat", "env", "hostname"),
         }
         table["curl"] = self.client("curl", system_tool("curl"))
         psql = pg_tool("psql")

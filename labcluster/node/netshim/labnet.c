@@ -16,6 +16,10 @@
  *              real cluster (redis-cli in the redis pod, sidecars).
  *   services:  TCP connect() to a ClusterIP:port goes to one of its ready endpoints
  *              ($LABCLUSTER_SERVICES), as kube-proxy's iptables DNAT does.
+ *   UDP:       datagrams to a UDP Service port ($LABCLUSTER_SERVICES_UDP: kube-dns) are
+ *              DNATed in connect()/sendto()/sendmsg(), and replies' source addresses
+ *              are translated back in recvfrom()/recvmsg(), as conntrack does: resolvers
+ *              drop answers that do not come from the server they asked.
  *   ports:     with $LABCLUSTER_PORT_REMAP (non-root nodes), ports below the privileged
  *              limit are shifted on bind and on TCP connect to cluster addresses.
  *   getaddrinfo(), gethostbyname(), gethostbyname_r(): names are looked up in the hosts
@@ -443,6 +447,8 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
     return real(fd, addr, len);
 }
 
+static int udp_dnat(struct sockaddr_in *in);  /* UDP Services, below */
+
 int connect(int fd, const struct sockaddr *addr, socklen_t len) {
     static connect_fn real;
     if (!real) real = (connect_fn)next("connect");
@@ -457,10 +463,186 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
             getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen) == 0 && type == SOCK_STREAM) {
             in.sin_port = remap(in.sin_port);
             if (service_endpoint(&in) < 0) { errno = ECONNREFUSED; return -1; }
-        }
+        } else if (type == SOCK_DGRAM && udp_dnat(&in) < 0) { errno = ECONNREFUSED; return -1; }
         return real(fd, (struct sockaddr *)&in, sizeof in);
     }
     return real(fd, addr, len);
+}
+
+/* ---------- UDP Services (DNAT + reverse translation) ----------
+ * Kept apart from the TCP code above: a table of its own ($LABCLUSTER_SERVICES_UDP, same
+ * "clusterIP port ip:port ..." lines, written by the node for UDP Service ports) and a
+ * small map of the translations made, so a reply from the endpoint is reported as coming
+ * from the address the program sent to (the ClusterIP and the unshifted port). */
+static pthread_mutex_t udp_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct service *udp_services = NULL;
+static size_t udp_services_len = 0;
+static struct stamp udp_stamp = {{0, 0}, 0, -1};
+static unsigned int udp_rr = 0;
+#define UDP_NAT_SLOTS 16
+struct udp_nat { struct sockaddr_in to, from; };
+static struct udp_nat udp_nat[UDP_NAT_SLOTS];
+static int udp_nat_len = 0, udp_nat_next = 0;
+
+/* Caller holds udp_lock. */
+static void refresh_udp_services(void) {
+    int gone;
+    FILE *f = open_if_changed("LABCLUSTER_SERVICES_UDP", &udp_stamp, &gone);
+    if (gone) { free(udp_services); udp_services = NULL; udp_services_len = 0; }
+    if (!f) return;
+    struct service *fresh = NULL;
+    size_t len = 0, cap = 0;
+    char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        char *save = NULL;
+        char *ip = strtok_r(line, " \t\r\n", &save);
+        char *port = ip ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+        if (!ip || !port || *ip == '#') continue;
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            struct service *grown = realloc(fresh, ncap * sizeof *fresh);
+            if (!grown) break;
+            fresh = grown; cap = ncap;
+        }
+        struct service *svc = &fresh[len];
+        memset(svc, 0, sizeof *svc);
+        if (inet_pton(AF_INET, ip, &svc->ip) != 1) continue;
+        svc->port = htons((in_port_t)atoi(port));
+        for (char *ep = strtok_r(NULL, " \t\r\n", &save); ep && svc->n < MAX_EPS;
+             ep = strtok_r(NULL, " \t\r\n", &save)) {
+            char *colon = strrchr(ep, ':');
+            if (!colon) continue;
+            *colon = '\0';
+            struct sockaddr_in *out = &svc->eps[svc->n];
+            out->sin_family = AF_INET;
+            out->sin_port = htons((in_port_t)atoi(colon + 1));
+            if (inet_pton(AF_INET, ep, &out->sin_addr) == 1) svc->n++;
+        }
+        len++;
+    }
+    fclose(f);
+    free(udp_services);
+    udp_services = fresh; udp_services_len = len;
+}
+
+/* Rewrite a datagram destination: a cluster address gets the port shift, a UDP Service
+ * one of its endpoints. 0: sent as rewritten; -1: a Service without endpoints. */
+static int udp_dnat(struct sockaddr_in *in) {
+    if (!cluster_address(&in->sin_addr)) return 0;
+    struct sockaddr_in original = *in;
+    in->sin_port = remap(in->sin_port);
+    int rc = 0;
+    pthread_mutex_lock(&udp_lock);
+    if (getenv("LABCLUSTER_SERVICES_UDP")) {
+        refresh_udp_services();
+        for (size_t i = 0; i < udp_services_len; i++) {
+            struct service *svc = &udp_services[i];
+            if (svc->ip.s_addr != in->sin_addr.s_addr || svc->port != in->sin_port) continue;
+            if (svc->n == 0) { rc = -1; break; }
+            *in = svc->eps[udp_rr++ % (unsigned int)svc->n];
+            break;
+        }
+    }
+    if (rc == 0 && (in->sin_addr.s_addr != original.sin_addr.s_addr ||
+                    in->sin_port != original.sin_port)) {
+        int slot = -1;
+        for (int i = 0; i < udp_nat_len; i++)
+            if (udp_nat[i].to.sin_addr.s_addr == in->sin_addr.s_addr &&
+                udp_nat[i].to.sin_port == in->sin_port) { slot = i; break; }
+        if (slot < 0) {
+            slot = udp_nat_len < UDP_NAT_SLOTS ? udp_nat_len++ : udp_nat_next;
+            udp_nat_next = (udp_nat_next + 1) % UDP_NAT_SLOTS;
+        }
+        udp_nat[slot].to = *in;
+        udp_nat[slot].from = original;
+    }
+    pthread_mutex_unlock(&udp_lock);
+    return rc;
+}
+
+/* A reply's source: the endpoint becomes the address the program sent to. */
+static void udp_undnat(struct sockaddr *addr, socklen_t *len) {
+    if (!addr || !len || *len < (socklen_t)sizeof(struct sockaddr_in) ||
+        addr->sa_family != AF_INET || !__atomic_load_n(&udp_nat_len, __ATOMIC_RELAXED))
+        return;
+    struct sockaddr_in *in = (struct sockaddr_in *)addr;
+    pthread_mutex_lock(&udp_lock);
+    for (int i = 0; i < udp_nat_len; i++)
+        if (udp_nat[i].to.sin_addr.s_addr == in->sin_addr.s_addr &&
+            udp_nat[i].to.sin_port == in->sin_port) {
+            in->sin_addr = udp_nat[i].from.sin_addr;
+            in->sin_port = udp_nat[i].from.sin_port;
+            break;
+        }
+    pthread_mutex_unlock(&udp_lock);
+}
+
+static int is_dgram(int fd) {
+    int type = 0;
+    socklen_t optlen = sizeof type;
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen) == 0 && type == SOCK_DGRAM;
+}
+
+/* The destination to use for a datagram to `addr`: NULL when unchanged, `out` when
+ * rewritten; *refused for a Service without endpoints. */
+static const struct sockaddr *udp_destination(int fd, const struct sockaddr *addr,
+                                              socklen_t len, struct sockaddr_in *out,
+                                              int *refused) {
+    *refused = 0;
+    if (!addr || addr->sa_family != AF_INET || len < (socklen_t)sizeof(struct sockaddr_in))
+        return NULL;
+    *out = *(const struct sockaddr_in *)addr;
+    if (!cluster_address(&out->sin_addr) || !is_dgram(fd)) return NULL;
+    if (udp_dnat(out) < 0) { *refused = 1; return NULL; }
+    return (const struct sockaddr *)out;
+}
+
+typedef ssize_t (*sendto_fn)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
+typedef ssize_t (*recvfrom_fn)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
+
+ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+               socklen_t len) {
+    static sendto_fn real;
+    if (!real) real = (sendto_fn)next("sendto");
+    struct sockaddr_in out;
+    int refused;
+    const struct sockaddr *to = udp_destination(fd, addr, len, &out, &refused);
+    if (refused) { errno = ECONNREFUSED; return -1; }
+    return to ? real(fd, buf, n, flags, to, sizeof out) : real(fd, buf, n, flags, addr, len);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
+    static sendmsg_fn real;
+    if (!real) real = (sendmsg_fn)next("sendmsg");
+    struct sockaddr_in out;
+    int refused;
+    const struct sockaddr *to = msg ? udp_destination(fd, msg->msg_name, msg->msg_namelen,
+                                                      &out, &refused) : NULL;
+    if (msg && refused) { errno = ECONNREFUSED; return -1; }
+    if (!to) return real(fd, msg, flags);
+    struct msghdr copy = *msg;
+    copy.msg_name = (void *)to;
+    copy.msg_namelen = sizeof out;
+    return real(fd, &copy, flags);
+}
+
+ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                 socklen_t *len) {
+    static recvfrom_fn real;
+    if (!real) real = (recvfrom_fn)next("recvfrom");
+    ssize_t got = real(fd, buf, n, flags, addr, len);
+    if (got >= 0) udp_undnat(addr, len);
+    return got;
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+    static recvmsg_fn real;
+    if (!real) real = (recvmsg_fn)next("recvmsg");
+    ssize_t got = real(fd, msg, flags);
+    if (got >= 0 && msg) udp_undnat(msg->msg_name, &msg->msg_namelen);
+    return got;
 }
 
 /* ---------- hostname ---------- */

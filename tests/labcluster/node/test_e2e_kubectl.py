@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import os
 import re
 import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -495,3 +497,97 @@ def test_lab_redis_ping_and_apply_a_directory(cluster: Cluster, tmp_path: Path) 
     assert "deployment.apps/redis created" in out and "service/redis created" in out
     ok(cluster, "rollout", "status", "deployment/redis", "--timeout=90s")
     assert ok(cluster, "exec", "deploy/redis", "--", "redis-cli", "ping") == "PONG\n"
+
+
+# ------------------------------------------------------------------------ cluster DNS
+# The node's DNS server behind kube-system/kube-dns (this cluster shifts port 53 to the
+# non-root port, so the DNAT and the shift are both on the path): a Python client in a pod
+# asks the ClusterIP over UDP and TCP, the host asks the server's own address, nslookup
+# shows the server, and the pod's getaddrinfo gives the server's answer.
+DNS_CLIENT = r"""
+import json, socket, sys
+from dnslib import DNSRecord
+server, port, ns = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+fq = f"{ns}.svc.cluster.local"
+out = {}
+for tcp in (False, True):
+    for name, qtype in ((f"web.{fq}", "A"), (f"postgres.{fq}", "A"),
+                        (f"postgres-0.postgres.{fq}", "A"),
+                        (f"_postgres._tcp.postgres.{fq}", "SRV"), (f"postgres-db.{fq}", "A")):
+        reply = DNSRecord.parse(DNSRecord.question(name, qtype).send(server, port, tcp=tcp,
+                                                                     timeout=5))
+        out[f"{'tcp' if tcp else 'udp'} {qtype} {name.split('.svc')[0]}"] = [
+            reply.header.rcode, sorted(str(rr.rdata) for rr in reply.rr)]
+try:
+    out["getaddrinfo"] = sorted({i[4][0] for i in socket.getaddrinfo("postgres", 5432,
+                                                                     socket.AF_INET)})
+except socket.gaierror:
+    out["getaddrinfo"] = "unresolved"
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def dns_client(cluster: Cluster, postgres: str) -> str:
+    """The postgres StatefulSet's headless Service (named port) and a storefront pod,
+    whose image has python and dnslib."""
+    cluster.core.create_namespaced_service(NS, {
+        "metadata": {"name": "postgres"},
+        "spec": {"clusterIP": "None", "selector": {"app": "postgres"},
+                 "ports": [{"name": "postgres", "port": 5432}]}})
+    cluster.core.create_namespaced_pod(NS, {
+        "metadata": {"name": "dns-client"},
+        "spec": {"containers": [{"name": "c", "image": "storefront:0.1.0",
+                                 "command": ["python", "-c", "import time; time.sleep(3600)"]}]}})
+    wait_for(lambda: is_ready(cluster.core.read_namespaced_pod("dns-client", NS)), 60,
+             "dns-client Ready")
+    wait_for(lambda: (e := cluster.core.read_namespaced_endpoints("postgres", NS)).subsets
+             and e.subsets[0].addresses, 60, "postgres endpoints")
+    return "dns-client"
+
+
+def test_kube_dns_service_answers_pods_and_host(cluster: Cluster, dns_client: str) -> None:
+    svc = cluster.core.read_namespaced_service("kube-dns", "kube-system")
+    assert svc.spec.cluster_ip == "127.1.0.10"  # the 10th address of 127.1.0.0/16
+    assert [(p.name, p.port, p.protocol) for p in svc.spec.ports] == [
+        ("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP")]
+    server_ip = cluster.core.read_namespaced_endpoints(
+        "kube-dns", "kube-system").subsets[0].addresses[0].ip
+    web_ip = cluster.core.read_namespaced_service("web", NS).spec.cluster_ip
+    pg_ip = cluster.core.read_namespaced_pod("postgres-0", NS).status.pod_ip
+    fq = f"{NS}.svc.cluster.local"
+    expected = {}
+    for proto in ("udp", "tcp"):
+        expected.update({
+            f"{proto} A web.{NS}": [0, [web_ip]], f"{proto} A postgres.{NS}": [0, [pg_ip]],
+            f"{proto} A postgres-0.postgres.{NS}": [0, [pg_ip]],
+            f"{proto} SRV _postgres._tcp.postgres.{NS}": [
+                0, [f"0 100 5432 postgres-0.postgres.{fq}."]],
+            f"{proto} A postgres-db.{NS}": [3, []]})  # 3: NXDOMAIN
+    in_pod = ok(cluster, "exec", dns_client, "--", "python", "-c", DNS_CLIENT, "127.1.0.10",
+                "53", NS)
+    assert json.loads(in_pod) == {**expected, "getaddrinfo": [pg_ip]}
+    host_port = str(10053)  # LABCLUSTER_PRIVILEGED_PORTS=remap: 53 + 10000 on the node
+    from_host = subprocess.run([sys.executable, "-c", DNS_CLIENT, server_ip, host_port, NS],
+                               capture_output=True, text=True, timeout=60, check=True)
+    # the host's own resolver knows no cluster names
+    assert json.loads(from_host.stdout) == {**expected, "getaddrinfo": "unresolved"}
+    # live: a new Service is answered, a deleted one is NXDOMAIN again
+    from dnslib import DNSRecord
+
+    def ask(name: str) -> tuple[int, list[str]]:
+        reply = DNSRecord.parse(DNSRecord.question(f"{name}.{fq}").send(
+            server_ip, int(host_port), timeout=5))
+        return reply.header.rcode, [str(rr.rdata) for rr in reply.rr]
+
+    late = cluster.core.create_namespaced_service(NS, {
+        "metadata": {"name": "late"}, "spec": {"ports": [{"port": 80}]}}).spec.cluster_ip
+    wait_for(lambda: ask("late") == (0, [late]), 10, "the new Service in DNS")
+    cluster.core.delete_namespaced_service("late", NS)
+    wait_for(lambda: ask("late") == (3, []), 10, "the deleted Service gone from DNS")
+    out = ok(cluster, "exec", dns_client, "--", "nslookup", "postgres-0.postgres")
+    assert out.startswith("Server:\t\t127.1.0.10\nAddress:\t127.1.0.10#53\n\n"), out
+    assert f"Name:\tpostgres-0.postgres.{fq}\nAddress: {pg_ip}\n" in out
+    resolv = ok(cluster, "exec", dns_client, "--", "cat", "/etc/resolv.conf")
+    assert resolv == (f"search {NS}.svc.cluster.local svc.cluster.local cluster.local\n"
+                      "nameserver 127.1.0.10\noptions ndots:5\n")

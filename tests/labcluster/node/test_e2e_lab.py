@@ -199,6 +199,8 @@ def test_exec_nslookup_in_backend(lab: Cluster) -> None:
                  command=["nslookup", "postgres"], stderr=True, stdin=False, stdout=True,
                  tty=False)
     assert "postgres.ecommerce-lab.svc.cluster.local" in out and pg_ip in out, out
+    dns_ip = lab.core.read_namespaced_service("kube-dns", "kube-system").spec.cluster_ip
+    assert out.startswith(f"Server:\t\t{dns_ip}\nAddress:\t{dns_ip}#53\n"), out  # on the wire
     out = stream(lab.core.connect_get_namespaced_pod_exec, pod, NS,
                  command=["nslookup", "postgres-0.postgres"], stderr=True, stdin=False,
                  stdout=True, tty=False)

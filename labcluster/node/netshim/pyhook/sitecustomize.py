@@ -3,7 +3,9 @@
 Python imports `sitecustomize` at start-up from sys.path; labcluster puts this folder on
 PYTHONPATH of pod processes. It applies the same rules as labnet.c (see
 labcluster/node/dns.py): bind 0.0.0.0/127.0.0.1 to the pod IP, connect 127.0.0.1 to
-the pod IP, shift privileged ports when the node says so, resolve names through the cluster hosts table, and report the pod's hostname.
+the pod IP, shift privileged ports when the node says so, DNAT TCP connections and UDP
+datagrams to Services, resolve names through the cluster hosts table, and report the
+pod's hostname.
 It only acts when LABCLUSTER_SHIM=python, so an inherited PYTHONPATH changes nothing else.
 """
 
@@ -129,7 +131,59 @@ def _install() -> None:
             address = service_endpoint(address)
         return address
 
+    udp_path = os.environ.get("LABCLUSTER_SERVICES_UDP", "")
+    udp = {"stamp": None, "table": {}, "nat": {}}
+    real_sendto = socket.socket.sendto
+    real_recvfrom = socket.socket.recvfrom
+
+    def udp_dnat(address):
+        """A datagram to a UDP Service → one endpoint; the translation is remembered so
+        replies come from the address the program asked (labnet.c's udp_dnat, conntrack)."""
+        if not (isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], str)
+                and address[0].startswith("127.") and not address[0].startswith("127.0.")):
+            return address
+        original = address[:2]
+        address = shifted(address, True)
+        try:
+            st = os.stat(udp_path) if udp_path else None
+        except OSError:
+            st = None
+        stamp = st and (st.st_mtime_ns, st.st_ino, st.st_size)
+        if stamp != udp["stamp"]:
+            table = {}
+            if st:
+                with open(udp_path) as f:
+                    for line in f:
+                        parts = line.split()
+                        if len(parts) >= 2 and parts[1].isdigit():
+                            table[(parts[0], int(parts[1]))] = [
+                                (e.rsplit(":", 1)[0], int(e.rsplit(":", 1)[1]))
+                                for e in parts[2:]]
+            udp.update(stamp=stamp, table=table)
+        eps = udp["table"].get((address[0], address[1]))
+        if eps is not None:
+            if not eps:
+                raise ConnectionRefusedError(111, "Connection refused")
+            address = (*eps[services["rr"] % len(eps)], *address[2:])
+            services["rr"] += 1
+        if tuple(address[:2]) != tuple(original):
+            udp["nat"][tuple(address[:2])] = tuple(original)
+        return address
+
+    def sendto(self, data, *args):
+        if self.family == socket.AF_INET and self.type == socket.SOCK_DGRAM and args:
+            args = (*args[:-1], udp_dnat(args[-1]))
+        return real_sendto(self, data, *args)
+
+    def recvfrom(self, *args):
+        data, address = real_recvfrom(self, *args)
+        if udp["nat"] and isinstance(address, tuple):
+            address = udp["nat"].get(tuple(address[:2]), address)
+        return data, address
+
     def connect(self, address):
+        if self.family == socket.AF_INET and self.type == socket.SOCK_DGRAM:
+            return real_connect(self, udp_dnat(local(address, False)))
         return real_connect(self, outgoing(self, address))
 
     def connect_ex(self, address):
@@ -153,6 +207,8 @@ def _install() -> None:
     socket.gethostbyname_ex = gethostbyname_ex
     socket.socket.bind = bind
     socket.socket.connect = connect
+    socket.socket.sendto = sendto
+    socket.socket.recvfrom = recvfrom
     socket.socket.connect_ex = connect_ex
 
 
