@@ -94,7 +94,8 @@ class NodeComponent(TaskComponent):
         self.network = Network(api, self.table, self.state / "proxy.json")
         await register_node(api, self.home)
         await ensure_default_class(api)
-        for res in ("pods", "persistentvolumeclaims", "services", "endpoints"):
+        for res in ("pods", "persistentvolumeclaims", "services", "endpoints",
+                    "networkpolicies", "namespaces"):
             self.spawn(lambda res=res: self._watch(res), f"node-watch-{res}")
         self.spawn(self._work, "node-worker")
         self.spawn(self._net_loop, "node-network")
@@ -122,7 +123,7 @@ class NodeComponent(TaskComponent):
             if etype == "ERROR":
                 return
             meta = obj["metadata"]
-            if res in ("services", "endpoints"):
+            if res in ("services", "endpoints", "networkpolicies", "namespaces"):
                 self._net_dirty.set()
             elif res == "pods":
                 self.enqueue("pod", meta["namespace"], meta["name"])

@@ -135,6 +135,7 @@ def shim_env(
     env["LABCLUSTER_POD_IP"] = pod_ip
     env["LABCLUSTER_HOSTS"] = str(hosts_file)
     env["LABCLUSTER_SERVICES"] = str(Path(hosts_file).with_name("services"))  # network.py
+    env["LABCLUSTER_NETPOL"] = str(Path(hosts_file).with_name("netpol"))  # netpol.py
     env["LABCLUSTER_SEARCH"] = " ".join(search)
     if hostname:
         env["LABCLUSTER_HOSTNAME"] = hostname
