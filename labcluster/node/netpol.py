@@ -33,14 +33,16 @@ shorter, connect timeout first); denied UDP goes to a socket that never reads.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labcluster.selectors import labels_match, selector_from_match
+from labcluster.selectors import selector_from_match
 
 HOST_IP = "127.0.0.1"  # where host processes (notebooks, the API server) connect from
 DROP_SECONDS_ENV = "LABCLUSTER_NETPOL_DROP_SECONDS"
@@ -98,8 +100,13 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+@functools.lru_cache(maxsize=4096)
+def _network(cidr: str) -> Net:
+    return ipaddress.ip_network(cidr, strict=False)
+
+
 def _contains(cidr: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    net = ipaddress.ip_network(cidr, strict=False)
+    net = _network(cidr)
     return net.version == address.version and address in net
 
 
@@ -203,9 +210,10 @@ def pod_views(pods: list[dict[str, Any]]) -> list[PodView]:
     return views
 
 
-def _selects(sel: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    reqs = selector_from_match(sel if sel is not None else {})
-    return reqs is not None and labels_match(reqs, labels)
+def _selector(sel: dict[str, Any] | None) -> Callable[[dict[str, str]], bool]:
+    """A label selector as a predicate, parsed once (`{}` selects everything)."""
+    reqs = selector_from_match(sel if sel is not None else {}) or []
+    return lambda labels: all(r.matches(labels) for r in reqs)
 
 
 @dataclass(frozen=True)
@@ -235,11 +243,13 @@ def _peers(entries: list[dict[str, Any]] | None, namespace: str, pods: list[PodV
                 str(ipaddress.ip_network(e, strict=False)) for e in block.get("except") or [])))
             continue
         pod_sel, ns_sel = entry.get("podSelector"), entry.get("namespaceSelector")
+        pod_ok = _selector(pod_sel)
         if ns_sel is None:
-            chosen = [p for p in pods if p.namespace == namespace and _selects(pod_sel, p.labels)]
+            chosen = [p for p in pods if p.namespace == namespace and pod_ok(p.labels)]
         else:
-            chosen = [p for p in pods if _selects(ns_sel, ns_labels.get(p.namespace, {}))
-                      and (pod_sel is None or _selects(pod_sel, p.labels))]
+            ns_ok = _selector(ns_sel)
+            chosen = [p for p in pods if ns_ok(ns_labels.get(p.namespace, {}))
+                      and pod_ok(p.labels)]
         out.append(_Peer(pods=tuple(chosen)))
     return out
 
@@ -250,11 +260,10 @@ def _port_specs(ports: list[dict[str, Any]] | None) -> list[tuple[str, int | str
     return [(p.get("protocol") or "TCP", p.get("port"), p.get("endPort")) for p in ports]
 
 
-def _add_rules(rules: list[Rule], direction: str, pod: PodView, rule: dict[str, Any],
-               namespace: str, pods: list[PodView],
-               ns_labels: dict[str, dict[str, str]]) -> None:
-    peers = _peers(rule.get("from" if direction == "in" else "to"), namespace, pods, ns_labels)
-    for protocol, port, end in _port_specs(rule.get("ports")):
+def _add_rules(rules: list[Rule], direction: str, pod: PodView, peers: list[_Peer],
+               ports: list[tuple[str, int | str | None, int | None]],
+               pods: list[PodView]) -> None:
+    for protocol, port, end in ports:
         for peer in peers:
             if isinstance(port, str):
                 # a named port is the destination pod's: the selected pod's own for
@@ -296,17 +305,24 @@ def compile_policies(policies: list[dict[str, Any]], pods: list[dict[str, Any]],
         ns, spec = pol["metadata"]["namespace"], pol.get("spec") or {}
         types = spec.get("policyTypes") or (["Ingress"] + (["Egress"] if spec.get("egress")
                                                            else []))
-        for pod in views:
-            if pod.namespace != ns or not _selects(spec.get("podSelector"), pod.labels):
+        selects = _selector(spec.get("podSelector"))
+        selected = [p for p in views if p.namespace == ns and selects(p.labels)]
+        if not selected:
+            continue
+        for kind, flag, direction in (("Ingress", "I", "in"), ("Egress", "E", "out")):
+            if kind not in types:
                 continue
-            for kind, flag, direction in (("Ingress", "I", "in"), ("Egress", "E", "out")):
-                if kind not in types:
-                    continue
-                if flag not in table.isolated.get(pod.ip, ""):
-                    table.isolated[pod.ip] = "".join(
-                        f for f in "IE" if f in table.isolated.get(pod.ip, "") + flag)
-                for rule in spec.get(kind.lower()) or []:
-                    _add_rules(rules, direction, pod, rule or {}, ns, views, ns_labels)
+            for pod in selected:
+                flags = table.isolated.get(pod.ip, "")
+                table.isolated[pod.ip] = "".join(f for f in "IE" if f in flags + flag)
+            for rule in spec.get(kind.lower()) or []:
+                rule = rule or {}
+                # peers and ports once per rule, then the rule for each selected pod
+                peers = _peers(rule.get("from" if direction == "in" else "to"), ns, views,
+                               ns_labels)
+                ports = _port_specs(rule.get("ports"))
+                for pod in selected:
+                    _add_rules(rules, direction, pod, peers, ports, views)
     table.rules = list(dict.fromkeys(rules))
     return table
 

@@ -164,6 +164,7 @@ class Network:
         self.policy_path = proxy_table.with_name("netpol")
         self._drop: DropSink | None = None
         self._last_policy = ""
+        self._policy_rv = -1
         self._host_entries: dict[tuple[str, int], list[tuple[str, int]]] | None = None
 
     def proxy_entries(self, for_host: bool = False,
@@ -198,6 +199,9 @@ class Network:
         store = self.api.store
         if self._drop is None:
             self._drop = DropSink()
+        if store.rv == self._policy_rv and self.policy_path.exists():
+            return  # nothing in the store changed since the last compile
+        self._policy_rv = store.rv
         table = compile_policies(list(store.items("networking.k8s.io/networkpolicies")),
                                  list(store.items("/pods")), list(store.items("/namespaces")))
         table.drop_tcp, table.drop_udp = self._drop.tcp_address, self._drop.udp_address

@@ -481,6 +481,17 @@ static int np_proto(const char *text) {
     return 0;
 }
 
+static int np_key_cmp(int out_a, const unsigned char *pod_a, int out_b,
+                      const unsigned char *pod_b) {
+    if (out_a != out_b) return out_a - out_b;
+    return memcmp(pod_a, pod_b, 16);
+}
+
+static int np_rule_cmp(const void *a, const void *b) {
+    const struct np_rule *x = a, *y = b;
+    return np_key_cmp(x->out, x->pod, y->out, y->pod);
+}
+
 /* Caller holds np_lock. */
 static void refresh_netpol(void) {
     int gone;
@@ -550,6 +561,8 @@ static void refresh_netpol(void) {
         }
     }
     fclose(f);
+    /* sorted by (direction, pod): a connect looks at its two pods' rules only */
+    if (nrules > 1) qsort(rules, nrules, sizeof *rules, np_rule_cmp);
     free(np_rules); np_rules = rules; np_rules_len = nrules;
     free(np_isos); np_isos = isos; np_isos_len = nisos;
 }
@@ -557,9 +570,15 @@ static void refresh_netpol(void) {
 /* Does a rule of `pod` in this direction match (peer, proto, port)? Caller holds np_lock. */
 static int np_rule_match(int out, const unsigned char pod[16], const unsigned char peer[16],
                          int proto, int port) {
-    for (size_t i = 0; i < np_rules_len; i++) {
+    size_t lo = 0, hi = np_rules_len;  /* first rule of (out, pod): rules are sorted */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (np_key_cmp(np_rules[mid].out, np_rules[mid].pod, out, pod) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t i = lo; i < np_rules_len; i++) {
         const struct np_rule *r = &np_rules[i];
-        if (r->out != out || memcmp(r->pod, pod, 16) != 0) continue;
+        if (r->out != out || memcmp(r->pod, pod, 16) != 0) break;
         if ((r->proto && r->proto != proto) || port < r->low || port > r->high) continue;
         if (!r->any && !np_in_net(peer, &r->net)) continue;
         int excluded = 0;

@@ -21,7 +21,7 @@ from labcluster.node import netshim
 from labcluster.node.dns import HostsTable
 from labcluster.node.kubeproxy import write_services
 from labcluster.node.loopback import IPAllocator
-from labcluster.node.netpol import HOST_IP, DropSink, PolicyTable, compile_policies
+from labcluster.node.netpol import HOST_IP, DropSink, PolicyTable, Rule, compile_policies
 
 ROOT = Path(__file__).resolve().parents[3]
 NS = "ecommerce-lab"
@@ -222,9 +222,13 @@ def test_shim_drops_what_the_table_denies_and_follows_its_changes(
 
     def table(deny: bool) -> None:
         t = PolicyTable(drop_tcp=sink.tcp_address, drop_udp=sink.udp_address, timeout_ms=500)
-        if deny:  # closed_ep and udp_ep isolated for ingress; only open_ep's port is open
-            t.isolated = {closed_ep[0]: "I", udp_ep[0]: "I"}
-            t.rules = []
+        if deny:  # all three isolated for ingress; rules open only open_ep to the client
+            t.isolated = {closed_ep[0]: "I", udp_ep[0]: "I", open_ep[0]: "I"}
+            t.rules = [
+                Rule("in", open_ep[0], "TCP", open_ep[1], open_ep[1], f"{client_ip}/32"),
+                Rule("in", closed_ep[0], "TCP", 0, 65535, "127.0.0.9/32"),  # someone else
+                Rule("in", udp_ep[0], "TCP", 0, 65535, f"{client_ip}/32"),  # TCP, not UDP
+            ]
         t.write(policy_file)
 
     table(deny=True)
