@@ -26,6 +26,7 @@ from labcluster.node.dns import HostsTable
 from labcluster.node.images import NodeConfig
 from labcluster.node.kubelet import PodWorker
 from labcluster.node.loopback import IPAllocator
+from labcluster.node.netpol import drop_seconds
 from labcluster.node.network import Network
 from labcluster.node.routes import NodeRoutes
 from labcluster.node.scheduling import (
@@ -91,6 +92,7 @@ class NodeComponent(TaskComponent):
         self.nodecfg = NodeConfig(hosts_file=self.table.path)
         self.ips = IPAllocator(pod_cidr())
         self.binder = Binder(api, self.state / "volumes")
+        drop_seconds()  # a bad LABCLUSTER_NETPOL_DROP_SECONDS fails the start, with its name
         self.network = Network(api, self.table, self.state / "proxy.json")
         await register_node(api, self.home)
         await ensure_default_class(api)

@@ -450,6 +450,16 @@ def test_production_network_policies_are_enforced(lab: Cluster) -> None:
                             f"/api/v1/namespaces/{NS}/services/ecommerce-backend:http"
                             "/proxy/api/health")
         assert status == 503 and "i/o timeout" in str(body), body
+        # port-forward is the kubelet dialing: not subject to NetworkPolicy, as upstream
+        pf = portforward(lab.core.connect_get_namespaced_pod_portforward, backend, NS,
+                         ports="5000")
+        sock = pf.socket(5000)
+        sock.setblocking(True)
+        sock.settimeout(10)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        sock.close()
+        pf.close()
         wait_for(lambda: is_ready(lab.core.read_namespaced_pod("scraper", "monitoring")), 30,
                  "the monitoring pod")
         code, out = _exec(lab, "monitoring", "scraper", [
