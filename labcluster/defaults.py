@@ -213,6 +213,14 @@ DEFAULTERS = {
 }
 
 
+def _networkpolicy(obj: dict[str, Any]) -> None:
+    from labcluster import networkpolicy
+    networkpolicy.apply_defaults(obj)
+
+
+DEFAULTERS["networkpolicies"] = _networkpolicy
+
+
 def apply_defaults(plural: str, obj: dict[str, Any]) -> None:
     fn = DEFAULTERS.get(plural)
     if fn:

@@ -172,4 +172,6 @@ def default_registry() -> Registry:
         reg.add(r)
     from labcluster import authz  # the reviews kubectl auth can-i / whoami post
     authz.register(reg)
+    from labcluster import networkpolicy  # networking.k8s.io/v1 (the node enforces it)
+    networkpolicy.register(reg)
     return reg

@@ -253,6 +253,14 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
 }
 
 
+def _networkpolicy_printer() -> tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]:
+    from . import networkpolicy
+    return networkpolicy.COLUMNS, networkpolicy.cells
+
+
+PRINTERS["networkpolicies"] = _networkpolicy_printer()
+
+
 def to_table(r: Resource, data: dict[str, Any], include: str = "Object") -> dict[str, Any]:
     cols, cells = PRINTERS.get(r.plural, ([("Age", "string", 0)], lambda o: [age(o)]))
     items = data.get("items", [data])

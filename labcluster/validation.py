@@ -542,6 +542,9 @@ def semantic_check(res: Resource, obj: dict[str, Any], old: dict[str, Any] | Non
             _check_job_update(spec, old.get("spec") or {}, errs)
     elif res.plural == "services":
         _check_service(obj, old, errs)
+    elif res.plural == "networkpolicies":
+        from . import networkpolicy
+        networkpolicy.check(obj, errs)
     elif res.plural in ("configmaps", "secrets"):
         for section in ("data", "binaryData", "stringData"):
             for key in obj.get(section) or {}:

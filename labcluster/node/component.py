@@ -26,6 +26,7 @@ from labcluster.node.dns import HostsTable
 from labcluster.node.images import NodeConfig
 from labcluster.node.kubelet import PodWorker
 from labcluster.node.loopback import IPAllocator
+from labcluster.node.netpol import drop_seconds
 from labcluster.node.network import Network
 from labcluster.node.routes import NodeRoutes
 from labcluster.node.scheduling import (
@@ -90,13 +91,15 @@ class NodeComponent(TaskComponent):
         self.table.write({})
         self.ips = IPAllocator(pod_cidr())
         self.binder = Binder(api, self.state / "volumes")
+        drop_seconds()  # a bad LABCLUSTER_NETPOL_DROP_SECONDS fails the start, with its name
         self.network = Network(api, self.table, self.state / "proxy.json")
         self.network.dns = await clusterdns.start_server(self.ips.allocate())
         dns_ip = await clusterdns.ensure_service(api, self.network.dns)
         self.nodecfg = NodeConfig(hosts_file=self.table.path, nameserver=dns_ip)
         await register_node(api, self.home)
         await ensure_default_class(api)
-        for res in ("pods", "persistentvolumeclaims", "services", "endpoints"):
+        for res in ("pods", "persistentvolumeclaims", "services", "endpoints",
+                    "networkpolicies", "namespaces"):
             self.spawn(lambda res=res: self._watch(res), f"node-watch-{res}")
         self.spawn(self._work, "node-worker")
         self.spawn(self._net_loop, "node-network")
@@ -126,7 +129,7 @@ class NodeComponent(TaskComponent):
             if etype == "ERROR":
                 return
             meta = obj["metadata"]
-            if res in ("services", "endpoints"):
+            if res in ("services", "endpoints", "networkpolicies", "namespaces"):
                 self._net_dirty.set()
             elif res == "pods":
                 self.enqueue("pod", meta["namespace"], meta["name"])

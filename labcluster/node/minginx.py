@@ -39,7 +39,7 @@ IGNORED = {
     "client_body_temp_path", "proxy_temp_path", "fastcgi_temp_path", "uwsgi_temp_path",
     "scgi_temp_path", "client_max_body_size", "error_page", "expires", "server_tokens",
     "proxy_http_version", "proxy_buffering", "charset", "log_format", "autoindex",
-    "worker_rlimit_nofile", "multi_accept", "include_types",
+    "worker_rlimit_nofile", "multi_accept", "include_types", "env",
 }
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "content-length"}

@@ -9,7 +9,11 @@ round-robin per new connection; NodePort Services also listen on 127.0.0.1:<node
 Pods skip that process: their shim reads the same table (`services`) and connects to an
 endpoint directly, as iptables DNAT would; the listeners serve host clients.
 `sync()` recomputes everything from the store and is cheap, so any Service/Endpoints/Pod
-event just calls it (debounced). `check_node_ports()` turns a NodePort the kube-proxy
+/NetworkPolicy/Namespace event just calls it (debounced). It also writes the
+NetworkPolicy table the pods' shims enforce (`netpol`, see netpol.py); host clients of the
+kube-proxy count as coming from outside the cluster (netpol.HOST_IP), so an endpoint the
+policies close to them is replaced by the node's drop address in the proxy's tables (the
+connection is accepted, then its dial hangs and fails, as a dropped SYN). `check_node_ports()` turns a NodePort the kube-proxy
 cannot bind (another program has it) into a Warning event on its Service.
 """
 
@@ -31,6 +35,7 @@ from labcluster.node import proxyc
 from labcluster.node.dns import HostsTable
 from labcluster.node.dnsserver import DnsServer, Zone, dashed
 from labcluster.node.kubeproxy import write_proxy_text, write_services, write_table
+from labcluster.node.netpol import HOST_IP, DropSink, PolicyTable, compile_policies, drop_seconds
 from labcluster.node.ports import node_ports
 
 log = logging.getLogger("labcluster.network")
@@ -189,25 +194,61 @@ class Network:
         self.dns: DnsServer | None = None  # the node's cluster DNS, fed by sync()
         self._port_failures: set[tuple[str, int]] = set()  # (Service uid, nodePort) told
         self._next_port_check = 0.0
+        self.policy = PolicyTable()  # the NetworkPolicy verdicts in force (netpol.py)
+        self.policy_path = proxy_table.with_name("netpol")
+        self._drop: DropSink | None = None
+        self._last_policy = ""
+        self._policy_rv = -1
+        self._host_entries: dict[tuple[str, int], list[tuple[str, int]]] | None = None
 
-    def proxy_entries(self, protocol: str = "TCP") -> dict[tuple[str, int], list[tuple[str, int]]]:
+    def proxy_entries(self, protocol: str = "TCP", for_host: bool = False,
+                      ) -> dict[tuple[str, int], list[tuple[str, int]]]:
         """Listen address → targets of the Service ports of `protocol`, in host ports
         (privileged ones shifted: ports.py). TCP feeds kube-proxy and the shim's connect()
-        DNAT; UDP only the shim's datagram DNAT (`services-udp`: kube-dns)."""
+        DNAT; UDP only the shim's datagram DNAT (`services-udp`: kube-dns).
+
+        for_host: the kube-proxy's view, for clients outside the pod network: a target the
+        NetworkPolicies close to them (protocol TCP, source HOST_IP) is the drop address."""
         entries: dict[tuple[str, int], list[tuple[str, int]]] = {}
         host_port = node_ports().host_port
+        drop = self._drop.tcp_address if self._drop is not None else None
+
+        def target(ip: str, port: int) -> tuple[str, int]:
+            if for_host and drop is not None and not self.policy.allows(HOST_IP, ip, port):
+                return drop
+            return ip, host_port(port)
+
         for svc in self.api.store.items("/services"):
             spec = svc.get("spec") or {}
             ip = spec.get("clusterIP")
             for p in spec.get("ports") or []:
                 if p.get("protocol", "TCP") != protocol:
                     continue
-                targets = [(t, host_port(tp)) for t, tp in ready_endpoints(self.api, svc, p)]
+                targets = [target(t, tp) for t, tp in ready_endpoints(self.api, svc, p)]
                 if ip and ip != "None":
                     entries[(ip, host_port(int(p["port"])))] = targets
                 if spec.get("type") in ("NodePort", "LoadBalancer") and p.get("nodePort"):
                     entries[("127.0.0.1", int(p["nodePort"]))] = targets
         return entries
+
+    def sync_policies(self) -> None:
+        """Compile the store's NetworkPolicies into the table the shims read (written only
+        when it changed: the shims re-read it on their next connect, no restart)."""
+        store = self.api.store
+        if self._drop is None:
+            self._drop = DropSink()
+        if store.rv == self._policy_rv and self.policy_path.exists():
+            return  # nothing in the store changed since the last compile
+        self._policy_rv = store.rv
+        table = compile_policies(list(store.items("networking.k8s.io/networkpolicies")),
+                                 list(store.items("/pods")), list(store.items("/namespaces")))
+        table.drop_tcp, table.drop_udp = self._drop.tcp_address, self._drop.udp_address
+        table.timeout_ms = int(drop_seconds() * 1000)
+        self.policy = table
+        text = table.render()
+        if text != self._last_policy or not self.policy_path.exists():
+            table.write(self.policy_path)
+            self._last_policy = text
 
     async def sync(self) -> None:
         zone = build_zone(self.api)
@@ -217,16 +258,20 @@ class Network:
         if records != self._last:
             self.table.write(records)
             self._last = records
+        self.sync_policies()
         entries = self.proxy_entries()
         if entries != self._last_proxy:
-            write_table(self.proxy_table, entries)
-            write_proxy_text(text_table(self.proxy_table), entries)
             write_services(self.proxy_table.with_name("services"), entries)
             self._last_proxy = entries
         udp = self.proxy_entries("UDP")
         if udp != self._last_udp:
             write_services(self.proxy_table.with_name("services-udp"), udp)
             self._last_udp = udp
+        host_entries = self.proxy_entries(for_host=True)
+        if host_entries != self._host_entries:
+            write_table(self.proxy_table, host_entries)
+            write_proxy_text(text_table(self.proxy_table), host_entries)
+            self._host_entries = host_entries
         async with self._starting:
             if self.proxy is None or self.proxy.poll() is not None:
                 await self._start_proxy()
@@ -279,6 +324,9 @@ class Network:
         self.proxy_impl = impl
 
     async def close(self) -> None:
+        if self._drop is not None:
+            self._drop.close()
+            self._drop = None
         if self.proxy is not None and self.proxy.poll() is None:
             self.proxy.terminate()
             try:

@@ -24,6 +24,7 @@ from labcluster.node import metrics
 from labcluster.node.exec import Exec
 from labcluster.node.images import CommandNotFound
 from labcluster.node.logs import follow_async, read_log
+from labcluster.node.netpol import HOST_IP
 from labcluster.node.network import ready_endpoints
 from labcluster.node.portforward import PortForwarder
 from labcluster.node.ports import node_ports
@@ -95,6 +96,13 @@ class NodeRoutes:
             host, number = target(obj, port)
         except ApiError as exc:
             return _fail(exc)
+        policy = self.node.network.policy
+        if not policy.allows(HOST_IP, host, number):
+            # the API server is outside the pod network: NetworkPolicies apply to its
+            # dial as to any host client's, and a dropped SYN ends in a dial timeout
+            await asyncio.sleep(policy.timeout_ms / 1000)
+            return _fail(ApiError(503, "ServiceUnavailable", "error trying to reach service: "
+                                  f"dial tcp {host}:{number}: i/o timeout"))
         number = node_ports().host_port(number)
         return await self._forward(request, f"{scheme or 'http'}://{host}:{number}")
 

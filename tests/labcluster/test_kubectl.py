@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 from kube_helpers import wait_for
@@ -206,3 +207,65 @@ def test_explain_a_field_and_a_kind(kube_target, kube_ns):
         types["deploy.spec.template.spec.containers.resources.limits"]
     bad = kubectl(kube_target, kube_ns, "explain", "deployment.spec.nope", check=False)
     assert bad.returncode == 1 and 'field "nope" does not exist' in bad.stderr
+
+
+def test_network_policies_served_as_upstream(kube_target, kube_ns):
+    """networking.k8s.io/v1 NetworkPolicy: discovery, the production manifests applied,
+    defaulting, `get` columns, `describe`, `explain`, and the API server's validation."""
+    names = kubectl(kube_target, kube_ns, "api-resources", "--api-group=networking.k8s.io",
+                    "-o", "name").stdout.split()
+    assert "networkpolicies.networking.k8s.io" in names
+    manifest = Path(__file__).resolve().parents[2] / "manifests/production/network-policies.yaml"
+    kubectl(kube_target, kube_ns, "apply", "-f", "-", stdin=manifest.read_text())
+    rows = [line.split() for line in kubectl(kube_target, kube_ns, "get", "netpol")
+            .stdout.splitlines()]
+    assert rows[0] == ["NAME", "POD-SELECTOR", "AGE"]
+    assert rows[2][:2] == ["default-deny-ingress", "<none>"]
+    assert ["postgres", "app=postgres"] in [r[:2] for r in rows]
+    kubectl(kube_target, kube_ns, "apply", "-f", "-", stdin=textwrap.dedent("""\
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: egress-only-dns}
+        spec:
+          podSelector: {matchExpressions: [{key: tier, operator: In, values: [web, api]}]}
+          egress: [{ports: [{port: 53, protocol: UDP}, {port: 53}]}]
+        """))
+    got = json.loads(kubectl(kube_target, kube_ns, "get", "netpol", "egress-only-dns", "-o",
+                             "json").stdout)["spec"]
+    assert got["policyTypes"] == ["Ingress", "Egress"]  # defaulted: egress rules present
+    assert [p["protocol"] for p in got["egress"][0]["ports"]] == ["UDP", "TCP"]
+    row = kubectl(kube_target, kube_ns, "get", "netpol", "egress-only-dns").stdout
+    assert "tier in (api,web)" in row
+    out = kubectl(kube_target, kube_ns, "describe", "netpol", "postgres").stdout
+    for text in ("PodSelector:     app=postgres", "Allowing ingress traffic:",
+                 "To Port: 5432/TCP", "PodSelector: app=ecommerce-backend",
+                 "NamespaceSelector: kubernetes.io/metadata.name=monitoring",
+                 "Not affecting egress traffic", "Policy Types: Ingress"):
+        assert text in out, out
+    out = kubectl(kube_target, kube_ns, "explain", "netpol.spec.ingress.ports.endPort").stdout
+    assert "FIELD: endPort <integer>" in out
+    bad = kubectl(kube_target, kube_ns, "apply", "-f", "-", check=False,
+                  stdin=textwrap.dedent("""\
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: bad}
+        spec:
+          podSelector: {}
+          policyTypes: [Ingress, Sideways]
+          ingress:
+          - from: [{ipBlock: {cidr: 10.0.0.0/8, except: [192.168.0.0/16]}, podSelector: {}}]
+            ports: [{port: 80, endPort: 70}, {port: http, endPort: 90}]
+        """))
+    assert bad.returncode == 1
+    for text in ('The NetworkPolicy "bad" is invalid:',
+                 "spec.ingress[0].ports[0].endPort: Invalid value: 70: must be greater than "
+                 "or equal to `port`",
+                 "spec.ingress[0].ports[1].endPort: Invalid value: 90: may not be specified "
+                 "when `port` is non-numeric",
+                 'spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: "192.168.0.0/16": '
+                 "must be a strict subset of `cidr`",
+                 "spec.ingress[0].from[0]: Forbidden: may not specify both ipBlock and "
+                 "another peer",
+                 'spec.policyTypes[1]: Unsupported value: "Sideways": supported values: '
+                 '"Ingress", "Egress"'):
+        assert text in bad.stderr, bad.stderr

@@ -30,6 +30,7 @@ from labcluster.node.images import (
     NodeConfig,
 )
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
+from labcluster.node.netshim import SHIM_VARS
 from labcluster.node.ports import node_ports
 
 DEFAULT_CONF = """server {
@@ -162,7 +163,9 @@ class NginxImage(ImageHandler):
         main = prefix / "nginx.conf"
         main.write_text(
             f"daemon off;\n{user}worker_processes 1;\npid {prefix / 'nginx.pid'};\n"
-            "error_log stderr notice;\nevents { worker_connections 1024; }\nhttp {\n"
+            # workers keep only TZ of the environment unless told: keep the shim's view
+            + "".join(f"env {name};\n" for name in SHIM_VARS)
+            + "error_log stderr notice;\nevents { worker_connections 1024; }\nhttp {\n"
             + (f"    include {mime};\n" if mime.exists() else "")
             + "    default_type application/octet-stream;\n"
             "    access_log /dev/stdout;\n    sendfile on;\n    keepalive_timeout 65;\n"

@@ -28,6 +28,12 @@ from labcluster.node.ports import SHIM_ENV as SHIM_PORTS_ENV
 from labcluster.node.ports import node_ports
 
 SOURCE = Path(__file__).with_name("labnet.c")
+# What the shims read. Programs that reset their workers' environment (nginx keeps only
+# TZ) must be told to keep these (nginx's `env` directive), or the workers lose the pod's
+# network view: no pod IP, no Service DNAT, no NetworkPolicy.
+SHIM_VARS = ("LABCLUSTER_POD_IP", "LABCLUSTER_HOSTS", "LABCLUSTER_SERVICES",
+             "LABCLUSTER_NETPOL", "LABCLUSTER_SEARCH", "LABCLUSTER_HOSTNAME",
+             SHIM_PORTS_ENV, "LABCLUSTER_SHIM")
 PYHOOK_DIR = Path(__file__).with_name("pyhook")
 
 _lock = threading.Lock()
@@ -136,6 +142,7 @@ def shim_env(
     env["LABCLUSTER_HOSTS"] = str(hosts_file)
     env["LABCLUSTER_SERVICES"] = str(Path(hosts_file).with_name("services"))  # network.py
     env["LABCLUSTER_SERVICES_UDP"] = str(Path(hosts_file).with_name("services-udp"))
+    env["LABCLUSTER_NETPOL"] = str(Path(hosts_file).with_name("netpol"))  # netpol.py
     env["LABCLUSTER_SEARCH"] = " ".join(search)
     if hostname:
         env["LABCLUSTER_HOSTNAME"] = hostname

@@ -22,6 +22,10 @@
  *              drop answers that do not come from the server they asked.
  *   ports:     with $LABCLUSTER_PORT_REMAP (non-root nodes), ports below the privileged
  *              limit are shifted on bind and on TCP connect to cluster addresses.
+ *   policies:  TCP and UDP connect(), and UDP sendto()/sendmsg() with an address, are
+ *              decided against the NetworkPolicy table ($LABCLUSTER_NETPOL, written by
+ *              the node: labcluster/node/netpol.py) after Service DNAT; denied traffic is
+ *              dropped as a CNI drops it (see "NetworkPolicy" below).
  *   getaddrinfo(), gethostbyname(), gethostbyname_r(): names are looked up in the hosts
  *              table file ($LABCLUSTER_HOSTS, re-read when it changes) with the pod's
  *              search list ($LABCLUSTER_SEARCH) and ndots:5, then the real getaddrinfo
@@ -39,12 +43,14 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/random.h>
@@ -411,6 +417,287 @@ static int service_endpoint(struct sockaddr_in *in) {
     return found;
 }
 
+/* ---------- NetworkPolicy ---------- */
+
+/* $LABCLUSTER_NETPOL (labcluster/node/netpol.py writes it; re-read when its stat changes):
+ *   drop tcp IP PORT | drop udp IP PORT | timeout MS | iso POD_IP I|E|IE
+ *   in|out POD_IP PROTO LOW HIGH CIDR [EXCEPT...]      (PROTO/CIDR may be "*")
+ * A connection from this pod (source = $LABCLUSTER_POD_IP) needs our egress and the
+ * destination pod's ingress; an isolated side needs a matching rule. Addresses are kept as
+ * 16-byte IPv6 (IPv4 as ::ffff:a.b.c.d) so one prefix match serves both families. */
+#define NP_MAX_EXCEPT 16
+struct np_net { unsigned char addr[16]; int plen; };
+struct np_rule {
+    char out;                       /* 0: ingress to pod, 1: egress from pod */
+    unsigned char pod[16];
+    int proto;                      /* 0 any, else IPPROTO_TCP/UDP/SCTP */
+    int low, high;
+    int any;                        /* cidr "*" */
+    struct np_net net;
+    int nexcept;
+    struct np_net except[NP_MAX_EXCEPT];
+};
+struct np_iso { unsigned char pod[16]; int in, out; };
+
+static pthread_mutex_t np_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct np_rule *np_rules = NULL;
+static size_t np_rules_len = 0;
+static struct np_iso *np_isos = NULL;
+static size_t np_isos_len = 0;
+static struct sockaddr_in np_drop_tcp, np_drop_udp;
+static int np_has_drop_tcp = 0, np_has_drop_udp = 0, np_timeout_ms = 2000;
+static struct stamp np_stamp = {{0, 0}, 0, -1};
+
+/* "a.b.c.d" or an IPv6 text into 16 bytes (IPv4 mapped); 1 on success. */
+static int np_addr(const char *text, unsigned char out[16]) {
+    struct in_addr v4;
+    if (inet_pton(AF_INET, text, &v4) == 1) {
+        memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &v4, 4);
+        return 1;
+    }
+    return inet_pton(AF_INET6, text, out) == 1;
+}
+
+static int np_parse_net(char *text, struct np_net *net) {
+    char *slash = strchr(text, '/');
+    if (!slash) return 0;
+    *slash = '\0';
+    int v4 = strchr(text, ':') == NULL;
+    if (!np_addr(text, net->addr)) return 0;
+    net->plen = atoi(slash + 1) + (v4 ? 96 : 0);
+    return net->plen >= 0 && net->plen <= 128;
+}
+
+static int np_in_net(const unsigned char a[16], const struct np_net *net) {
+    int bits = net->plen, i = 0;
+    for (; bits >= 8; bits -= 8, i++) if (a[i] != net->addr[i]) return 0;
+    if (bits == 0) return 1;
+    unsigned char mask = (unsigned char)(0xff << (8 - bits));
+    return (a[i] & mask) == (net->addr[i] & mask);
+}
+
+static int np_proto(const char *text) {
+    if (strcmp(text, "TCP") == 0) return IPPROTO_TCP;
+    if (strcmp(text, "UDP") == 0) return IPPROTO_UDP;
+    if (strcmp(text, "SCTP") == 0) return IPPROTO_SCTP;
+    return 0;
+}
+
+static int np_key_cmp(int out_a, const unsigned char *pod_a, int out_b,
+                      const unsigned char *pod_b) {
+    if (out_a != out_b) return out_a - out_b;
+    return memcmp(pod_a, pod_b, 16);
+}
+
+static int np_rule_cmp(const void *a, const void *b) {
+    const struct np_rule *x = a, *y = b;
+    return np_key_cmp(x->out, x->pod, y->out, y->pod);
+}
+
+/* Caller holds np_lock. */
+static void refresh_netpol(void) {
+    int gone;
+    FILE *f = open_if_changed("LABCLUSTER_NETPOL", &np_stamp, &gone);
+    if (gone) {
+        free(np_rules); np_rules = NULL; np_rules_len = 0;
+        free(np_isos); np_isos = NULL; np_isos_len = 0;
+        np_has_drop_tcp = np_has_drop_udp = 0;
+    }
+    if (!f) return;
+    struct np_rule *rules = NULL;
+    struct np_iso *isos = NULL;
+    size_t nrules = 0, crules = 0, nisos = 0, cisos = 0;
+    np_has_drop_tcp = np_has_drop_udp = 0;
+    char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        char *save = NULL;
+        char *w[6 + NP_MAX_EXCEPT];
+        int n = 0;
+        for (char *t = strtok_r(line, " \t\r\n", &save); t && n < (int)(sizeof w / sizeof *w);
+             t = strtok_r(NULL, " \t\r\n", &save)) {
+            if (*t == '#') break;
+            w[n++] = t;
+        }
+        if (n == 0) continue;
+        if (strcmp(w[0], "drop") == 0 && n == 4) {
+            struct sockaddr_in *d = strcmp(w[1], "tcp") == 0 ? &np_drop_tcp : &np_drop_udp;
+            memset(d, 0, sizeof *d);
+            d->sin_family = AF_INET;
+            d->sin_port = htons((in_port_t)atoi(w[3]));
+            if (inet_pton(AF_INET, w[2], &d->sin_addr) == 1) {
+                if (d == &np_drop_tcp) np_has_drop_tcp = 1; else np_has_drop_udp = 1;
+            }
+        } else if (strcmp(w[0], "timeout") == 0 && n == 2) {
+            np_timeout_ms = atoi(w[1]);
+        } else if (strcmp(w[0], "iso") == 0 && n == 3) {
+            if (nisos == cisos) {
+                size_t c = cisos ? cisos * 2 : 32;
+                struct np_iso *g = realloc(isos, c * sizeof *g);
+                if (!g) break;
+                isos = g; cisos = c;
+            }
+            struct np_iso *iso = &isos[nisos];
+            if (!np_addr(w[1], iso->pod)) continue;
+            iso->in = strchr(w[2], 'I') != NULL;
+            iso->out = strchr(w[2], 'E') != NULL;
+            nisos++;
+        } else if ((strcmp(w[0], "in") == 0 || strcmp(w[0], "out") == 0) && n >= 6) {
+            if (nrules == crules) {
+                size_t c = crules ? crules * 2 : 64;
+                struct np_rule *g = realloc(rules, c * sizeof *g);
+                if (!g) break;
+                rules = g; crules = c;
+            }
+            struct np_rule *r = &rules[nrules];
+            memset(r, 0, sizeof *r);
+            r->out = w[0][0] == 'o';
+            if (!np_addr(w[1], r->pod)) continue;
+            r->proto = np_proto(w[2]);
+            r->low = atoi(w[3]);
+            r->high = atoi(w[4]);
+            r->any = strcmp(w[5], "*") == 0;
+            if (!r->any && !np_parse_net(w[5], &r->net)) continue;
+            for (int i = 6; i < n && r->nexcept < NP_MAX_EXCEPT; i++)
+                if (np_parse_net(w[i], &r->except[r->nexcept])) r->nexcept++;
+            nrules++;
+        }
+    }
+    fclose(f);
+    /* sorted by (direction, pod): a connect looks at its two pods' rules only */
+    if (nrules > 1) qsort(rules, nrules, sizeof *rules, np_rule_cmp);
+    free(np_rules); np_rules = rules; np_rules_len = nrules;
+    free(np_isos); np_isos = isos; np_isos_len = nisos;
+}
+
+/* Does a rule of `pod` in this direction match (peer, proto, port)? Caller holds np_lock. */
+static int np_rule_match(int out, const unsigned char pod[16], const unsigned char peer[16],
+                         int proto, int port) {
+    size_t lo = 0, hi = np_rules_len;  /* first rule of (out, pod): rules are sorted */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (np_key_cmp(np_rules[mid].out, np_rules[mid].pod, out, pod) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t i = lo; i < np_rules_len; i++) {
+        const struct np_rule *r = &np_rules[i];
+        if (r->out != out || memcmp(r->pod, pod, 16) != 0) break;
+        if ((r->proto && r->proto != proto) || port < r->low || port > r->high) continue;
+        if (!r->any && !np_in_net(peer, &r->net)) continue;
+        int excluded = 0;
+        for (int e = 0; e < r->nexcept && !excluded; e++) excluded = np_in_net(peer, &r->except[e]);
+        if (!excluded) return 1;
+    }
+    return 0;
+}
+
+/* The undoing of the privileged-port shift: policies speak the API's port numbers. */
+static int np_api_port(const unsigned char dst[16], int port) {
+    remap_init();
+    uint32_t ip;
+    memcpy(&ip, dst + 12, 4);
+    static const unsigned char mapped[12] = {0,0,0,0,0,0,0,0,0,0,0xff,0xff};
+    struct in_addr a = { ip };
+    if (remap_below > 0 && memcmp(dst, mapped, 12) == 0 && cluster_address(&a) &&
+        port > remap_offset && port < remap_offset + remap_below)
+        return port - remap_offset;
+    return port;
+}
+
+/* 1: this pod may send to dst:port (network byte order port); 0: policies deny it. */
+static int np_allowed(const unsigned char dst[16], in_port_t net_port, int proto) {
+    const char *ip = pod_ip();
+    unsigned char src[16];
+    if (!ip || !getenv("LABCLUSTER_NETPOL") || !np_addr(ip, src)) return 1;
+    if (memcmp(src, dst, 16) == 0) return 1;  /* a pod always reaches itself */
+    int port = np_api_port(dst, ntohs(net_port));
+    int allowed = 1;
+    pthread_mutex_lock(&np_lock);
+    refresh_netpol();
+    int src_out = 0, dst_in = 0;
+    for (size_t i = 0; i < np_isos_len; i++) {
+        if (memcmp(np_isos[i].pod, src, 16) == 0 && np_isos[i].out) src_out = 1;
+        if (memcmp(np_isos[i].pod, dst, 16) == 0 && np_isos[i].in) dst_in = 1;
+    }
+    if (src_out && !np_rule_match(1, src, dst, proto, port)) allowed = 0;
+    if (allowed && dst_in && !np_rule_match(0, dst, src, proto, port)) allowed = 0;
+    pthread_mutex_unlock(&np_lock);
+    return allowed;
+}
+
+/* What the kernel protocol of fd is, for a policy's `protocol` (0: not one we decide). */
+static int np_sock_proto(int fd) {
+    int type = 0, proto = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return 0;
+    len = sizeof proto;
+    getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len);
+    if (type == SOCK_STREAM) return proto == IPPROTO_SCTP ? IPPROTO_SCTP : IPPROTO_TCP;
+    if (type == SOCK_DGRAM) return IPPROTO_UDP;
+    if (type == SOCK_SEQPACKET) return IPPROTO_SCTP;
+    return 0;
+}
+
+/* 16-byte form of a sockaddr's address and its port; 0 when not IPv4/IPv6. */
+static int np_dest(const struct sockaddr *addr, socklen_t len, unsigned char out[16],
+                   in_port_t *port) {
+    if (!addr) return 0;
+    if (addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+        memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &in->sin_addr, 4);
+        *port = in->sin_port;
+        return 1;
+    }
+    if (addr->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+        memcpy(out, &in6->sin6_addr, 16);
+        *port = in6->sin6_port;
+        return 1;
+    }
+    return 0;
+}
+
+/* A denied connect: sent where the node drops it. TCP gets TCP_USER_TIMEOUT so the
+ * dropped SYNs end in ETIMEDOUT after the table's timeout (or the caller's own, shorter,
+ * timeout: a non-blocking connect answers EINPROGRESS and never completes). */
+static int np_drop_connect(int fd, int family, int proto, connect_fn real) {
+    int has;
+    struct sockaddr_in target;
+    int timeout;
+    pthread_mutex_lock(&np_lock);
+    has = proto == IPPROTO_UDP ? np_has_drop_udp : np_has_drop_tcp;
+    target = proto == IPPROTO_UDP ? np_drop_udp : np_drop_tcp;
+    timeout = np_timeout_ms;
+    pthread_mutex_unlock(&np_lock);
+    if (proto == IPPROTO_TCP)
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof timeout);
+    if (has && family == AF_INET) return real(fd, (struct sockaddr *)&target, sizeof target);
+    if (has && family == AF_INET6) {
+        struct sockaddr_in6 mapped;
+        memset(&mapped, 0, sizeof mapped);
+        mapped.sin6_family = AF_INET6;
+        mapped.sin6_port = target.sin_port;
+        mapped.sin6_addr.s6_addr[10] = mapped.sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&mapped.sin6_addr.s6_addr[12], &target.sin_addr, 4);
+        int rc = real(fd, (struct sockaddr *)&mapped, sizeof mapped);
+        if (rc == 0 || errno == EINPROGRESS) return rc;
+    }
+    errno = ETIMEDOUT;  /* no drop address (or an IPv6-only socket): fail as a drop ends */
+    return -1;
+}
+
+/* UDP to an address the policies deny is dropped on the way (the call succeeds): asked by
+ * sendto()/sendmsg() below, after their Service DNAT. */
+static int np_udp_denied(int fd, const struct sockaddr *addr, socklen_t alen) {
+    unsigned char dst[16];
+    in_port_t port;
+    return addr && getenv("LABCLUSTER_NETPOL") && np_dest(addr, alen, dst, &port) &&
+           np_sock_proto(fd) == IPPROTO_UDP && !np_allowed(dst, port, IPPROTO_UDP);
+}
+
 int bind(int fd, const struct sockaddr *addr, socklen_t len) {
     static bind_fn real;
     if (!real) real = (bind_fn)next("bind");
@@ -453,6 +740,8 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
     static connect_fn real;
     if (!real) real = (connect_fn)next("connect");
     const char *ip = pod_ip();
+    unsigned char dst[16];
+    in_port_t port;
     if (addr && addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
         struct sockaddr_in in = *(const struct sockaddr_in *)addr;
         if (ip && in.sin_addr.s_addr == htonl(INADDR_LOOPBACK))
@@ -464,7 +753,20 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
             in.sin_port = remap(in.sin_port);
             if (service_endpoint(&in) < 0) { errno = ECONNREFUSED; return -1; }
         } else if (type == SOCK_DGRAM && udp_dnat(&in) < 0) { errno = ECONNREFUSED; return -1; }
+        /* after DNAT: policies see the endpoint pod, not the ClusterIP */
+        if (ip && getenv("LABCLUSTER_NETPOL")) {
+            int proto = np_sock_proto(fd);
+            if (proto && np_dest((struct sockaddr *)&in, sizeof in, dst, &port) &&
+                !np_allowed(dst, port, proto))
+                return np_drop_connect(fd, AF_INET, proto, real);
+        }
         return real(fd, (struct sockaddr *)&in, sizeof in);
+    }
+    if (ip && addr && addr->sa_family == AF_INET6 && getenv("LABCLUSTER_NETPOL") &&
+        np_dest(addr, len, dst, &port)) {
+        int proto = np_sock_proto(fd);
+        if (proto && !np_allowed(dst, port, proto))
+            return np_drop_connect(fd, AF_INET6, proto, real);
     }
     return real(fd, addr, len);
 }
@@ -610,6 +912,7 @@ ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockad
     int refused;
     const struct sockaddr *to = udp_destination(fd, addr, len, &out, &refused);
     if (refused) { errno = ECONNREFUSED; return -1; }
+    if (np_udp_denied(fd, to ? to : addr, to ? (socklen_t)sizeof out : len)) return (ssize_t)n;
     return to ? real(fd, buf, n, flags, to, sizeof out) : real(fd, buf, n, flags, addr, len);
 }
 
@@ -621,6 +924,12 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
     const struct sockaddr *to = msg ? udp_destination(fd, msg->msg_name, msg->msg_namelen,
                                                       &out, &refused) : NULL;
     if (msg && refused) { errno = ECONNREFUSED; return -1; }
+    if (msg && np_udp_denied(fd, to ? to : msg->msg_name,
+                             to ? (socklen_t)sizeof out : msg->msg_namelen)) {
+        ssize_t total = 0;
+        for (size_t i = 0; i < msg->msg_iovlen; i++) total += (ssize_t)msg->msg_iov[i].iov_len;
+        return total;
+    }
     if (!to) return real(fd, msg, flags);
     struct msghdr copy = *msg;
     copy.msg_name = (void *)to;

@@ -393,6 +393,116 @@ def test_init_containers_run_first_and_gate_the_pod(lab: Cluster) -> None:
         lab.core.delete_namespaced_pod("init-bad", "default")
 
 
+# ---------------------------------------------------------------------------- policies
+def _exec(c: Cluster, ns: str, pod: str, command: list[str]) -> tuple[int, str]:
+    """(exit code, stdout+stderr) of a command in a pod."""
+    ws = stream(c.core.connect_get_namespaced_pod_exec, pod, ns, command=command,
+                stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    ws.run_forever(timeout=30)
+    return ws.returncode, ws.read_all()
+
+
+def _policies(c: Cluster, docs: list[dict[str, Any]]) -> list[str]:
+    """Create NetworkPolicies in NS; wait until the node's table isolates some pod."""
+    net = client.NetworkingV1Api(c.api)
+    for doc in docs:
+        net.create_namespaced_network_policy(NS, doc)
+    wait_for(lambda: "\niso " in (c.home / "node" / "netpol").read_text(), 10,
+             "the node's NetworkPolicy table")
+    return [d["metadata"]["name"] for d in docs]
+
+
+def _delete_policies(c: Cluster) -> None:
+    client.NetworkingV1Api(c.api).delete_collection_namespaced_network_policy(NS)
+    wait_for(lambda: "\niso " not in (c.home / "node" / "netpol").read_text(), 10,
+             "the node's NetworkPolicy table emptied")
+
+
+# curl gives up (exit 28) before the node's drop time (2 s) ends the connect: one cause
+CURL_PG = ["curl", "-sS", "--connect-timeout", "1", "http://postgres:5432/"]
+
+
+def test_production_network_policies_are_enforced(lab: Cluster) -> None:
+    """manifests/production's policies on the lab: the frontend cannot reach PostgreSQL
+    (a dropped SYN: curl's connect timeout), the backend can; the shop still works through
+    the frontend; monitoring (namespaceSelector) reaches the backend only; deleting the
+    policies opens the path again in the running pods."""
+    docs = list(yaml.safe_load_all(
+        (ROOT / "manifests/production/network-policies.yaml").read_text()))
+    frontend = _pods(lab, NS, "ecommerce-frontend")[0].metadata.name
+    backend = _pods(lab, NS, "ecommerce-backend")[0].metadata.name
+    before = {p.metadata.uid: p.status.container_statuses[0].restart_count
+              for p in lab.core.list_namespaced_pod(NS).items}
+    lab.core.create_namespace({"metadata": {"name": "monitoring"}})
+    lab.core.create_namespaced_pod("monitoring", {
+        "metadata": {"name": "scraper"}, "spec": {"containers": [
+            {"name": "main", "image": "busybox:1.36", "command": ["sleep", "3600"]}]}})
+    _policies(lab, docs)
+    try:
+        code, out = _exec(lab, NS, frontend, CURL_PG)
+        assert code == 28 and "Failed to connect to postgres port 5432" in out, out
+        code, out = _exec(lab, NS, backend, ["psql", "-h", "postgres", "-U", "ecomuser",
+                                             "-d", "ecomdb", "-tAc", "SELECT 1"])
+        assert code == 0 and out.strip() == "1", out
+        # host → frontend (any source on 80) → backend → postgres: all allowed arrows
+        products = service_get(lab.api, NS, "ecommerce-frontend", "api/products")
+        assert isinstance(products, list) and products, products
+        # the API server's proxy is outside the pod network: the backend admits only the
+        # frontend and monitoring, so its dial times out as on a real cluster
+        status, body = call(lab.api, "GET",
+                            f"/api/v1/namespaces/{NS}/services/ecommerce-backend:http"
+                            "/proxy/api/health")
+        assert status == 503 and "i/o timeout" in str(body), body
+        # port-forward is the kubelet dialing: not subject to NetworkPolicy, as upstream
+        pf = portforward(lab.core.connect_get_namespaced_pod_portforward, backend, NS,
+                         ports="5000")
+        sock = pf.socket(5000)
+        sock.setblocking(True)
+        sock.settimeout(10)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        sock.close()
+        pf.close()
+        wait_for(lambda: is_ready(lab.core.read_namespaced_pod("scraper", "monitoring")), 30,
+                 "the monitoring pod")
+        code, out = _exec(lab, "monitoring", "scraper", [
+            "wget", "-qO-", "-T", "5", f"http://ecommerce-backend.{NS}:5000/api/health"])
+        assert code == 0 and "healthy" in out, out
+        code, out = _exec(lab, "monitoring", "scraper", [
+            "wget", "-qO-", "-T", "5", f"http://postgres.{NS}:5432/"])
+        assert code != 0, out
+    finally:
+        _delete_policies(lab)
+        lab.core.delete_namespace("monitoring")
+    code, out = _exec(lab, NS, frontend, CURL_PG)
+    assert code == 52, out  # connected; PostgreSQL does not speak HTTP: "Empty reply"
+    after = {p.metadata.uid: p.status.container_statuses[0].restart_count
+             for p in lab.core.list_namespaced_pod(NS).items}
+    assert {k: v for k, v in after.items() if k in before} == before  # no pod restarted
+
+
+def test_default_deny_egress_and_a_named_port(lab: Cluster) -> None:
+    """Egress isolation of the frontend, open only to the backend's port named `http`:
+    the backend answers, the cart (its `http` is 8080, but not selected) does not."""
+    frontend = _pods(lab, NS, "ecommerce-frontend")[0].metadata.name
+    _policies(lab, [{
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "frontend-egress"},
+        "spec": {"podSelector": {"matchLabels": {"app": "ecommerce-frontend"}},
+                 "policyTypes": ["Egress"],
+                 "egress": [{"to": [{"podSelector": {"matchLabels": {
+                     "app": "ecommerce-backend"}}}], "ports": [{"port": "http"}]}]}}])
+    try:
+        code, out = _exec(lab, NS, frontend, [
+            "curl", "-sS", "-m", "10", "http://ecommerce-backend:5000/api/health"])
+        assert code == 0 and "healthy" in out, out
+        code, out = _exec(lab, NS, frontend, [
+            "curl", "-sS", "--connect-timeout", "1", "http://cart-service:8080/health"])
+        assert code == 28, out
+    finally:
+        _delete_policies(lab)
+
+
 # ---------------------------------------------------------------------------- broken
 def test_wrong_db_host(lab: Cluster, broken: dict[str, str]) -> None:
     ns = broken["wrong-db-host"]

@@ -5,7 +5,9 @@ PYTHONPATH of pod processes. It applies the same rules as labnet.c (see
 labcluster/node/dns.py): bind 0.0.0.0/127.0.0.1 to the pod IP, connect 127.0.0.1 to
 the pod IP, shift privileged ports when the node says so, DNAT TCP connections and UDP
 datagrams to Services, resolve names through the cluster hosts table, and report the
-pod's hostname.
+pod's hostname. It enforces the NetworkPolicy table as labnet.c does
+(labcluster/node/netpol.py): a denied TCP/UDP connect goes where the node drops it, a
+denied UDP sendto() is dropped.
 It only acts when LABCLUSTER_SHIM=python, so an inherited PYTHONPATH changes nothing else.
 """
 
@@ -170,28 +172,92 @@ def _install() -> None:
             udp["nat"][tuple(address[:2])] = tuple(original)
         return address
 
-    def sendto(self, data, *args):
-        if self.family == socket.AF_INET and self.type == socket.SOCK_DGRAM and args:
-            args = (*args[:-1], udp_dnat(args[-1]))
-        return real_sendto(self, data, *args)
-
     def recvfrom(self, *args):
         data, address = real_recvfrom(self, *args)
         if udp["nat"] and isinstance(address, tuple):
             address = udp["nat"].get(tuple(address[:2]), address)
         return data, address
 
+    netpol_path = os.environ.get("LABCLUSTER_NETPOL", "")
+    netpol = {"stamp": None, "table": None}
+
+    def policy():
+        """The node's NetworkPolicy table, re-read when its stat changes."""
+        from labcluster.node.netpol import PolicyTable
+
+        try:
+            st = os.stat(netpol_path)
+        except OSError:
+            return None
+        stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+        if stamp != netpol["stamp"]:
+            with open(netpol_path) as f:
+                netpol.update(stamp=stamp, table=PolicyTable.parse(f.read()))
+        return netpol["table"]
+
+    def protocol(sock):
+        if sock.type == socket.SOCK_STREAM:
+            return "TCP"
+        return "UDP" if sock.type == socket.SOCK_DGRAM else ""
+
+    def denied(sock, address):
+        """True when the policies drop this pod's traffic to `address` (after DNAT)."""
+        if not (netpol_path and pod_ip and isinstance(address, tuple) and len(address) >= 2
+                and isinstance(address[0], str) and isinstance(address[1], int)):
+            return False
+        proto = protocol(sock)
+        table = policy() if proto else None
+        if table is None:
+            return False
+        port = address[1]
+        if below and address[0].startswith("127.") and not address[0].startswith("127.0.") \
+                and offset < port < offset + below:
+            port -= offset  # policies speak the API's port numbers
+        return not table.allows(pod_ip, address[0], port, proto)
+
+    def dropped(sock, connector):
+        """Connect where the node drops traffic (netpol.DropSink): a TCP connect then times
+        out as a dropped SYN does, after the table's timeout or the caller's own."""
+        table = netpol["table"]
+        target = table.drop_udp if sock.type == socket.SOCK_DGRAM else table.drop_tcp
+        if sock.type == socket.SOCK_STREAM:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, table.timeout_ms)
+        if target is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            raise TimeoutError(110, "Connection timed out")
+        if sock.family == socket.AF_INET6:
+            target = ("::ffff:" + target[0], target[1])
+        return connector(sock, target)
+
     def connect(self, address):
         if self.family == socket.AF_INET and self.type == socket.SOCK_DGRAM:
-            return real_connect(self, udp_dnat(local(address, False)))
-        return real_connect(self, outgoing(self, address))
+            address = udp_dnat(local(address, False))
+        else:
+            address = outgoing(self, address)
+        if denied(self, address):
+            return dropped(self, real_connect)
+        return real_connect(self, address)
 
     def connect_ex(self, address):
         try:
             address = outgoing(self, address)
         except ConnectionRefusedError as exc:
             return exc.errno
+        if denied(self, address):
+            try:
+                return dropped(self, real_connect_ex)
+            except TimeoutError as exc:
+                return exc.errno
         return real_connect_ex(self, address)
+
+    def sendto(self, data, *args):
+        if self.type == socket.SOCK_DGRAM and args:
+            target = args[-1]
+            if self.family == socket.AF_INET:
+                target = udp_dnat(target)
+            if denied(self, target):
+                return len(memoryview(data).cast("B"))  # dropped on the way
+            args = (*args[:-1], target)
+        return real_sendto(self, data, *args)
 
     if hostname:
         real_uname = os.uname
