@@ -253,6 +253,24 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
 }
 
 
+def _binding_cells(b: dict[str, Any]) -> list[Any]:
+    subjects = b.get("subjects") or []
+
+    def of(kind: str) -> str:
+        return ", ".join((f"{s.get('namespace', '')}/{s.get('name')}" if kind == "ServiceAccount"
+                          else str(s.get("name"))) for s in subjects if s.get("kind") == kind)
+    ref = b.get("roleRef") or {}
+    return [f"{ref.get('kind')}/{ref.get('name')}", age(b), of("User"), of("Group"),
+            of("ServiceAccount")]
+
+
+_ROLE = ([("Created At", "date", 0)], lambda r: [r["metadata"].get("creationTimestamp")])
+_BINDING = ([("Role", "string", 0), ("Age", "string", 0), ("Users", "string", 1),
+             ("Groups", "string", 1), ("ServiceAccounts", "string", 1)], _binding_cells)
+PRINTERS.update({"roles": _ROLE, "clusterroles": _ROLE, "rolebindings": _BINDING,
+                 "clusterrolebindings": _BINDING})
+
+
 def to_table(r: Resource, data: dict[str, Any], include: str = "Object") -> dict[str, Any]:
     cols, cells = PRINTERS.get(r.plural, ([("Age", "string", 0)], lambda o: [age(o)]))
     items = data.get("items", [data])
