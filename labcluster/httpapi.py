@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
@@ -26,6 +27,7 @@ log = logging.getLogger("labcluster.http")
 WATCH_DEFAULT_TIMEOUT = 1800
 # Upstream registries that answer DELETE with the deleted object; others send a Status.
 RETURN_DELETED = {"pods", "services"}
+WEBSOCKET_SUBRESOURCES = ("exec", "attach", "portforward")
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -74,6 +76,13 @@ def make_auth_middleware(token: str,
             attrs = requestinfo.attributes(user, request.method, request.path, request.query)
             if not allowed(attrs):
                 raise rbac.forbidden(attrs)
+            if attrs.verb == "get" and attrs.resource == "pods" and \
+                    attrs.subresource in WEBSOCKET_SUBRESOURCES:
+                # a websocket exec/attach/portforward is a GET, but since 1.31 it must also
+                # be allowed to `create` (AuthorizePodWebsocketUpgradeCreatePermission)
+                attrs = dataclasses.replace(attrs, verb="create")
+                if not allowed(attrs):
+                    raise rbac.forbidden(attrs)
         except ApiError as exc:
             return _status_response(exc)
         request[authz.USER_KEY] = user

@@ -149,6 +149,9 @@ def default_registry() -> Registry:
             Subresource("proxy", "NodeProxyOptions",
                         ("create", "delete", "get", "patch", "update")),
         )),
+        Resource("", "v1", "resourcequotas", "ResourceQuota", True, ("quota",),
+                 (_status("ResourceQuota"),)),
+        Resource("", "v1", "limitranges", "LimitRange", True, ("limits",)),
         Resource("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",), (
             Subresource("token", "TokenRequest", ("create",), "authentication.k8s.io", "v1"),),
                  has_spec=False),
