@@ -20,7 +20,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import admission, allocation, decoding, defaults, errors, managedfields, patch, validation
+from . import (
+    admission,
+    allocation,
+    decoding,
+    defaults,
+    errors,
+    managedfields,
+    patch,
+    quota,
+    validation,
+)
 from .errors import ApiError, FieldError
 from .meta import name_of, now, random_suffix
 from .registry import Registry, Resource, default_registry
@@ -230,12 +240,14 @@ class ClusterApi:
                     meta["name"] = candidate
                     break
         self._prepare_create(r, obj)
-        validation.semantic_check(r, obj)
         ns = meta.get("namespace", "")
+        quota.apply_limit_ranges(r, obj, self.store.items("/limitranges", ns))  # mutating
+        validation.semantic_check(r, obj)
         self._namespace_admission(r, ns, meta["name"])
         if self.store.peek(res_key(r), ns, meta["name"]) is not None:
             raise errors.already_exists(r.plural, r.group, meta["name"])
         self._admit(r, obj, None)
+        quota.check_quota(self.store, r, obj)  # validating: last, on the final object
         managedfields.record_update(None, obj, field_manager or DEFAULT_MANAGER, r.api_version)
         if dry_run:
             return obj

@@ -1,11 +1,11 @@
 """Who is asking and what they may do: the access-review APIs `kubectl auth can-i` and
 `kubectl auth whoami` call.
 
-labcluster has one credential today, the admin bearer token of its kubeconfig, and it
-is cluster-admin (as kind's and kubeadm's admin kubeconfig is). The auth middleware
-stores the caller's `UserInfo` on the request; reviews ask an `Authorizer`. Only
-`ClusterAdmin` exists now: an RBAC authorizer (another issue) plugs in by implementing
-`Authorizer.authorize` and being passed to `ReviewRoutes` — the HTTP side stays.
+Callers are the admin (the kubeconfig's token; cluster-admin, as kind's and kubeadm's
+admin kubeconfig) or a ServiceAccount (satokens.py), and `kubectl --as` impersonates
+when the caller may. The auth middleware (httpapi.py) stores the caller's `UserInfo` on
+the request and asks the `Authorizer` (rbac.py) before any route runs; the reviews ask
+the same one.
 
 Served (create only, as on a real API server):
 authorization.k8s.io/v1 SelfSubjectAccessReview, SubjectAccessReview,
@@ -51,6 +51,8 @@ USER_KEY: Any = (web.RequestKey("labcluster.user", UserInfo) if hasattr(web, "Re
 
 # the identity kubeadm/kind give their admin kubeconfig
 ADMIN = UserInfo("kubernetes-admin", ("kubeadm:cluster-admins", "system:authenticated"))
+# the group the API server never authorizes (allowed everything, whatever RBAC holds)
+SUPERUSER_GROUP = "system:masters"
 
 
 def impersonated(headers: Mapping[str, str]) -> UserInfo | None:
@@ -86,6 +88,25 @@ class Attributes:
     path: str = ""
 
 
+def impersonation_checks(real: UserInfo, as_user: UserInfo) -> list[Attributes]:
+    """What ``real`` must be allowed to impersonate ``as_user`` (its user or
+    ServiceAccount, each added group, its uid), as the impersonation filter asks."""
+    prefix = "system:serviceaccount:"
+    if as_user.username.startswith(prefix) and as_user.username.count(":") == 3:
+        ns, name = as_user.username[len(prefix):].split(":")
+        checks = [Attributes(real, "impersonate", True, ns, "", "v1", "serviceaccounts",
+                             name=name)]
+    else:
+        checks = [Attributes(real, "impersonate", True, "", "", "v1", "users",
+                             name=as_user.username)]
+    checks += [Attributes(real, "impersonate", True, "", "", "v1", "groups", name=g)
+               for g in as_user.groups if g != "system:authenticated"]
+    if as_user.uid:
+        checks.append(Attributes(real, "impersonate", True, "", "authentication.k8s.io",
+                                 "v1", "uids", name=as_user.uid))
+    return checks
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -101,55 +122,6 @@ class Authorizer(Protocol):
         """SelfSubjectRulesReview's status: resourceRules, nonResourceRules,
         incomplete (the `kubectl auth can-i --list` table)."""
         ...
-
-
-# what every authenticated user may do on a real cluster (the default ClusterRoles
-# system:basic-user, system:discovery and system:public-info-viewer)
-BASIC_RESOURCES = ({"verbs": ["create"], "apiGroups": [AUTHN], "resources": ["selfsubjectreviews"]},
-                   {"verbs": ["create"], "apiGroups": [AUTHZ],
-                    "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]})
-BASIC_PATHS = ("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
-               "/openapi/*", "/readyz", "/version", "/version/")
-
-
-class ClusterAdmin:
-    """Today's only authorizer: the admin (group system:masters or kubeadm:cluster-admins)
-    may do everything; any other user (reachable only by impersonation) what the default
-    roles give every authenticated user, as RBAC without bindings answers."""
-
-    admin_groups = frozenset({"system:masters", "kubeadm:cluster-admins"})
-
-    def authorize(self, attrs: Attributes) -> Decision:
-        if self.admin_groups & set(attrs.user.groups):
-            group = sorted(self.admin_groups & set(attrs.user.groups))[0]
-            return Decision(True, 'RBAC: allowed by ClusterRoleBinding "cluster-admin" of '
-                                  f'ClusterRole "cluster-admin" to Group "{group}"')
-        if "system:authenticated" in attrs.user.groups:
-            if attrs.resource_request:
-                if any(attrs.verb in r["verbs"] and attrs.group in r["apiGroups"]
-                       and attrs.resource in r["resources"] and not attrs.subresource
-                       for r in BASIC_RESOURCES):
-                    return Decision(True, 'RBAC: allowed by ClusterRoleBinding '
-                                          '"system:basic-user" of ClusterRole '
-                                          '"system:basic-user" to Group "system:authenticated"')
-            elif attrs.verb == "get" and any(
-                    attrs.path == p or (p.endswith("*") and attrs.path.startswith(p[:-1]))
-                    for p in BASIC_PATHS):
-                return Decision(True, 'RBAC: allowed by ClusterRoleBinding "system:discovery" '
-                                      'of ClusterRole "system:discovery" to Group '
-                                      '"system:authenticated"')
-        return Decision(False)
-
-    def rules_for(self, user: UserInfo, namespace: str) -> dict[str, Any]:
-        if self.admin_groups & set(user.groups):
-            return {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-                    "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-                    "incomplete": False}
-        if "system:authenticated" in user.groups:
-            return {"resourceRules": [dict(r) for r in BASIC_RESOURCES],
-                    "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": list(BASIC_PATHS)}],
-                    "incomplete": False}
-        return {"resourceRules": [], "nonResourceRules": [], "incomplete": False}
 
 
 def register(reg: Registry) -> None:
@@ -172,8 +144,8 @@ def _invalid(kind: str, field_path: str, message: str, value: Any = "") -> ApiEr
 class ReviewRoutes:
     """POST handlers for the reviews; every other verb is 405 as the API server says."""
 
-    def __init__(self, authorizer: Authorizer | None = None) -> None:
-        self.authorizer: Authorizer = authorizer or ClusterAdmin()
+    def __init__(self, authorizer: Authorizer) -> None:
+        self.authorizer = authorizer
 
     def routes(self) -> list[web.AbstractRouteDef]:
         base = f"/apis/{AUTHZ}/v1"

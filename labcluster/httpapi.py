@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from . import authz, decoding, discovery, openapi, protobuf, validation
+from . import authz, decoding, discovery, openapi, protobuf, rbac, requestinfo, validation
 from .api import PATCH_TYPES, ClusterApi
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
 from .registry import Resource
@@ -25,6 +27,7 @@ log = logging.getLogger("labcluster.http")
 WATCH_DEFAULT_TIMEOUT = 1800
 # Upstream registries that answer DELETE with the deleted object; others send a Status.
 RETURN_DELETED = {"pods", "services"}
+WEBSOCKET_SUBRESOURCES = ("exec", "attach", "portforward")
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -37,19 +40,52 @@ def _status_response(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, headers)
 
 
-def make_auth_middleware(token: str) -> Any:
+def make_auth_middleware(token: str,
+                         authenticate: Callable[[str], authz.UserInfo | None] | None = None,
+                         authorizer: authz.Authorizer | None = None) -> Any:
+    """Who is asking (the admin token, or what ``authenticate`` accepts: ServiceAccount
+    tokens), then whether they may (``authorizer``: RBAC), before any route runs — so a
+    refused request is refused whether or not what it asks for exists, as upstream."""
     expected = token.encode()
+
+    def who(given: str) -> authz.UserInfo | None:
+        if hmac.compare_digest(given.encode(), expected):
+            return authz.ADMIN
+        return authenticate(given) if authenticate is not None and given else None
+
+    def allowed(attrs: authz.Attributes) -> bool:
+        if authorizer is None or authz.SUPERUSER_GROUP in attrs.user.groups:
+            return True  # system:masters is never asked about (upstream: privileged group)
+        return authorizer.authorize(attrs).allowed
 
     @web.middleware
     async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
         # the scheme is case-insensitive (RFC 7235; the client's in-cluster loader sends
         # "bearer"), the token is not
         scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                                 expected):
+        user = who(given.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
             return _status_response(unauthorized())
-        # the one credential there is (authz.py); the admin may impersonate (`--as`)
-        request[authz.USER_KEY] = authz.impersonated(request.headers) or authz.ADMIN
+        try:
+            as_user = authz.impersonated(request.headers)
+            if as_user is not None:  # `kubectl --as`: the caller must hold `impersonate`
+                for attrs in authz.impersonation_checks(user, as_user):
+                    if not allowed(attrs):
+                        raise rbac.forbidden(attrs)
+                user = as_user
+            attrs = requestinfo.attributes(user, request.method, request.path, request.query)
+            if not allowed(attrs):
+                raise rbac.forbidden(attrs)
+            if attrs.verb == "get" and attrs.resource == "pods" and \
+                    attrs.subresource in WEBSOCKET_SUBRESOURCES:
+                # a websocket exec/attach/portforward is a GET, but since 1.31 it must also
+                # be allowed to `create` (AuthorizePodWebsocketUpgradeCreatePermission)
+                attrs = dataclasses.replace(attrs, verb="create")
+                if not allowed(attrs):
+                    raise rbac.forbidden(attrs)
+        except ApiError as exc:
+            return _status_response(exc)
+        request[authz.USER_KEY] = user
         sink: list[str] = []
         tok = validation.warnings.set(sink)
         try:

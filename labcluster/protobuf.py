@@ -105,6 +105,30 @@ KINDS = {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Service", "Deplo
          "SelfSubjectReview"}
 MESSAGES["LocalSubjectAccessReview"] = MESSAGES["SubjectAccessReview"]
 KINDS.add("LocalSubjectAccessReview")
+# `kubectl create token` (authentication/v1) and `kubectl create role|clusterrole|
+# rolebinding|clusterrolebinding` (rbac/v1)
+MESSAGES.update({
+    "TokenRequest": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "TokenRequestSpec", False),
+                     3: ("status", "Empty", False)},
+    "TokenRequestSpec": {1: ("audiences", S, True), 3: ("boundObjectRef", "BoundObjectReference",
+                                                        False),
+                         4: ("expirationSeconds", "int*", False)},
+    "BoundObjectReference": {1: ("kind", S, False), 2: ("apiVersion", S, False),
+                             3: ("name", S, False), 4: ("uid", S, False)},
+    "PolicyRule": {1: ("verbs", S, True), 2: ("apiGroups", S, True), 3: ("resources", S, True),
+                   4: ("resourceNames", S, True), 5: ("nonResourceURLs", S, True)},
+    "Role": {1: ("metadata", "ObjectMeta", False), 2: ("rules", "PolicyRule", True)},
+    "ClusterRole": {1: ("metadata", "ObjectMeta", False), 2: ("rules", "PolicyRule", True),
+                    3: ("aggregationRule", "AggregationRule", False)},
+    "AggregationRule": {1: ("clusterRoleSelectors", "LabelSelector", True)},
+    "RbacSubject": {1: ("kind", S, False), 2: ("apiGroup", S, False), 3: ("name", S, False),
+                    4: ("namespace", S, False)},
+    "RoleRef": {1: ("apiGroup", S, False), 2: ("kind", S, False), 3: ("name", S, False)},
+    "RoleBinding": {1: ("metadata", "ObjectMeta", False), 2: ("subjects", "RbacSubject", True),
+                    3: ("roleRef", "RoleRef", False)},
+})
+MESSAGES["ClusterRoleBinding"] = MESSAGES["RoleBinding"]
+KINDS.update({"TokenRequest", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 
 
 class _Unsupported(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+RBAC = "rbac.authorization.k8s.io"
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 
@@ -148,7 +149,12 @@ def default_registry() -> Registry:
             Subresource("proxy", "NodeProxyOptions",
                         ("create", "delete", "get", "patch", "update")),
         )),
-        Resource("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",), has_spec=False),
+        Resource("", "v1", "resourcequotas", "ResourceQuota", True, ("quota",),
+                 (_status("ResourceQuota"),)),
+        Resource("", "v1", "limitranges", "LimitRange", True, ("limits",)),
+        Resource("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",), (
+            Subresource("token", "TokenRequest", ("create",), "authentication.k8s.io", "v1"),),
+                 has_spec=False),
     ]
     apps = [
         Resource("apps", "v1", "deployments", "Deployment", True, ("deploy",),
@@ -167,6 +173,12 @@ def default_registry() -> Registry:
         Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True,
                  has_spec=False),
         Resource("coordination.k8s.io", "v1", "leases", "Lease", True),  # node heartbeats
+        # RBAC (rbac.py authorizes every request from these)
+        Resource(RBAC, "v1", "roles", "Role", True, has_spec=False),
+        Resource(RBAC, "v1", "rolebindings", "RoleBinding", True, has_spec=False),
+        Resource(RBAC, "v1", "clusterroles", "ClusterRole", False, has_spec=False),
+        Resource(RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False,
+                 has_spec=False),
     ]
     for r in core + apps + batch + other:
         reg.add(r)

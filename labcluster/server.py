@@ -21,7 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import home as homedir
-from . import tls, validation
+from . import rbac, satokens, tls, validation
 from .api import ClusterApi
 from .authz import ReviewRoutes
 from .component import Component, ServerContext
@@ -86,6 +86,9 @@ class Server:
         self.store = Store(self.home / "store.sqlite")
         self.api = api = ClusterApi(self.store)
         await api.bootstrap()
+        await rbac.ensure_bootstrap(api)
+        issuer = satokens.TokenIssuer(self.home)
+        authorizer = rbac.RBACAuthorizer(api.store.items)
         server_url = f"https://127.0.0.1:{port}"
         ssl_ctx = tls.server_context(self.home)
         comps = self.components if self.components is not None else default_components(self.home)
@@ -93,10 +96,13 @@ class Server:
         for c in comps:
             c.setup(ctx)
         http = HttpApi(api, f"127.0.0.1:{port}")
-        app = web.Application(middlewares=[make_auth_middleware(token)],
+        gate = make_auth_middleware(
+            token, lambda given: issuer.authenticate(given, api.store.peek), authorizer)
+        app = web.Application(middlewares=[gate],
                               client_max_size=16 * 2**20)
         app.add_routes(ctx.routes)
-        app.add_routes(ReviewRoutes().routes())
+        app.add_routes(ReviewRoutes(authorizer).routes())
+        app.add_routes(satokens.TokenRoutes(issuer, api.store.peek).routes())
         app.add_routes(http.routes())
         self.runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self.runner.setup()

@@ -253,12 +253,45 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
 }
 
 
+<<<<<<< HEAD
 def _networkpolicy_printer() -> tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]:
     from . import networkpolicy
     return networkpolicy.COLUMNS, networkpolicy.cells
 
 
 PRINTERS["networkpolicies"] = _networkpolicy_printer()
+=======
+def _binding_cells(b: dict[str, Any]) -> list[Any]:
+    subjects = b.get("subjects") or []
+
+    def of(kind: str) -> str:
+        return ", ".join((f"{s.get('namespace', '')}/{s.get('name')}" if kind == "ServiceAccount"
+                          else str(s.get("name"))) for s in subjects if s.get("kind") == kind)
+    ref = b.get("roleRef") or {}
+    return [f"{ref.get('kind')}/{ref.get('name')}", age(b), of("User"), of("Group"),
+            of("ServiceAccount")]
+
+
+_ROLE = ([("Created At", "date", 0)], lambda r: [r["metadata"].get("creationTimestamp")])
+_BINDING = ([("Role", "string", 0), ("Age", "string", 0), ("Users", "string", 1),
+             ("Groups", "string", 1), ("ServiceAccounts", "string", 1)], _binding_cells)
+def _quota_cells(q: dict[str, Any]) -> list[Any]:
+    hard = (q.get("status") or {}).get("hard") or (q.get("spec") or {}).get("hard") or {}
+    used = (q.get("status") or {}).get("used") or {}
+
+    def part(keys: list[str]) -> str:
+        return ", ".join(f"{k}: {used.get(k, '0')}/{hard[k]}" for k in keys)
+    limits = sorted(k for k in hard if k.startswith("limits."))
+    return [age(q), part(sorted(k for k in hard if k not in limits)), part(limits)]
+
+
+PRINTERS["resourcequotas"] = ([("Age", "string", 0), ("Request", "string", 0),
+                               ("Limit", "string", 0)], _quota_cells)
+PRINTERS["limitranges"] = ([("Created At", "date", 0)],
+                           lambda r: [r["metadata"].get("creationTimestamp")])
+PRINTERS.update({"roles": _ROLE, "clusterroles": _ROLE, "rolebindings": _BINDING,
+                 "clusterrolebindings": _BINDING})
+>>>>>>> rbac
 
 
 def to_table(r: Resource, data: dict[str, Any], include: str = "Object") -> dict[str, Any]:

@@ -215,7 +215,8 @@ MSG_PORT = "must be between 1 and 65535, inclusive"
 MSG_PORT_NAME = ("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
 
 # Which name rule each resource's metadata.name follows (apimachinery name validators).
-NAME_RULE = {"namespaces": "label", "services": "1035"}
+NAME_RULE = {"namespaces": "label", "services": "1035", "roles": "path", "clusterroles": "path",
+             "rolebindings": "path", "clusterrolebindings": "path"}
 
 
 def _check_name(name: str, rule: str, path: str, errs: list[FieldError]) -> None:
@@ -229,6 +230,13 @@ def _check_name(name: str, rule: str, path: str, errs: list[FieldError]) -> None
             errs.append(FieldError("Invalid value", path, name, "must be no more than 63 characters"))
         if not re.fullmatch(DNS1035_LABEL, name):
             errs.append(FieldError("Invalid value", path, name, MSG_1035))
+    elif rule == "path":  # ValidatePathSegmentName: RBAC names such as system:basic-user
+        for bad in (".", ".."):
+            if name == bad:
+                errs.append(FieldError("Invalid value", path, name, f"may not be '{bad}'"))
+        for bad in ("/", "%"):
+            if bad in name:
+                errs.append(FieldError("Invalid value", path, name, f"may not contain '{bad}'"))
     else:
         if len(name) > 253:
             errs.append(FieldError("Invalid value", path, name, "must be no more than 253 characters"))
@@ -555,6 +563,8 @@ def semantic_check(res: Resource, obj: dict[str, Any], old: dict[str, Any] | Non
                 obj.get("data") != old.get("data") or obj.get("binaryData") != old.get("binaryData")):
             errs.append(FieldError("Forbidden", "data",
                                    detail="field is immutable when `immutable` is set"))
+    elif res.group == "rbac.authorization.k8s.io":
+        _check_rbac(res, obj, old, errs)
     elif res.plural == "persistentvolumeclaims" and old is not None:
         a = {k: v for k, v in spec.items() if k not in ("resources", "volumeName")}
         b = {k: v for k, v in (old.get("spec") or {}).items() if k not in ("resources", "volumeName")}
@@ -565,6 +575,58 @@ def semantic_check(res: Resource, obj: dict[str, Any], old: dict[str, Any] | Non
     if errs:
         name = (obj.get("metadata") or {}).get("name") or ""
         raise invalid(res.kind, res.group, name, errs)
+
+
+def _check_rbac(res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
+                errs: list[FieldError]) -> None:
+    """pkg/apis/rbac/validation: rules need verbs; a Role cannot name URLs; a binding needs
+    a roleRef that never changes and subjects of a known kind."""
+    if res.plural in ("roles", "clusterroles"):
+        for i, rule in enumerate(obj.get("rules") or []):
+            where = f"rules[{i}]"
+            if not rule.get("verbs"):
+                errs.append(FieldError("Required value", f"{where}.verbs",
+                                       detail="verbs must contain at least one value"))
+            urls = rule.get("nonResourceURLs") or []
+            if urls and res.plural == "roles":
+                errs.append(FieldError("Invalid value", f"{where}.nonResourceURLs", urls,
+                                       "namespaced rules cannot apply to non-resource URLs"))
+            elif urls and (rule.get("apiGroups") or rule.get("resources")):
+                errs.append(FieldError("Invalid value", f"{where}.nonResourceURLs", urls,
+                                       "rules cannot apply to both regular resources and "
+                                       "non-resource URLs"))
+            elif not urls:
+                if not rule.get("apiGroups"):
+                    errs.append(FieldError("Required value", f"{where}.apiGroups",
+                                           detail="resource rules must supply at least one "
+                                                  "api group"))
+                if not rule.get("resources"):
+                    errs.append(FieldError("Required value", f"{where}.resources",
+                                           detail="resource rules must supply at least one "
+                                                  "resource"))
+        return
+    ref = obj.get("roleRef") or {}
+    kinds = ("Role", "ClusterRole") if res.plural == "rolebindings" else ("ClusterRole",)
+    if not ref.get("name"):
+        errs.append(FieldError("Required value", "roleRef.name"))
+    if ref.get("kind") not in kinds:
+        errs.append(FieldError("Unsupported value", "roleRef.kind", ref.get("kind", ""),
+                               "supported values: " + ", ".join(f'"{k}"' for k in kinds)))
+    if ref.get("apiGroup") != "rbac.authorization.k8s.io":
+        errs.append(FieldError("Unsupported value", "roleRef.apiGroup", ref.get("apiGroup", ""),
+                               'supported values: "rbac.authorization.k8s.io"'))
+    if old is not None and ref != (old.get("roleRef") or {}):
+        errs.append(FieldError("Invalid value", "roleRef", ref, "cannot change roleRef"))
+    for i, subject in enumerate(obj.get("subjects") or []):
+        kind = subject.get("kind")
+        if kind not in ("User", "Group", "ServiceAccount"):
+            errs.append(FieldError("Unsupported value", f"subjects[{i}].kind", kind or "",
+                                   'supported values: "ServiceAccount", "User", "Group"'))
+        if not subject.get("name"):
+            errs.append(FieldError("Required value", f"subjects[{i}].name"))
+        if kind == "ServiceAccount" and res.plural == "clusterrolebindings" \
+                and not subject.get("namespace"):
+            errs.append(FieldError("Required value", f"subjects[{i}].namespace"))
 
 
 MAX_SECRET_SIZE = 1024 * 1024  # core.MaxSecretSize, for Secrets and ConfigMaps alike

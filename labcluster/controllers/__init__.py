@@ -9,10 +9,11 @@ from .gc import GarbageCollector, NamespaceController
 from .job import JobController
 from .nodelifecycle import NodeLifecycleController
 from .replicaset import ReplicaSetController
+from .resourcequota import ResourceQuotaController
 from .statefulset import StatefulSetController
 
 
 def controller_components() -> list[Component]:
     return [DeploymentController(), ReplicaSetController(), StatefulSetController(),
             JobController(), EndpointsController(), GarbageCollector(), NamespaceController(),
-            NodeLifecycleController()]
+            NodeLifecycleController(), ResourceQuotaController()]

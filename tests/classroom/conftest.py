@@ -1,7 +1,10 @@
-"""Record every API request the lab makes, for real: labhelpers in a (simulated) learner
-pod — the in-cluster path, namespace from the service-account file — (connect → deploy all →
-look, exec, http, scale, in-cluster load test, restart, check, doctor, cleanup) against a labcluster with real
-processes, in a namespace made as the classroom template makes it.
+"""The classroom for real on labcluster: the instructor's manifests applied (RBAC, quotas,
+LimitRanges for two learners), then labhelpers in a (simulated) learner pod — the in-cluster
+path with the learner ServiceAccount's own token, namespace from the service-account file —
+runs the lab (connect → deploy all → look, exec, http, scale, in-cluster load test,
+restart, check, doctor, cleanup) against a labcluster that authorizes every request with
+RBAC. Every request is also recorded, so the tests can send the same requests into other
+namespaces and see the server refuse them.
 
 The recorder wraps ``ApiClient.param_serialize``, where every generated method and
 labhelpers' raw requests turn into (method, URL) — including the websocket calls (exec,
@@ -16,13 +19,15 @@ import shutil
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
-from classroom_support import LEARNER_NS, render
-from incluster import fake_service_account
-from kubernetes import client, config
+from classroom_support import LEARNER_NS
+from incluster import apply_classroom, fake_service_account, service_account_token
+from kubernetes import client
 from kubernetes.client.api_client import ApiClient
 
 import labcluster
@@ -30,8 +35,15 @@ import labhelpers
 from labhelpers.loadtest.runner import LoadTestWarning
 
 
-@pytest.fixture(scope="session")
-def recorded_calls() -> list[tuple[str, str]]:
+@dataclass
+class Classroom:
+    kubeconfig: Path
+    token: str  # lab-alice's learner ServiceAccount
+    calls: list[tuple[str, str]]  # (method, URL) the lab sent as that learner
+
+
+@pytest.fixture(scope="module")
+def classroom() -> Iterator[Classroom]:
     home = Path(tempfile.mkdtemp(prefix="classroom-test-"))
     home.chmod(0o755)  # PostgreSQL runs as another user and must traverse it
     calls: list[tuple[str, str]] = []
@@ -48,24 +60,23 @@ def recorded_calls() -> list[tuple[str, str]]:
 
     try:
         kubeconfig = labcluster.ensure_running(home)
-        admin = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
-        for obj in render("alice"):  # what the instructor applied (labcluster: namespaces)
-            if obj["kind"] == "Namespace":
-                admin.create_namespace(obj)
+        apply_classroom(kubeconfig, [LEARNER_NS, "lab-bob"])
+        token = service_account_token(kubeconfig, LEARNER_NS, "learner")
         ApiClient.param_serialize = recording
-        with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
-            as_a_learner_pod(mp, kubeconfig, home / "serviceaccount")
-            run_the_lab()
+        try:
+            with pytest.MonkeyPatch.context() as mp, \
+                    contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                as_a_learner_pod(mp, kubeconfig, home / "serviceaccount", token)
+                run_the_lab()
+        finally:
+            ApiClient.param_serialize = original
+        yield Classroom(kubeconfig, token, calls)
     finally:
-        # Stopped before the tests run: only the recording is needed, and a cluster kept
-        # to the end of the session would hold its processes through every later test.
-        ApiClient.param_serialize = original
         labcluster.stop(home)
         left = leftover_processes(home)
         shutil.rmtree(home, ignore_errors=True)
-    assert not left, f"processes of the recording cluster outlived it: {left}"
-    return calls
+    assert not left, f"processes of the classroom cluster outlived it: {left}"
 
 
 def leftover_processes(home: Path) -> list[str]:
@@ -80,10 +91,10 @@ def leftover_processes(home: Path) -> list[str]:
     return found
 
 
-def as_a_learner_pod(mp: pytest.MonkeyPatch, kubeconfig: Path, sa: Path) -> None:
-    """What z2jh gives the notebook pod: the ServiceAccount's token, CA and namespace file
-    (here labcluster's credentials) and the KUBERNETES_SERVICE_* variables."""
-    fake_service_account(kubeconfig, LEARNER_NS.strip(), sa, mp)
+def as_a_learner_pod(mp: pytest.MonkeyPatch, kubeconfig: Path, sa: Path, token: str) -> None:
+    """What z2jh gives the notebook pod: the ServiceAccount's token, the CA and the
+    namespace file, and the KUBERNETES_SERVICE_* variables."""
+    fake_service_account(kubeconfig, LEARNER_NS.strip(), sa, mp, token=token)
     mp.delenv("KUBECONFIG", raising=False)
 
 
