@@ -253,14 +253,14 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
 }
 
 
-<<<<<<< HEAD
 def _networkpolicy_printer() -> tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]:
     from . import networkpolicy
     return networkpolicy.COLUMNS, networkpolicy.cells
 
 
 PRINTERS["networkpolicies"] = _networkpolicy_printer()
-=======
+
+
 def _binding_cells(b: dict[str, Any]) -> list[Any]:
     subjects = b.get("subjects") or []
 
@@ -275,6 +275,8 @@ def _binding_cells(b: dict[str, Any]) -> list[Any]:
 _ROLE = ([("Created At", "date", 0)], lambda r: [r["metadata"].get("creationTimestamp")])
 _BINDING = ([("Role", "string", 0), ("Age", "string", 0), ("Users", "string", 1),
              ("Groups", "string", 1), ("ServiceAccounts", "string", 1)], _binding_cells)
+
+
 def _quota_cells(q: dict[str, Any]) -> list[Any]:
     hard = (q.get("status") or {}).get("hard") or (q.get("spec") or {}).get("hard") or {}
     used = (q.get("status") or {}).get("used") or {}
@@ -291,7 +293,6 @@ PRINTERS["limitranges"] = ([("Created At", "date", 0)],
                            lambda r: [r["metadata"].get("creationTimestamp")])
 PRINTERS.update({"roles": _ROLE, "clusterroles": _ROLE, "rolebindings": _BINDING,
                  "clusterrolebindings": _BINDING})
->>>>>>> rbac
 
 
 def to_table(r: Resource, data: dict[str, Any], include: str = "Object") -> dict[str, Any]:
