@@ -15,7 +15,7 @@ import json
 import os
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,6 +94,9 @@ class ClusterApi:
         self.watchers: set[_Watcher] = set()
         self.event_index: dict[tuple[str, ...], str] = {}
         self.network = ipaddress.ip_network(SERVICE_CIDR)
+        # metrics.k8s.io PodMetrics as the node serves them (None: no metrics API here)
+        self.pod_metrics_source: Callable[
+            [str | None, str | None, str | None], Awaitable[list[dict[str, Any]]]] | None = None
 
     # ------------------------------------------------------------------ helpers
     def resource(self, res: str | Resource) -> Resource:
@@ -204,6 +207,15 @@ class ClusterApi:
             meta["remainingItemCount"] = remaining
         return {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": meta,
                 "items": items}
+
+    async def pod_metrics(self, namespace: str, label_selector: str | None,
+                          ) -> list[dict[str, Any]]:
+        """metrics.k8s.io/v1beta1 PodMetrics of `namespace` (the HPA's resource metrics
+        client); 404 as the aggregator answers when no metrics API is registered."""
+        if self.pod_metrics_source is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource "
+                           "(get pods.metrics.k8s.io)")
+        return await self.pod_metrics_source(namespace, None, label_selector)
 
     # ------------------------------------------------------------------ create
     async def create(self, obj: dict[str, Any], namespace: str | None = None, *,
@@ -644,6 +656,93 @@ class ClusterApi:
         managedfields.record_update(old, pod, field_manager, "v1")
         return self._persist(self.resource("pods"), pod, "MODIFIED", old)
 
+    # ------------------------------------------------------------------ eviction
+    async def evict(self, namespace: str, name: str, eviction: Any,
+                    dry_run: bool = False) -> dict[str, Any]:
+        """pods/eviction (policy/v1 Eviction), as pkg/registry/core/pod/storage/eviction.go:
+        a pod its PodDisruptionBudget cannot spare is refused with 429 TooManyRequests
+        (`kubectl drain` retries it every 5 s); otherwise the budget's disruptionsAllowed
+        is decremented, the pod gets the DisruptionTarget condition and is deleted."""
+        if not isinstance(eviction, dict):
+            raise errors.bad_request("not a Eviction object")
+        if (eviction.get("metadata") or {}).get("name", "") != name:
+            raise errors.bad_request("name in URL does not match name in Eviction object")
+        opts = eviction.get("deleteOptions") or {}
+        if not isinstance(opts, dict):
+            raise errors.bad_request("invalid deleteOptions in Eviction object")
+        dry = dry_run or opts.get("dryRun") == ["All"]
+        grace = opts.get("gracePeriodSeconds")
+        pods = self.resource("pods")
+        pod = self._current(pods, namespace, name)
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed", "Pending") or pod["metadata"].get("deletionTimestamp"):
+            # already disrupted (or never started): no budget to consult
+            if not dry:
+                await self.delete(pods, namespace, name, grace_period_seconds=grace)
+            return _success()
+        pdbs = [p for p in self.store.items("policy/poddisruptionbudgets", namespace)
+                if _selects(p, pod)]
+        if len(pdbs) > 1:
+            raise ApiError(500, "", "This pod has more than one PodDisruptionBudget, which the "
+                           "eviction subresource does not support.")
+        if pdbs:
+            pdb = copy.deepcopy(pdbs[0])
+            st = pdb.get("status") or {}
+            unhealthy_ok = not _pod_ready(pod) and (
+                (pdb.get("spec") or {}).get("unhealthyPodEvictionPolicy") == "AlwaysAllow"
+                or (st.get("currentHealthy", 0) >= st.get("desiredHealthy", 0)
+                    and st.get("desiredHealthy", 0) > 0))
+            if not unhealthy_ok:
+                await self._check_and_decrement(pdb, name, dry)
+        if not dry:
+            await self._mark_disruption_target(pod)
+            await self.delete(pods, namespace, name, grace_period_seconds=grace)
+        return _success()
+
+    async def _check_and_decrement(self, pdb: dict[str, Any], pod_name: str,
+                                   dry: bool) -> None:
+        meta, st = pdb["metadata"], pdb.setdefault("status", {})
+        pdb_name = meta["name"]
+        message = "Cannot evict pod as it would violate the pod's disruption budget."
+        if st.get("observedGeneration", 0) < meta.get("generation", 1):
+            raise ApiError(429, "TooManyRequests", message, retry_after=10, causes=[
+                errors.Cause("DisruptionBudget", f"The disruption budget {pdb_name} is still "
+                             "being processed by the server.")])
+        allowed = st.get("disruptionsAllowed", 0)
+        if allowed < 0:
+            raise errors.forbidden("poddisruptionbudget", "policy", pdb_name,
+                                   "pdb disruptions allowed is negative")
+        if len(st.get("disruptedPods") or {}) > 2000:
+            raise errors.forbidden("poddisruptionbudget", "policy", pdb_name,
+                                   "DisruptedPods map too big - too many evictions not "
+                                   "confirmed by PDB controller")
+        if allowed == 0:
+            raise ApiError(429, "TooManyRequests", message, causes=[errors.Cause(
+                "DisruptionBudget", f"The disruption budget {pdb_name} needs "
+                f"{st.get('desiredHealthy', 0)} healthy pods and has "
+                f"{st.get('currentHealthy', 0)} currently")])
+        st["disruptionsAllowed"] = allowed - 1
+        if st["disruptionsAllowed"] == 0:
+            set_pdb_condition(st, False)
+        if dry:
+            return
+        st.setdefault("disruptedPods", {})[pod_name] = now()
+        await self.update(pdb, meta["namespace"], pdb_name, resource="poddisruptionbudgets",
+                          subresource="status", field_manager="kube-apiserver")
+
+    async def _mark_disruption_target(self, pod: dict[str, Any]) -> None:
+        """1.31+ (PodDisruptionConditions GA): the evicted pod says why it goes."""
+        pod = copy.deepcopy(pod)
+        status = pod.setdefault("status", {})
+        conds = [c for c in status.get("conditions") or [] if c.get("type") != "DisruptionTarget"]
+        conds.append({"type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
+                      "lastTransitionTime": now(), "reason": "EvictionByEvictionAPI",
+                      "message": "Eviction API: evicting"})
+        status["conditions"] = conds
+        pod["metadata"].pop("resourceVersion", None)
+        await self.update(pod, pod["metadata"]["namespace"], pod["metadata"]["name"],
+                          resource="pods", subresource="status", field_manager="kube-apiserver")
+
     # ------------------------------------------------------------------ watch
     async def watch(self, res: str | Resource, namespace: str | None = None,
                     resource_version: str | None = None, label_selector: str | None = None,
@@ -811,3 +910,41 @@ def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
         "status": {"replicas": obj.get("status", {}).get("replicas", 0),
                    "selector": selector_string(obj.get("spec", {}).get("selector"))},
     }
+
+
+def _success() -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "code": 201}
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def _selects(pdb: dict[str, Any], pod: dict[str, Any]) -> bool:
+    """A PDB's selector matches the pod; a nil or empty selector matches nothing."""
+    from .selectors import labels_match, selector_from_match
+
+    sel = (pdb.get("spec") or {}).get("selector")
+    if not sel or not (sel.get("matchLabels") or sel.get("matchExpressions")):
+        return False
+    try:
+        reqs = selector_from_match(sel)
+    except (ApiError, KeyError):  # an invalid selector matches no pod
+        return False
+    return bool(reqs) and labels_match(reqs, pod["metadata"].get("labels") or {})
+
+
+def set_pdb_condition(status: dict[str, Any], allowed: bool) -> None:
+    """component-helpers' UpdateDisruptionAllowedCondition: DisruptionAllowed True
+    (SufficientPods) or False (InsufficientPods); the transition time moves on change."""
+    want = {"type": "DisruptionAllowed", "status": "True" if allowed else "False",
+            "reason": "SufficientPods" if allowed else "InsufficientPods", "message": ""}
+    conds = [c for c in status.get("conditions") or [] if c.get("type") != "DisruptionAllowed"]
+    old = next((c for c in status.get("conditions") or []
+                if c.get("type") == "DisruptionAllowed"), None)
+    stamp = old.get("lastTransitionTime") if old and old.get("status") == want["status"] else now()
+    want["lastTransitionTime"] = stamp
+    want["observedGeneration"] = status.get("observedGeneration", 0)
+    status["conditions"] = [*conds, want]

@@ -206,10 +206,41 @@ def secret(obj: dict[str, Any]) -> None:
     obj.setdefault("type", "Opaque")
 
 
+# autoscaling/v2 SetDefaults_HorizontalPodAutoscaler: the behaviour of the controller
+# before `behavior` existed, written out when a `behavior` is given (scaleDown's
+# stabilizationWindowSeconds stays unset: the controller's flag fills it, 300 s)
+HPA_SCALE_UP = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+    {"type": "Pods", "value": 4, "periodSeconds": 15},
+    {"type": "Percent", "value": 100, "periodSeconds": 15}]}
+HPA_SCALE_DOWN = {"selectPolicy": "Max", "policies": [
+    {"type": "Percent", "value": 100, "periodSeconds": 15}]}
+DEFAULT_CPU_UTILIZATION = 80
+
+
+def _scaling_rules(given: dict[str, Any] | None, default: dict[str, Any]) -> dict[str, Any]:
+    out = {k: (list(v) if isinstance(v, list) else v) for k, v in default.items()}
+    for key in ("selectPolicy", "stabilizationWindowSeconds", "policies"):
+        if given and given.get(key) is not None:
+            out[key] = given[key]
+    return out
+
+
+def hpa(obj: dict[str, Any]) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": DEFAULT_CPU_UTILIZATION}}}]
+    behavior = spec.get("behavior")
+    if behavior is not None:
+        behavior["scaleUp"] = _scaling_rules(behavior.get("scaleUp"), HPA_SCALE_UP)
+        behavior["scaleDown"] = _scaling_rules(behavior.get("scaleDown"), HPA_SCALE_DOWN)
+
+
 DEFAULTERS = {
     "pods": pod, "deployments": deployment, "replicasets": replicaset,
     "statefulsets": statefulset, "jobs": job, "services": service, "persistentvolumeclaims": pvc,
-    "namespaces": namespace, "secrets": secret,
+    "namespaces": namespace, "secrets": secret, "horizontalpodautoscalers": hpa,
 }
 
 

@@ -218,6 +218,15 @@ class HttpApi:
             await self.api.bind(ns or "default", name or "", target["name"])
             return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
                           "status": "Success", "code": 201}, 201)
+        if r.plural == "pods" and sub == "eviction" and request.method == "POST":
+            body = await _body(request, kind=("Eviction", "v1"))
+            if isinstance(body, dict) and body.get("apiVersion") not in (
+                    None, "policy/v1", "policy/v1beta1"):
+                raise bad_request(f"the API version in the data ({body.get('apiVersion')}) "
+                                  "does not match the expected API version (policy/v1)")
+            result = await self.api.evict(ns or "default", name or "", body,
+                                          dry_run=request.query.get("dryRun") == "All")
+            return _json(result, 201)
         if not r.stored or (sub and sub not in ("status", "scale", "finalize")):
             # served by a component (pods/log, services/proxy...) when one is registered
             raise ApiError(404, "NotFound", "the server could not find the requested resource")

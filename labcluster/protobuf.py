@@ -3,8 +3,9 @@
 kubectl's typed clients POST `application/vnd.kubernetes.protobuf` (magic `k8s\\0` + a
 runtime.Unknown wrapping the object) and do not fall back to JSON on a 415. We decode the
 kinds its generators make (namespace, configmap, secret, serviceaccount, service,
-deployment, job) with a field table per message (proto field numbers of k8s.io/api, which never
-change); a field we do not know is a 415, never silently dropped.
+deployment, job, poddisruptionbudget) with a field table per message (proto field numbers
+of k8s.io/api, which never change); a field we do not know is a 415, never silently
+dropped.
 """
 
 from __future__ import annotations
@@ -99,8 +100,16 @@ MESSAGES: dict[str, dict[int, tuple[str, str, bool]]] = {
     "SelfSubjectRulesReviewSpec": {1: ("namespace", S, False)},
     # status is the server's to fill (and dropped): its empty UserInfo is not decoded
     "SelfSubjectReview": {1: ("metadata", "ObjectMeta", False), 2: ("status", "bytes", False)},
+    # kubectl create poddisruptionbudget
+    "PodDisruptionBudget": {1: ("metadata", "ObjectMeta", False),
+                            2: ("spec", "PodDisruptionBudgetSpec", False),
+                            3: ("status", "Empty", False)},
+    "PodDisruptionBudgetSpec": {1: ("minAvailable", "ios", False),
+                                2: ("selector", "LabelSelector", False),
+                                3: ("maxUnavailable", "ios", False),
+                                4: ("unhealthyPodEvictionPolicy", S, False)},
 }
-KINDS = {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Service", "Deployment", "Job",
+KINDS = {"Namespace", "PodDisruptionBudget", "ConfigMap", "Secret", "ServiceAccount", "Service", "Deployment", "Job",
          "SelfSubjectAccessReview", "SubjectAccessReview", "SelfSubjectRulesReview",
          "SelfSubjectReview"}
 MESSAGES["LocalSubjectAccessReview"] = MESSAGES["SubjectAccessReview"]

@@ -169,6 +169,14 @@ def default_registry() -> Registry:
         Resource("batch", "v1", "jobs", "Job", True, (), (_status("Job"),),
                  categories=("all",)),
     ]
+    # the production kinds (issue 16): stored as autoscaling/v2 and policy/v1, each with
+    # its status subresource (the HPA and disruption controllers write it)
+    production = [
+        Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
+                 True, ("hpa",), (_status("HorizontalPodAutoscaler"),), categories=("all",)),
+        Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True,
+                 ("pdb",), (_status("PodDisruptionBudget"),)),
+    ]
     other = [
         Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True,
                  has_spec=False),
@@ -180,7 +188,7 @@ def default_registry() -> Registry:
         Resource(RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False,
                  has_spec=False),
     ]
-    for r in core + apps + batch + other:
+    for r in core + apps + batch + production + other:
         reg.add(r)
     from labcluster import authz  # the reviews kubectl auth can-i / whoami post
     authz.register(reg)

@@ -176,6 +176,73 @@ def _job_cells(job: dict[str, Any]) -> list[Any]:
     return [state, completions, duration, age(job), *_workload_wide(job)]
 
 
+def _quantity(value: Any) -> str:
+    return str(value) if value is not None else "<unknown>"
+
+
+def _hpa_metrics(hpa: dict[str, Any]) -> str:
+    """formatHPAMetrics (1.32): `cpu: 50%/80%`, at most two, then `+ N more...`."""
+    specs = (hpa.get("spec") or {}).get("metrics") or []
+    statuses = (hpa.get("status") or {}).get("currentMetrics") or []
+    if not specs:
+        return "<none>"
+    out = []
+    for i, spec in enumerate(specs):
+        mtype = spec.get("type", "")
+        field = mtype[:1].lower() + mtype[1:]
+        src, target = spec.get(field) or {}, (spec.get(field) or {}).get("target") or {}
+        status = (statuses[i].get(field) if i < len(statuses) else None) or {}
+        current = status.get("current") or {}
+        if mtype in ("Resource", "ContainerResource"):
+            if target.get("averageValue") is not None:
+                out.append(f"{src.get('name')}: {_quantity(current.get('averageValue'))}/"
+                           f"{target['averageValue']}")
+            else:
+                now_ = (f"{current['averageUtilization']}%"
+                        if current.get("averageUtilization") is not None else "<unknown>")
+                want = (f"{target['averageUtilization']}%"
+                        if target.get("averageUtilization") is not None else "<auto>")
+                out.append(f"{src.get('name')}: {now_}/{want}")
+        elif mtype in ("Pods",):
+            out.append(f"{_quantity(current.get('averageValue'))}/{target.get('averageValue')}")
+        elif mtype in ("Object", "External"):
+            if target.get("averageValue") is not None:
+                out.append(f"{_quantity(current.get('averageValue'))}/"
+                           f"{target['averageValue']} (avg)")
+            else:
+                out.append(f"{_quantity(current.get('value'))}/{target.get('value')}")
+        else:
+            out.append("<unknown type>")
+    if len(out) > 2:
+        return ", ".join(out[:2]) + f" + {len(out) - 2} more..."
+    return ", ".join(out)
+
+
+def _hpa_cells(hpa: dict[str, Any]) -> list[Any]:
+    spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    low = spec.get("minReplicas")
+    return [f"{ref.get('kind', '')}/{ref.get('name', '')}", _hpa_metrics(hpa),
+            "<unset>" if low is None else str(low), spec.get("maxReplicas", 0),
+            status.get("currentReplicas", 0), age(hpa)]
+
+
+def _pdb_cells(pdb: dict[str, Any]) -> list[Any]:
+    spec = pdb.get("spec") or {}
+    low, high = spec.get("minAvailable"), spec.get("maxUnavailable")
+    return ["N/A" if low is None else str(low), "N/A" if high is None else str(high),
+            (pdb.get("status") or {}).get("disruptionsAllowed", 0), age(pdb)]
+
+
+def _node_status(node: dict[str, Any]) -> str:
+    ready = next((("Ready" if c.get("status") == "True" else "NotReady")
+                  for c in (node.get("status") or {}).get("conditions") or []
+                  if c.get("type") == "Ready"), "Unknown")
+    if (node.get("spec") or {}).get("unschedulable"):
+        ready += ",SchedulingDisabled"  # kubectl cordon
+    return ready
+
+
 _WIDE: list[tuple[str, str, int]] = [("Containers", "string", 1), ("Images", "string", 1),
                                      ("Selector", "string", 1)]
 Col = tuple[str, str, int]  # name, type, priority (1 = only with -o wide)
@@ -236,12 +303,17 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
                           _since(e.get("firstTimestamp")), str(e.get("count") or 1)]),
     "nodes": ([("Status", "string", 0), ("Roles", "string", 0), ("Age", "string", 0),
                ("Version", "string", 0)],
-              lambda n: [next((("Ready" if c.get("status") == "True" else "NotReady")
-                               for c in n.get("status", {}).get("conditions") or []
-                               if c.get("type") == "Ready"), "Unknown"),
+              lambda n: [_node_status(n),
                          "control-plane" if "node-role.kubernetes.io/control-plane" in
                          (n["metadata"].get("labels") or {}) else "<none>", age(n),
                          n.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "")]),
+    "horizontalpodautoscalers": ([("Reference", "string", 0), ("Targets", "string", 0),
+                                  ("MinPods", "string", 0), ("MaxPods", "integer", 0),
+                                  ("Replicas", "integer", 0), ("Age", "string", 0)],
+                                 _hpa_cells),
+    "poddisruptionbudgets": ([("Min Available", "string", 0), ("Max Unavailable", "string", 0),
+                              ("Allowed Disruptions", "integer", 0), ("Age", "string", 0)],
+                             _pdb_cells),
     "endpointslices": ([("AddressType", "string", 0), ("Ports", "string", 0),
                         ("Endpoints", "string", 0), ("Age", "string", 0)],
                        lambda s: [s.get("addressType", ""),

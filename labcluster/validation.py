@@ -515,6 +515,135 @@ def _check_job_update(spec: dict[str, Any], old_spec: dict[str, Any],
                                GoType("core.PodTemplateSpec{...}"), "field is immutable"))
 
 
+def _check_hpa(spec: dict[str, Any], errs: list[FieldError]) -> None:
+    """pkg/apis/autoscaling/validation (v2): replica bounds, the target reference, each
+    metric's source and target, and the behavior's windows and policies."""
+    lo, hi = spec.get("minReplicas"), spec.get("maxReplicas", 0)
+    if isinstance(lo, int) and lo < 1:
+        errs.append(FieldError("Invalid value", "spec.minReplicas", lo,
+                               "must be greater than or equal to 1"))
+    if isinstance(hi, int) and hi < 1:
+        errs.append(FieldError("Invalid value", "spec.maxReplicas", hi, "must be greater than 0"))
+    if isinstance(lo, int) and isinstance(hi, int) and hi < lo:
+        errs.append(FieldError("Invalid value", "spec.maxReplicas", hi,
+                               "must be greater than or equal to `minReplicas`"))
+    ref = spec.get("scaleTargetRef") or {}
+    for key in ("kind", "name"):
+        if not ref.get(key):
+            errs.append(FieldError("Required value", f"spec.scaleTargetRef.{key}"))
+        elif "/" in ref[key] or ref[key] in (".", ".."):
+            errs.append(FieldError("Invalid value", f"spec.scaleTargetRef.{key}", ref[key],
+                                   "may not contain '/'"))
+    sources = ("ContainerResource", "External", "Object", "Pods", "Resource")
+    for i, metric in enumerate(spec.get("metrics") or []):
+        path = f"spec.metrics[{i}]"
+        mtype = metric.get("type") or ""
+        if not mtype:
+            errs.append(FieldError("Required value", f"{path}.type",
+                                   detail="must specify a metric source type"))
+        elif mtype not in sources:
+            errs.append(FieldError("Unsupported value", f"{path}.type", mtype,
+                                   "supported values: " + ", ".join(f'"{t}"' for t in sources)))
+            continue
+        field = mtype[0].lower() + mtype[1:]
+        src = metric.get(field)
+        if src is None:
+            errs.append(FieldError("Required value", f"{path}.{field}",
+                                   detail="must populate information for the given metric "
+                                   "source"))
+            continue
+        if mtype in ("Resource", "ContainerResource") and not src.get("name"):
+            errs.append(FieldError("Required value", f"{path}.{field}.name",
+                                   detail="must specify a resource name"))
+        _check_metric_target(src.get("target") or {}, f"{path}.{field}.target", errs,
+                             mtype in ("Resource", "ContainerResource"))
+    behavior = spec.get("behavior") or {}
+    for direction in ("scaleUp", "scaleDown"):
+        rules = behavior.get(direction) or {}
+        path = f"spec.behavior.{direction}"
+        window = rules.get("stabilizationWindowSeconds")
+        if isinstance(window, int) and window < 0:
+            errs.append(FieldError("Invalid value", f"{path}.stabilizationWindowSeconds", window,
+                                   "must be greater than or equal to zero"))
+        elif isinstance(window, int) and window > 3600:
+            errs.append(FieldError("Invalid value", f"{path}.stabilizationWindowSeconds", window,
+                                   "must be less than or equal to 3600"))
+        policy = rules.get("selectPolicy")
+        if policy is not None and policy not in ("Max", "Min", "Disabled"):
+            errs.append(FieldError("Unsupported value", f"{path}.selectPolicy", policy,
+                                   'supported values: "Disabled", "Max", "Min"'))
+        for j, pol in enumerate(rules.get("policies") or []):
+            ppath = f"{path}.policies[{j}]"
+            if pol.get("type") not in ("Pods", "Percent"):
+                errs.append(FieldError("Unsupported value", f"{ppath}.type", pol.get("type"),
+                                       'supported values: "Percent", "Pods"'))
+            period = pol.get("periodSeconds", 0)
+            if isinstance(period, int) and period <= 0:
+                errs.append(FieldError("Invalid value", f"{ppath}.periodSeconds", period,
+                                       "must be greater than zero"))
+            elif isinstance(period, int) and period > 1800:
+                errs.append(FieldError("Invalid value", f"{ppath}.periodSeconds", period,
+                                       "must be less than or equal to 1800"))
+            value = pol.get("value", 0)
+            if isinstance(value, int) and value <= 0:
+                errs.append(FieldError("Invalid value", f"{ppath}.value", value,
+                                       "must be greater than zero"))
+
+
+def _check_metric_target(target: dict[str, Any], path: str, errs: list[FieldError],
+                         resource: bool) -> None:
+    ttype = target.get("type") or ""
+    if not ttype:
+        errs.append(FieldError("Required value", f"{path}.type",
+                               detail="must specify a metric target type"))
+    elif ttype not in ("Utilization", "Value", "AverageValue"):
+        errs.append(FieldError("Unsupported value", f"{path}.type", ttype,
+                               'supported values: "AverageValue", "Utilization", "Value"'))
+    util = target.get("averageUtilization")
+    if isinstance(util, int) and util < 1:
+        errs.append(FieldError("Invalid value", f"{path}.averageUtilization", util,
+                               "must be greater than 0"))
+    if resource and util is None and target.get("averageValue") is None:
+        errs.append(FieldError("Required value", f"{path}.averageUtilization",
+                               detail="must set either a target raw value or a target "
+                               "utilization"))
+    if ttype == "Utilization" and util is None and not resource:
+        errs.append(FieldError("Required value", f"{path}.averageUtilization",
+                               detail="must set a target utilization"))
+
+
+MSG_PERCENT = ("a valid percent string must be a numeric string followed by an ending '%' "
+               "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")
+
+
+def _check_int_or_percent(value: Any, path: str, errs: list[FieldError]) -> None:
+    """ValidatePositiveIntOrPercent + IsNotMoreThan100Percent (apps validation)."""
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]+%", value):
+            errs.append(FieldError("Invalid value", path, value, MSG_PERCENT))
+        elif int(value[:-1]) > 100:
+            errs.append(FieldError("Invalid value", path, value, "must not be greater than 100%"))
+    elif isinstance(value, int) and value < 0:
+        errs.append(FieldError("Invalid value", path, value, "must be greater than or equal to 0"))
+
+
+def _check_pdb(spec: dict[str, Any], errs: list[FieldError]) -> None:
+    """pkg/apis/policy/validation: one of minAvailable/maxUnavailable, each an int ≥ 0 or a
+    percentage ≤ 100%."""
+    lo, hi = spec.get("minAvailable"), spec.get("maxUnavailable")
+    if lo is not None and hi is not None:
+        errs.append(FieldError("Invalid value", "spec.minAvailable", lo,
+                               "minAvailable and maxUnavailable cannot be both set"))
+    if lo is not None:
+        _check_int_or_percent(lo, "spec.minAvailable", errs)
+    if hi is not None:
+        _check_int_or_percent(hi, "spec.maxUnavailable", errs)
+    policy = spec.get("unhealthyPodEvictionPolicy")
+    if policy is not None and policy not in ("IfHealthyBudget", "AlwaysAllow"):
+        errs.append(FieldError("Unsupported value", "spec.unhealthyPodEvictionPolicy", policy,
+                               'supported values: "AlwaysAllow", "IfHealthyBudget"'))
+
+
 STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy",
                "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
 
@@ -553,6 +682,10 @@ def semantic_check(res: Resource, obj: dict[str, Any], old: dict[str, Any] | Non
     elif res.plural == "networkpolicies":
         from . import networkpolicy
         networkpolicy.check(obj, errs)
+    elif res.plural == "horizontalpodautoscalers":
+        _check_hpa(spec, errs)
+    elif res.plural == "poddisruptionbudgets":
+        _check_pdb(spec, errs)
     elif res.plural in ("configmaps", "secrets"):
         for section in ("data", "binaryData", "stringData"):
             for key in obj.get(section) or {}:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..component import Component
 from .deployment import DeploymentController
+from .disruption import DisruptionController
 from .endpoints import EndpointsController
 from .gc import GarbageCollector, NamespaceController
+from .hpa import HorizontalController
 from .job import JobController
 from .nodelifecycle import NodeLifecycleController
 from .replicaset import ReplicaSetController
@@ -16,4 +18,5 @@ from .statefulset import StatefulSetController
 def controller_components() -> list[Component]:
     return [DeploymentController(), ReplicaSetController(), StatefulSetController(),
             JobController(), EndpointsController(), GarbageCollector(), NamespaceController(),
-            NodeLifecycleController(), ResourceQuotaController()]
+            NodeLifecycleController(), ResourceQuotaController(), HorizontalController(),
+            DisruptionController()]

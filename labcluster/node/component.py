@@ -79,6 +79,7 @@ class NodeComponent(TaskComponent):
 
     async def start(self, api: ClusterApi) -> None:
         self.api = api
+        api.pod_metrics_source = self.routes.collect_pod_metrics  # the HPA controller's
         # As root, PostgreSQL runs as `nobody` and must traverse the home to its claim's
         # directory (and reach the hosts table): 0711, never listable (labcluster.home).
         mode = homedir.dir_mode()

@@ -482,9 +482,22 @@ class NodeRoutes:
     async def pod_metrics(self, request: web.Request) -> web.Response:
         ns, name = request.match_info.get("namespace"), request.match_info.get("name")
         try:  # `kubectl top pod -l app=x`
-            wanted = parse_label_selector(request.query.get("labelSelector"))
+            items = await self.collect_pod_metrics(ns, name, request.query.get("labelSelector"))
         except ApiError as exc:
             return _fail(exc)
+        if name:
+            if not items:
+                return _fail(ApiError(404, "NotFound", f'podmetrics.metrics.k8s.io "{ns}/{name}" '
+                                      "not found"))
+            return web.json_response(items[0])
+        return web.json_response({"apiVersion": "metrics.k8s.io/v1beta1",
+                                  "kind": "PodMetricsList", "metadata": {}, "items": items})
+
+    async def collect_pod_metrics(self, ns: str | None, name: str | None,
+                                  label_selector: str | None) -> list[dict[str, Any]]:
+        """PodMetrics of the running pods: what `kubectl top` and the HPA controller read
+        (the controller in-process, through ClusterApi.pod_metrics)."""
+        wanted = parse_label_selector(label_selector)
         items = []
         for worker in list(self.node.workers.values()):
             if (ns and worker.ns != ns) or (name and worker.name != name):
@@ -503,13 +516,7 @@ class NodeRoutes:
                                            "labels": worker.pod["metadata"].get("labels", {})},
                               "timestamp": _stamp(), "window": "10s",
                               "containers": containers})
-        if name:
-            if not items:
-                return _fail(ApiError(404, "NotFound", f'podmetrics.metrics.k8s.io "{ns}/{name}" '
-                                      "not found"))
-            return web.json_response(items[0])
-        return web.json_response({"apiVersion": "metrics.k8s.io/v1beta1",
-                                  "kind": "PodMetricsList", "metadata": {}, "items": items})
+        return items
 
 
 class _RawBytes:

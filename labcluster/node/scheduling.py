@@ -222,6 +222,16 @@ def _matches_node(pod: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in sel.items())
 
 
+def _tolerates_unschedulable(pod: dict[str, Any]) -> bool:
+    """A toleration of node.kubernetes.io/unschedulable:NoSchedule (DaemonSets carry it)."""
+    for t in (pod.get("spec") or {}).get("tolerations") or []:
+        key_ok = t.get("key") in (None, "", "node.kubernetes.io/unschedulable") and (
+            t.get("key") or t.get("operator") == "Exists")
+        if key_ok and t.get("effect") in (None, "", "NoSchedule"):
+            return True
+    return False
+
+
 async def schedule(api: ClusterApi, pod: dict[str, Any]) -> str | None:
     """Bind `pod` to the node, or record why not; returns the failure message or None."""
     ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
@@ -245,6 +255,11 @@ async def schedule(api: ClusterApi, pod: dict[str, Any]) -> str | None:
             pod, node["metadata"].get("labels") or {}):
         reason = ("0/1 nodes are available: 1 node(s) didn't match Pod's node "
                   "affinity/selector.")
+    if reason is None and node is not None and (node.get("spec") or {}).get(
+            "unschedulable") and not _tolerates_unschedulable(pod):
+        # `kubectl cordon` (the NodeUnschedulable plugin)
+        reason = ("0/1 nodes are available: 1 node(s) were unschedulable. preemption: 0/1 "
+                  "nodes are available: 1 Preemption is not helpful for scheduling.")
     if reason is None:
         cpu, mem = requests_of(pod)
         used_cpu = used_mem = 0
