@@ -770,8 +770,8 @@ def server_dry_run(lab: Any, variant: str | Path = "production",
     """Server-side apply of a variant with ``dryRun=All`` into a scratch namespace.
 
     The API server runs defaulting, validation and admission but stores nothing, so this
-    is the strongest check short of deploying. A kind the server does not serve (e.g.
-    labcluster has no HPA, PDB or NetworkPolicy) is validated offline against the strict
+    is the strongest check short of deploying. A kind the server does not serve (e.g. a
+    cluster without the policy/v1 API) is validated offline against the strict
     schema instead, and the row says so. The scratch namespace (which a dry run cannot
     create) is made and deleted here unless it already existed.
     """

@@ -58,13 +58,6 @@ FORWARD_START_TIMEOUT = 60.0
 EXPECTED_FAILURES: list[tuple[str, int, str, str]] = [
     (r"-- nslookup postgres-db$", 1, r"NXDOMAIN|exit code 1",
      "the notebook shows that a name no Service has does not resolve"),
-    (r"\| kubectl apply --server-side --dry-run=server -f -$", 1,
-     r'no matches for kind "(HorizontalPodAutoscaler|PodDisruptionBudget|NetworkPolicy)"|'
-     r'error validating "STDIN": error validating data: the server could not find the '
-     r'requested resource',
-     "labcluster serves no HPA, PDB or NetworkPolicy (kubectl cannot validate or map them); "
-     "the notebook's table says so and validates those offline, and every served object "
-     "is still applied"),
 ]
 
 
