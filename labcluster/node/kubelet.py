@@ -573,7 +573,8 @@ class PodWorker:
         fixed message (the details only in the log, as they may hold secrets); a hook
         still running at the end of the grace period is left behind, and the stop
         signal ends it with the container (exec'd processes carry its marker)."""
-        ended = asyncio.ensure_future(asyncio.to_thread(proc.wait))
+        # bounded: a worker thread waits at most the grace period for the process
+        ended = asyncio.ensure_future(asyncio.to_thread(proc.wait, grace))
         run = asyncio.ensure_future(self._run_hook(c, hook, timeout=grace))
         try:
             await asyncio.wait({run, ended}, timeout=grace,
@@ -581,8 +582,9 @@ class PodWorker:
         finally:
             ended.cancel()
         if not run.done():
-            log.info("pod %s/%s: preStop hook of %s not completed in the grace period "
-                     "(%ss)", self.ns, self.name, c.name, grace)
+            why = "the container ended during it" if proc.termination is not None else \
+                f"not completed in the grace period ({grace:g}s)"
+            log.info("pod %s/%s: preStop hook of %s: %s", self.ns, self.name, c.name, why)
             run.cancel()
             return
         failure = run.result()
