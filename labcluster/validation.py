@@ -371,6 +371,10 @@ def _check_pod_spec(spec: dict[str, Any], path: str, errs: list[FieldError],
                     errs.append(FieldError(
                         "Invalid value", f"{cpath}.resources.requests", req,
                         f"must be less than or equal to {rname} limit of {limit}"))
+            lifecycle = c.get("lifecycle")
+            if isinstance(lifecycle, dict):
+                _check_lifecycle(lifecycle, spec.get("terminationGracePeriodSeconds", 30),
+                                 f"{cpath}.lifecycle", errs)
             for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
                 pr = c.get(probe) or {}
                 kind = "httpGet" if "httpGet" in pr else "tcpSocket"
@@ -379,6 +383,53 @@ def _check_pod_spec(spec: dict[str, Any], path: str, errs: list[FieldError],
                     _check_port(port, f"{cpath}.{probe}.{kind}.port", errs)
                 elif isinstance(port, str):
                     _check_port_name(port, f"{cpath}.{probe}.{kind}.port", errs)
+
+
+_HOOK_KINDS = ("exec", "httpGet", "tcpSocket", "sleep")
+
+
+def _check_lifecycle(lifecycle: dict[str, Any], grace: Any, path: str,
+                     errs: list[FieldError]) -> None:
+    """Upstream's validateLifecycle (1.32, PodLifecycleSleepActionAllowZero off): each
+    hook names exactly one handler; `exec` needs a command, `httpGet` a path and a valid
+    port; `sleep.seconds` lies in 1..terminationGracePeriodSeconds. (Upstream reports
+    a tcpSocket handler valid and fails it only when it runs; so does labcluster.)"""
+    for name in ("postStart", "preStop"):
+        hook = lifecycle.get(name)
+        if not isinstance(hook, dict):
+            continue
+        hpath = f"{path}.{name}"
+        kinds = [k for k in _HOOK_KINDS if hook.get(k) is not None]
+        for extra in kinds[1:]:
+            errs.append(FieldError("Forbidden", f"{hpath}.{extra}",
+                                   detail="may not specify more than 1 handler type"))
+        if not kinds:
+            errs.append(FieldError("Required value", hpath,
+                                   detail="must specify a handler type"))
+            continue
+        kind, body = kinds[0], hook[kinds[0]] or {}
+        if kind == "exec" and not body.get("command"):
+            errs.append(FieldError("Required value", f"{hpath}.exec.command"))
+        elif kind == "httpGet":
+            if not body.get("path"):
+                errs.append(FieldError("Required value", f"{hpath}.httpGet.path"))
+            port = body.get("port")
+            if isinstance(port, int):
+                _check_port(port, f"{hpath}.httpGet.port", errs)
+            elif isinstance(port, str):
+                _check_port_name(port, f"{hpath}.httpGet.port", errs)
+        elif kind == "tcpSocket":
+            port = body.get("port")
+            if isinstance(port, int):
+                _check_port(port, f"{hpath}.tcpSocket.port", errs)
+        elif kind == "sleep" and isinstance(grace, int) and isinstance(body.get("seconds"), int):
+            seconds = body["seconds"]
+            if seconds <= 0 or seconds > grace:
+                errs.append(FieldError(
+                    "Invalid value", f"{hpath}.sleep", seconds,
+                    f"must be greater than 0 and less than terminationGracePeriodSeconds "
+                    f"({grace}). Enable AllowPodLifecycleSleepActionZeroValue feature gate "
+                    "for zero sleep."))
 
 
 def _check_selector(res: Resource, obj: dict[str, Any], errs: list[FieldError]) -> None:

@@ -8,6 +8,7 @@ through the status subresource whenever something a user can see changed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -47,6 +48,9 @@ from labcluster.node.supervisor import ContainerProcess, Termination
 log = logging.getLogger("labcluster.kubelet")
 KUBELET = "kubelet"
 BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
+MIN_GRACE_AFTER_PRESTOP = 2.0  # upstream's minimumGracePeriodInSeconds
+HOOK_USER_AGENT = "kube-lifecycle/1.32"
+HOOK_HTTP_TIMEOUT = 600.0  # a postStart httpGet has no deadline upstream; ours is bounded
 
 
 def restart_backoff(backoff: float, ran_seconds: float = 0.0) -> tuple[float, float]:
@@ -249,14 +253,13 @@ class PodWorker:
         return c.done and c.state.get("terminated", {}).get("exitCode") == 0
 
     async def stop(self, grace: float) -> None:
-        """Graceful stop of every container (SIGTERM, grace, SIGKILL), then the tasks."""
+        """Graceful stop of every container, each as the kubelet's killContainer does
+        (preStop hook, stop signal, SIGKILL at the end of the grace period), in parallel;
+        then the tasks."""
         self.stopping = True
         procs = [c for c in self.inits + self.containers
                  if c.proc is not None and c.proc.running()]
-        for c in procs:
-            await self.api.record_event(self.pod, "Killing", f"Stopping container {c.name}",
-                                        "Normal", KUBELET)
-        await asyncio.gather(*(asyncio.to_thread(c.proc.stop, grace) for c in procs
+        await asyncio.gather(*(self._kill_container(c, c.proc, grace) for c in procs
                                if c.proc is not None))
         await cancel_tasks(self.tasks)
         # a container whose start was under way (its task cancelled mid-start) is not in
@@ -403,15 +406,19 @@ class PodWorker:
                 continue
             c.proc, c.launch, c.handler, c.image_id = proc, launch, handler, spec.image_id
             started_at = time.monotonic()
-            c.state = {"running": {"startedAt": _iso(proc.started_at)}}
-            c.started = "startupProbe" not in c.spec
+            await self.event("Started", f"Started container {c.name}")
+            if not init and not await self._post_start(c, proc):
+                c.state = {"waiting": {"reason": "PostStartHookError"}}
+            else:
+                c.state = {"running": {"startedAt": _iso(proc.started_at)}}
+            c.started = "startupProbe" not in c.spec and "running" in c.state
             c.ready = False
             self.touch()
-            await self.event("Started", f"Started container {c.name}")
             probe_tasks = [loop.create_task(self._probe(c, proc, kind, ended))
                            for kind in ("startupProbe", "livenessProbe", "readinessProbe")
-                           if kind in c.spec]
-            if "readinessProbe" not in c.spec and "startupProbe" not in c.spec:
+                           if kind in c.spec and "running" in c.state]
+            if "readinessProbe" not in c.spec and "startupProbe" not in c.spec and \
+                    "running" in c.state:
                 c.ready = True
             try:
                 term = await ended
@@ -538,10 +545,104 @@ class PodWorker:
             await asyncio.sleep(period)
 
     async def _kill_for(self, c: ContainerState, proc: ContainerProcess, probe: str) -> None:
-        await self.event("Killing", f"Container {c.name} failed {probe} probe, will be "
-                         "restarted")
         grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+        await self._kill_container(c, proc, grace, f"Container {c.name} failed {probe} "
+                                   "probe, will be restarted")
+
+    # ------------------------------------------------------------------ lifecycle hooks
+    async def _kill_container(self, c: ContainerState, proc: ContainerProcess, grace: float,
+                              message: str = "") -> None:
+        """The kubelet's killContainer: a `Killing` event, the preStop hook (when the
+        grace period is above 0), then the stop signal with what is left of the grace
+        period — at least MIN_GRACE_AFTER_PRESTOP, as upstream's minimumGracePeriod —
+        and SIGKILL when that runs out. The hook's time counts against the grace period,
+        so a hook longer than it is cut short: the stop signal goes out anyway."""
+        await self.event("Killing", message or f"Stopping container {c.name}")
+        hook = (c.spec.get("lifecycle") or {}).get("preStop")
+        if hook and grace > 0 and proc.running():
+            started = time.monotonic()
+            await self._pre_stop(c, proc, hook, grace)
+            # upstream counts whole seconds (int64 of the elapsed duration)
+            grace = max(grace - int(time.monotonic() - started), MIN_GRACE_AFTER_PRESTOP)
         await asyncio.to_thread(proc.stop, grace)
+
+    async def _pre_stop(self, c: ContainerState, proc: ContainerProcess,
+                        hook: dict[str, Any], grace: float) -> None:
+        """Run the preStop hook for at most `grace` seconds (or until the container ends
+        by itself). A failed hook is a Warning `FailedPreStopHook` event with upstream's
+        fixed message (the details only in the log, as they may hold secrets); a hook
+        still running at the end of the grace period is left behind, and the stop
+        signal ends it with the container (exec'd processes carry its marker)."""
+        # bounded: a worker thread waits at most the grace period for the process
+        ended = asyncio.ensure_future(asyncio.to_thread(proc.wait, grace))
+        run = asyncio.ensure_future(self._run_hook(c, hook, timeout=grace))
+        try:
+            await asyncio.wait({run, ended}, timeout=grace,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if not run.done():
+            why = "the container ended during it" if proc.termination is not None else \
+                f"not completed in the grace period ({grace:g}s)"
+            log.info("pod %s/%s: preStop hook of %s: %s", self.ns, self.name, c.name, why)
+            run.cancel()
+            return
+        failure = run.result()
+        if failure:
+            log.warning("pod %s/%s: preStop hook failed: %s", self.ns, self.name, failure)
+            await self.event("FailedPreStopHook", "PreStopHook failed", "Warning")
+
+    async def _post_start(self, c: ContainerState, proc: ContainerProcess) -> bool:
+        """The postStart hook, right after the start; the container counts as running and
+        its probes begin only once it returns (upstream's pod worker is blocked on it, so
+        the pod shows ContainerCreating meanwhile). A failure is a Warning
+        `FailedPostStartHook` event, the container killed (`Killing` "FailedPostStartHook",
+        preStop included) and restarted as its restartPolicy says. True when it passed."""
+        hook = (c.spec.get("lifecycle") or {}).get("postStart")
+        if not hook:
+            return True
+        failure = await self._run_hook(c, hook, timeout=None)
+        if not failure:
+            return True
+        log.warning("pod %s/%s: postStart hook failed: %s", self.ns, self.name, failure)
+        await self.event("FailedPostStartHook", "PostStartHook failed", "Warning")
+        grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+        await self._kill_container(c, proc, grace, "FailedPostStartHook")
+        return False
+
+    async def _run_hook(self, c: ContainerState, hook: dict[str, Any],
+                        timeout: float | None) -> str:
+        """Run one lifecycle handler (exec, httpGet or sleep) in container `c`; "" when it
+        succeeded, else the kubelet's message (handlers.go's wording)."""
+        pod = f"{self.name}_{self.ns}({self.uid})"
+        if "exec" in hook and c.handler is not None and c.launch is not None:
+            argv = [str(a) for a in (hook["exec"] or {}).get("command") or []]
+            runner = Exec(c.handler, c.launch, c.proc.marker if c.proc else "")
+            result = await runner.run_async(argv, timeout=timeout)
+            if result.exit_code == 0:
+                return ""
+            stderr = result.stderr.decode("utf-8", "replace")
+            output = (result.stdout + result.stderr).decode("utf-8", "replace")
+            return (f'Exec lifecycle hook ([{" ".join(argv)}]) for Container "{c.name}" in '
+                    f'Pod "{pod}" failed - error: command \'{" ".join(argv)}\' exited with '
+                    f"{result.exit_code}: {stderr}, message: {json.dumps(output)}")
+        if "httpGet" in hook:
+            h = hook["httpGet"] or {}
+            headers = {x["name"]: x["value"] for x in h.get("httpHeaders") or []}
+            port = h.get("port", "")
+            result = await probes.http_get(
+                h.get("host") or self.ip, 80 if port == "" else self._port(c, port),
+                h.get("path", "/"), scheme=h.get("scheme", "HTTP"), headers=headers,
+                timeout=timeout if timeout is not None else HOOK_HTTP_TIMEOUT,
+                user_agent=HOOK_USER_AGENT, any_status=True)
+            if result.success:
+                return ""
+            return (f'HTTP lifecycle hook ({h.get("path", "")}) for Container "{c.name}" in '
+                    f'Pod "{pod}" failed - error: {result.output}')
+        if "sleep" in hook:
+            await asyncio.sleep(float((hook["sleep"] or {}).get("seconds", 0)))
+            return ""
+        return f"Cannot run handler: invalid handler: {json.dumps(hook)}"
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:

@@ -53,14 +53,19 @@ async def http_get(
     scheme: str = "HTTP",
     headers: Mapping[str, str] | None = None,
     timeout: float = 1.0,
+    user_agent: str = USER_AGENT,
+    any_status: bool = False,
 ) -> ProbeResult:
-    """Success on a status in [200, 400), like the kubelet (redirects are not followed)."""
+    """Success on a status in [200, 400), like the kubelet (redirects are not followed);
+    with `any_status` on any answer at all, as a lifecycle hook's httpGet (upstream fails
+    such a hook only when the request itself fails)."""
     if scheme.upper() != "HTTP":
         return ProbeResult(False, f"scheme {scheme} is not supported by labcluster probes")
     path = path if path.startswith("/") else "/" + path
     url = f"http://{host}:{port}{path}"
     try:
-        return await asyncio.wait_for(_http_get(host, port, path, headers or {}), timeout)
+        result = await asyncio.wait_for(
+            _http_get(host, port, path, {"User-Agent": user_agent, **(headers or {})}), timeout)
     except TimeoutError:
         return ProbeResult(
             False,
@@ -70,6 +75,9 @@ async def http_get(
         return ProbeResult(False, f'Get "{url}": {_dial_error(host, port, exc)}')
     except ValueError as exc:
         return ProbeResult(False, f'Get "{url}": malformed HTTP response: {exc}')
+    if any_status and not result.success:
+        return ProbeResult(True, result.output)
+    return result
 
 
 async def _http_get(host: str, port: int, path: str, headers: Mapping[str, str]) -> ProbeResult:

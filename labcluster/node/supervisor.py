@@ -310,13 +310,19 @@ class ContainerProcess:
     def _signal_tree(self, sig: int) -> None:
         if self.popen is None:
             return
+        group_signalled = False
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, sig)
+            group_signalled = True
         targets = {p.pid: p for p in self.tree()}
         for proc in processes_with_marker(self.marker):
             targets.setdefault(proc.pid, proc)
         for proc in targets.values():
-            with contextlib.suppress(psutil.Error):
+            # the group got it already: a second SIGTERM would run a handler twice (a
+            # runtime signals a container's process once); the rest (setsid daemons) now
+            with contextlib.suppress(psutil.Error, OSError):
+                if group_signalled and os.getpgid(proc.pid) == self.popen.pid:
+                    continue
                 proc.send_signal(sig)
 
     def _watch(self) -> None:

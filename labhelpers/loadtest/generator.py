@@ -89,7 +89,25 @@ class Connection:
 
     async def request(self, raw: bytes, header: bytes | None, head_only: bool
                       ) -> tuple[int, str | None]:
-        """Send one request; (status, value of ``header``)."""
+        """Send one request; (status, value of ``header``).
+
+        A keep-alive connection the server closed while it was idle (a pod shutting down
+        closes its idle connections) fails the next request before any byte of an answer:
+        like Go's net/http (hey), curl and browsers, that request is sent once more on a
+        new connection — RFC 9112 §9.3.1 allows it for idempotent methods (GET, HEAD, the
+        only ones retried). A failure on a fresh connection is never retried."""
+        reused = self.writer is not None
+        try:
+            return await self._request(raw, header, head_only)
+        except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
+            partial = getattr(exc, "partial", b"")
+            if not reused or partial or not raw.startswith((b"GET ", b"HEAD ")):
+                raise
+            self.close()
+            return await self._request(raw, header, head_only)
+
+    async def _request(self, raw: bytes, header: bytes | None, head_only: bool
+                       ) -> tuple[int, str | None]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(
                 self.host, self.port, ssl=self.tls,

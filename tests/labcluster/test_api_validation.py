@@ -63,6 +63,34 @@ def test_port_range(kube_core, kube_ns):
                                "1 and 65535, inclusive]")
 
 
+def test_lifecycle_hooks_are_validated_as_upstream(kube_apps, kube_ns):
+    """validateLifecycle: one handler per hook, sleep within the grace period (1.32)."""
+    d = deployment("hooks")
+    pod = d["spec"]["template"]["spec"]
+    pod["terminationGracePeriodSeconds"] = 10
+    pod["containers"][0]["lifecycle"] = {
+        "preStop": {"sleep": {"seconds": 11}},
+        "postStart": {"exec": {"command": ["true"]}, "httpGet": {"path": "/", "port": 80}}}
+    code, body = _fails(kube_apps.create_namespaced_deployment, kube_ns, d)
+    assert code == 422
+    assert body["message"] == (
+        'Deployment.apps "hooks" is invalid: [spec.template.spec.containers[0].lifecycle.'
+        "postStart.httpGet: Forbidden: may not specify more than 1 handler type, "
+        "spec.template.spec.containers[0].lifecycle.preStop.sleep: Invalid value: 11: must "
+        "be greater than 0 and less than terminationGracePeriodSeconds (10). Enable "
+        "AllowPodLifecycleSleepActionZeroValue feature gate for zero sleep.]")
+    pod["containers"][0]["lifecycle"] = {"preStop": {}}
+    code, body = _fails(kube_apps.create_namespaced_deployment, kube_ns, d)
+    assert body["message"] == (
+        'Deployment.apps "hooks" is invalid: spec.template.spec.containers[0].lifecycle.'
+        "preStop: Required value: must specify a handler type")
+    pod["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": 5}},
+                                         "postStart": {"httpGet": {"path": "/", "port": 80}}}
+    created = kube_apps.create_namespaced_deployment(kube_ns, d)
+    assert created.spec.template.spec.containers[0].lifecycle.pre_stop.sleep.seconds == 5
+    kube_apps.delete_namespaced_deployment("hooks", kube_ns)
+
+
 def test_duplicate_container_names_and_several_errors(kube_apps, kube_ns):
     d = deployment("dup")
     c = d["spec"]["template"]["spec"]["containers"][0]

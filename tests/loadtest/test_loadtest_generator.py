@@ -167,3 +167,70 @@ def test_https_is_verified_like_any_client(lt_tls_server: tuple[str, str]) -> No
     assert "CERTIFICATE_VERIFY_FAILED" in str(reason), reason
     unverified = loadtest.run(None, url, requests=20, concurrency=2, verify_tls=False)
     assert unverified.errors == 0 and unverified.status_counts() == {200: 20}
+
+
+class ClosingServer:
+    """A real HTTP/1.1 server (asyncio, in a thread) that answers ``answers`` requests per
+    connection with keep-alive headers, then closes the connection while it is idle — what
+    a pod's graceful shutdown does to idle keep-alive connections. Counts connections."""
+
+    def __init__(self, answers: int) -> None:
+        import asyncio
+        import threading
+
+        self.answers, self.connections = answers, 0
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            try:
+                for _ in range(self.answers):
+                    await reader.readuntil(b"\r\n\r\n")
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            writer.close()
+
+        async def start() -> None:
+            self.server = await asyncio.start_server(serve, "127.0.0.1", 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+            ready.set()
+
+        self.thread = threading.Thread(target=lambda: (self.loop.run_until_complete(start()),
+                                                       self.loop.run_forever()), daemon=True)
+        self.thread.start()
+        ready.wait(10)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def test_a_get_on_an_idle_connection_the_server_closed_is_sent_again() -> None:
+    """As Go's net/http (hey), curl and browsers: a request that fails on a *reused*
+    keep-alive connection before any answer is retried once on a new connection."""
+    server = ClosingServer(answers=1)
+    try:
+        r = loadtest.run(None, f"http://127.0.0.1:{server.port}/", requests=20, concurrency=1)
+    finally:
+        server.stop()
+    assert r.status_counts() == {200: 20}
+    assert server.connections == 20  # one new connection per answer, none wasted
+
+
+def test_a_fresh_connection_closed_without_an_answer_is_an_error_not_retried() -> None:
+    server = ClosingServer(answers=0)
+    try:
+        with pytest.warns(loadtest.LoadTestWarning, match="of requests failed"):
+            r = loadtest.run(None, f"http://127.0.0.1:{server.port}/", requests=10,
+                             concurrency=1)
+    finally:
+        server.stop()
+    # closed with the request unread: a FIN or an RST, as the kernel decides
+    assert r.count == 10 and r.errors == 10
+    assert set(r.status_counts()) <= {"connection closed by server", "connection reset"}
+    assert server.connections == 10  # one attempt per request

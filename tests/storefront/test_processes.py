@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 
+import asyncpg
 import httpx
-from servers import DB_PASSWORD, StorefrontProcess, free_port
+from servers import DB_NAME, DB_PASSWORD, DB_USER, StorefrontProcess, free_port
 
 
 def wait_ready(url: str, timeout: float = 30) -> None:
@@ -65,3 +68,57 @@ def test_port_in_use_is_one_clear_line(processes):
     log = proc.log
     assert proc.stop() == 1
     assert f"cannot listen on 127.0.0.1:{backend.port}" in log
+
+
+def test_sigterm_drains_the_request_in_flight_then_exits_0(postgres_server, redis_server):
+    """What a pod's SIGTERM does: the listener closes at once (new connections are
+    refused), the request already running completes with its answer, then exit 0."""
+    proc = StorefrontProcess("backend", {
+        "DATABASE_HOST": postgres_server.host, "DATABASE_PORT": str(postgres_server.port),
+        "DATABASE_NAME": DB_NAME, "DATABASE_USER": DB_USER, "DATABASE_PASSWORD": DB_PASSWORD,
+        "REDIS_HOST": redis_server.host, "REDIS_PORT": str(redis_server.port),
+        "CACHE_TTL_SECONDS": "0", "POD_NAME": "draining"})
+
+    async def scenario() -> httpx.Response:
+        async with httpx.AsyncClient(timeout=30) as http:  # start-up done (schema, seed)
+            deadline = time.monotonic() + 30
+            while (await http.get(f"{proc.url}/api/products?limit=1")).status_code != 200:
+                assert time.monotonic() < deadline, "the backend never served products"
+                await asyncio.sleep(0.05)
+        db = await asyncpg.connect(host=postgres_server.host, port=postgres_server.port,
+                                   user=DB_USER, password=DB_PASSWORD, database=DB_NAME)
+        tx = db.transaction()
+        await tx.start()
+        await db.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")  # holds the query
+        async with httpx.AsyncClient(timeout=30) as http:
+            inflight = asyncio.create_task(http.get(f"{proc.url}/api/products?limit=3"))
+            waiting = ("SELECT count(*) FROM pg_locks WHERE NOT granted "
+                       "AND relation = 'products'::regclass")
+            deadline = time.monotonic() + 20
+            while not await db.fetchval(waiting):
+                assert time.monotonic() < deadline, "the request never reached PostgreSQL"
+                assert not inflight.done(), f"answered despite the lock: {inflight.result().text}"
+                await asyncio.sleep(0.02)
+            proc.process.send_signal(signal.SIGTERM)
+            while True:  # a fresh connection each time: no keep-alive reuse
+                try:
+                    async with httpx.AsyncClient(timeout=2) as fresh:
+                        await fresh.get(f"{proc.url}/health")
+                except httpx.ConnectError:
+                    break
+                assert time.monotonic() < deadline, "the listener stayed open after SIGTERM"
+                await asyncio.sleep(0.02)
+            assert not inflight.done()  # still held by our lock, after the listener closed
+            await tx.rollback()
+            answer = await inflight
+        await db.close()
+        return answer
+
+    try:
+        wait_ready(proc.wait_healthy().url)
+        answer = asyncio.run(scenario())
+        assert answer.status_code == 200 and len(answer.json()) == 3
+        assert proc.process.wait(20) == 0
+        assert "Traceback" not in proc.log
+    finally:
+        proc.stop()

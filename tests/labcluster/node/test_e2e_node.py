@@ -290,3 +290,114 @@ def test_attach_to_a_shell_with_stdin(cluster: Cluster) -> None:
     pod = wait_for(lambda: (p := cluster.core.read_namespaced_pod("shell", "default"))
                    .status.phase == "Failed" and p, 30, "the pod Failed with exit 3")
     assert pod.status.container_statuses[0].state.terminated.exit_code == 3
+
+
+# ---------------------------------------------------------------------------- lifecycle hooks
+# Each container notes what happens to it in <mode>.order (a hostPath the test reads after
+# the pod is gone): "prestop" when its preStop hook reaches it, "TERM <time>" at SIGTERM.
+HOOK_APP = r'''
+import http.server, os, signal, sys, time
+mode = sys.argv[1]
+def note(text):
+    with open(f"{mode}.order", "a") as f:
+        f.write(text + "\n")
+def on_term(*_):
+    note(f"TERM {time.time()}")
+    if mode != "stubborn":
+        os._exit(0)
+signal.signal(signal.SIGTERM, on_term)
+note("started")
+if mode == "http":
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            note("prestop")
+            self.send_response(200)
+            self.end_headers()
+        def log_message(self, *args):
+            pass
+    http.server.HTTPServer(("0.0.0.0", 8081), Hook).serve_forever()
+while True:
+    time.sleep(0.1)
+'''
+
+
+def _hook_container(mode: str, hooks: dict, **extra) -> dict:
+    return {"name": mode, "image": "storefront:0.1.0", "command": ["python", "app.py", mode],
+            "workingDir": "/hooks", "volumeMounts": [{"name": "hooks", "mountPath": "/hooks"}],
+            "lifecycle": hooks, **extra}
+
+
+def _hook_pod(name: str, folder: str, grace: int, containers: list[dict]) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"terminationGracePeriodSeconds": grace, "containers": containers,
+                     "volumes": [{"name": "hooks", "hostPath": {"path": folder}}]}}
+
+
+def _notes(folder, mode: str) -> list[str]:
+    path = folder / f"{mode}.order"
+    return path.read_text().split("\n")[:-1] if path.exists() else []
+
+
+def _events(cluster: Cluster, pod: str, reason: str) -> list:
+    return [e for e in cluster.core.list_namespaced_event("default").items
+            if e.involved_object.name == pod and e.reason == reason]
+
+
+def _delete_and_wait_gone(cluster: Cluster, name: str) -> float:
+    before = time.time()
+    cluster.core.delete_namespaced_pod(name, "default")
+    wait_for(lambda: name not in {p.metadata.name for p in cluster.core.list_namespaced_pod(
+        "default").items}, 60, f"pod {name} gone")
+    return before
+
+
+def test_pre_stop_hooks_run_before_sigterm(cluster: Cluster, tmp_path) -> None:
+    """exec, httpGet and sleep preStop hooks, one per container (killed in parallel, as
+    upstream): each container sees its hook before its SIGTERM; postStart runs first."""
+    tmp_path.chmod(0o755)
+    (tmp_path / "app.py").write_text(HOOK_APP)
+    note = "import sys; open(sys.argv[1] + '.order', 'a').write(sys.argv[2] + '\\n')"
+    cluster.core.create_namespaced_pod("default", _hook_pod("hooks", str(tmp_path), 30, [
+        _hook_container("exec", {
+            "postStart": {"exec": {"command": ["python", "-c", note, "exec", "poststart"]}},
+            "preStop": {"exec": {"command": ["python", "-c", note, "exec", "prestop"]}}}),
+        _hook_container("http", {"preStop": {"httpGet": {"path": "/prestop", "port": 8081}}},
+                        readinessProbe={"tcpSocket": {"port": 8081}, "periodSeconds": 1}),
+        _hook_container("sleep", {"preStop": {"sleep": {"seconds": 2}}})]))
+    wait_for(lambda: is_ready(cluster.core.read_namespaced_pod("hooks", "default")), 60,
+             "hooks Ready")
+    deleted_at = _delete_and_wait_gone(cluster, "hooks")
+    exec_notes = _notes(tmp_path, "exec")
+    # postStart races the entrypoint, as upstream's (no order between the two)
+    assert sorted(exec_notes[:2]) == ["poststart", "started"]
+    assert [n.split()[0] for n in exec_notes[-2:]] == ["prestop", "TERM"]
+    assert [n.split()[0] for n in _notes(tmp_path, "http")] == ["started", "prestop", "TERM"]
+    sleep_notes = _notes(tmp_path, "sleep")
+    assert [n.split()[0] for n in sleep_notes] == ["started", "TERM"]
+    # order, not speed: SIGTERM came after the 2 s sleep that began after the delete call
+    assert float(sleep_notes[-1].split()[1]) >= deleted_at + 2
+    assert not _events(cluster, "hooks", "FailedPreStopHook")
+
+
+def test_grace_period_bounds_a_hook_and_a_failed_hook_is_an_event(cluster: Cluster,
+                                                                  tmp_path) -> None:
+    """A hook longer than terminationGracePeriodSeconds is cut short: SIGTERM goes out
+    anyway, then SIGKILL ends a process that ignores it; a failing hook is a Warning
+    `FailedPreStopHook` with upstream's message, and the container still stops."""
+    tmp_path.chmod(0o755)
+    (tmp_path / "app.py").write_text(HOOK_APP)
+    cluster.core.create_namespaced_pod("default", _hook_pod("hooks-bounded", str(tmp_path), 2, [
+        _hook_container("stubborn", {"preStop": {"exec": {"command": ["sleep", "600"]}}}),
+        _hook_container("failing", {"preStop": {"exec": {"command": ["sh", "-c", "exit 3"]}}}),
+    ]))
+    wait_for(lambda: (p := cluster.core.read_namespaced_pod("hooks-bounded", "default"))
+             .status.container_statuses and all(
+                 s.state.running for s in p.status.container_statuses), 60, "both running")
+    wait_for(lambda: _notes(tmp_path, "stubborn") and _notes(tmp_path, "failing"), 30,
+             "both processes up")
+    _delete_and_wait_gone(cluster, "hooks-bounded")  # long before the 600 s hook would end
+    assert [n.split()[0] for n in _notes(tmp_path, "stubborn")] == ["started", "TERM"]
+    assert [n.split()[0] for n in _notes(tmp_path, "failing")] == ["started", "TERM"]
+    failed = wait_for(lambda: _events(cluster, "hooks-bounded", "FailedPreStopHook"), 10,
+                      "FailedPreStopHook")
+    assert (failed[0].type, failed[0].message) == ("Warning", "PreStopHook failed")
