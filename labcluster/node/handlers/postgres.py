@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -142,9 +143,17 @@ class PostgresImage(ImageHandler):
         config_path = launch.run_dir / "postgres-entrypoint.json"
         config_path.write_text(json.dumps(config, indent=2))
         python = self.node.python if self.node else sys.executable
+        sockets = socket_dir(launch)
+        sockets.mkdir(parents=True, exist_ok=True)
+        if launch.host_user is not None and launch.uid != 0:  # runAsUser: no root to drop
+            os.chown(sockets, launch.host_user[0], launch.host_user[1])
         # TOOLBOX_BOOT: the entrypoint of *this* labcluster (the container env has no
         # PYTHONPATH; `-m` would import whichever copy is installed)
         argv = [python, "-c", TOOLBOX_BOOT, "labcluster.node.handlers.pg_entrypoint",
                 str(config_path)]
+        # as the image's docker-entrypoint.sh: started as root it prepares the data dir
+        # and drops to the server's user (here `nobody`); started as runAsUser it is that
+        # user throughout
         return ProcessSpec(argv, self.environment(launch), self.working_dir(launch),
-                           self.image_id(), stop_signal=signal.SIGINT)
+                           self.image_id(), stop_signal=signal.SIGINT,
+                           drops_root=launch.uid == 0 or launch.host_user is None)

@@ -492,3 +492,15 @@ int uname(struct utsname *buf) {
     if (rc == 0 && host && *host) snprintf(buf->nodename, sizeof buf->nodename, "%s", host);
     return rc;
 }
+
+/* ---- containment (labcluster/node/security.py), kept apart from the network code ----
+ * With LABCLUSTER_NODUMP=1 (set by a root node, whose pods share uids such as `nobody`)
+ * the process makes itself non-dumpable: another pod of the same uid can then neither
+ * read its /proc/<pid>/environ (Secrets passed as env) nor ptrace it; the node (root)
+ * still can. execve() resets the flag, hence a constructor in every program preloaded. */
+#include <sys/prctl.h>
+
+__attribute__((constructor)) static void labnet_nodump(void) {
+    const char *flag = getenv("LABCLUSTER_NODUMP");
+    if (flag && flag[0] == '1') prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}

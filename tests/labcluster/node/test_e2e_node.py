@@ -8,14 +8,16 @@ The cluster runs with LABCLUSTER_PRIVILEGED_PORTS=remap: the path a non-root nod
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psutil
 import pytest
-from e2e_helpers import Cluster, call, is_ready, wait_for
+from e2e_helpers import Cluster, call, is_ready, wait_for, waiting_reason
 from kubernetes import client
 from kubernetes.stream import portforward, stream
 
@@ -290,3 +292,95 @@ def test_attach_to_a_shell_with_stdin(cluster: Cluster) -> None:
     pod = wait_for(lambda: (p := cluster.core.read_namespaced_pod("shell", "default"))
                    .status.phase == "Failed" and p, 30, "the pod Failed with exit 3")
     assert pod.status.container_statuses[0].state.terminated.exit_code == 3
+
+
+# ---------------------------------------------------------------------------- containment
+# Measured before (issue 17): a busybox pod read /etc/shadow, the home's kubeconfig and
+# another pod's /proc/<pid>/environ, and could signal the API server: pods ran as root.
+def _busybox(name: str, env: dict[str, str] | None = None, **spec) -> dict:
+    container = {"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"],
+                 "env": [{"name": k, "value": v} for k, v in (env or {}).items()]}
+    container.update(spec.pop("container", {}))
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [container], **spec}}
+
+
+def _running(cluster: Cluster, name: str) -> None:
+    wait_for(lambda: cluster.core.read_namespaced_pod(name, "default").status.phase ==
+             "Running", 60, f"{name} Running")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid switch needs a root node")
+def test_pod_runs_unprivileged_and_cannot_reach_host_secrets(cluster: Cluster) -> None:
+    cluster.core.create_namespaced_pod("default", _busybox("prober"))
+    _running(cluster, "prober")
+    assert _sh(cluster, "prober", "id -u") == (0, "65534\n")  # the image's root: nobody
+    home = cluster.home
+    for path in ("/etc/shadow", home / "kubeconfig", home / "store.sqlite"):
+        assert Path(path).exists(), path
+        code, out = _sh(cluster, "prober", f"read x < {path}")
+        assert code != 0 and "Permission denied" in out, (path, code, out)
+    server = int((home / "server.pid").read_text().split()[0])
+    code, out = _sh(cluster, "prober", f"kill -0 {server}")
+    assert code != 0 and "Operation not permitted" in out, out
+    psutil.Process(server).status()  # still there
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid switch needs a root node")
+def test_another_pods_environment_is_unreadable(cluster: Cluster) -> None:
+    secret = "s3cret-" + os.urandom(4).hex()
+    cluster.core.create_namespaced_pod("default", _busybox("holder", {"TOKEN": secret}))
+    cluster.core.create_namespaced_pod("default", _busybox("snoop"))
+    _running(cluster, "holder")
+    _running(cluster, "snoop")
+    holder = wait_for(lambda: [p for p in psutil.process_iter() if _has(p, secret)], 20,
+                      "the holder's process")[0]
+    assert holder.uids().real == 65534  # same uid as the snooping pod: modes do not help
+    code, out = _sh(cluster, "snoop", f"read x < /proc/{holder.pid}/environ")
+    assert code != 0 and "Permission denied" in out, (code, out)
+
+
+def _has(proc: psutil.Process, text: str) -> bool:
+    try:
+        return f"TOKEN={text}" in [f"{k}={v}" for k, v in proc.environ().items()]
+    except psutil.Error:
+        return False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid switch needs a root node")
+def test_run_as_user_group_and_fs_group_are_honoured(cluster: Cluster) -> None:
+    cluster.core.create_namespaced_pod("default", _busybox(
+        "as-user", securityContext={"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000,
+                                    "supplementalGroups": [4000]},
+        volumes=[{"name": "scratch", "emptyDir": {}}],
+        container={"volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+                   "workingDir": "/scratch"}))
+    _running(cluster, "as-user")
+    assert _sh(cluster, "as-user", "id") == (0, "uid=1000 gid=3000 groups=3000,2000,4000\n")
+    assert _sh(cluster, "as-user", "echo x > f && cat f") == (0, "x\n")
+    proc = next(p for p in psutil.process_iter() if _cwd(p).endswith("/volumes/scratch"))
+    assert (proc.uids().real, proc.gids().real) == (1000, 3000)
+
+
+def _cwd(proc: psutil.Process) -> str:
+    try:
+        return proc.cwd()
+    except psutil.Error:
+        return ""
+
+
+def test_run_as_non_root_with_a_root_image_is_a_config_error(cluster: Cluster) -> None:
+    cluster.core.create_namespaced_pod("default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nonroot"},
+        "spec": {"securityContext": {"runAsNonRoot": True},
+                 "containers": [{"name": "nginx", "image": "nginx:1.27"}]}})
+    pod = wait_for(lambda: waiting_reason(p := cluster.core.read_namespaced_pod(
+        "nonroot", "default")) == "CreateContainerConfigError" and p, 30,
+        "CreateContainerConfigError")
+    expected = (f'container has runAsNonRoot and image will run as root (pod: "nonroot_default'
+                f'({pod.metadata.uid})", container: nginx)')
+    assert pod.status.container_statuses[0].state.waiting.message == expected
+    events = wait_for(lambda: [e for e in cluster.core.list_namespaced_event("default").items
+                               if e.involved_object.name == "nonroot" and e.reason == "Failed"],
+                      20, "Failed event")
+    assert events[0].message == f"Error: {expected}"
