@@ -21,7 +21,7 @@ from labcluster import home as homedir
 from labcluster.api import ClusterApi
 from labcluster.component import ServerContext, TaskComponent
 from labcluster.errors import ApiError
-from labcluster.node import heartbeat, readonly
+from labcluster.node import heartbeat, readonly, security
 from labcluster.node.dns import HostsTable
 from labcluster.node.images import NodeConfig
 from labcluster.node.kubelet import PodWorker
@@ -88,7 +88,8 @@ class NodeComponent(TaskComponent):
         await asyncio.to_thread(reap_leftovers, self.state)
         self.table = HostsTable(self.state / "hosts")
         self.table.write({})
-        self.nodecfg = NodeConfig(hosts_file=self.table.path)
+        self.nodecfg = NodeConfig(hosts_file=self.table.path,
+                                  hide=security.private_paths(self.home))
         self.ips = IPAllocator(pod_cidr())
         self.binder = Binder(api, self.state / "volumes")
         self.network = Network(api, self.table, self.state / "proxy.json")

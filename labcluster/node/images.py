@@ -126,6 +126,7 @@ class NodeConfig:
     hosts_file: Path
     shim_mode: str = "auto"  # auto | c | python | off (see netshim.shim_env)
     python: str = sys.executable
+    hide: tuple[str, ...] = ()  # a plain-user node's paths pods must not see (security.py)
 
     def __post_init__(self) -> None:
         self.hosts_file = Path(self.hosts_file)
@@ -254,7 +255,7 @@ class ImageHandler:
         env.update(env_for(launch.host_path("/"), [(m.container_path, m.host_path)
                                                    for m in launch.mounts],
                            "/" + (launch.working_dir or self.workdir).strip("/")))
-        if launch.host_user is not None:
+        if launch.host_user is not None or launch.userns is not None:
             env["LABCLUSTER_NODUMP"] = "1"  # other pods of the same uid: no /proc/<pid>/environ
         if self.node is None:
             return env
@@ -291,6 +292,10 @@ class ImageHandler:
         """Run `spec` as the container's host user (security.py) and give that user the
         container's own files: everything in run_dir but the node's (logs, the command
         wrappers, read-only snapshots); readOnlyRootFilesystem seals the image paths."""
+        if launch.userns is not None:
+            spec.userns, spec.hide = launch.userns, launch.hide
+            spec.no_new_privs = launch.no_new_privs
+            return
         if launch.host_user is None:
             return
         uid, gid, groups = launch.host_user
@@ -316,6 +321,9 @@ class ImageHandler:
         if spec.user is None and launch.host_user is not None:
             uid, gid, groups = launch.host_user
             spec.user, spec.groups, spec.contained = (uid, gid), groups, True
+            spec.no_new_privs = launch.no_new_privs
+        elif spec.user is None and launch.userns is not None:
+            spec.userns, spec.hide = launch.userns, launch.hide
             spec.no_new_privs = launch.no_new_privs
         return spec
 

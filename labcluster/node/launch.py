@@ -63,6 +63,10 @@ class ContainerLaunch:
     no_new_privs: bool = True
     read_only_root: bool = False  # securityContext.readOnlyRootFilesystem
     uid: int | None = None  # the container's uid as it sees it (0: the image's root)
+    # a plain-user node: (uid, gid) the node's user is mapped to in the container's own
+    # user namespace, and paths hidden there (security.userns_switcher)
+    userns: tuple[int, int] | None = None
+    hide: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -124,5 +128,7 @@ class ProcessSpec:
     # no_new_privs, mount namespace) rather than a program dropping root (PostgreSQL)
     contained: bool = False
     drops_root: bool = False  # started as root on purpose: it switches user itself
+    userns: tuple[int, int] | None = None  # see ContainerLaunch.userns
+    hide: tuple[str, ...] = ()
     groups: tuple[int, ...] = ()
     no_new_privs: bool = True

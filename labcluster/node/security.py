@@ -325,6 +325,73 @@ def switcher(uid: int, gid: int, groups: tuple[int, ...], no_new_privs: bool = T
     return run
 
 
+CLONE_NEWUSER = 0x10000000
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def userns_switcher(uid: int, gid: int, hide: tuple[str, ...] = (),
+                    no_new_privs: bool = True) -> Callable[[], None]:
+    """A preexec_fn for a node that is not root: the child enters its own user and mount
+    namespaces, where the node's uid is mapped to the container's (so `id -u` says
+    runAsUser, or 0 for an image's root), and `hide` — the home's secrets, ~/.kube,
+    ~/.ssh — is covered (files by /dev/null, directories by an empty tmpfs). The node
+    owns that user namespace, so it still reads the pod's /proc entries; other pods do not
+    (each has its own namespace, and the shim makes them non-dumpable)."""
+    def run() -> None:
+        real_uid, real_gid = os.getuid(), os.getgid()
+        _check(_unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare(CLONE_NEWUSER|CLONE_NEWNS)")
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {real_uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {real_gid} 1")
+        _check(_mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+        for path in hide:
+            if os.path.isdir(path):
+                _check(_mount(b"tmpfs", path.encode(), b"tmpfs", 0, b"mode=0700,size=16k"),
+                       f"hide {path}")
+            elif os.path.exists(path):
+                _check(_mount(b"/dev/null", path.encode(), None, MS_BIND, None), f"hide {path}")
+        if no_new_privs:
+            _check(_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+    return run
+
+
+@functools.lru_cache(maxsize=1)
+def userns_available() -> bool:
+    """Whether this (non-root) node can give containers user + mount namespaces: the
+    kernel allows unprivileged ones (Debian/Fedora do; Ubuntu 24.04's AppArmor
+    restriction or a container's seccomp may not). LABCLUSTER_USERNS=0 turns it off."""
+    if os.environ.get("LABCLUSTER_USERNS", "auto") in ("0", "off") or not AVAILABLE:
+        return False
+    import subprocess
+
+    try:
+        subprocess.run(["/bin/sh", "-c", "exit 0"], check=True, timeout=10,
+                       preexec_fn=userns_switcher(os.getuid(), os.getgid()))
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
+
+
+def private_paths(home: Path) -> tuple[str, ...]:
+    """What a pod of a plain-user node must not read although it runs as the node's user:
+    the home's secrets and the user's own credentials (hidden by userns_switcher)."""
+    from labcluster.home import PRIVATE_FILES
+
+    user_home = Path.home()
+    found = [str(home / name) for name in PRIVATE_FILES if name not in ("ca.crt", "server.crt")]
+    found += [str(user_home / ".kube"), str(user_home / ".ssh"), str(user_home / ".aws"),
+              str(user_home / ".config" / "gcloud"), str(user_home / ".docker")]
+    return tuple(found)
+
+
 def popen_options(spec: Any, fallback: Callable[[], None] | None) -> dict[str, Any]:
     """subprocess options to start `spec` (a ProcessSpec): the switcher when the node is
     root and the spec names a user with `groups` set by the kubelet; otherwise the plain
@@ -332,6 +399,9 @@ def popen_options(spec: Any, fallback: Callable[[], None] | None) -> dict[str, A
     if spec.user is not None and spec.contained and switches_user() and AVAILABLE:
         uid, gid = spec.user
         return {"preexec_fn": switcher(uid, gid, tuple(spec.groups), spec.no_new_privs)}
+    if spec.userns is not None and not switches_user():
+        return {"preexec_fn": userns_switcher(*spec.userns, tuple(spec.hide),
+                                              spec.no_new_privs)}
     user, group = spec.user if spec.user else (None, None)
     return {"user": user, "group": group,
             "extra_groups": [] if user is not None else None, "preexec_fn": fallback}
