@@ -358,7 +358,9 @@ def test_run_as_user_group_and_fs_group_are_honoured(cluster: Cluster) -> None:
     _running(cluster, "as-user")
     assert _sh(cluster, "as-user", "id") == (0, "uid=1000 gid=3000 groups=3000,2000,4000\n")
     assert _sh(cluster, "as-user", "echo x > f && cat f") == (0, "x\n")
-    proc = next(p for p in psutil.process_iter() if _cwd(p).endswith("/volumes/scratch"))
+    uid = cluster.core.read_namespaced_pod("as-user", "default").metadata.uid
+    proc = next(p for p in psutil.process_iter()
+                if _cwd(p).endswith(f"/{uid}/volumes/scratch"))
     assert (proc.uids().real, proc.gids().real) == (1000, 3000)
 
 
@@ -384,3 +386,45 @@ def test_run_as_non_root_with_a_root_image_is_a_config_error(cluster: Cluster) -
                                if e.involved_object.name == "nonroot" and e.reason == "Failed"],
                       20, "Failed event")
     assert events[0].message == f"Error: {expected}"
+
+
+def test_production_manifests_run_under_restricted(cluster: Cluster) -> None:
+    """manifests/production (runAsNonRoot, readOnlyRootFilesystem, capabilities dropped,
+    seccomp) in a namespace that enforces `restricted`: admitted, every pod Ready, and the
+    read-only root is real. The postgres-exporter sidecar is left out: its image is not in
+    labcluster's catalog (ErrImagePull, nothing to do with security)."""
+    from kubernetes import utils
+
+    from labhelpers.compare import render
+    from labhelpers.manifests import with_namespace
+
+    ns = "prod"
+    cluster.core.create_namespace({"metadata": {"name": ns, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}})
+    cluster.core.create_namespaced_secret(ns, {"metadata": {"name": "postgres-secret"},
+                                               "stringData": {"password": "pw-" + os.urandom(6).hex()}})
+    served = {"ConfigMap", "Secret", "Service", "Deployment", "StatefulSet"}
+    for obj in with_namespace([o for o in render("production") if o["kind"] in served], ns):
+        if obj["kind"] == "StatefulSet":
+            spec = obj["spec"]["template"]["spec"]
+            spec["containers"] = [c for c in spec["containers"] if c["name"] != "postgres-exporter"]
+        utils.create_from_dict(cluster.api, obj, namespace=ns)
+
+    def all_ready() -> list[client.V1Pod]:
+        pods = cluster.core.list_namespaced_pod(ns).items
+        return pods if len(pods) >= 7 and all(is_ready(p) for p in pods) else []
+
+    pods = wait_for(all_ready, 240, "every production pod Ready")
+    backend = next(p.metadata.name for p in pods if p.metadata.name.startswith("ecommerce-backend"))
+
+    def sh(script: str) -> tuple[int, str]:
+        ws = stream(cluster.core.connect_get_namespaced_pod_exec, backend, ns,
+                    command=["sh", "-c", script], stderr=True, stdin=False, stdout=True,
+                    tty=False, _preload_content=False)
+        ws.run_forever(timeout=20)
+        return ws.returncode, ws.read_stdout() + ws.read_stderr()
+
+    assert sh("id -u") == (0, "10001\n")
+    # the shell starts in its workingDir, the container's "/": readOnlyRootFilesystem
+    code, out = sh("echo x > written")
+    assert code != 0 and "Permission denied" in out, (code, out)
