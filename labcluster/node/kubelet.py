@@ -322,7 +322,7 @@ class PodWorker:
         launch.no_new_privs = ident.no_new_privs
         launch.read_only_root = ident.read_only_root
         if launch.host_user is None and security.userns_available():
-            launch.userns, launch.hide = (ident.uid, ident.gid), self.node.hide
+            launch.userns, launch.hide = security.userns_ids(ident), self.node.hide
         fs_group = ((self.pod["spec"].get("securityContext") or {}).get("fsGroup"))
         if fs_group is not None and launch.host_user is not None:
             security.apply_fs_group([self.dir / "volumes" / v["name"] for v in self.pod[

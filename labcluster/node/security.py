@@ -127,6 +127,13 @@ def host_ids(ident: Identity) -> tuple[int, int, tuple[int, ...]] | None:
     return host(ident.uid), host(ident.gid), tuple(dict.fromkeys(host(g) for g in ident.groups))
 
 
+def userns_ids(ident: Identity) -> tuple[int, int]:
+    """The (uid, gid) a plain-user node's container sees itself as: its own, with root
+    as `nobody` as on a root node — root inside a one-uid namespace cannot setgroups()
+    (nginx's workers call initgroups and stop), and is no more root than nobody."""
+    return (ident.uid or NOBODY, ident.gid or NOBODY)
+
+
 # --------------------------------------------------------------------------- file ownership
 def give(path: Path, uid: int, gid: int) -> None:
     """chown -R `path` to uid:gid where it differs (the container's own files)."""

@@ -31,6 +31,9 @@ def test_image_user_unless_run_as_user_and_container_wins_over_pod() -> None:
     # no runAsGroup and a uid that is not the image's: the runtime gives gid 0
     assert ident == security.Identity(1001, 0, (3000, 2000), no_new_privs=False,
                                       read_only_root=True)
+    # a plain-user node's namespace: root is nobody there too, other ids as they are
+    assert security.userns_ids(ident) == (1001, 65534)
+    assert security.userns_ids(security.Identity(0, 0)) == (65534, 65534)
 
 
 def test_run_as_non_root_messages_are_the_kubelets() -> None:
