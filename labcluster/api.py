@@ -28,6 +28,7 @@ from . import (
     errors,
     managedfields,
     patch,
+    podsecurity,
     quota,
     validation,
 )
@@ -258,6 +259,7 @@ class ClusterApi:
         self._namespace_admission(r, ns, meta["name"])
         if self.store.peek(res_key(r), ns, meta["name"]) is not None:
             raise errors.already_exists(r.plural, r.group, meta["name"])
+        self._pod_security(r, obj)
         self._admit(r, obj, None)
         quota.check_quota(self.store, r, obj)  # validating: last, on the final object
         managedfields.record_update(None, obj, field_manager or DEFAULT_MANAGER, r.api_version)
@@ -284,6 +286,22 @@ class ClusterApi:
             for k, v in obj.pop("stringData").items():
                 data[k] = base64.b64encode(str(v).encode()).decode()
         defaults.apply_defaults(r.plural, obj)
+
+    def _pod_security(self, r: Resource, obj: dict[str, Any]) -> None:
+        """PodSecurity admission (podsecurity.py): pods are enforced and warned about,
+        workloads' pod templates only warned about, as upstream."""
+        if r.group not in ("", "apps", "batch") or (
+                r.plural != "pods" and r.plural not in podsecurity.TEMPLATES):
+            return
+        nsobj = self.store.peek("/namespaces", "", obj["metadata"].get("namespace", ""))
+        labels = ((nsobj or {}).get("metadata") or {}).get("labels") or {}
+        if r.plural == "pods":
+            name = obj["metadata"].get("name", "")
+            podsecurity.admit_pod(
+                obj, labels, lambda why: errors.forbidden(r.plural, r.group, name, why),
+                validation.warn)
+        else:
+            podsecurity.warn_template(r.plural, obj, labels, validation.warn)
 
     def _admit(self, r: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         """Mutating admission: Service ClusterIPs and node ports, DefaultStorageClass."""
@@ -372,6 +390,8 @@ class ClusterApi:
                     data[k] = base64.b64encode(str(v).encode()).decode()
             if r.plural in ("services", "persistentvolumeclaims"):
                 self._admit(r, new, old)
+            if r.plural in podsecurity.TEMPLATES:
+                self._pod_security(r, new)
             defaults.apply_defaults(r.plural, new)
             if r.plural == "namespaces":
                 new["status"] = old.get("status", {})

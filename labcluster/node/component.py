@@ -21,7 +21,7 @@ from labcluster import home as homedir
 from labcluster.api import ClusterApi
 from labcluster.component import ServerContext, TaskComponent
 from labcluster.errors import ApiError
-from labcluster.node import clusterdns, heartbeat, readonly
+from labcluster.node import clusterdns, heartbeat, readonly, security
 from labcluster.node.dns import HostsTable
 from labcluster.node.images import NodeConfig
 from labcluster.node.kubelet import PodWorker
@@ -96,7 +96,8 @@ class NodeComponent(TaskComponent):
         self.network = Network(api, self.table, self.state / "proxy.json")
         self.network.dns = await clusterdns.start_server(self.ips.allocate())
         dns_ip = await clusterdns.ensure_service(api, self.network.dns)
-        self.nodecfg = NodeConfig(hosts_file=self.table.path, nameserver=dns_ip)
+        self.nodecfg = NodeConfig(hosts_file=self.table.path, nameserver=dns_ip,
+                                  hide=security.private_paths(self.home))
         await register_node(api, self.home)
         await ensure_default_class(api)
         for res in ("pods", "persistentvolumeclaims", "services", "endpoints",

@@ -14,7 +14,7 @@ import os
 import signal
 from dataclasses import dataclass
 
-from labcluster.node import readonly
+from labcluster.node import readonly, security
 from labcluster.node.images import CommandNotFound, ImageHandler
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
 from labcluster.node.supervisor import MARKER
@@ -53,7 +53,6 @@ class Exec:
         channel with exit code 127, as the runtime does.
         """
         spec = self.spec(argv)
-        user, group = spec.user if spec.user else (None, None)
         return await asyncio.create_subprocess_exec(
             *spec.argv,
             env=spec.env,
@@ -62,9 +61,7 @@ class Exec:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            user=user,
-            group=group,
-            preexec_fn=readonly.preexec(spec),
+            **security.popen_options(spec, readonly.preexec(spec)),
         )
 
     async def run_async(

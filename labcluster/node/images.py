@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labcluster.node import security
 from labcluster.node.binaries import Install
 from labcluster.node.containerfs import env_for
 from labcluster.node.dns import write_resolv_conf
@@ -78,9 +79,11 @@ class ImageRef:
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 TOOLBOX_BOOT = (f"import runpy, sys; sys.path.insert(0, {PACKAGE_ROOT!r}); sys.argv.pop(0); "
                 "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)")
-COMMON_TOOLS = ("tar", "test")  # in every stock image; kubectl cp execs them
+COMMON_TOOLS = ("tar", "test", "id")  # in every stock image; kubectl cp execs them
 # Tags that can exist for the stock images: "16", "16.4", "16.4-alpine", "alpine", "latest".
 STOCK_TAG = re.compile(r"^(latest|stable|alpine|bookworm|bullseye|\d+(\.\d+){0,2}([-.][a-z0-9.]+)*)$")
+#: run_dir entries that stay the node's (root's) when the container runs as another user
+NODE_OWNED = frozenset({"logs", "bin", "readonly"})
 TAG_VERSION = re.compile(r"^(\d+)(?:\.\d+){0,2}(.*)$")
 
 
@@ -125,6 +128,7 @@ class NodeConfig:
     shim_mode: str = "auto"  # auto | c | python | off (see netshim.shim_env)
     python: str = sys.executable
     nameserver: str | None = None  # kube-dns's ClusterIP: each container's resolv.conf
+    hide: tuple[str, ...] = ()  # a plain-user node's paths pods must not see (security.py)
 
     def __post_init__(self) -> None:
         self.hosts_file = Path(self.hosts_file)
@@ -145,6 +149,9 @@ class ImageHandler:
     cmd: list[str] = field(default_factory=list)
     workdir: str = "/"
     default_env: dict[str, str] = field(default_factory=dict)
+    # the image's USER as (uid, gid): what a container runs as without runAsUser (root for
+    # postgres, redis, nginx, busybox; curl_user 100:101; storefront 10001, its Dockerfile's)
+    user: tuple[int, int] = (0, 0)
 
     # ----- what subclasses describe -----
 
@@ -250,6 +257,8 @@ class ImageHandler:
         env.update(env_for(launch.host_path("/"), [(m.container_path, m.host_path)
                                                    for m in launch.mounts],
                            "/" + (launch.working_dir or self.workdir).strip("/")))
+        if launch.host_user is not None or launch.userns is not None:
+            env["LABCLUSTER_NODUMP"] = "1"  # other pods of the same uid: no /proc/<pid>/environ
         if self.node is None:
             return env
         if self.node.nameserver:  # what the kubelet writes for dnsPolicy ClusterFirst
@@ -280,7 +289,28 @@ class ImageHandler:
         self.write_bin_dir(launch)
         spec = self.main_spec(launch)
         spec.drop_write_override = launch.has_read_only_mounts
+        if not spec.drops_root:  # PostgreSQL's entrypoint switches user itself
+            self.contain(launch, spec)
         return spec
+
+    def contain(self, launch: ContainerLaunch, spec: ProcessSpec) -> None:
+        """Run `spec` as the container's host user (security.py) and give that user the
+        container's own files: everything in run_dir but the node's (logs, the command
+        wrappers, read-only snapshots); readOnlyRootFilesystem seals the image paths."""
+        if launch.userns is not None:
+            spec.userns, spec.hide = launch.userns, launch.hide
+            spec.no_new_privs = launch.no_new_privs
+            return
+        if launch.host_user is None:
+            return
+        uid, gid, groups = launch.host_user
+        spec.user, spec.groups, spec.contained = (uid, gid), groups, True
+        spec.no_new_privs = launch.no_new_privs
+        for entry in launch.run_dir.iterdir():
+            if entry.name not in NODE_OWNED:
+                security.give(entry, uid, gid)
+        if launch.read_only_root:
+            security.seal_root(launch.run_dir / "rootfs")
 
     def exec_env(self, launch: ContainerLaunch) -> dict[str, str]:
         """Environment for `kubectl exec` (the main process's, plus image conveniences)."""
@@ -289,10 +319,18 @@ class ImageHandler:
     def exec_spec(self, launch: ContainerLaunch, argv: list[str]) -> ProcessSpec:
         self.write_bin_dir(launch)
         resolved = self.resolve_command(launch, argv)
-        return ProcessSpec(
+        spec = ProcessSpec(
             resolved, self.exec_env(launch), self.working_dir(launch), self.image_id(),
             user=self.exec_user(), drop_write_override=launch.has_read_only_mounts,
         )
+        if spec.user is None and launch.host_user is not None:
+            uid, gid, groups = launch.host_user
+            spec.user, spec.groups, spec.contained = (uid, gid), groups, True
+            spec.no_new_privs = launch.no_new_privs
+        elif spec.user is None and launch.userns is not None:
+            spec.userns, spec.hide = launch.userns, launch.hide
+            spec.no_new_privs = launch.no_new_privs
+        return spec
 
     def exec_user(self) -> tuple[int, int] | None:
         return None

@@ -21,7 +21,7 @@ from labcluster.api import ClusterApi
 from labcluster.component import cancel_tasks
 from labcluster.errors import ApiError
 from labcluster.meta import now
-from labcluster.node import leftovers, probes, readonly
+from labcluster.node import leftovers, probes, readonly, security
 from labcluster.node.dns import search_list
 from labcluster.node.exec import Exec
 from labcluster.node.images import (
@@ -315,6 +315,22 @@ class PodWorker:
             cpu_limit=millicores(limits["cpu"]) if "cpu" in limits else None,
             dns_search=search_list(self.ns), hostname=hostname)
 
+    def _secure(self, launch: ContainerLaunch, c: ContainerState, handler: ImageHandler) -> None:
+        """securityContext → who the container runs as (security.py); as root, fsGroup
+        gives the pod's emptyDirs to its group, as the kubelet does (not its claims: they
+        are hostPath volumes, whose ownership the kubelet never manages)."""
+        ident = security.identity(self.pod, c.spec, handler.user)
+        launch.uid = ident.uid
+        launch.host_user = security.host_ids(ident)
+        launch.no_new_privs = ident.no_new_privs
+        launch.read_only_root = ident.read_only_root
+        if launch.host_user is None and security.userns_available():
+            launch.userns, launch.hide = security.userns_ids(ident), self.node.hide
+        fs_group = ((self.pod["spec"].get("securityContext") or {}).get("fsGroup"))
+        if fs_group is not None and launch.host_user is not None:
+            security.apply_fs_group([self.dir / "volumes" / v["name"] for v in self.pod[
+                "spec"].get("volumes") or [] if "emptyDir" in v], int(fs_group))
+
     async def _run_container(self, c: ContainerState, init: bool = False) -> None:
         """The container's life; an unexpected error is reported, not a silent hang."""
         while not self.stopping:
@@ -369,6 +385,15 @@ class PodWorker:
             runs = handler.runs()  # what runs for the tag, said where a learner looks
             await self.event("Pulled", f'Container image "{image}" already present on machine'
                              + (f"; labcluster runs {runs}" if runs else ""))
+            try:  # the image's user is known once pulled: runAsNonRoot is checked now
+                await asyncio.to_thread(self._secure, launch, c, handler)
+            except (security.RunAsRootRefused, OSError) as exc:
+                c.state = {"waiting": {"reason": "CreateContainerConfigError",
+                                       "message": str(exc)}}
+                self.touch()
+                await self.event("Failed", f"Error: {exc}", "Warning")
+                await asyncio.sleep(2)
+                continue
             try:
                 spec = await asyncio.to_thread(handler.prepare, launch)
                 spec.stdin = bool(c.spec.get("stdin"))

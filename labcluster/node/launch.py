@@ -57,6 +57,16 @@ class ContainerLaunch:
     cpu_limit: int | None = None  # millicores
     dns_search: list[str] = field(default_factory=list)
     hostname: str = ""
+    # (uid, gid, groups) the container runs as on this machine, decided by the kubelet
+    # (security.py); None: as the node's own user (a plain-user node, or tests)
+    host_user: tuple[int, int, tuple[int, ...]] | None = None
+    no_new_privs: bool = True
+    read_only_root: bool = False  # securityContext.readOnlyRootFilesystem
+    uid: int | None = None  # the container's uid as it sees it (0: the image's root)
+    # a plain-user node: (uid, gid) the node's user is mapped to in the container's own
+    # user namespace, and paths hidden there (security.userns_switcher)
+    userns: tuple[int, int] | None = None
+    hide: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -114,3 +124,11 @@ class ProcessSpec:
     # root obeys file modes (read-only mounts): no CAP_DAC_OVERRIDE, see readonly.py
     drop_write_override: bool = False
     stdin: bool = False  # the container's `stdin: true`: a pipe that pods/attach writes to
+    # `contained`: `user` is the container's own (security.switcher: groups, capabilities,
+    # no_new_privs, mount namespace) rather than a program dropping root (PostgreSQL)
+    contained: bool = False
+    drops_root: bool = False  # started as root on purpose: it switches user itself
+    userns: tuple[int, int] | None = None  # see ContainerLaunch.userns
+    hide: tuple[str, ...] = ()
+    groups: tuple[int, ...] = ()
+    no_new_privs: bool = True

@@ -162,8 +162,9 @@ class Binder:
             return False
         path = self.path(ns, name)
         path.mkdir(parents=True, exist_ok=True)
-        for p in (path, path.parent, self.root):
-            p.chmod(homedir.dir_mode())  # as root PostgreSQL (nobody) traverses to its data
+        for p in (path.parent, self.root):
+            p.chmod(homedir.dir_mode())  # as root pods (never root) traverse to their data
+        path.chmod(0o777)  # as local-path/hostpath provisioners make it: any pod uid writes
         spec = pvc.get("spec") or {}
         size = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
         pv_name = f"pvc-{pvc['metadata']['uid']}"

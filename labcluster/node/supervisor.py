@@ -36,7 +36,7 @@ from pathlib import Path
 
 import psutil
 
-from labcluster.node import leftovers, readonly
+from labcluster.node import leftovers, readonly, security
 from labcluster.node.launch import ProcessSpec
 from labcluster.node.logs import LogPump, rotate
 
@@ -189,7 +189,6 @@ class ContainerProcess:
         log_path = rotate(self.log_dir)
         self._pump = LogPump(log_path)
         env = {**self.spec.env, MARKER: self.marker}
-        user, group = self.spec.user if self.spec.user else (None, None)
         try:
             self.popen = subprocess.Popen(
                 self.spec.argv,
@@ -200,10 +199,7 @@ class ContainerProcess:
                 stderr=subprocess.PIPE,
                 start_new_session=True,
                 close_fds=True,
-                user=user,
-                group=group,
-                extra_groups=[] if user is not None else None,
-                preexec_fn=readonly.preexec(self.spec),
+                **security.popen_options(self.spec, readonly.preexec(self.spec)),
             )
         except OSError as exc:
             self._pump.write("stderr", f"labcluster: cannot start {self.spec.argv[0]}: {exc}")

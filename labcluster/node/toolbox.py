@@ -412,9 +412,28 @@ def hostname(args: list[str]) -> int:
     return 0
 
 
+def id_(args: list[str]) -> int:
+    """busybox `id`: `-u`, `-g`, `-G`, or `uid=1000 gid=1000 groups=1000,2000` (numbers only:
+    a container's users are rarely in the host's /etc/passwd)."""
+    groups = [os.getegid(), *(g for g in os.getgroups() if g != os.getegid())]
+    if args[:1] == ["-u"]:
+        print(os.geteuid())
+    elif args[:1] == ["-g"]:
+        print(os.getegid())
+    elif args[:1] == ["-G"]:
+        print(" ".join(map(str, groups)))
+    elif args:
+        print(f"id: unrecognized option: {args[0]}", file=sys.stderr)
+        return 1
+    else:
+        print(f"uid={os.geteuid()} gid={os.getegid()} groups={','.join(map(str, groups))}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "nslookup": nslookup,
     "dig": dig,
+    "id": id_,
     "wget": wget,
     "curl": curl,
     "sleep": sleep,

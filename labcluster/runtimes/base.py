@@ -44,7 +44,10 @@ class Command:
         return result
 
     def full_env(self) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+        keep = ("PATH", "LANG", "LC_ALL", "TZ")
+        if "LABCLUSTER_USER_NAME" in os.environ:  # a uid without passwd entry: the shim
+            keep += ("LABCLUSTER_USER_NAME", "LD_PRELOAD")  # names it (node/security.py)
+        base = {k: v for k, v in os.environ.items() if k in keep}
         return {**base, **self.env}
 
     def user_kwargs(self) -> dict:

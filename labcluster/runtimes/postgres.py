@@ -108,6 +108,11 @@ def reachable_bin_dir(bin_dir: Path, user: tuple[int, int] | None,
     version = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
                              text=True, check=True).stdout.split()[-1]
     cache = Path(cache_root or tempfile.gettempdir()) / f"labcluster-pginstall-{version}"
+    if cache.exists():  # pods share the temp dir: a copy someone else made is not ours
+        st = cache.lstat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022 or cache.is_symlink():
+            raise ServerError(f"{cache} is not ours or is writable by others; refusing to "
+                              f"run PostgreSQL from it (remove it)")
     if not (cache / "bin" / "postgres").exists():
         staging = Path(tempfile.mkdtemp(prefix=f"{cache.name}.", dir=cache.parent))
         shutil.copytree(install, staging / "tree", symlinks=True)

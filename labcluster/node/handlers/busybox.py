@@ -49,7 +49,9 @@ class CurlImage(ImageHandler):
     @classmethod
     def create(cls, ref: ImageRef, node: NodeConfig | None) -> CurlImage:
         _stock(ref)
-        return cls(ref, node, entrypoint=["curl"], cmd=["--help"], workdir="/home/curl_user")
+        # the image's USER curl_user (uid 100, group curl_group 101)
+        return cls(ref, node, entrypoint=["curl"], cmd=["--help"], workdir="/home/curl_user",
+                   user=(100, 101))
 
     def commands(self) -> dict[str, list[str]]:
         table = {"sh": ["/bin/sh"], **self.toolbox(*APPLETS)}

@@ -159,7 +159,8 @@ class NginxImage(ImageHandler):
         temp = prefix / "temp"
         temp.mkdir(parents=True, exist_ok=True)
         mime = Path("/etc/nginx/mime.types")
-        user = "user root root;\n" if os.getuid() == 0 else ""
+        # a root master runs its workers as root (the node's user); a contained one as itself
+        user = "user root root;\n" if os.getuid() == 0 and launch.host_user is None else ""
         main = prefix / "nginx.conf"
         main.write_text(
             f"daemon off;\n{user}worker_processes 1;\npid {prefix / 'nginx.pid'};\n"

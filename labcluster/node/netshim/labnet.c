@@ -983,3 +983,54 @@ int uname(struct utsname *buf) {
     if (rc == 0 && host && *host) snprintf(buf->nodename, sizeof buf->nodename, "%s", host);
     return rc;
 }
+
+/* ---- containment (labcluster/node/security.py), kept apart from the network code ----
+ * With LABCLUSTER_NODUMP=1 (set by a root node, whose pods share uids such as `nobody`)
+ * the process makes itself non-dumpable: another pod of the same uid can then neither
+ * read its /proc/<pid>/environ (Secrets passed as env) nor ptrace it; the node (root)
+ * still can. execve() resets the flag, hence a constructor in every program preloaded. */
+#include <sys/prctl.h>
+
+__attribute__((constructor)) static void labnet_nodump(void) {
+    const char *flag = getenv("LABCLUSTER_NODUMP");
+    if (flag && flag[0] == '1') prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* ---- the image's /etc/passwd for a uid this machine does not know (security.py) ----
+ * A container run as runAsUser 70 (the postgres image's own user) is a uid the host's
+ * passwd may lack; initdb and postgres look themselves up and stop ("could not look up
+ * effective user ID 70"). The official image's entrypoint covers that with nss_wrapper;
+ * here LABCLUSTER_USER_NAME names the container's user and only that lookup is answered. */
+#include <pwd.h>
+
+static struct passwd *labnet_own_user(uid_t uid, struct passwd *pw, char *buf, size_t n) {
+    const char *name = getenv("LABCLUSTER_USER_NAME");
+    if (!name || uid != geteuid() || strlen(name) + 1 > n) return NULL;
+    memcpy(buf, name, strlen(name) + 1);
+    pw->pw_name = buf;
+    pw->pw_passwd = (char *)"x";
+    pw->pw_uid = uid;
+    pw->pw_gid = getegid();
+    pw->pw_gecos = (char *)"";
+    pw->pw_dir = (char *)"/";
+    pw->pw_shell = (char *)"/bin/sh";
+    return pw;
+}
+
+struct passwd *getpwuid(uid_t uid) {
+    static struct passwd *(*real)(uid_t);
+    static struct passwd pw;
+    static char name[64];
+    if (!real) real = (struct passwd * (*)(uid_t)) next("getpwuid");
+    struct passwd *found = real ? real(uid) : NULL;
+    return found ? found : labnet_own_user(uid, &pw, name, sizeof name);
+}
+
+int getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t n, struct passwd **result) {
+    static int (*real)(uid_t, struct passwd *, char *, size_t, struct passwd **);
+    if (!real) real = (int (*)(uid_t, struct passwd *, char *, size_t, struct passwd **))
+        next("getpwuid_r");
+    int rc = real ? real(uid, pw, buf, n, result) : ENOENT;
+    if (rc == 0 && *result == NULL) *result = labnet_own_user(uid, pw, buf, n);
+    return rc;
+}

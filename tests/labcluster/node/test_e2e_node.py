@@ -8,14 +8,16 @@ The cluster runs with LABCLUSTER_PRIVILEGED_PORTS=remap: the path a non-root nod
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psutil
 import pytest
-from e2e_helpers import Cluster, call, is_ready, wait_for
+from e2e_helpers import Cluster, call, is_ready, wait_for, waiting_reason
 from kubernetes import client
 from kubernetes.stream import portforward, stream
 
@@ -401,3 +403,139 @@ def test_grace_period_bounds_a_hook_and_a_failed_hook_is_an_event(cluster: Clust
     failed = wait_for(lambda: _events(cluster, "hooks-bounded", "FailedPreStopHook"), 10,
                       "FailedPreStopHook")
     assert (failed[0].type, failed[0].message) == ("Warning", "PreStopHook failed")
+
+
+# ---------------------------------------------------------------------------- containment
+# Measured before (issue 17): a busybox pod read /etc/shadow, the home's kubeconfig and
+# another pod's /proc/<pid>/environ, and could signal the API server: pods ran as root.
+def _busybox(name: str, env: dict[str, str] | None = None, **spec) -> dict:
+    container = {"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"],
+                 "env": [{"name": k, "value": v} for k, v in (env or {}).items()]}
+    container.update(spec.pop("container", {}))
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [container], **spec}}
+
+
+def _running(cluster: Cluster, name: str) -> None:
+    wait_for(lambda: cluster.core.read_namespaced_pod(name, "default").status.phase ==
+             "Running", 60, f"{name} Running")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid switch needs a root node")
+def test_pod_runs_unprivileged_and_cannot_reach_host_secrets(cluster: Cluster) -> None:
+    cluster.core.create_namespaced_pod("default", _busybox("prober"))
+    _running(cluster, "prober")
+    assert _sh(cluster, "prober", "id -u") == (0, "65534\n")  # the image's root: nobody
+    home = cluster.home
+    for path in ("/etc/shadow", home / "kubeconfig", home / "store.sqlite"):
+        assert Path(path).exists(), path
+        code, out = _sh(cluster, "prober", f"read x < {path}")
+        assert code != 0 and "Permission denied" in out, (path, code, out)
+    server = int((home / "server.pid").read_text().split()[0])
+    code, out = _sh(cluster, "prober", f"kill -0 {server}")
+    assert code != 0 and "Operation not permitted" in out, out
+    psutil.Process(server).status()  # still there
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid switch needs a root node")
+def test_another_pods_environment_is_unreadable(cluster: Cluster) -> None:
+    secret = "s3cret-" + os.urandom(4).hex()
+    cluster.core.create_namespaced_pod("default", _busybox("holder", {"TOKEN": secret}))
+    cluster.core.create_namespaced_pod("default", _busybox("snoop"))
+    _running(cluster, "holder")
+    _running(cluster, "snoop")
+    holder = wait_for(lambda: [p for p in psutil.process_iter() if _has(p, secret)], 20,
+                      "the holder's process")[0]
+    assert holder.uids().real == 65534  # same uid as the snooping pod: modes do not help
+    code, out = _sh(cluster, "snoop", f"read x < /proc/{holder.pid}/environ")
+    assert code != 0 and "Permission denied" in out, (code, out)
+
+
+def _has(proc: psutil.Process, text: str) -> bool:
+    try:
+        return f"TOKEN={text}" in [f"{k}={v}" for k, v in proc.environ().items()]
+    except psutil.Error:
+        return False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid switch needs a root node")
+def test_run_as_user_group_and_fs_group_are_honoured(cluster: Cluster) -> None:
+    cluster.core.create_namespaced_pod("default", _busybox(
+        "as-user", securityContext={"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000,
+                                    "supplementalGroups": [4000]},
+        volumes=[{"name": "scratch", "emptyDir": {}}],
+        container={"volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+                   "workingDir": "/scratch"}))
+    _running(cluster, "as-user")
+    assert _sh(cluster, "as-user", "id") == (0, "uid=1000 gid=3000 groups=3000,2000,4000\n")
+    assert _sh(cluster, "as-user", "echo x > f && cat f") == (0, "x\n")
+    uid = cluster.core.read_namespaced_pod("as-user", "default").metadata.uid
+    proc = next(p for p in psutil.process_iter()
+                if _cwd(p).endswith(f"/{uid}/volumes/scratch"))
+    assert (proc.uids().real, proc.gids().real) == (1000, 3000)
+
+
+def _cwd(proc: psutil.Process) -> str:
+    try:
+        return proc.cwd()
+    except psutil.Error:
+        return ""
+
+
+def test_run_as_non_root_with_a_root_image_is_a_config_error(cluster: Cluster) -> None:
+    cluster.core.create_namespaced_pod("default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nonroot"},
+        "spec": {"securityContext": {"runAsNonRoot": True},
+                 "containers": [{"name": "nginx", "image": "nginx:1.27"}]}})
+    pod = wait_for(lambda: waiting_reason(p := cluster.core.read_namespaced_pod(
+        "nonroot", "default")) == "CreateContainerConfigError" and p, 30,
+        "CreateContainerConfigError")
+    expected = (f'container has runAsNonRoot and image will run as root (pod: "nonroot_default'
+                f'({pod.metadata.uid})", container: nginx)')
+    assert pod.status.container_statuses[0].state.waiting.message == expected
+    events = wait_for(lambda: [e for e in cluster.core.list_namespaced_event("default").items
+                               if e.involved_object.name == "nonroot" and e.reason == "Failed"],
+                      20, "Failed event")
+    assert events[0].message == f"Error: {expected}"
+
+
+def test_production_manifests_run_under_restricted(cluster: Cluster) -> None:
+    """manifests/production (runAsNonRoot, readOnlyRootFilesystem, capabilities dropped,
+    seccomp) in a namespace that enforces `restricted`: admitted, every pod Ready, and the
+    read-only root is real. The postgres-exporter sidecar is left out: its image is not in
+    labcluster's catalog (ErrImagePull, nothing to do with security)."""
+    from kubernetes import utils
+
+    from labhelpers.compare import render
+    from labhelpers.manifests import with_namespace
+
+    ns = "prod"
+    cluster.core.create_namespace({"metadata": {"name": ns, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}})
+    cluster.core.create_namespaced_secret(ns, {"metadata": {"name": "postgres-secret"},
+                                               "stringData": {"password": "pw-" + os.urandom(6).hex()}})
+    served = {"ConfigMap", "Secret", "Service", "Deployment", "StatefulSet"}
+    for obj in with_namespace([o for o in render("production") if o["kind"] in served], ns):
+        if obj["kind"] == "StatefulSet":
+            spec = obj["spec"]["template"]["spec"]
+            spec["containers"] = [c for c in spec["containers"] if c["name"] != "postgres-exporter"]
+        utils.create_from_dict(cluster.api, obj, namespace=ns)
+
+    def all_ready() -> list[client.V1Pod]:
+        pods = cluster.core.list_namespaced_pod(ns).items
+        return pods if len(pods) >= 7 and all(is_ready(p) for p in pods) else []
+
+    pods = wait_for(all_ready, 240, "every production pod Ready")
+    backend = next(p.metadata.name for p in pods if p.metadata.name.startswith("ecommerce-backend"))
+
+    def sh(script: str) -> tuple[int, str]:
+        ws = stream(cluster.core.connect_get_namespaced_pod_exec, backend, ns,
+                    command=["sh", "-c", script], stderr=True, stdin=False, stdout=True,
+                    tty=False, _preload_content=False)
+        ws.run_forever(timeout=20)
+        return ws.returncode, ws.read_stdout() + ws.read_stderr()
+
+    assert sh("id -u") == (0, "10001\n")
+    # the shell starts in its workingDir, the container's "/": readOnlyRootFilesystem
+    code, out = sh("echo x > written")
+    assert code != 0 and "Permission denied" in out, (code, out)

@@ -280,3 +280,17 @@ def _install() -> None:
 
 if os.environ.get("LABCLUSTER_SHIM") == "python":
     _install()
+
+
+def _nodump() -> None:
+    """labnet.c's labnet_nodump for Python processes (a root node's pods: see security.py)."""
+    if os.environ.get("LABCLUSTER_NODUMP") == "1":
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+        except (OSError, AttributeError):
+            pass
+
+
+_nodump()
