@@ -3,6 +3,7 @@ cluster gave, and a hint when it fails. Every probe goes through the Lab's own h
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from labhelpers.podstatus import is_ready, pod_status
 from labhelpers.styling import LabFrame
-from labhelpers.tables import endpoint_addresses
+from labhelpers.tables import endpoint_addresses, event_time
 
 if TYPE_CHECKING:
     from labhelpers.lab import Lab
@@ -19,6 +20,8 @@ EXPECTED_PODS = 7
 CONFIG_MAP = "ecommerce-config"
 CONFIG_KEYS = ("DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "REDIS_HOST", "REDIS_PORT")
 Result = tuple[bool, str, str]  # ok, evidence, hint
+#: The lab text's criterion: "No `Liveness probe failed` events in last 5 minutes".
+LIVENESS_WINDOW = dt.timedelta(minutes=5)
 
 
 class CheckFailed(AssertionError):
@@ -136,6 +139,33 @@ def products_table(lab: Lab) -> Result:
                                 "database: lab.logs('deploy/ecommerce-backend')")
 
 
+def liveness_failures(events: list[Any], since: dt.datetime) -> list[Any]:
+    """The kubelet's `Unhealthy` events for a liveness probe ("Liveness probe failed: …",
+    or "…errored: …" when it could not run) last seen at or after `since`."""
+    return [e for e in events if e.reason == "Unhealthy"
+            and (e.message or "").startswith(("Liveness probe failed", "Liveness probe errored"))
+            and event_time(e) >= since]
+
+
+def no_liveness_failures(lab: Lab) -> Result:
+    """Every failed liveness probe is an event; three in a row restart the container. One in
+    the window is a process the kubelet found unresponsive: a lab that is healthy has none.
+    Events of pods deleted since count too: they happened in this namespace."""
+    since = dt.datetime.now(dt.UTC) - LIVENESS_WINDOW
+    found = liveness_failures(lab.core.list_namespaced_event(lab.namespace).items, since)
+    if not found:
+        return True, "no Liveness probe failed events in the last 5 minutes", ""
+    per_pod: dict[str, int] = {}
+    for e in found:
+        per_pod[e.involved_object.name] = per_pod.get(e.involved_object.name, 0) + (e.count or 1)
+    last = max(found, key=event_time)
+    pods = ", ".join(f"{name} ×{n}" for name, n in sorted(per_pod.items()))
+    return False, f"{pods}; last: {last.message}"[:200], (
+        "lab.events(warnings_only=True), lab.describe('<pod>'): is the probe's path, port "
+        "or timeout right, or was the process stuck? failureThreshold failures in a row "
+        "restart it")
+
+
 CRITERIA: list[tuple[str, Callable[[Lab], Result]]] = [
     ("all pods Running and Ready", pods_ready),
     ("7 pods", pod_count),
@@ -149,6 +179,7 @@ CRITERIA: list[tuple[str, Callable[[Lab], Result]]] = [
     ("PVC Bound", pvc_bound),
     ("/api/health: database and redis connected", health),
     ("ecomdb has a products table", products_table),
+    ("no liveness-probe failures in the last 5 minutes", no_liveness_failures),
 ]
 
 

@@ -87,8 +87,12 @@ def endpoints_table(endpoints: list[Any], namespace: str) -> pd.DataFrame:
     return _frame(rows, columns, f"kubectl get endpoints -n {namespace}")
 
 
-def _event_time(e: Any) -> dt.datetime:
-    t = e.last_timestamp or e.event_time or e.first_timestamp or e.metadata.creation_timestamp
+def event_time(e: Any) -> dt.datetime:
+    """When an event last happened: a series' last observation (events.k8s.io events that
+    repeat), else lastTimestamp (core events the kubelet counts), else its first time."""
+    series = getattr(e, "series", None)
+    t = (getattr(series, "last_observed_time", None) or e.last_timestamp or e.event_time
+         or e.first_timestamp or e.metadata.creation_timestamp)
     return t or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
@@ -96,14 +100,14 @@ def events_table(events: list[Any], namespace: str, warnings_only: bool = False)
     chosen = [e for e in events if not warnings_only or e.type == "Warning"]
     rows = [
         {
-            "last_seen": age(_event_time(e)),
+            "last_seen": age(event_time(e)),
             "type": e.type,
             "reason": e.reason,
             "object": f"{e.involved_object.kind.lower()}/{e.involved_object.name}",
             "count": e.count or 1,
             "message": e.message,
         }
-        for e in sorted(chosen, key=_event_time)
+        for e in sorted(chosen, key=event_time)
     ]
     columns = ["last_seen", "type", "reason", "object", "count", "message"]
     flag = " --field-selector type=Warning" if warnings_only else ""

@@ -8,6 +8,7 @@ through the status subresource whenever something a user can see changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -51,6 +52,10 @@ BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
 MIN_GRACE_AFTER_PRESTOP = 2.0  # upstream's minimumGracePeriodInSeconds
 HOOK_USER_AGENT = "kube-lifecycle/1.32"
 HOOK_HTTP_TIMEOUT = 600.0  # a postStart httpGet has no deadline upstream; ours is bounded
+#: The kubelet's PLEG relists the runtime's containers every second; the pod sync that
+#: follows a container's start is when its prober manager triggers the readiness probe
+#: (prober_manager.go UpdatePodStatus), so readiness is first asked 1 s after the start.
+PLEG_RELIST_SECONDS = 1.0
 
 
 def restart_backoff(backoff: float, ran_seconds: float = 0.0) -> tuple[float, float]:
@@ -131,6 +136,8 @@ class ContainerState:
     launch: ContainerLaunch | None = None
     handler: ImageHandler | None = None
     done: bool = False  # terminated and will not restart
+    #: a pod sync asks for the readiness probe now (the startup probe just succeeded)
+    readiness_sync: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str:
@@ -173,6 +180,10 @@ class PodWorker:
         self.procs: list[ContainerProcess] = []  # every process started, for stop()'s sweep
         self.stopping = False
         self.start_time = now()
+        # The prober's workers start when the pod is admitted and tick every periodSeconds
+        # from then on, across container restarts (prober/worker.go): a container is first
+        # probed at the next tick after it started, not the moment its process exists.
+        self.admitted = time.monotonic()
         self._dirty = asyncio.Event()
         self._published: dict[str, Any] | None = None
         self.evicted = ""  # the eviction message once the pod is evicted
@@ -438,8 +449,9 @@ class PodWorker:
                 c.state = {"running": {"startedAt": _iso(proc.started_at)}}
             c.started = "startupProbe" not in c.spec and "running" in c.state
             c.ready = False
+            c.readiness_sync.clear()
             self.touch()
-            probe_tasks = [loop.create_task(self._probe(c, proc, kind, ended))
+            probe_tasks = [loop.create_task(self._probe(c, proc, kind, ended, started_at))
                            for kind in ("startupProbe", "livenessProbe", "readinessProbe")
                            if kind in c.spec and "running" in c.state]
             if "readinessProbe" not in c.spec and "startupProbe" not in c.spec and \
@@ -521,22 +533,60 @@ class PodWorker:
                 return node_ports().host_port(int(p["containerPort"]))
         return 0
 
+    def _next_tick(self, period: float, after: float) -> float:
+        """The first tick of a probe worker's ticker (started at admission) after `after`."""
+        ticks = (after - self.admitted) // period + 1
+        return self.admitted + max(ticks, 1) * period
+
     async def _probe(self, c: ContainerState, proc: ContainerProcess, kind: str,
-                     ended: asyncio.Future[Termination]) -> None:
+                     ended: asyncio.Future[Termination], started_at: float) -> None:
+        """One probe of one container instance, on the kubelet's schedule (worker.go doProbe):
+
+        - an attempt at each tick of the pod's ticker (see `admitted`); readiness also at
+          the pod syncs the kubelet makes after the start (PLEG relist) and after the
+          startup probe succeeds, as the prober manager triggers it then;
+        - none before `initialDelaySeconds` counted from the container's start;
+        - liveness and readiness wait until the startup probe has succeeded;
+        - liveness and startup stop once the pod is being deleted (readiness goes on);
+        - every failed attempt is an `Unhealthy` Warning event; `failureThreshold`
+          consecutive failures kill (liveness, startup) or unready (readiness) it.
+        """
         probe = c.spec[kind]
         label = {"startupProbe": "Startup", "livenessProbe": "Liveness",
                  "readinessProbe": "Readiness"}[kind]
-        if kind != "startupProbe":
-            while not c.started:
-                await asyncio.sleep(0.1)
-        await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
-        period = float(probe.get("periodSeconds", 10))
+        period = max(1.0, float(probe.get("periodSeconds", 10)))
+        delay = int(probe.get("initialDelaySeconds", 0))
         ok_needed = int(probe.get("successThreshold", 1))
         fail_needed = int(probe.get("failureThreshold", 3))
+        readiness = kind == "readinessProbe"
+        tick = self._next_tick(period, started_at)
+        relist: float | None = started_at + PLEG_RELIST_SECONDS if readiness else None
         oks = fails = 0
         while not ended.done():
+            due = tick if relist is None else min(tick, relist)
+            wait = max(0.0, due - time.monotonic())
+            if readiness:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(c.readiness_sync.wait(), wait)
+                c.readiness_sync.clear()
+            else:
+                await asyncio.sleep(wait)
+            now_ = time.monotonic()
+            if relist is not None and now_ >= relist:
+                relist = None
+            if now_ >= tick:
+                tick = self._next_tick(period, now_)
+            if ended.done() or (self.stopping and not readiness):
+                return
+            if int(now_ - started_at) < delay:  # the kubelet truncates to whole seconds
+                continue
+            if kind == "startupProbe":
+                if c.started:
+                    return
+            elif not c.started:
+                continue
             result = await self._probe_once(c, probe)
-            if ended.done():
+            if ended.done() or (self.stopping and not readiness):
                 return
             if result.success:
                 oks, fails = oks + 1, 0
@@ -549,6 +599,7 @@ class PodWorker:
                     c.started = True
                     if "readinessProbe" not in c.spec:
                         c.ready = True
+                    c.readiness_sync.set()  # the pod sync that follows runs readiness now
                     self.touch()
                     return
                 if fails >= fail_needed:
@@ -567,7 +618,6 @@ class PodWorker:
                 if ready != c.ready:
                     c.ready = ready
                     self.touch()
-            await asyncio.sleep(period)
 
     async def _kill_for(self, c: ContainerState, proc: ContainerProcess, probe: str) -> None:
         grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))

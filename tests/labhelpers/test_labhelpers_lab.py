@@ -6,6 +6,9 @@ test_labhelpers_lab_teardown.py cleans up."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import os
+import time
 
 import pandas as pd
 import pytest
@@ -115,6 +118,33 @@ def test_logs_and_events(deployed) -> None:
     assert set(lab.events(warnings_only=True)["type"]) <= {"Warning"}
 
 
+def test_a_clean_deploy_leaves_no_warning_events(deployed) -> None:
+    """deploy("all") of manifests/lab: every probe waits until its app can answer
+    (manifests/README.md, "Probes"), so no probe fails and nothing else warns. Asked once
+    each liveness probe has had its first turn: a period after the container started (or
+    after it became Ready, which follows its startup probe) and its initial delay."""
+    lab, _ = deployed
+    due = dt.datetime.now(dt.UTC)
+    for pod in lab.core.list_namespaced_pod(NS).items:
+        ready = next(c.last_transition_time for c in pod.status.conditions if c.type == "Ready")
+        for spec, status in zip(pod.spec.containers, pod.status.container_statuses,
+                                strict=True):
+            probe = spec.liveness_probe
+            assert probe is not None, f"{pod.metadata.name}/{spec.name} has no liveness probe"
+            first = max(ready, status.state.running.started_at + dt.timedelta(
+                seconds=probe.initial_delay_seconds or 0))
+            due = max(due, first + dt.timedelta(seconds=(probe.period_seconds or 10) + 2))
+    time.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
+    warnings = lab.events(warnings_only=True)
+    # A "Startup probe failed" here means an app started slower than its probe's delay
+    # allows (manifests/README.md, "Probes"): the machine's load says whether it was busy.
+    assert warnings.empty, (f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+                            f"cores\n{warnings.to_string()}")
+    row = lab.check().set_index("criterion").loc[
+        "no liveness-probe failures in the last 5 minutes"]
+    assert row["ok"] == "✅" and row["hint"] == "", row.to_dict()
+
+
 def backend_endpoints(lab: labhelpers.Lab) -> int:
     row = lab.endpoints().set_index("name").loc["ecommerce-backend"]
     assert len(row["endpoints"].split(",")) == row["ready"]
@@ -138,13 +168,44 @@ def test_scale_backend_to_three_gives_three_endpoints(deployed) -> None:
 def test_check_is_all_green_on_the_healthy_lab(deployed) -> None:
     lab, _ = deployed
     df = lab.check(strict=True)
-    assert len(df) == 12 and set(df["ok"]) == {"✅"}, df.to_string()
+    assert len(df) == 13 and set(df["ok"]) == {"✅"}, df.to_string()
+    assert set(df["hint"]) == {""}, df.to_string()  # hints only on failing rows
     evidence = df.set_index("criterion")["evidence"]
     assert evidence["7 pods"] == "7 pods"
     assert "products" in evidence["/api/products returns products"]
     rows = int(evidence["ecomdb has a products table"].split(": ")[1].split()[0])
     assert rows > 0, evidence["ecomdb has a products table"]
     assert "lab-only-not-a-secret" not in df.to_string()  # psql ran without the password
+
+
+def test_a_failing_liveness_probe_fails_its_check_row(deployed) -> None:
+    """The lab text's "No `Liveness probe failed` events in last 5 minutes": a pod whose
+    liveness probe fails turns the row ❌, naming the pod and the probe's output."""
+    lab, _ = deployed
+    ns = "lh-liveness"
+    lab.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    try:
+        lab.core.create_namespaced_pod(ns, client.V1Pod(
+            metadata=client.V1ObjectMeta(name="unlively"),
+            spec=client.V1PodSpec(termination_grace_period_seconds=1, containers=[
+                client.V1Container(
+                    name="main", image="busybox:1.36", command=["sleep", "3600"],
+                    liveness_probe=client.V1Probe(
+                        _exec=client.V1ExecAction(command=["sh", "-c", "echo sick; exit 1"]),
+                        period_seconds=1, failure_threshold=3))])))
+        other = lab.in_namespace(ns)
+        wait_for(lambda: any(e.reason == "Unhealthy" for e in
+                             lab.core.list_namespaced_event(ns).items), 60,
+                 "a liveness probe failure")
+        df = other.check().set_index("criterion")
+        row = df.loc["no liveness-probe failures in the last 5 minutes"]
+        assert row["ok"] == "❌", df.to_string()
+        assert row["evidence"].startswith("unlively ×"), row["evidence"]
+        assert "Liveness probe failed: sick" in row["evidence"], row["evidence"]
+        assert row["hint"], df.to_string()
+        assert (df.loc[df["ok"] == "✅", "hint"] == "").all(), df.to_string()
+    finally:
+        lab.core.delete_namespace(ns)
 
 
 # ------------------------------------------------------------------ broken

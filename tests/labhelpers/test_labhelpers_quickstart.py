@@ -32,7 +32,7 @@ def test_quickstart_deploys_checks_and_says_how_to_open_it(connected: Connected,
     try:
         assert quickstart.main(["--namespace", ns, *CLUSTER]) == 0
         out = capsys.readouterr().out
-        assert "12/12 criteria pass" in out
+        assert "13/13 criteria pass" in out
         assert out.count("Running") >= 7 and "ecommerce-frontend" in out
         server = connected.lab.api.configuration.host
         assert f"{server}/api/v1/namespaces/{ns}/services/ecommerce-frontend/proxy/" in out

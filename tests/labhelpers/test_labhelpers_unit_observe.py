@@ -286,3 +286,32 @@ def test_a_replacement_created_while_the_delete_was_answering_counts() -> None:
     assert newest_replacement([old, earlier], "old", asked) is None
     later = pod("newer", T0 + dt.timedelta(seconds=12))
     assert newest_replacement([same_second, later], "old", asked) is later
+
+
+def _unhealthy(message: str, last: dt.datetime, *, series: dt.datetime | None = None,
+               count: int = 1) -> client.CoreV1Event:
+    return client.CoreV1Event(
+        metadata=client.V1ObjectMeta(name="e", creation_timestamp=at(0)),
+        involved_object=client.V1ObjectReference(kind="Pod", name="cart-service-abc"),
+        reason="Unhealthy", type="Warning", message=message, count=count,
+        first_timestamp=at(0), last_timestamp=last,
+        series=client.CoreV1EventSeries(count=count, last_observed_time=series)
+        if series else None)
+
+
+def test_liveness_failures_are_the_liveness_events_of_the_window() -> None:
+    from labhelpers import checks
+
+    since = at(600)
+    events = [
+        _unhealthy("Liveness probe failed: HTTP probe failed with statuscode: 500", at(650)),
+        _unhealthy('Liveness probe errored: rpc error: code = Unknown desc = "sh"', at(700)),
+        _unhealthy("Liveness probe failed: sick", at(599)),          # before the window
+        _unhealthy("Readiness probe failed: sick", at(700)),         # not liveness
+        _unhealthy("Startup probe failed: connection refused", at(700)),
+        # an events.k8s.io series: its last observation counts, not lastTimestamp
+        _unhealthy("Liveness probe failed: again", at(10), series=at(660), count=4),
+    ]
+    found = checks.liveness_failures(events, since)
+    assert [e.message.split(": ", 1)[1].split(":")[0] for e in found] == [
+        "HTTP probe failed with statuscode", "rpc error", "again"]

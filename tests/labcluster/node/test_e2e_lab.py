@@ -363,6 +363,36 @@ def test_liveness_failure_restarts_the_container(lab: Cluster) -> None:
         lab.core.delete_namespaced_pod("unlively", "default")
 
 
+def test_liveness_is_not_asked_while_the_pod_terminates(lab: Cluster) -> None:
+    """The kubelet stops a pod's liveness (and startup) probes once it is being deleted
+    (worker.go: "Pod deletion requested, setting probe result to success"): a process
+    that stops answering during its graceful shutdown gets no `Liveness probe failed`."""
+    lab.core.create_namespaced_pod("default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "slow-to-stop"},
+        "spec": {"terminationGracePeriodSeconds": 8, "containers": [{
+            "name": "c", "image": "busybox:1.36",
+            "command": ["sh", "-c", "trap '' TERM; sleep 3600"],
+            "livenessProbe": {"exec": {"command": ["sh", "-c", "echo sick; exit 1"]},
+                              "periodSeconds": 1, "failureThreshold": 1000}}]}})
+
+    def failures() -> int:
+        return sum(e.count or 1 for e in lab.core.list_namespaced_event("default").items
+                   if e.involved_object.name == "slow-to-stop" and e.reason == "Unhealthy")
+    wait_for(lambda: failures() >= 2, 30, "liveness failures while it runs")
+    before = failures()
+    lab.core.delete_namespaced_pod("slow-to-stop", "default")
+
+    def gone() -> bool:
+        try:
+            lab.core.read_namespaced_pod("slow-to-stop", "default")
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+    wait_for(gone, 40, "the pod gone after its 8 s grace period")
+    # a probe each second until the deletion reaches the node, none in the 8 s after
+    assert failures() <= before + 2, (before, failures())
+
+
 def test_init_containers_run_first_and_gate_the_pod(lab: Cluster) -> None:
     def pod(name: str, init_cmd: str, policy: str) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
