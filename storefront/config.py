@@ -49,6 +49,7 @@ class Settings:
     redis_port: int = 6379
     cart_service_url: str = "http://cart-service:8080"
     cache_ttl_seconds: int = 60
+    startup_db_wait_seconds: int = 5
     log_level: str = "INFO"
     pod_name: str = "localhost"
     host: str = "0.0.0.0"
@@ -78,6 +79,7 @@ class Settings:
             redis_port=_int(env, "REDIS_PORT", 6379, 1, 65535),
             cart_service_url=cart_url,
             cache_ttl_seconds=_int(env, "CACHE_TTL_SECONDS", 60, 0, 7 * 24 * 3600),
+            startup_db_wait_seconds=_int(env, "STARTUP_DB_WAIT_SECONDS", 5, 0, 300),
             log_level=level,
             pod_name=_str(env, "POD_NAME", socket.gethostname()),
             host=_str(env, "HOST", cls.host),

@@ -58,6 +58,11 @@ class Backend:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self.db.start()
         await self.redis.ping()  # logs "Connected to Redis at ..." or the outage
+        # Listen only once the first database connection is made (or a few seconds have
+        # passed): a pod's first readiness probe then finds it ready instead of logging an
+        # Unhealthy event for a connection still being opened. A database that stays away
+        # (a wrong DATABASE_HOST) still gets a listening, not-Ready pod.
+        await self.db.wait_connected(self.settings.startup_db_wait_seconds)
         try:
             yield
         finally:

@@ -58,6 +58,10 @@ FORWARD_START_TIMEOUT = 60.0
 EXPECTED_FAILURES: list[tuple[str, int, str, str]] = [
     (r"-- nslookup postgres-db$", 1, r"NXDOMAIN|exit code 1",
      "the notebook shows that a name no Service has does not resolve"),
+    (r"curl -sS -o /dev/null --connect-timeout 3 http://postgres:5432/$", 28,
+     r"Failed to connect to postgres port 5432",
+     "notebook 9 shows production's NetworkPolicies in force: the frontend's connect to "
+     "PostgreSQL is dropped and times out"),
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -353,13 +354,29 @@ def _delete_and_wait_gone(cluster: Cluster, name: str) -> float:
     return before
 
 
-def test_pre_stop_hooks_run_before_sigterm(cluster: Cluster, tmp_path) -> None:
+@pytest.fixture
+def hook_dir(cluster: Cluster):
+    """A folder the hook pods write their notes into (a hostPath): world-writable and outside
+    pytest's 0700 temp root, because containers run as their image's user, never root; and
+    the default namespace at Pod Security level privileged meanwhile (hostPath is refused
+    under the default baseline)."""
+    folder = Path(tempfile.mkdtemp(prefix="hooks-"))
+    folder.chmod(0o777)
+    label = "pod-security.kubernetes.io/enforce"
+    cluster.core.patch_namespace("default", {"metadata": {"labels": {label: "privileged"}}})
+    try:
+        yield folder
+    finally:
+        cluster.core.patch_namespace("default", {"metadata": {"labels": {label: None}}})
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_pre_stop_hooks_run_before_sigterm(cluster: Cluster, hook_dir) -> None:
     """exec, httpGet and sleep preStop hooks, one per container (killed in parallel, as
     upstream): each container sees its hook before its SIGTERM; postStart runs first."""
-    tmp_path.chmod(0o755)
-    (tmp_path / "app.py").write_text(HOOK_APP)
+    (hook_dir / "app.py").write_text(HOOK_APP)
     note = "import sys; open(sys.argv[1] + '.order', 'a').write(sys.argv[2] + '\\n')"
-    cluster.core.create_namespaced_pod("default", _hook_pod("hooks", str(tmp_path), 30, [
+    cluster.core.create_namespaced_pod("default", _hook_pod("hooks", str(hook_dir), 30, [
         _hook_container("exec", {
             "postStart": {"exec": {"command": ["python", "-c", note, "exec", "poststart"]}},
             "preStop": {"exec": {"command": ["python", "-c", note, "exec", "prestop"]}}}),
@@ -369,12 +386,12 @@ def test_pre_stop_hooks_run_before_sigterm(cluster: Cluster, tmp_path) -> None:
     wait_for(lambda: is_ready(cluster.core.read_namespaced_pod("hooks", "default")), 60,
              "hooks Ready")
     deleted_at = _delete_and_wait_gone(cluster, "hooks")
-    exec_notes = _notes(tmp_path, "exec")
+    exec_notes = _notes(hook_dir, "exec")
     # postStart races the entrypoint, as upstream's (no order between the two)
     assert sorted(exec_notes[:2]) == ["poststart", "started"]
     assert [n.split()[0] for n in exec_notes[-2:]] == ["prestop", "TERM"]
-    assert [n.split()[0] for n in _notes(tmp_path, "http")] == ["started", "prestop", "TERM"]
-    sleep_notes = _notes(tmp_path, "sleep")
+    assert [n.split()[0] for n in _notes(hook_dir, "http")] == ["started", "prestop", "TERM"]
+    sleep_notes = _notes(hook_dir, "sleep")
     assert [n.split()[0] for n in sleep_notes] == ["started", "TERM"]
     # order, not speed: SIGTERM came after the 2 s sleep that began after the delete call
     assert float(sleep_notes[-1].split()[1]) >= deleted_at + 2
@@ -382,24 +399,23 @@ def test_pre_stop_hooks_run_before_sigterm(cluster: Cluster, tmp_path) -> None:
 
 
 def test_grace_period_bounds_a_hook_and_a_failed_hook_is_an_event(cluster: Cluster,
-                                                                  tmp_path) -> None:
+                                                                  hook_dir) -> None:
     """A hook longer than terminationGracePeriodSeconds is cut short: SIGTERM goes out
     anyway, then SIGKILL ends a process that ignores it; a failing hook is a Warning
     `FailedPreStopHook` with upstream's message, and the container still stops."""
-    tmp_path.chmod(0o755)
-    (tmp_path / "app.py").write_text(HOOK_APP)
-    cluster.core.create_namespaced_pod("default", _hook_pod("hooks-bounded", str(tmp_path), 2, [
+    (hook_dir / "app.py").write_text(HOOK_APP)
+    cluster.core.create_namespaced_pod("default", _hook_pod("hooks-bounded", str(hook_dir), 2, [
         _hook_container("stubborn", {"preStop": {"exec": {"command": ["sleep", "600"]}}}),
         _hook_container("failing", {"preStop": {"exec": {"command": ["sh", "-c", "exit 3"]}}}),
     ]))
     wait_for(lambda: (p := cluster.core.read_namespaced_pod("hooks-bounded", "default"))
              .status.container_statuses and all(
                  s.state.running for s in p.status.container_statuses), 60, "both running")
-    wait_for(lambda: _notes(tmp_path, "stubborn") and _notes(tmp_path, "failing"), 30,
+    wait_for(lambda: _notes(hook_dir, "stubborn") and _notes(hook_dir, "failing"), 30,
              "both processes up")
     _delete_and_wait_gone(cluster, "hooks-bounded")  # long before the 600 s hook would end
-    assert [n.split()[0] for n in _notes(tmp_path, "stubborn")] == ["started", "TERM"]
-    assert [n.split()[0] for n in _notes(tmp_path, "failing")] == ["started", "TERM"]
+    assert [n.split()[0] for n in _notes(hook_dir, "stubborn")] == ["started", "TERM"]
+    assert [n.split()[0] for n in _notes(hook_dir, "failing")] == ["started", "TERM"]
     failed = wait_for(lambda: _events(cluster, "hooks-bounded", "FailedPreStopHook"), 10,
                       "FailedPreStopHook")
     assert (failed[0].type, failed[0].message) == ("Warning", "PreStopHook failed")

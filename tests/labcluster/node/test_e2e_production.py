@@ -27,9 +27,10 @@ NS = "prod-test"
 WINDOW = 10
 NODE = "labcluster"
 EVICT_REFUSED = "Cannot evict pod as it would violate the pod's disruption budget."
-# light CPU for 10-40 s (about 0.1 of a core: the inner loop, then a `sleep` applet),
-# then idle: far above 50% of a 10m request while it lasts, ~0% afterwards
-BURN = ("n=0; while [ $n -lt 12 ]; do i=0; while [ $i -lt 5000 ]; do i=$((i+1)); done; "
+# light CPU for 20-60 s (about 0.1-0.2 of a core: the inner loop, then a `sleep` applet;
+# at least 40 × 0.5 s, so it outlasts the ~10 s before the first metrics even on an idle
+# machine), then idle: far above 50% of a 10m request while it lasts, ~0% afterwards
+BURN = ("n=0; while [ $n -lt 40 ]; do i=0; while [ $i -lt 5000 ]; do i=$((i+1)); done; "
         "sleep 0.5; n=$((n+1)); done; exec sleep 3600")
 
 
