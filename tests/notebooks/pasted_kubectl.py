@@ -120,7 +120,7 @@ class Replay:
         if expected is None:
             return None if self.returncode == 0 else f"exit {self.returncode}"
         code, errors, why = expected
-        error_lines = [ln for ln in self.output.splitlines() if re.search(r"(?i)error|nxdomain", ln)]
+        error_lines = [ln for ln in self.output.splitlines() if re.search(r"(?i)error|nxdomain|failed to connect", ln)]
         odd = [ln for ln in error_lines if not re.search(errors, ln)]
         if self.returncode != code or not error_lines or odd:
             return (f"expected exit {code} with errors matching {errors!r} ({why}); got exit "
