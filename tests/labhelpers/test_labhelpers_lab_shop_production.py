@@ -1,5 +1,4 @@
-"""(Runs after the shop tests, before teardown: in one CI run the shop, tried right after this
-file, got 502 from nginx for the cart — not understood yet, see the stop note.) Notebook 9's live part (issue 16): production's NetworkPolicies and HPA tried on the
+"""Notebook 9's live part (issue 16): production's NetworkPolicies and HPA tried on the
 session's deployed lab and taken away again. On labcluster the node enforces the policies
 and the HPA controller acts, so the tables must show it — and leave the lab as it was."""
 
