@@ -143,6 +143,18 @@ class Relay:
             pf.close()
 
 
+def service_port(svc: Any, port: int | str | None) -> Any:
+    """The Service's port named or numbered ``port`` (its first when None), as kubectl
+    picks one for `port-forward service/x`; ValueError lists the ports it has."""
+    ports = svc.spec.ports or []
+    chosen = ports[0] if port is None and ports else next(
+        (p for p in ports if port in (p.port, p.name, str(p.port))), None)
+    if chosen is None:
+        have = ", ".join(f"{p.name or '-'}:{p.port}" for p in ports)
+        raise ValueError(f"Service {svc.metadata.name} has no port {port!r} (it has {have})")
+    return chosen
+
+
 def service_target(core: client.CoreV1Api, namespace: str, service: str,
                    port: int | str | None = None) -> tuple[int, str, int]:
     """(Service port, a ready pod, that pod's port) — what ``kubectl port-forward
@@ -154,12 +166,7 @@ def service_target(core: client.CoreV1Api, namespace: str, service: str,
         if exc.status == 404:
             raise LookupError(f"no Service {service!r} in namespace {namespace}") from None
         raise
-    ports = svc.spec.ports or []
-    chosen = ports[0] if port is None and ports else next(
-        (p for p in ports if port in (p.port, p.name, str(p.port))), None)
-    if chosen is None:
-        have = ", ".join(f"{p.name or '-'}:{p.port}" for p in ports)
-        raise ValueError(f"Service {service} has no port {port!r} (it has {have})")
+    chosen = service_port(svc, port)
     ep = core.read_namespaced_endpoints(service, namespace)
     for subset in ep.subsets or []:
         pod_port = next((p.port for p in subset.ports or []

@@ -127,10 +127,9 @@ def _utilization(metrics: dict[str, int], requests: dict[str, int], target: int,
     return util / target, util, total // n
 
 
-def resource_replicas(current: int, target: int, resource: str, pods: list[PodSample],
-                      clock: datetime, tolerance: float = TOLERANCE,
-                      ) -> tuple[int, int, int]:
-    """GetResourceReplicas for a Utilization target: (replicas, utilization %, raw avg)."""
+def _usable_metrics(pods: list[PodSample], resource: str, clock: datetime):
+    """The metrics the replica calculation may use (unready and ignored pods' dropped) and
+    the pods grouped as upstream's groupPods does; the errors both calculations share."""
     if not pods:
         raise MetricError("no pods returned by selector while calculating replica count")
     metrics = {p.name: p.metric for p in pods if p.metric is not None}
@@ -140,6 +139,14 @@ def resource_replicas(current: int, target: int, resource: str, pods: list[PodSa
     ready, unready, missing, ignored = group_pods(pods, resource == "cpu", clock)
     for name in unready | ignored:
         metrics.pop(name, None)
+    return metrics, ready, unready, missing, ignored
+
+
+def resource_replicas(current: int, target: int, resource: str, pods: list[PodSample],
+                      clock: datetime, tolerance: float = TOLERANCE,
+                      ) -> tuple[int, int, int]:
+    """GetResourceReplicas for a Utilization target: (replicas, utilization %, raw avg)."""
+    metrics, ready, unready, missing, ignored = _usable_metrics(pods, resource, clock)
     requests: dict[str, int] = {}
     for p in pods:
         if p.request is None:
@@ -173,15 +180,7 @@ def resource_replicas(current: int, target: int, resource: str, pods: list[PodSa
 def raw_replicas(current: int, target_milli: int, pods: list[PodSample], clock: datetime,
                  resource: str, tolerance: float = TOLERANCE) -> tuple[int, int]:
     """GetRawResourceReplicas (an AverageValue target): (replicas, average milli-value)."""
-    if not pods:
-        raise MetricError("no pods returned by selector while calculating replica count")
-    metrics = {p.name: p.metric for p in pods if p.metric is not None}
-    if not metrics:
-        raise MetricError(f"unable to get metrics for resource {resource}: no metrics "
-                          "returned from resource metrics API")
-    ready, unready, missing, ignored = group_pods(pods, resource == "cpu", clock)
-    for name in unready | ignored:
-        metrics.pop(name, None)
+    metrics, ready, unready, missing, ignored = _usable_metrics(pods, resource, clock)
     if not metrics:
         raise MetricError("did not receive metrics for any ready pods")
 

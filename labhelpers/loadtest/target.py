@@ -29,6 +29,7 @@ from kubernetes import client
 
 from labhelpers.loadtest import guard
 from labhelpers.portforward import Relay as PortForwardRelay
+from labhelpers.portforward import service_port as chosen_port
 
 MODES = ("auto", "direct", "port-forward", "in-cluster")
 
@@ -90,12 +91,7 @@ def service_port(lab: Any, name: str, port: int | str | None) -> ServicePort:
                 f"{', '.join(known) or 'none'}); a URL target must start with http://"
                 ) from None
         raise
-    ports = svc.spec.ports or []
-    chosen = ports[0] if port is None and ports else next(
-        (p for p in ports if port in (p.port, p.name, str(p.port))), None)
-    if chosen is None:
-        have = ", ".join(f"{p.name or '-'}:{p.port}" for p in ports)
-        raise ValueError(f"Service {name} has no port {port!r} (it has {have})")
+    chosen = chosen_port(svc, port)
     ip = svc.spec.cluster_ip if svc.spec.cluster_ip not in (None, "", "None") else None
     return ServicePort(name, lab.namespace, ip, chosen.port,
                        chosen.target_port or chosen.port, chosen.name)
