@@ -295,6 +295,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     i.add_argument("--solutions", action="store_true", help="instructors: the notebooks "
                    "with the ✏️ cells' solutions (default: the learner's copies, without)")
     i.set_defaults(cluster="labcluster")
+    g = sub.add_parser("link", help="print the nbgitpuller link that pulls the course into "
+                                    "each learner's home on a JupyterHub")
+    g.add_argument("--hub", required=True, help="the hub's address, e.g. https://hub.example.edu")
+    g.add_argument("--repo", help="the course's git URL (default: this checkout's origin)")
+    g.add_argument("--branch", help="the branch to pull (default: the repository's default)")
+    g.add_argument("--path", default=None, help="what the link opens, inside the repository "
+                   "(default notebooks/01-preflight.ipynb)")
+    g.add_argument("--targetpath", help="the folder in the learner's home (default: the "
+                                        "repository's name)")
+    g.add_argument("--app", choices=("lab", "tree"), default="lab",
+                   help="open it in JupyterLab (lab) or the classic notebook (tree)")
+    g.set_defaults(jupyter=False)
     args, extra = p.parse_known_args(argv)
     if extra and not args.jupyter:
         p.error(f"unrecognized arguments: {' '.join(extra)} (only --jupyter passes options on)")
@@ -327,6 +339,24 @@ def init(args: argparse.Namespace) -> int:
                          args.folder.resolve())
 
 
+def link(args: argparse.Namespace) -> int:
+    """``labcourse link --hub URL``: the nbgitpuller link for a class (labhelpers/gitpull.py)."""
+    from labhelpers import gitpull
+
+    repo = args.repo or gitpull.origin_of(COURSE_DIR.parent)
+    if not repo:
+        print("labcourse: --repo is needed (no git checkout with an origin remote here)",
+              file=sys.stderr)
+        return 2
+    path = args.path or f"notebooks/{course_notebooks()[0].name}"
+    try:
+        print(gitpull.link(args.hub, repo, args.branch, path, args.targetpath, args.app))
+    except gitpull.LinkError as exc:
+        print(f"labcourse: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # papermill then shuts the running kernel down
 
@@ -336,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.command == "init":
         return init(args)
+    if args.command == "link":
+        return link(args)
     try:
         notebooks = select(course_notebooks(args.course_dir), args.notebooks)
         started_home = _home_we_would_start(args.cluster, args.labcluster_home)
