@@ -438,6 +438,62 @@ def _running(cluster: Cluster, name: str) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the uid switch needs a root node")
+def test_a_read_only_mount_over_64_mib_is_a_config_error(cluster: Cluster, hook_dir) -> None:
+    """node README: a readOnly hostPath/PVC/emptyDir mount is copied up to 64 MiB, else the
+    container waits in CreateContainerConfigError (test_node_volumes.py: the boundary)."""
+    with open(hook_dir / "big", "wb") as f:  # sparse: its size counts, not its blocks
+        f.truncate(64 * 2**20 + 1)
+    cluster.core.create_namespaced_pod("default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ro-big"},
+        "spec": {"containers": [_sleeper("c", {"name": "big", "mountPath": "/big",
+                                               "readOnly": True})],
+                 "volumes": [{"name": "big", "hostPath": {"path": str(hook_dir)}}]}})
+    try:
+        pod = wait_for(lambda: waiting_reason(p := cluster.core.read_namespaced_pod(
+            "ro-big", "default")) == "CreateContainerConfigError" and p, 30,
+            "CreateContainerConfigError")
+        message = pod.status.container_statuses[0].state.waiting.message
+        assert f"{64 * 2**20 + 1} bytes is more than the {64 * 2**20} bytes" in message
+        assert pod.status.phase == "Pending"
+    finally:
+        cluster.core.delete_namespaced_pod("ro-big", "default", grace_period_seconds=0)
+
+
+def test_crash_loop_restarts_at_once_then_backs_off_10s_then_20s(cluster: Cluster) -> None:
+    """node README: CrashLoopBackOff's first restart is at once, then 10 s doubling (the
+    whole schedule to 5 min and its reset: test_node_backoff.py, on the kubelet's function).
+    A container that exits 1 at once: the first back-off the pod ever shows comes after the
+    second exit (restartCount 2) and says 10s; after it, the next says 20s."""
+    cluster.core.create_namespaced_pod("default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crasher"},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+                                 "command": ["sh", "-c", "exit 1"]}]}})
+    seen: list[tuple[int, str]] = []
+
+    def backoff(n: int) -> str:
+        cs = cluster.core.read_namespaced_pod("crasher", "default").status.container_statuses
+        waiting = cs[0].state.waiting if cs and cs[0].state else None
+        if waiting and waiting.reason == "CrashLoopBackOff":
+            if (cs[0].restart_count, waiting.message) not in seen:
+                seen.append((cs[0].restart_count, waiting.message))
+            return n == cs[0].restart_count and waiting.message
+        return ""
+
+    try:
+        uid = cluster.core.read_namespaced_pod("crasher", "default").metadata.uid
+        first = wait_for(lambda: backoff(2), 30, "back-off after the second exit", 0.1)
+        assert first == (f"back-off 10s restarting failed container=c "
+                         f"pod=crasher_default({uid})")
+        assert seen[0][0] == 2, seen  # no back-off before the first restart
+        second = wait_for(lambda: backoff(3), 40, "back-off after the third exit", 0.1)
+        assert second.startswith("back-off 20s restarting failed container=c "), second
+        cs = cluster.core.read_namespaced_pod("crasher", "default").status.container_statuses
+        assert cs[0].last_state.terminated.exit_code == 1
+        assert cs[0].last_state.terminated.reason == "Error"
+    finally:
+        cluster.core.delete_namespaced_pod("crasher", "default", grace_period_seconds=0)
+
+
 def test_pod_runs_unprivileged_and_cannot_reach_host_secrets(cluster: Cluster) -> None:
     cluster.core.create_namespaced_pod("default", _busybox("prober"))
     _running(cluster, "prober")

@@ -40,3 +40,30 @@ def test_older_layout_is_replaced_and_sealed_trees_are_removable(tmp_path: Path)
     readonly.remove(tmp_path / "snap")
     readonly.remove(vol)
     assert not vol.exists() and not (tmp_path / "snap").exists()
+
+
+def test_read_only_snapshots_stop_at_64_mib(tmp_path: Path) -> None:
+    """node README: a `readOnly` PVC/emptyDir/hostPath mount is a sealed copy "up to 64 MiB,
+    else CreateContainerConfigError". Sparse files: the size counts, no disk is used until
+    a copy is made, and none is made for the refused one."""
+    assert readonly.SNAPSHOT_LIMIT == 64 * 2**20
+    big = tmp_path / "big"
+    big.mkdir()
+    with open(big / "part-a", "wb") as f:
+        f.truncate(readonly.SNAPSHOT_LIMIT - 1)
+    (big / "part-b").write_bytes(b"x")
+    view = readonly.snapshot(big, tmp_path / "fits")  # exactly 64 MiB: copied and sealed
+    assert (view / "part-b").read_bytes() == b"x"
+    assert (view / "part-a").stat().st_size == readonly.SNAPSHOT_LIMIT - 1
+    assert view.stat().st_mode & 0o777 == 0o555
+    readonly.remove(view)
+    (big / "part-c").write_bytes(b"y")  # one byte more
+    try:
+        readonly.snapshot(big, tmp_path / "refused")
+    except readonly.SnapshotTooLarge as exc:
+        assert str(exc) == (f"readOnly mount of {big}: {readonly.SNAPSHOT_LIMIT + 1} bytes is "
+                            f"more than the {readonly.SNAPSHOT_LIMIT} bytes labcluster copies "
+                            "to make it read-only")
+    else:
+        raise AssertionError("a read-only mount over 64 MiB was copied")
+    assert not (tmp_path / "refused").exists()
