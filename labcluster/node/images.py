@@ -194,12 +194,17 @@ class ImageHandler:
         (kubectl cp runs them through exec), from the toolbox."""
         return {**self.toolbox(*COMMON_TOOLS), **self.commands()}
 
+    def commands_for(self, launch: ContainerLaunch) -> dict[str, list[str]]:
+        """``all_commands`` for this container: a handler whose client needs the pod's
+        address where the C shim would have supplied it overrides this."""
+        return self.all_commands()
+
     def resolve_command(self, launch: ContainerLaunch, argv: list[str]) -> list[str]:
         """Map argv[0] as the image would find it to something this machine can run."""
         if not argv:
             raise CommandNotFound("")
         name = argv[0]
-        table = self.all_commands()
+        table = self.commands_for(launch)
         base = name.rsplit("/", 1)[-1]
         if "/" not in name and name in table:
             return [*table[name], *argv[1:]]
@@ -225,7 +230,7 @@ class ImageHandler:
         if not tmp.is_dir():
             tmp.mkdir(parents=True, exist_ok=True)
             tmp.chmod(0o1777)
-        for name, prefix in self.all_commands().items():
+        for name, prefix in self.commands_for(launch).items():
             quoted = " ".join("'" + part.replace("'", "'\\''") + "'" for part in prefix)
             text = f'#!/bin/sh\nexec {quoted} "$@"\n'
             script = bin_dir / name

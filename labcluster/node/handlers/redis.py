@@ -25,6 +25,7 @@ from labcluster.node.images import (
     pick_install,
 )
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
+from labcluster.node.netshim import active_mode
 from labcluster.runtimes.redis import RedisServer
 
 ENTRYPOINTS = ("docker-entrypoint.sh", "/usr/local/bin/docker-entrypoint.sh")
@@ -55,6 +56,18 @@ class RedisImage(ImageHandler):
             path = self.install.bin_dir / name
             if path.exists():
                 table[name] = [str(path)]
+        return table
+
+    def commands_for(self, launch: ContainerLaunch) -> dict[str, list[str]]:
+        """`redis-cli` with no `-h` asks 127.0.0.1, which the C shim turns into the pod IP
+        the server binds. Without the C shim (Python-only mode: no gcc) nothing does, so
+        the pod IP goes on its command line first; a `-h`/`-u` the user gives comes later
+        and wins (redis-cli keeps the last). Keeps the lab's `redis-cli ping` readiness
+        probe and `kubectl exec … redis-cli ping` working in that mode."""
+        table = self.all_commands()
+        mode = active_mode(self.node.shim_mode) if self.node else "c"
+        if mode != "c" and "redis-cli" in table:
+            table["redis-cli"] = [*table["redis-cli"], "-h", launch.pod_ip]
         return table
 
     def image_id(self) -> str:

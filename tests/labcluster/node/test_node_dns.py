@@ -151,3 +151,26 @@ def test_pod_processes_see_the_pod_name_as_hostname(table, mode):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=30)
     assert out.stdout.split() == ["backend-7d9f-x2", "backend-7d9f-x2"]
+
+
+@pytest.mark.parametrize("mode", ["c", "python"])
+def test_a_uvicorn_event_loop_resolves_service_names(table, mode):
+    """The storefront serves with uvicorn, whose `loop="auto"` picks uvloop: libuv resolves
+    in C, past the Python hook's patches. labnet.so sees libc's getaddrinfo anyway; the
+    Python hook makes uvloop unimportable so uvicorn falls back to asyncio's loop (found
+    deploying the lab in Python-only mode: the cart could not resolve `redis`)."""
+    if mode == "c" and netshim.compiler() is None:
+        pytest.skip("no C compiler: labnet.so cannot be built (the python mode is tested)")
+    env = netshim.shim_env("127.9.0.50", table.path, SEARCH, "cart-0",
+                           base_env={"PATH": os.environ["PATH"]}, mode=mode)
+    code = ("import asyncio, json\n"
+            "from uvicorn.loops.auto import auto_loop_factory\n"
+            "loop = auto_loop_factory()()\n"
+            "infos = loop.run_until_complete(loop.getaddrinfo('redis', 6379, type=1))\n"
+            "print(json.dumps([type(loop).__module__.split('.')[0],"
+            " sorted({i[4][0] for i in infos})]))\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [("uvloop" if mode == "c" else "asyncio"),
+                                      ["127.9.0.11"]]

@@ -167,8 +167,13 @@ def test_storefront_exec_has_nslookup_curl_psql_and_pod_env(make_launch, run_con
     assert missing.exit_code == 127 and b"executable file not found" in missing.stderr
 
 
+@pytest.mark.parametrize("shim_mode", ["auto", "python"])
 def test_redis_pods_share_port_6379_and_redis_cli_talks_to_its_own(make_launch, run_container,
-                                                                    node):
+                                                                    node, shim_mode,
+                                                                    monkeypatch):
+    """`redis-cli` without -h asks 127.0.0.1: the C shim makes that the pod IP; without it
+    (Python-only mode) the handler puts `-h <pod IP>` first, and the user's -h still wins."""
+    monkeypatch.setenv("LABCLUSTER_SHIM_MODE", shim_mode)
     launches = [make_launch("redis:6.2.14-alpine", name=f"redis-{i}",
                             args=["redis-server", "--save", "", "--appendonly", "no"])
                 for i in range(2)]
@@ -181,6 +186,9 @@ def test_redis_pods_share_port_6379_and_redis_cli_talks_to_its_own(make_launch, 
     assert first.run(["redis-cli", "set", "who", "first"], timeout=10).text.strip() == "OK"
     assert first.run(["redis-cli", "ping"], timeout=10).text.strip() == "PONG"
     assert second.run(["redis-cli", "get", "who"], timeout=10).text.strip() == ""
+    assert second.run(["sh", "-c", "redis-cli ping"], timeout=10).text.strip() == "PONG"
+    assert second.run(["redis-cli", "-h", launches[0].pod_ip, "get", "who"],
+                      timeout=10).text.strip() == "first"
 
 
 @pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (apt-get install nginx)")

@@ -278,8 +278,20 @@ def _install() -> None:
     socket.socket.connect_ex = connect_ex
 
 
+def _no_uvloop() -> None:
+    """uvloop resolves names and opens sockets in libuv's C code, past every function
+    `_install` patches: a uvicorn server on uvloop (the storefront's) could not resolve
+    `redis` or `postgres`. Make it unimportable, so uvicorn's `loop="auto"` (and anyone
+    who tries `import uvloop`) falls back to asyncio's loop, whose getaddrinfo and
+    connect are the socket module's. (labnet.so, below libuv, needs none of this.)"""
+    import sys
+
+    sys.modules["uvloop"] = None  # `import uvloop` now raises ImportError
+
+
 if os.environ.get("LABCLUSTER_SHIM") == "python":
     _install()
+    _no_uvloop()
 
 
 def _nodump() -> None:
