@@ -8,10 +8,12 @@ Redis pods, under the same load (`hey -n N -c 50` on `/api/products`, cache HIT)
   a0  a plain process, no CPU limit
   a   a plain process under the node's own CPU limiter (supervisor.ContainerProcess with
       the backend's `limits.cpu` from manifests/lab: 1000m) — the reference for ratios
+  as  (a) with the pod's network shim (LD_PRELOAD labnet.so, its tables, Service names),
+      listening on the pod's IP: the shim's share, without the pod's user and namespaces
   b   the labcluster pod, reached by its pod IP (shim + limiter + the node's log pump)
   c   the same pod through its Service ClusterIP (b + the kube-proxy hop)
 
-a0/a/b/c are interleaved, `--rounds` times (medians), quiet and again with background
+a0/a/as/b/c are interleaved, `--rounds` times (medians), quiet and again with background
 load (busy loops, one per spare core, started by this bench), and the load average is
 printed with each phase: other work on the machine moves all four alike, so only the
 ratios to (a) within a phase mean anything.
@@ -70,6 +72,12 @@ class Run:
     p50: float
     p99: float
     errors: int
+    cpu_us: float = 0.0  # the backend's own CPU per request (µs), all its threads
+
+
+def cpu_seconds(pid: int) -> float:
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 def hey(url: str, n: int, c: int) -> Run:
@@ -142,9 +150,18 @@ def pod_process(pod_name: str) -> psutil.Process:
     raise RuntimeError(f"no process for pod {pod_name}")
 
 
-def plain_env(pod_env: dict[str, str], db_ip: str, redis_ip: str, port: int) -> dict[str, str]:
+def plain_env(pod_env: dict[str, str], db_ip: str, redis_ip: str, port: int,
+              shim: bool = False) -> dict[str, str]:
     """The pod's environment without the node's parts (shim, marker, rootfs), with the
-    Service names replaced by the pod IPs the shim would have connected to."""
+    Service names replaced by the pod IPs the shim would have connected to.
+
+    `shim`: keep the shim (LD_PRELOAD and its tables) and the Service names, and listen
+    on the pod's IP (another port): the pod's process minus user, namespaces and node."""
+    if shim:
+        env = {k: v for k, v in pod_env.items() if k != "LABCLUSTER_CONTAINER"}
+        env.update(PATH=os.environ["PATH"], HOME=tempfile.gettempdir(),
+                   HOST=pod_env["LABCLUSTER_POD_IP"], PORT=str(port))
+        return env
     env = {k: v for k, v in pod_env.items()
            if not k.startswith("LABCLUSTER_") and k != "LD_PRELOAD"}
     env.update(PATH=os.environ["PATH"], HOME=tempfile.gettempdir(), HOST="127.0.0.1",
@@ -160,7 +177,7 @@ def start_plain(argv: list[str], env: dict[str, str], root: Path, name: str,
     spec = ProcessSpec(argv=argv, env=env, cwd=root, image_id="bench")
     proc = ContainerProcess(spec, root / name, cpu_limit=cpu_limit)
     proc.start()
-    url = f"http://127.0.0.1:{env['PORT']}"
+    url = f"http://{env['HOST']}:{env['PORT']}"
     wait_ready(url)
     return proc, url
 
@@ -169,7 +186,8 @@ def busy_loops(count: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
-def phase(targets: dict[str, str], n: int, c: int, rounds: int) -> dict[str, Run]:
+def phase(targets: dict[str, str], pids: dict[str, int], n: int, c: int,
+          rounds: int) -> dict[str, Run]:
     got: dict[str, list[Run]] = {k: [] for k in targets}
     for url in targets.values():  # warm every target (and its cache) first
         hey(url, 500, c)
@@ -178,17 +196,21 @@ def phase(targets: dict[str, str], n: int, c: int, rounds: int) -> dict[str, Run
         if i % 2:
             order.reverse()  # nobody always goes first or last
         for k, url in order:
-            got[k].append(hey(url, n, c))
+            before = cpu_seconds(pids[k])
+            run = hey(url, n, c)
+            run.cpu_us = (cpu_seconds(pids[k]) - before) / n * 1e6
+            got[k].append(run)
     return {k: median(v) for k, v in got.items()}
 
 
 def print_phase(title: str, res: dict[str, Run], labels: dict[str, str], load: tuple) -> None:
     print(f"\n{title}  (load average before/after: {load[0]:.1f} / {load[1]:.1f})")
-    print(f"  {'':44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} {'× (a)':>6}")
+    print(f"  {'':44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} {'× (a)':>6} "
+          f"{'CPU µs/req':>10}")
     ref = res["a"].rps
     for k, r in res.items():
         print(f"  {labels[k]:44} {r.rps:7.0f} {r.p50:7.1f} {r.p99:7.1f} {r.errors:4d} "
-              f"{r.rps / ref:6.2f}")
+              f"{r.rps / ref:6.2f} {r.cpu_us:10.0f}")
 
 
 def limiter_check(root: Path, seconds: float = 10.0) -> list[tuple[int, float, float]]:
@@ -273,20 +295,25 @@ def main() -> int:
         a, url_a = start_plain(argv, plain_env(pod_env, db_ip, redis_ip, free_port()),
                                root, "a", BACKEND_LIMIT_M)
         plain += [a0, a]
+        shimmed, url_as = start_plain(argv, plain_env(pod_env, db_ip, redis_ip, free_port(),
+                                                      shim=True), root, "as", BACKEND_LIMIT_M)
+        plain.append(shimmed)
         path = "/api/products"
-        targets = {"a0": url_a0 + path, "a": url_a + path,
+        targets = {"a0": url_a0 + path, "a": url_a + path, "as": url_as + path,
                    "b": f"http://{backend.status.pod_ip}:{port}{path}",
                    "c": f"http://{svc.spec.cluster_ip}:{svc.spec.ports[0].port}{path}"}
+        pids = {"a0": a0.pid, "a": a.pid, "as": shimmed.pid, "b": proc.pid, "c": proc.pid}
         for url in targets.values():
             httpx.get(url, timeout=10)
             assert httpx.get(url, timeout=10).headers.get("x-cache") == "HIT", url
         labels = {"a0": "(a0) plain process, no CPU limit",
                   "a": f"(a) plain process, limiter {BACKEND_LIMIT_M}m",
+                  "as": "(a+shim) the same + labnet.so, on the pod IP",
                   "b": "(b) pod, by pod IP",
                   "c": "(c) pod, through the Service ClusterIP"}
         phases = {}
         load0 = os.getloadavg()[0]
-        phases["quiet"] = phase(targets, args.n, args.c, args.rounds)
+        phases["quiet"] = phase(targets, pids, args.n, args.c, args.rounds)
         print_phase(f"No background load (by this bench): hey -n {args.n} -c {args.c}, "
                     f"median of {args.rounds}", phases["quiet"], labels,
                     (load0, os.getloadavg()[0]))
@@ -294,7 +321,7 @@ def main() -> int:
             busy = busy_loops(max(1, (os.cpu_count() or 2) - 1))
             time.sleep(1)
             load0 = os.getloadavg()[0]
-            phases["busy"] = phase(targets, args.n, args.c, args.rounds)
+            phases["busy"] = phase(targets, pids, args.n, args.c, args.rounds)
             print_phase(f"With {len(busy)} busy loop(s) in the background",
                         phases["busy"], labels, (load0, os.getloadavg()[0]))
             for p in busy:

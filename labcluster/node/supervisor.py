@@ -44,6 +44,7 @@ from labcluster.node.logs import LogPump, rotate
 
 MARKER = "LABCLUSTER_CONTAINER"
 CPU_PERIOD = 0.1  # seconds: CFS's default cfs_period_us, the window a CPU quota refills
+CPU_REFRESH_PERIODS = 5  # the limiter lists the tree's processes every 5th period
 CPU_MIN_TICK = 0.002  # seconds: the finest the limiter samples a tree near its quota
 
 
@@ -385,12 +386,17 @@ class ContainerProcess:
         reader = _CpuReader(self)
         reader.advance(refresh=True)
         debt = 0.0
+        busy = False  # the tree used at least half its quota in the previous period
         start = time.monotonic()
+        period = 0
         while not self._done.is_set() and not self._stopping:
             # periods on a fixed grid: a late wake-up shortens the next run, not the limit
             now = time.monotonic()
             start = start + CPU_PERIOD if now - start < 2 * CPU_PERIOD else now
-            used = reader.advance(refresh=True)  # since the last read: counted here
+            period += 1
+            # since the last read: counted here; the tree is listed anew every 5th period
+            # (a process it started meanwhile counts whole then, paid as a debt)
+            used = reader.advance(refresh=period % CPU_REFRESH_PERIODS == 0)
             # a debt is paid at most half a quota a period, so no period is all pause
             budget = quota - min(debt, quota / 2)
             while not self._done.is_set() and not self._stopping:
@@ -400,17 +406,21 @@ class ContainerProcess:
                     if pause > 0:
                         reader.signal(signal.SIGSTOP)
                         try:
-                            self._done.wait(pause)
+                            time.sleep(pause)
                         finally:
                             reader.signal(signal.SIGCONT)
                         self.throttled_seconds += pause
                     break
                 if elapsed >= CPU_PERIOD:
                     break
-                # the quota cannot run out sooner than this, even with every core busy
-                self._done.wait(min(CPU_PERIOD - elapsed,
-                                    max(CPU_MIN_TICK, (budget - used) / cores)))
+                # the quota cannot run out sooner than this, even with every core busy;
+                # a tree idle last period is looked at twice a period (what an idle
+                # container costs), and a burst from idle is paid as a debt. (time.sleep:
+                # an Event.wait per tick costs more; stop() ends the loop within a tick)
+                floor = CPU_MIN_TICK if busy else CPU_PERIOD / 2
+                time.sleep(min(CPU_PERIOD - elapsed, max(floor, (budget - used) / cores)))
                 used += reader.advance()
+            busy = used >= quota / 2
             debt = min(max(0.0, debt + used - quota), quota * 10)
 
     def _termination(self, code: int) -> Termination:
@@ -434,12 +444,15 @@ class _CpuReader:
     the reader keeps each thread's last figure and adds up what grew. A thread new in a
     known process, or a process new to the tree, counts whole (it started since the last
     read: a fork, a worker thread); what a thread ran between its last read and its exit
-    is lost (a few ms at most). The tree is asked again only on `refresh` (once a period).
+    is lost (a few ms at most). The tree and its threads are listed again only on
+    `refresh` (every `CPU_REFRESH_PERIODS`); in between only the known threads' files
+    are read.
     """
 
     def __init__(self, container: ContainerProcess) -> None:
         self.container = container
         self.pids: list[int] = []
+        self.files: list[tuple[int, str]] = []  # (tid, its schedstat), listed on refresh
         self.last: dict[int, int] = {}  # tid -> ns run so far
         self.first = True
 
@@ -447,22 +460,21 @@ class _CpuReader:
         """CPU seconds used since the previous call (the first call: 0, a baseline)."""
         if refresh or not self.pids:
             self.pids = [p.pid for p in self.container.tree(CPU_PERIOD)]
+            self.files = []
+            for pid in self.pids:
+                with contextlib.suppress(OSError):
+                    self.files += [(int(tid), f"/proc/{pid}/task/{tid}/schedstat")
+                                   for tid in os.listdir(f"/proc/{pid}/task")]
         grew = 0
         seen: dict[int, int] = {}
-        for pid in self.pids:
+        for tid, path in self.files:
             try:
-                tids = os.listdir(f"/proc/{pid}/task")
-            except OSError:
-                continue
-            for tid in tids:
-                try:
-                    with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-                        ns = int(f.read().split(maxsplit=1)[0])
-                except (OSError, ValueError, IndexError):
-                    continue
-                key = int(tid)
-                seen[key] = ns
-                grew += max(0, ns - self.last.get(key, 0 if not self.first else ns))
+                with open(path, "rb") as f:
+                    ns = int(f.read().split(maxsplit=1)[0])
+            except (OSError, ValueError, IndexError):
+                continue  # the thread ended: what it ran since the last read is lost
+            seen[tid] = ns
+            grew += max(0, ns - self.last.get(tid, ns if self.first else 0))
         self.last, self.first = seen, False
         return grew / 1e9
 
