@@ -18,7 +18,7 @@ load (busy loops, one per spare core, started by this bench), and the load avera
 printed with each phase: other work on the machine moves all four alike, so only the
 ratios to (a) within a phase mean anything.
 
-Then the limiter alone (skip with `--no-limiter`): a busy tree of two processes under 500m and 1000m
+Then the limiter alone (skip with `--no-limiter`): a busy tree of two processes unlimited and under 250m, 500m and 1000m
 limits, CPU used over a 10 s window against the limit (target ±10 %), and the longest
 stall one of its processes saw (the largest gap between two iterations of its loop; a
 SIGSTOP pause shows as one such gap; target ≤ 100 ms). And 1 → 3 backend replicas
