@@ -15,9 +15,11 @@ before it is killed; that is the granularity. Memory is the sum of RSS over the 
 (shared pages, such as PostgreSQL's shared_buffers, count once per process that touched
 them: an overestimate, never an under-one).
 
-CPU limits: the same watcher holds the tree to `cpu_limit` millicores on average by
-SIGSTOP/SIGCONT duty-cycling (see `_throttle`), what `cpulimit` does; approximate (bursts
-up to one poll interval), but real: a busy loop with a 250m limit uses about 250m.
+CPU limits: a second thread holds the tree to `cpu_limit` millicores as CFS bandwidth
+control does, a quota per 100 ms period, enforced by SIGSTOP when the quota is spent and
+SIGCONT at the period's end (see `_limit_cpu`); approximate (the tree is sampled every few
+ms near its quota, and the overshoot is paid from the next period), but real: a busy loop
+with a 250m limit uses about 250m, and no pause outlasts a period.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from labcluster.node.launch import ProcessSpec
 from labcluster.node.logs import LogPump, rotate
 
 MARKER = "LABCLUSTER_CONTAINER"
+CPU_PERIOD = 0.1  # seconds: CFS's default cfs_period_us, the window a CPU quota refills
+CPU_REFRESH_PERIODS = 5  # the limiter lists the tree's processes every 5th period
+CPU_MIN_TICK = 0.002  # seconds: the finest the limiter samples a tree near its quota
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,6 @@ class ContainerProcess:
         self.memory_limit = memory_limit
         self.cpu_limit = cpu_limit
         self.poll_interval = poll_interval
-        self._throttle_sample: tuple[float, float] | None = None
         self.throttled_seconds = 0.0
         self.on_exit = on_exit
         self.marker = uuid.uuid4().hex
@@ -213,6 +217,9 @@ class ContainerProcess:
         self._pump.attach(self.popen.stdout, "stdout")
         self._pump.attach(self.popen.stderr, "stderr")
         threading.Thread(target=self._watch, name=f"watch-{self.popen.pid}", daemon=True).start()
+        if self.cpu_limit:
+            threading.Thread(target=self._limit_cpu, name=f"cpu-limit-{self.popen.pid}",
+                             daemon=True).start()
         return self.popen.pid
 
     def wait(self, timeout: float | None = None) -> Termination | None:
@@ -336,8 +343,6 @@ class ContainerProcess:
                     self._signal_tree(signal.SIGKILL)
             else:
                 self.tree(self.poll_interval)  # keep learning descendants (setsid daemons)
-            if self.cpu_limit and not self._stopping:
-                self._throttle()
             time.sleep(self.poll_interval)
         code = self.popen.returncode
         # The main process is gone: as when a container's init dies, nothing else stays.
@@ -358,40 +363,65 @@ class ContainerProcess:
         if self.on_exit:
             self.on_exit(self.termination)
 
-    def _throttle(self) -> None:
-        """Hold the tree to `cpu_limit` on average, as CFS quota does, by pausing it.
+    def _limit_cpu(self) -> None:
+        """Hold the tree to `cpu_limit` as CFS bandwidth control does: a quota per period.
 
-        Over each poll interval the tree may use limit × interval CPU seconds; what it used
-        beyond that is paid back by SIGSTOPping the tree for excess / limit seconds (at
-        most 1 s), then SIGCONT. The average over a cycle is then the limit; within a
-        cycle the tree runs at full speed, so short bursts are coarser than CFS's 100 ms.
+        In each `CPU_PERIOD` (100 ms, the kernel's default `cfs_period_us`) the tree may
+        use limit × period CPU seconds. The thread samples the tree's CPU no later than
+        the earliest moment the quota could be spent (every core busy), so it sees the
+        quota run out within `CPU_MIN_TICK`; then it SIGSTOPs the tree for the rest of the
+        period and SIGCONTs it at the period's end. What it ran past the quota (that tick,
+        and until the stop lands) is paid from the next period's quota, so the average
+        stays the limit; a pause lasts the rest of one period, as a CFS throttle does
+        (a debt above a whole quota costs whole periods).
+
+        Why not the old way (pay back each 0.1 s poll's excess with a pause of excess /
+        limit, up to 1 s): a busy 2-process tree at 250m ran 100 ms and then stopped up
+        to 900 ms, a stall that shows as a p99 cliff, and a tree right at its limit got a
+        few-millisecond stop/continue every poll from sampling jitter alone.
         """
-        now, cpu = time.monotonic(), self._cpu_seconds(self.poll_interval)
-        last, self._throttle_sample = self._throttle_sample, (now, cpu)
-        if last is None or not self.cpu_limit:
-            return
-        rate = self.cpu_limit / 1000
-        excess = max(0.0, cpu - last[1]) - rate * (now - last[0])
-        if excess <= 0:
-            return
-        pause = min(excess / rate, 1.0)
-        self._signal_known(signal.SIGSTOP)
-        try:
-            self._done.wait(pause)
-        finally:
-            self._signal_known(signal.SIGCONT)
-        self.throttled_seconds += pause
-        self._throttle_sample = (time.monotonic(), cpu)
-
-    def _signal_known(self, sig: int) -> None:
-        """Signal the group and known descendants (cheap: no environment scan)."""
-        if self.popen is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, sig)
-        for proc in self.tree(self.poll_interval):
-            with contextlib.suppress(psutil.Error):
-                proc.send_signal(sig)
+        assert self.cpu_limit
+        quota = self.cpu_limit / 1000 * CPU_PERIOD
+        cores = os.cpu_count() or 1
+        reader = _CpuReader(self)
+        reader.advance(refresh=True)
+        debt = 0.0
+        busy = False  # the tree used at least half its quota in the previous period
+        start = time.monotonic()
+        period = 0
+        while not self._done.is_set() and not self._stopping:
+            # periods on a fixed grid: a late wake-up shortens the next run, not the limit
+            now = time.monotonic()
+            start = start + CPU_PERIOD if now - start < 2 * CPU_PERIOD else now
+            period += 1
+            # since the last read: counted here; the tree is listed anew every 5th period
+            # (a process it started meanwhile counts whole then, paid as a debt)
+            used = reader.advance(refresh=period % CPU_REFRESH_PERIODS == 0)
+            # a debt is paid at most half a quota a period, so no period is all pause
+            budget = quota - min(debt, quota / 2)
+            while not self._done.is_set() and not self._stopping:
+                elapsed = time.monotonic() - start
+                if used >= budget:
+                    pause = CPU_PERIOD - elapsed
+                    if pause > 0:
+                        reader.signal(signal.SIGSTOP)
+                        try:
+                            time.sleep(pause)
+                        finally:
+                            reader.signal(signal.SIGCONT)
+                        self.throttled_seconds += pause
+                    break
+                if elapsed >= CPU_PERIOD:
+                    break
+                # the quota cannot run out sooner than this, even with every core busy;
+                # a tree idle last period is looked at twice a period (what an idle
+                # container costs), and a burst from idle is paid as a debt. (time.sleep:
+                # an Event.wait per tick costs more; stop() ends the loop within a tick)
+                floor = CPU_MIN_TICK if busy else CPU_PERIOD / 2
+                time.sleep(min(CPU_PERIOD - elapsed, max(floor, (budget - used) / cores)))
+                used += reader.advance()
+            busy = used >= quota / 2
+            debt = min(max(0.0, debt + used - quota), quota * 10)
 
     def _termination(self, code: int) -> Termination:
         assert self.started_at is not None
@@ -404,6 +434,62 @@ class ContainerProcess:
         else:
             reason = "Error"
         return Termination(exit_code, reason, sig, self.started_at, _now())
+
+
+class _CpuReader:
+    """CPU a container's tree used since the previous read, cheaply enough to ask every
+    few ms, and finer than /proc/<pid>/stat's 10 ms clock ticks.
+
+    Each thread's run time in ns is the first field of /proc/<pid>/task/<tid>/schedstat;
+    the reader keeps each thread's last figure and adds up what grew. A thread new in a
+    known process, or a process new to the tree, counts whole (it started since the last
+    read: a fork, a worker thread); what a thread ran between its last read and its exit
+    is lost (a few ms at most). The tree and its threads are listed again only on
+    `refresh` (every `CPU_REFRESH_PERIODS`); in between only the known threads' files
+    are read.
+    """
+
+    def __init__(self, container: ContainerProcess) -> None:
+        self.container = container
+        self.pids: list[int] = []
+        self.files: list[tuple[int, str]] = []  # (tid, its schedstat), listed on refresh
+        self.last: dict[int, int] = {}  # tid -> ns run so far
+        self.first = True
+
+    def advance(self, refresh: bool = False) -> float:
+        """CPU seconds used since the previous call (the first call: 0, a baseline)."""
+        if refresh or not self.pids:
+            self.pids = [p.pid for p in self.container.tree(CPU_PERIOD)]
+            self.files = []
+            for pid in self.pids:
+                with contextlib.suppress(OSError):
+                    self.files += [(int(tid), f"/proc/{pid}/task/{tid}/schedstat")
+                                   for tid in os.listdir(f"/proc/{pid}/task")]
+        grew = 0
+        seen: dict[int, int] = {}
+        for tid, path in self.files:
+            try:
+                with open(path, "rb") as f:
+                    ns = int(f.read().split(maxsplit=1)[0])
+            except (OSError, ValueError, IndexError):
+                continue  # the thread ended: what it ran since the last read is lost
+            seen[tid] = ns
+            grew += max(0, ns - self.last.get(tid, ns if self.first else 0))
+        self.last, self.first = seen, False
+        return grew / 1e9
+
+    def signal(self, sig: int) -> None:
+        """The process group, then the tree's processes outside it (setsid daemons):
+        plain kill(2)s, no psutil, as this runs twice a period for a throttled tree."""
+        main = self.container.pid
+        if main is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(main, sig)
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.getpgid(pid) != main:
+                    os.kill(pid, sig)
 
 
 def _alive(proc: psutil.Process) -> bool:

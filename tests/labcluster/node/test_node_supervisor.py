@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from labcluster.node.launch import ProcessSpec
-from labcluster.node.supervisor import ContainerProcess, processes_with_marker
+from labcluster.node.supervisor import ContainerProcess, _CpuReader, processes_with_marker
 
 
 def python_spec(code: str, cwd: Path) -> ProcessSpec:
@@ -183,3 +183,29 @@ def test_cpu_limit_holds_a_busy_loop_near_its_limit(spawn):
     assert proc.throttled_seconds > 0.5
     result = proc.stop(grace=5)  # a stopped (throttled) tree still ends on SIGTERM
     assert result is not None and result.exit_code == 143
+
+
+def test_the_limiters_cpu_reader_agrees_with_the_kernels_process_totals(spawn):
+    """The limiter reads per-thread schedstat nanoseconds (finer than /proc/<pid>/stat's
+    10 ms ticks); summed over the tree they must be the CPU the kernel charges the same
+    processes, a busy child and a busy second thread included."""
+    proc = spawn("""
+        import subprocess, sys, threading
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        threading.Thread(target=lambda: [0 for _ in iter(int, 1)], daemon=True).start()
+        print("spinning", flush=True)
+        while True: pass
+    """)
+    wait_for_log(proc, "spinning")
+    deadline = time.monotonic() + 5
+    while len(proc.tree()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    reader = _CpuReader(proc)
+    assert reader.advance(refresh=True) == 0.0  # the first read is the baseline
+    before = proc._cpu_seconds()
+    time.sleep(1.0)
+    got = reader.advance()
+    kernel = proc._cpu_seconds() - before
+    assert kernel > 0.1, "the tree did not run; nothing to compare"
+    # /proc/<pid>/stat counts in 10 ms ticks per process: a few ticks apart at most
+    assert abs(got - kernel) <= 0.05 + 0.05 * kernel, (got, kernel)
