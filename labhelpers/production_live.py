@@ -84,7 +84,7 @@ def network_policies(lab: Any, settle: float = 10) -> LabFrame:
     return LabFrame(rows)
 
 
-@dataclass
+@dataclass(repr=False)
 class AutoscalerRun:
     """What production's HPA did on the lab: its status sampled over time (``timeline``),
     its events and conditions at the end, and ``conclusion``, written from them."""
@@ -98,6 +98,9 @@ class AutoscalerRun:
 
     def _repr_html_(self) -> str | None:  # the timeline is the picture; the rest is printed
         return self.timeline._repr_html_()
+
+    def __repr__(self) -> str:  # a notebook's text/plain: the same picture
+        return repr(self.timeline)
 
 
 def _cpu(status: Any) -> str:
