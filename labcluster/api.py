@@ -26,6 +26,7 @@ from . import (
     decoding,
     defaults,
     errors,
+    hpaconversion,
     managedfields,
     patch,
     podsecurity,
@@ -76,6 +77,14 @@ def res_key(res: Resource) -> str:
     return f"{res.group}/{res.plural}"
 
 
+# served versions stored as another: (group, version, plural) -> (to stored, from stored)
+CONVERSIONS: dict[tuple[str, str, str], tuple[Callable[[dict[str, Any]], dict[str, Any]],
+                                              Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    ("autoscaling", "v1", "horizontalpodautoscalers"): (hpaconversion.to_v2,
+                                                        hpaconversion.to_v1),
+}
+
+
 def _too_deep(res: Resource, exc: decoding.TooDeep) -> ApiError:
     """A patched object past decoding.MAX_DEPTH, worded as the decoder words a body."""
     return errors.bad_request(f'{res.kind} in version "{res.version}" cannot be handled as '
@@ -110,6 +119,14 @@ class ClusterApi:
 
     def _ns(self, res: Resource, namespace: str | None) -> str:
         return (namespace or "") if res.namespaced else ""
+
+    def _stored(self, r: Resource) -> tuple[Resource, Callable[[dict[str, Any]], dict[str, Any]],
+                                             Callable[[dict[str, Any]], dict[str, Any]]]:
+        """A converted view's stored resource and its two conversions."""
+        stored = self.registry.lookup(r.group, r.plural, r.storage_version)
+        assert stored is not None, r
+        to_stored, from_stored = CONVERSIONS[(r.group, r.version, r.plural)]
+        return stored, to_stored, from_stored
 
     def _emit(self, res: Resource, etype: str, obj: dict[str, Any],
               old: dict[str, Any] | None = None) -> None:
@@ -166,6 +183,9 @@ class ClusterApi:
     # ------------------------------------------------------------------ reads
     async def get(self, res: str | Resource, namespace: str | None, name: str) -> dict[str, Any]:
         r = self.resource(res)
+        if r.storage_version:
+            stored, _, out = self._stored(r)
+            return out(self._current(stored, namespace or "", name))
         return self._current(r, namespace or "", name)
 
     async def list(self, res: str | Resource, namespace: str | None = None,
@@ -175,6 +195,12 @@ class ClusterApi:
         """copies=False returns the stored objects themselves (read-only; the HTTP layer
         only serialises them)."""
         r = self.resource(res)
+        if r.storage_version:
+            stored, _, out = self._stored(r)
+            listed = await self.list(stored, namespace, label_selector, field_selector, limit,
+                                     continue_, copies=False)
+            return {**listed, "kind": r.list_kind, "apiVersion": r.api_version,
+                    "items": [out(o) for o in listed["items"]]}
         pred = matcher(label_selector, field_selector, r.plural, r.kind, r.version)
         start: tuple[str, str] | None = None
         if continue_:
@@ -231,6 +257,12 @@ class ClusterApi:
             if r is None:
                 raise errors.bad_request(
                     f'no kind "{obj.get("kind")}" is registered for version "{obj.get("apiVersion")}"')
+        if r.storage_version:
+            stored, to_stored, out = self._stored(r)
+            return out(await self.create(to_stored(obj), namespace, resource=stored,
+                                         field_manager=field_manager,
+                                         field_validation=field_validation, dry_run=dry_run,
+                                         _trusted=_trusted))
         obj = copy.deepcopy(obj)
         obj.setdefault("apiVersion", r.api_version)
         meta = obj.setdefault("metadata", {})
@@ -331,6 +363,14 @@ class ClusterApi:
             obj.get("apiVersion", ""), obj.get("kind", ""))
         if r is None:
             raise errors.bad_request(f'no kind "{obj.get("kind")}" is registered')
+        if r.storage_version:
+            stored, to_stored, out = self._stored(r)
+            if subresource is None or resource is not None:
+                validation.check_kind(r, obj)
+            return out(await self.update(to_stored(obj), namespace, name, resource=stored,
+                                         subresource=subresource, field_manager=field_manager,
+                                         field_validation=field_validation, dry_run=dry_run,
+                                         _managed=_managed))
         if subresource == "scale":
             return await self._update_scale(r, obj, namespace, name, field_manager, dry_run)
         if subresource is None or resource is not None:
@@ -455,7 +495,13 @@ class ClusterApi:
         r = self.resource(res)
         ptype = PATCH_TYPES.get(patch_type, patch_type)
         ns = self._ns(r, namespace)
-        await validation.ensure_validator(r)  # before the read: no await until the write
+        view = self._stored(r) if r.storage_version else None
+        if view is not None and ptype == "apply":
+            raise ApiError(415, "UnsupportedMediaType",
+                           f"labcluster serves server-side apply for {r.qualified} in "
+                           f"{r.group}/{r.storage_version} only (this version is converted "
+                           f"from it): use apiVersion {r.group}/{r.storage_version}")
+        await validation.ensure_validator(view[0] if view else r)  # no await until the write
         if ptype == "apply":
             return await self._apply(r, ns, name, body, subresource, field_manager, force,
                                      field_validation, dry_run)
@@ -463,6 +509,8 @@ class ClusterApi:
             raise errors.bad_request("force is not allowed for non-apply patches")
         if subresource == "scale":
             current = await self.get_scale(r, ns, name)
+        elif view is not None:  # patch what the client sees, store it converted
+            current = view[2](self._current(view[0], ns, name))
         else:
             current = self._current(r, ns, name)
         try:
@@ -564,6 +612,13 @@ class ClusterApi:
                      preconditions: dict[str, Any] | None = None,
                      dry_run: bool = False) -> dict[str, Any]:
         r = self.resource(res)
+        if r.storage_version:
+            stored, _, out = self._stored(r)
+            gone = await self.delete(stored, namespace, name,
+                                     propagation_policy=propagation_policy,
+                                     grace_period_seconds=grace_period_seconds,
+                                     preconditions=preconditions, dry_run=dry_run)
+            return out(gone)
         ns = self._ns(r, namespace)
         obj = self._current(r, ns, name)
         meta = obj["metadata"]
@@ -770,6 +825,12 @@ class ClusterApi:
                     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Yield (type, object) forever; ("ERROR", Status) and stop when rv is too old."""
         r = self.resource(res)
+        if r.storage_version:
+            stored, _, out = self._stored(r)
+            async for etype, obj in self.watch(stored, namespace, resource_version,
+                                               label_selector, field_selector, copies=False):
+                yield etype, (obj if etype == "ERROR" else out(obj))
+            return
         pred = matcher(label_selector, field_selector, r.plural, r.kind, r.version)
         ns = self._ns(r, namespace) or None
         watcher = _Watcher(res_key(r), ns)

@@ -17,7 +17,17 @@ from typing import Any
 
 from aiohttp import web
 
-from . import authz, decoding, discovery, openapi, protobuf, rbac, requestinfo, validation
+from . import (
+    authz,
+    decoding,
+    discovery,
+    openapi,
+    openapiv2,
+    protobuf,
+    rbac,
+    requestinfo,
+    validation,
+)
 from .api import PATCH_TYPES, ClusterApi
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
 from .registry import Resource
@@ -122,7 +132,7 @@ class HttpApi:
             web.get("/readyz", self.readyz),
             web.get("/api", self.api_versions), web.get("/api/", self.api_versions),
             web.get("/apis", self.apis), web.get("/apis/", self.apis),
-            web.get("/openapi/v2", self.no_openapi), web.get("/openapi/v3", self.openapi_root),
+            web.get("/openapi/v2", self.openapi_v2), web.get("/openapi/v3", self.openapi_root),
             web.get("/openapi/v3/{path:.*}", self.openapi_gv),
             web.route("*", "/api/v1{tail:(/.*)?}", self.core),
             web.route("*", "/apis/{group}{tail:(/.*)?}", self.grouped),
@@ -145,8 +155,13 @@ class HttpApi:
     async def apis(self, request: web.Request) -> web.Response:
         return _json(discovery.api_group_list(self.api.registry))
 
-    async def no_openapi(self, request: web.Request) -> web.Response:
-        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+    async def openapi_v2(self, request: web.Request) -> web.Response:
+        """Swagger 2.0: gnostic protobuf when asked for it (kubectl), else JSON."""
+        as_json, as_proto = await asyncio.to_thread(openapiv2.bodies, self.api.registry)
+        if openapiv2.PROTOBUF in request.headers.get("Accept", ""):
+            return web.Response(body=as_proto, headers={
+                "Content-Type": openapiv2.PROTOBUF_RESPONSE})
+        return web.Response(body=as_json, content_type="application/json")
 
     async def openapi_root(self, request: web.Request) -> web.Response:
         return _json(openapi.root(self.api.registry))

@@ -3,9 +3,9 @@
 kubectl's typed clients POST `application/vnd.kubernetes.protobuf` (magic `k8s\\0` + a
 runtime.Unknown wrapping the object) and do not fall back to JSON on a 415. We decode the
 kinds its generators make (namespace, configmap, secret, serviceaccount, service,
-deployment, job, poddisruptionbudget) with a field table per message (proto field numbers
-of k8s.io/api, which never change); a field we do not know is a 415, never silently
-dropped.
+deployment, job, poddisruptionbudget, horizontalpodautoscaler) with a field table per
+message (proto field numbers of k8s.io/api, which never change); a field we do not know is
+a 415, never silently dropped.
 """
 
 from __future__ import annotations
@@ -138,6 +138,19 @@ MESSAGES.update({
 })
 MESSAGES["ClusterRoleBinding"] = MESSAGES["RoleBinding"]
 KINDS.update({"TokenRequest", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+# `kubectl autoscale` (autoscaling/v1; k8s.io/api/autoscaling/v1/generated.proto)
+MESSAGES.update({
+    "HorizontalPodAutoscaler": {1: ("metadata", "ObjectMeta", False),
+                                2: ("spec", "HorizontalPodAutoscalerSpec", False),
+                                3: ("status", "Empty", False)},
+    "HorizontalPodAutoscalerSpec": {1: ("scaleTargetRef", "CrossVersionObjectReference", False),
+                                    2: ("minReplicas", "int*", False),
+                                    3: ("maxReplicas", INT, False),
+                                    4: ("targetCPUUtilizationPercentage", "int*", False)},
+    "CrossVersionObjectReference": {1: ("kind", S, False), 2: ("name", S, False),
+                                    3: ("apiVersion", S, False)},
+})
+KINDS.add("HorizontalPodAutoscaler")
 
 
 class _Unsupported(Exception):

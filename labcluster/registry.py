@@ -37,6 +37,10 @@ class Resource:
     categories: tuple[str, ...] = ()
     stored: bool = True  # False: served by a component's own routes (metrics.k8s.io)
     has_spec: bool = True
+    # non-empty: another served version of an object stored as this version (autoscaling/v1
+    # HPAs are stored as v2); ClusterApi converts at its edge, and loops over what is
+    # stored (GC, namespace deletion) skip it so each object is seen once
+    storage_version: str = ""
 
     @property
     def api_version(self) -> str:
@@ -174,6 +178,9 @@ def default_registry() -> Registry:
     production = [
         Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
                  True, ("hpa",), (_status("HorizontalPodAutoscaler"),), categories=("all",)),
+        Resource("autoscaling", "v1", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
+                 True, ("hpa",), (_status("HorizontalPodAutoscaler"),), categories=("all",),
+                 storage_version="v2"),
         Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True,
                  ("pdb",), (_status("PodDisruptionBudget"),)),
     ]

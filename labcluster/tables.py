@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from . import hpaconversion
 from .meta import parse_time
 from .registry import Resource
 
@@ -219,6 +220,8 @@ def _hpa_metrics(hpa: dict[str, Any]) -> str:
 
 
 def _hpa_cells(hpa: dict[str, Any]) -> list[Any]:
+    if hpa.get("apiVersion") == hpaconversion.V1:  # one printer for both, as upstream's
+        hpa = hpaconversion.to_v2(hpa)              # (it prints the internal version)
     spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
     ref = spec.get("scaleTargetRef") or {}
     low = spec.get("minReplicas")

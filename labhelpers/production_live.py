@@ -9,7 +9,10 @@ API, the tables say what did (not) happen instead of what should.
 
 from __future__ import annotations
 
+import threading
 import time
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
@@ -81,48 +84,181 @@ def network_policies(lab: Any, settle: float = 10) -> LabFrame:
     return LabFrame(rows)
 
 
-def autoscaler(lab: Any, timeout: float = 60) -> LabFrame:
-    """Production's HPA (min 3, max 10, 70 % CPU) on the lab's backend until it acts: the
-    lab runs 2 replicas, below its minimum, so the controller's first sync scales to 3.
-    Returns what the HPA reported; the HPA is deleted and the backend put back to 2."""
+@dataclass(repr=False)
+class AutoscalerRun:
+    """What production's HPA did on the lab: its status sampled over time (``timeline``),
+    its events and conditions at the end, and ``conclusion``, written from them."""
+
+    timeline: LabFrame
+    events: LabFrame
+    conditions: LabFrame
+    conclusion: str
+    min_replicas: int
+    highest_desired: int
+
+    def _repr_html_(self) -> str | None:  # the timeline is the picture; the rest is printed
+        return self.timeline._repr_html_()
+
+    def __repr__(self) -> str:  # a notebook's text/plain: the same picture
+        return repr(self.timeline)
+
+
+def _cpu(status: Any) -> str:
+    for m in (status.current_metrics or []) if status else []:
+        if m.type == "Resource" and m.resource and m.resource.name == "cpu":
+            util = m.resource.current.average_utilization if m.resource.current else None
+            return "<unknown>" if util is None else f"{util}%"
+    return "<unknown>"
+
+
+def _load(lab: Any, stop: threading.Event, errors: list[BaseException],
+          concurrency: int) -> None:
+    """Short load tests against the backend, one after another, until ``stop``: the HPA
+    sees CPU only while requests keep coming."""
+    try:
+        with warnings.catch_warnings():  # a saturated generator is expected here
+            warnings.simplefilter("ignore")
+            while not stop.is_set():
+                lab.loadtest("ecommerce-backend", duration=LOAD_STEP_SECONDS,
+                             concurrency=concurrency, show_kubectl=False)
+    except BaseException as exc:  # shown by autoscaler(), not lost in a thread
+        errors.append(exc)
+
+
+#: one load test's length: the thread notices ``stop`` within this
+LOAD_STEP_SECONDS = 5
+#: how often the HPA's status is read while the load runs (it syncs every 15 s)
+SAMPLE_SECONDS = 5
+#: the HPA controller's tolerance (kube-controller-manager's
+#: --horizontal-pod-autoscaler-tolerance): no scaling while usage/target is within 10 %
+TOLERANCE = 0.1
+
+
+def autoscaler(lab: Any, load_seconds: float = 120, concurrency: int = 20,
+               generators: int = 2, settle_timeout: float = 90) -> AutoscalerRun:
+    """Production's HPA (3–10 replicas at 70 % CPU) on the lab's backend, first idle, then
+    under load until it scales past its minimum (or ``load_seconds`` pass), then idle again.
+    The load is ``generators`` load tests at a time (each its own process, ``concurrency``
+    connections): on a shared machine one generator gets too little CPU to keep three
+    backends busy.
+
+    The lab runs 2 backend replicas, below the minimum: the first sync scales to 3; once
+    they are ready the load starts (``lab.loadtest`` against the backend's Service, in a
+    thread), and every ``SAMPLE_SECONDS`` the HPA's status is read. The HPA is deleted and
+    the backend put back to 2 replicas before this returns."""
     (hpa,) = _production("HorizontalPodAutoscaler", lab.namespace)
     name = hpa["metadata"]["name"]
+    low = int(hpa["spec"].get("minReplicas", 1))
+    target = hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"]
     scaling = client.AutoscalingV2Api(lab.api)
     if lab.show_kubectl:
         print("$ " + commands.kubectl("apply", "-n", lab.namespace, "-f",
                                     "manifests/production/autoscaling.yaml"))
     shown, lab.show_kubectl = lab.show_kubectl, False
-    rows: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    started = time.monotonic()
+    stop = threading.Event()
+    load_errors: list[BaseException] = []
+    loaders: list[threading.Thread] = []
+
+    def sample(phase: str) -> Any:
+        current = scaling.read_namespaced_horizontal_pod_autoscaler(name, lab.namespace)
+        st = current.status
+        dep = lab.apps.read_namespaced_deployment("ecommerce-backend", lab.namespace)
+        samples.append({"t (s)": round(time.monotonic() - started), "load": phase,
+                        "cpu (of request)": _cpu(st), "target": f"{target}%",
+                        "replicas wanted": st.desired_replicas if st else None,
+                        "replicas ready": dep.status.ready_replicas or 0})
+        return st
+
     try:
         lab.apply([hpa])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = scaling.read_namespaced_horizontal_pod_autoscaler(name, lab.namespace).status
-            if status and (status.desired_replicas or 0) >= 3:
+        deadline = time.monotonic() + settle_timeout
+        while time.monotonic() < deadline:  # idle: the minimum, and its pods ready
+            st = sample("none")
+            if st and (st.desired_replicas or 0) >= low and samples[-1]["replicas ready"] >= low:
                 break
-            time.sleep(1)
-        current = scaling.read_namespaced_horizontal_pod_autoscaler(name, lab.namespace)
-        events = [e for e in lab.core.list_namespaced_event(
-            lab.namespace, field_selector=f"involvedObject.name={name}").items
-            if e.involved_object.kind == "HorizontalPodAutoscaler"]
-        st = current.status
-        rows = [
-            {"what": "replicas wanted by the HPA", "value": str(st.desired_replicas if st else None)},
-            {"what": "why (its last event)",
-             "value": events[-1].message if events else "no event (yet)"},
-            {"what": "conditions", "value": ", ".join(
-                f"{c.type}={c.status} ({c.reason})" for c in (st.conditions or [])) if st
-                else ""},
-        ]
+            time.sleep(SAMPLE_SECONDS)
+        loaders = [threading.Thread(target=_load, args=(lab, stop, load_errors, concurrency),
+                                    name=f"hpa-load-{i}", daemon=True)
+                   for i in range(generators)]
+        for loader in loaders:
+            loader.start()
+        deadline = time.monotonic() + load_seconds
+        while time.monotonic() < deadline and not load_errors:
+            time.sleep(SAMPLE_SECONDS)
+            st = sample("on")
+            if (st.desired_replicas or 0) > low and samples[-1]["replicas ready"] > low:
+                break
+        stop.set()
+        for loader in loaders:
+            loader.join(timeout=LOAD_STEP_SECONDS + 30)
+        time.sleep(SAMPLE_SECONDS)
+        st = sample("stopped")
+        uid = scaling.read_namespaced_horizontal_pod_autoscaler(name, lab.namespace
+                                                               ).metadata.uid
+        events = sorted((e for e in lab.core.list_namespaced_event(  # this HPA's, not an
+            lab.namespace, field_selector=f"involvedObject.uid={uid}").items  # earlier one's
+            if e.involved_object.kind == "HorizontalPodAutoscaler"),
+            key=lambda e: e.first_timestamp or e.event_time or e.metadata.creation_timestamp)
+        conditions = [{"type": c.type, "status": c.status, "reason": c.reason,
+                       "message": c.message} for c in (st.conditions or [])] if st else []
     finally:
+        stop.set()
         try:
             scaling.delete_namespaced_horizontal_pod_autoscaler(name, lab.namespace)
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
         lab.show_kubectl = shown
+    if load_errors:
+        raise RuntimeError(f"the load test failed: {load_errors[0]}") from load_errors[0]
     if shown:
-        print("$ " + commands.kubectl("get", "hpa", "-n", lab.namespace))
+        print("$ " + commands.kubectl("get", "hpa", name, "-n", lab.namespace, "--watch"))
+        print("$ " + commands.kubectl("describe", "hpa", name, "-n", lab.namespace))
         print("$ " + commands.kubectl("delete", "hpa", name, "-n", lab.namespace))
     lab.scale("deploy/ecommerce-backend", 2)
-    return LabFrame(rows)
+    highest = max((s["replicas wanted"] or 0) for s in samples)
+    event_rows = [{"reason": e.reason, "message": e.message, "count": e.count or 1}
+                  for e in events]
+    return AutoscalerRun(LabFrame(samples), LabFrame(event_rows), LabFrame(conditions),
+                         _conclusion(samples, conditions, low, target), low, highest)
+
+
+def _conclusion(samples: list[dict[str, Any]], conditions: list[dict[str, Any]], low: int,
+                target: int) -> str:
+    """What happened, in words, from the samples and the HPA's own conditions."""
+    idle = [s for s in samples if s["load"] == "none"]
+    loaded = [s for s in samples if s["load"] == "on"]
+    highest = max((s["replicas wanted"] or 0) for s in samples)
+    peak = max((int(s["cpu (of request)"].rstrip("%")) for s in loaded
+                if s["cpu (of request)"] != "<unknown>"), default=None)
+    lines = []
+    start = idle[0]["replicas ready"] if idle else None
+    lines.append(f"Idle, the HPA raised the backend from {start} to its minimum of {low} "
+                 f"replicas." if idle and (idle[-1]["replicas wanted"] or 0) >= low
+                 else f"Idle, the HPA did not reach its minimum of {low} replicas.")
+    if highest > low:
+        first = next(s for s in loaded if (s["replicas wanted"] or 0) > low)
+        lines.append(f"Under load the backend's CPU reached {peak}% of its request (target "
+                     f"{target}%), and {first['t (s)'] - loaded[0]['t (s)'] + SAMPLE_SECONDS}"
+                     f" s after the load began the HPA wanted {first['replicas wanted']} "
+                     f"replicas (at most {highest}): it scaled up past its minimum.")
+        lines.append("Once the load stopped the replicas stay: scale-down waits for its "
+                     "stabilization window (300 s in production's behavior).")
+    else:
+        why = "; ".join(f"{c['type']}={c['status']} ({c['reason']}: {c['message']})"
+                        for c in conditions) or "none"
+        if peak is None:
+            cause = "it never received CPU metrics for the backend's pods"
+        elif peak <= target * (1 + TOLERANCE):
+            cause = (f"the backend's CPU peaked at {peak}% of its request, not above the "
+                     f"target {target}% by more than the controller's tolerance of "
+                     f"{round(TOLERANCE * 100)}% (the load did not get enough CPU: a busy "
+                     f"or small machine)")
+        else:
+            cause = (f"the backend's CPU reached {peak}% of its request, above the target "
+                     f"{target}%, but the HPA had not acted on it when the load stopped")
+        lines.append(f"Under load the HPA did NOT scale past its minimum of {low}: {cause}. "
+                     f"Its conditions: {why}.")
+    return "\n".join(lines)

@@ -35,7 +35,7 @@ class GarbageCollector(TaskComponent):
         self.wake = asyncio.Event()
         self.wake.set()
         for r in api.registry.resources:
-            if r.stored:
+            if r.stored and not r.storage_version:
                 self.spawn(lambda r=r: self._watch(r.plural if not r.group else r.qualified),
                            f"gc-watch-{r.qualified}")
         self.spawn(self._loop, "gc-sweep")
@@ -87,7 +87,7 @@ class GarbageCollector(TaskComponent):
     def _objects(self) -> list[tuple[Any, dict[str, Any]]]:
         out = []
         for r in self.api.registry.resources:
-            if r.stored:
+            if r.stored and not r.storage_version:
                 out.extend((r, o) for o in self.api.store.items(res_key(r)))
         return out
 
@@ -205,7 +205,7 @@ class NamespaceController(TaskComponent):
                     return
                 left = 0
                 for r in self.api.registry.resources:
-                    if not r.stored or not r.namespaced:
+                    if not r.stored or not r.namespaced or r.storage_version:
                         continue
                     for o in list(self.api.store.items(res_key(r), name)):
                         left += 1

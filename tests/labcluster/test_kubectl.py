@@ -4,6 +4,7 @@ client-side apply, rollout status, delete. Skipped (with the reason) where kubec
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import textwrap
@@ -207,6 +208,52 @@ def test_explain_a_field_and_a_kind(kube_target, kube_ns):
         types["deploy.spec.template.spec.containers.resources.limits"]
     bad = kubectl(kube_target, kube_ns, "explain", "deployment.spec.nope", check=False)
     assert bad.returncode == 1 and 'field "nope" does not exist' in bad.stderr
+
+
+
+def test_explain_from_openapi_v2_and_apply_without_v2_errors(kube_target, kube_ns):
+    """/openapi/v2 in gnostic protobuf (what kubectl asks for): explain's old printer prints
+    what a real 1.32 cluster prints, and client-side apply, which falls back to v2 for the
+    strategic merge patch, logs no OpenAPI error."""
+    out = kubectl(kube_target, kube_ns, "explain", "deployment.spec.replicas",
+                  "--output=plaintext-openapiv2").stdout
+    assert out == textwrap.dedent("""\
+        KIND:     Deployment
+        VERSION:  apps/v1
+
+        FIELD:    replicas <integer>
+
+        DESCRIPTION:
+             Number of desired pods. This is a pointer to distinguish between explicit
+             zero and not specified. Defaults to 1.
+        """)
+    out = kubectl(kube_target, kube_ns, "explain", "svc.spec.ports.targetPort",
+                  "--output=plaintext-openapiv2").stdout
+    assert "FIELD:    targetPort <string>" in out
+    manifest = textwrap.dedent("""\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: v2-check}
+        data: {a: "1"}
+        """)
+    for step in ("created", "configured"):
+        applied = kubectl(kube_target, kube_ns, "apply", "-v=6", "-f", "-",
+                          stdin=manifest.replace('"1"', '"2"') if step == "configured"
+                          else manifest)
+        assert f"configmap/v2-check {step}" in applied.stdout
+        log = applied.stderr.lower().splitlines()
+        assert not [line for line in log if "openapi" in line and ("error" in line
+                                                                   or "fail" in line)]
+    assert any("/openapi/v2" in line and "200 ok" in line for line in log)
+    # JSON when asked for JSON: every reference resolves, each served kind is there
+    doc = json.loads(kubectl(kube_target, kube_ns, "get", "--raw", "/openapi/v2").stdout)
+    assert doc["swagger"] == "2.0"
+    refs = set(re.findall(r'"#/definitions/([^"]+)"', json.dumps(doc)))
+    assert refs and refs <= set(doc["definitions"])
+    kinds = {(g["group"], g["version"], g["kind"]) for d in doc["definitions"].values()
+             for g in d.get("x-kubernetes-group-version-kind") or []}
+    assert {("apps", "v1", "Deployment"), ("autoscaling", "v1", "HorizontalPodAutoscaler"),
+            ("autoscaling", "v2", "HorizontalPodAutoscaler")} <= kinds
 
 
 def test_network_policies_served_as_upstream(kube_target, kube_ns):

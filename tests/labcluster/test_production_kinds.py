@@ -197,3 +197,51 @@ def test_kubectl_api_resources_explain_and_get(kube_target, kube_api, kube_apps,
                    "--max-unavailable=30%").strip() == "poddisruptionbudget.policy/made created"
     made = get(kube_api, kube_ns, "pdb", "made")["spec"]
     assert made == {"maxUnavailable": "30%", "selector": {"matchLabels": {"app": "api"}}}
+
+
+@needs_kubectl
+def test_kubectl_autoscale_makes_an_autoscaling_v1_hpa_stored_as_v2(kube_target, kube_api,
+                                                                    kube_apps, kube_ns):
+    """`kubectl autoscale` posts an autoscaling/v1 HPA (protobuf); both versions read the
+    one stored object, and what v1 cannot say rides in upstream's annotations."""
+    kube_apps.create_namespaced_deployment(kube_ns, deployment("ecommerce-backend", 1))
+    out = kubectl(kube_target, kube_ns, "autoscale", "deployment", "ecommerce-backend",
+                  "--cpu-percent=50", "--min=1", "--max=3")
+    assert out.strip() == "horizontalpodautoscaler.autoscaling/ecommerce-backend autoscaled"
+    objects = client.CustomObjectsApi(kube_api)
+    v2 = get(kube_api, kube_ns, "hpa", "ecommerce-backend")
+    assert v2["spec"]["metrics"] == [{"type": "Resource", "resource": {
+        "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]
+    v1 = objects.get_namespaced_custom_object("autoscaling", "v1", kube_ns,
+                                              "horizontalpodautoscalers", "ecommerce-backend")
+    assert v1["apiVersion"] == "autoscaling/v1"
+    assert v1["spec"] == {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": "ecommerce-backend"},
+                          "minReplicas": 1, "maxReplicas": 3,
+                          "targetCPUUtilizationPercentage": 50}
+    table = kubectl(kube_target, kube_ns, "get", "horizontalpodautoscalers.v1.autoscaling")
+    assert table.splitlines()[1].split()[:6] == ["ecommerce-backend",
+                                                 "Deployment/ecommerce-backend", "cpu:",
+                                                 "<unknown>/50%", "1", "3"]
+    # a v2-only metric and behavior survive a v1 read-modify-write (kubectl edit in v1)
+    create(kube_api, kube_ns, hpa("both", metrics=[
+        {"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": 70}}},
+        {"type": "Pods", "pods": {"metric": {"name": "rps"}, "target": {
+            "type": "AverageValue", "averageValue": "10"}}}],
+        behavior={"scaleDown": {"stabilizationWindowSeconds": 30}}))
+    old = objects.get_namespaced_custom_object("autoscaling", "v1", kube_ns,
+                                               "horizontalpodautoscalers", "both")
+    notes = old["metadata"]["annotations"]
+    assert json.loads(notes["autoscaling.alpha.kubernetes.io/metrics"]) == [
+        {"type": "Pods", "pods": {"metricName": "rps", "targetAverageValue": "10"}}]
+    assert json.loads(notes["autoscaling.alpha.kubernetes.io/behavior"])["ScaleDown"][
+        "StabilizationWindowSeconds"] == 30
+    old["spec"]["maxReplicas"] = 7
+    objects.replace_namespaced_custom_object("autoscaling", "v1", kube_ns,
+                                             "horizontalpodautoscalers", "both", old)
+    new = get(kube_api, kube_ns, "hpa", "both")
+    assert new["spec"]["maxReplicas"] == 7
+    assert [m["type"] for m in new["spec"]["metrics"]] == ["Resource", "Pods"]
+    assert new["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 30
+    assert "annotations" not in new["metadata"]

@@ -36,13 +36,37 @@ def test_policies_drop_the_forbidden_arrow_only_and_are_removed(deployed) -> Non
         assert printed[1].endswith("http://postgres:5432/")
 
 
-def test_the_hpa_scales_to_its_minimum_then_the_lab_is_put_back(deployed) -> None:
+def test_the_hpa_under_load_acts_as_its_metrics_say_then_the_lab_is_put_back(deployed):
+    """Idle, the HPA raises the backend to its minimum (3). Under the load test it reads the
+    backend's CPU; whether that passes 70 % × 1.1 depends on the CPU the machine gives the
+    backends (a quiet 2-core machine: 85 %; one shared with other test runs: 50-70 %), so
+    the test holds the HPA and the conclusion to what the metrics said: above the
+    tolerance → scaled past 3 with an `above target` event; never above it → not scaled,
+    and the conclusion says so and why."""
     lab, _ = deployed
     with contextlib.redirect_stdout(io.StringIO()):
-        table = production_live.autoscaler(lab, timeout=90)
-    values = dict(zip(table["what"], table["value"], strict=True))
-    assert values["replicas wanted by the HPA"] == "3"
-    assert "below Spec.MinReplicas" in values["why (its last event)"]
+        run = production_live.autoscaler(lab)
+    timeline = run.timeline.to_dict("records")
+    shown = run.timeline.to_string() + "\n" + run.conclusion
+    idle = [s for s in timeline if s["load"] == "none"]
+    assert idle[-1]["replicas wanted"] == 3 and idle[-1]["replicas ready"] == 3, shown
+    loaded = [int(s["cpu (of request)"].rstrip("%")) for s in timeline
+              if s["load"] == "on" and s["cpu (of request)"] != "<unknown>"]
+    assert loaded, shown  # metrics flowed while the load ran
+    messages = list(run.events["message"])
+    assert any("below Spec.MinReplicas" in m for m in messages)
+    if run.highest_desired > run.min_replicas:
+        assert any(s["load"] == "on" and s["replicas wanted"] > 3 for s in timeline)
+        assert max(loaded) > 70 * 1.1, shown
+        assert any(m.startswith("New size: ") and m.endswith(
+            "reason: cpu resource utilization (percentage of request) above target")
+            for m in messages), messages
+        assert "it scaled up past its minimum" in run.conclusion
+    else:
+        assert max(loaded) <= 70 * 1.1, shown
+        assert "did NOT scale past its minimum of 3: the backend's CPU peaked at " \
+            f"{max(loaded)}%" in run.conclusion, shown
+        assert not any("above target" in m for m in messages), messages
     assert not client.AutoscalingV2Api(lab.api).list_namespaced_horizontal_pod_autoscaler(
         lab.namespace).items
     assert lab.apps.read_namespaced_deployment("ecommerce-backend",
