@@ -33,14 +33,45 @@ def redis_server() -> Iterator[RedisServer]:
 CLUSTER_TEST_DIRS = ("labhelpers", "labcluster", "breakfix", "notebooks", "loadtest")
 
 
+#: Modules that take minutes each (whole-course runs, fresh clones, a browser): each is
+#: its own group under pytest-xdist, and the groups start longest first, so the two
+#: workers finish together instead of one waiting on a course run that started last.
+LONG_GROUPS = (
+    "notebooks/test_installed_package.py",
+    "newcomer",
+    "notebooks/test_course_runs.py",
+    "labcluster/node",
+    "labhelpers",
+    "jupyter",
+    "notebooks/test_gitpull.py",
+)
+
+
+def xdist_group(relative: Path) -> str:
+    """The group a test file runs in: its first folder (tests there share session fixtures,
+    a cluster each, so a folder stays on one worker), except the LONG_GROUPS."""
+    text = relative.as_posix()
+    for group in LONG_GROUPS:
+        if text == group or text.startswith(group + "/"):
+            return group
+    return relative.parts[0]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test in CLUSTER_TEST_DIRS gets the `cluster` marker (the whole folder: its
-    unit tests are seconds, and a folder rule cannot miss a new cluster fixture)."""
+    unit tests are seconds, and a folder rule cannot miss a new cluster fixture), and an
+    `xdist_group` (scripts/test runs the suite with ``--dist loadgroup``); the LONG_GROUPS
+    go first, in that order, the rest keep their order."""
     here = Path(__file__).parent
+    rank: dict[int, int] = {}
     for item in items:
         try:
-            folder = Path(item.path).relative_to(here).parts[0]
+            relative = Path(item.path).relative_to(here)
         except ValueError:
             continue
-        if folder in CLUSTER_TEST_DIRS:
+        if relative.parts[0] in CLUSTER_TEST_DIRS:
             item.add_marker(pytest.mark.cluster)
+        group = xdist_group(relative)
+        item.add_marker(pytest.mark.xdist_group(group))
+        rank[id(item)] = LONG_GROUPS.index(group) if group in LONG_GROUPS else len(LONG_GROUPS)
+    items.sort(key=lambda item: rank.get(id(item), len(LONG_GROUPS)))  # stable: order kept

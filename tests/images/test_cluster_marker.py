@@ -26,7 +26,10 @@ class Item:
         self.path, self.markers = path, []
 
     def add_marker(self, marker) -> None:
-        self.markers.append(marker.name if hasattr(marker, "name") else marker.mark.name)
+        mark = marker if hasattr(marker, "name") else marker.mark
+        self.markers.append(mark.name)
+        if mark.name == "xdist_group":
+            self.group = mark.args[0]
 
 
 @pytest.mark.parametrize(("relpath", "marked"), [
@@ -44,13 +47,35 @@ class Item:
 def test_hook_marks_the_integration_folders(relpath, marked):
     item = Item(ROOT / "tests" / relpath)
     root_conftest().pytest_collection_modifyitems([item])
-    assert item.markers == (["cluster"] if marked else [])
+    assert item.markers == (["cluster", "xdist_group"] if marked else ["xdist_group"])
 
 
 def test_items_outside_tests_are_left_alone(tmp_path):
     item = Item(tmp_path / "labhelpers" / "test_x.py")
     root_conftest().pytest_collection_modifyitems([item])
     assert item.markers == []
+
+
+def test_groups_keep_a_folder_together_and_long_modules_apart_and_first():
+    """A folder's tests share session fixtures (a cluster each): under xdist they stay on one
+    worker; the minutes-long modules are groups of their own and are handed out first."""
+    paths = ["batch/test_batch_input.py", "labcluster/test_api_crud.py",
+             "labcluster/node/test_node_dns.py", "labcluster/test_rbac.py",
+             "notebooks/test_course_runner.py", "notebooks/test_course_runs.py",
+             "newcomer/test_fresh_clone.py", "notebooks/test_installed_package.py"]
+    items = [Item(ROOT / "tests" / p) for p in paths]
+    root_conftest().pytest_collection_modifyitems(items)
+    order = [(i.path.relative_to(ROOT / "tests").as_posix(), i.group) for i in items]
+    assert order == [
+        ("notebooks/test_installed_package.py", "notebooks/test_installed_package.py"),
+        ("newcomer/test_fresh_clone.py", "newcomer"),
+        ("notebooks/test_course_runs.py", "notebooks/test_course_runs.py"),
+        ("labcluster/node/test_node_dns.py", "labcluster/node"),
+        ("batch/test_batch_input.py", "batch"),
+        ("labcluster/test_api_crud.py", "labcluster"),
+        ("labcluster/test_rbac.py", "labcluster"),
+        ("notebooks/test_course_runner.py", "notebooks"),
+    ]
 
 
 def test_marker_is_registered():
