@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from jupyterlab_support import CHROMIUM, JupyterServer
+from tools import needs_tool
 
 from labhelpers import metrics
 from labhelpers import quiz as labquiz
@@ -39,7 +40,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.cluster,
     pytest.mark.timeout(900),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
+    needs_tool("chromium", Path(CHROMIUM).exists(), "apt-get install chromium"),
 ]
 playwright_api = pytest.importorskip("playwright.sync_api",
                                      reason="playwright (the test extra) not installed")
