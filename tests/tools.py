@@ -47,10 +47,11 @@ def needs_tool(name: str, found: object, install: str) -> pytest.MarkDecorator:
 
 
 def require_tool(name: str, found: object, install: str) -> None:
-    """Inside a test: fail (CI/root) or skip (elsewhere) when ``found`` is falsy."""
+    """In a test (or at module level): fail (CI/root) or skip (elsewhere) when ``found``
+    is falsy."""
     if found:
         return
     why = tools_expected()
     if why:
         pytest.fail(missing_message(name, install, why), pytrace=False)
-    pytest.skip(missing_message(name, install, None))
+    pytest.skip(missing_message(name, install, None), allow_module_level=True)
