@@ -18,7 +18,9 @@ what varies — check() tables, quiz text, printed kubectl lines, ConfigMap/env/
 DNS answers, hints. Left untagged, each for a reason: load-test numbers and charts (the
 machine's speed), pod/Service/endpoint tables and events (pandas wraps a table by the
 width of its pod names and IPs; counts and ages depend on timing), progress bars, uids and
-cart/order ids, the node's size (notebook 1's node and preflight tables: another machine).
+cart/order ids, the node's size (notebook 1's node and preflight tables: another machine),
+and cells ending in `;` (hint(); solution(); apply(...);): nbval runs them without
+history, so IPython does not see the `;` and shows a result Jupyter and papermill hide.
 """
 
 from __future__ import annotations
