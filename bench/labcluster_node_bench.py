@@ -320,6 +320,41 @@ def bench_usage(work: Path, rounds: int) -> dict[str, float]:
             "usage cpu / psutil cpu, median": statistics.median(ratios)}
 
 
+def bench_limiter(work: Path, rounds: int, seconds: float = 2.0) -> dict[str, float]:
+    """The CPU limiter holding a busy loop at its limit: the loop's CPU (psutil, its whole
+    tree) over ``seconds`` divided by the limit, for 50m and 500m (1.0 = exactly at the
+    limit), worst of ``rounds``. Measured here, not asserted in tests/ (the test checks that
+    it throttles and resumes): on a shared machine the loop may get less than its limit."""
+    import psutil
+
+    from labcluster.node.launch import ProcessSpec
+
+    code = "print('spinning', flush=True)\nwhile True: pass\n"
+    out: dict[str, float] = {}
+    for limit in (50, 500):
+        ratios = []
+        for r in range(rounds):
+            spec = ProcessSpec([sys.executable, "-c", code], {"PATH": "/usr/bin:/bin"}, work,
+                               image_id="bench")
+            proc = ContainerProcess(spec, work / f"limiter-logs-{limit}-{r}", cpu_limit=limit)
+            proc.start()
+            try:
+                time.sleep(0.5)  # past the start, into the limiter's rhythm
+                members = proc.tree()
+                before, start = _tree_cpu(members), time.monotonic()
+                time.sleep(seconds)
+                used = (_tree_cpu(members) - before) / (time.monotonic() - start) * 1000
+                ratios.append(used / limit)
+            except psutil.Error:
+                continue
+            finally:
+                proc.stop(grace=1)
+        if ratios:
+            out[f"limiter {limit}m: cpu / limit, worst"] = max(ratios, key=lambda x: abs(x - 1))
+            out[f"limiter {limit}m: cpu / limit, median"] = statistics.median(ratios)
+    return out
+
+
 def _load_in(env: dict[str, str], url: str, seconds: float, concurrency: int,
              new_conn: bool) -> tuple[float, float, int]:
     """`_load` in a fresh process with `env` (a pod's shim, or none)."""
@@ -436,6 +471,7 @@ def main() -> None:
             results.update(bench_shim(work, opts.rounds))
         results.update(bench_watchers(work))
         results.update(bench_usage(work, max(opts.rounds, 3)))
+        results.update(bench_limiter(work, max(opts.rounds, 3)))
         results.update(bench_starts(work, opts.rounds))
     width = max(len(k) for k in results)
     for key, value in results.items():

@@ -91,22 +91,39 @@ ensure_nginx() {
   return 0
 }
 
-# Debian packages some tests use for real (nginx as the frontend, hey/wrk as load-test
-# peers, chromium for the browser tests). As root with apt-get a failed install fails the
-# run (CI must not turn a missing tool into a skip); elsewhere those tests skip and say why.
+# Is this a CI run (CI set, as GitHub Actions and GitLab set it)? tests/tools.py asks the same.
+ci_run() { case "${CI:-}" in ""|0|false|False|FALSE|no) return 1 ;; *) return 0 ;; esac; }
+
+# The system tools some tests use for real that are not there: nginx as the frontend,
+# hey/wrk as load-test peers, chromium for the browser tests, kubectl for the kubectl tests.
+missing_test_tools() {
+  has_nginx || echo nginx
+  local t
+  for t in hey wrk chromium kubectl; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done
+}
+
+# As root with apt-get, install the Debian ones (kubectl is not in Debian at a current
+# version). On CI or as root a tool still missing afterwards fails the run: CI must not turn
+# a missing tool into a skip (tests/tools.py fails those tests there too). Elsewhere the
+# tests that need it skip and say why. LAB_SKIP_APT=1 skips the install, not the check.
 ensure_system_packages() {
-  [ "${LAB_SKIP_APT:-0}" = 1 ] && return 0
-  local missing=()
-  has_nginx || missing+=(nginx)
-  command -v hey >/dev/null 2>&1 || missing+=(hey)
-  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  local missing=() debian=() t
+  mapfile -t missing < <(missing_test_tools)
   [ ${#missing[@]} -eq 0 ] && return 0
-  local rc=0
-  apt_install "what the tests use" "${missing[@]}" || rc=$?
-  case $rc in
-    0) ;;
-    1) exit 1 ;;
-    *) echo "note: not root or no apt-get; tests that need ${missing[*]} will skip" >&2 ;;
-  esac
+  for t in "${missing[@]}"; do [ "$t" = kubectl ] || debian+=("$t"); done
+  if [ "${LAB_SKIP_APT:-0}" != 1 ] && [ ${#debian[@]} -gt 0 ]; then
+    local rc=0
+    apt_install "what the tests use" "${debian[@]}" || rc=$?
+    [ "$rc" = 1 ] && exit 1
+    mapfile -t missing < <(missing_test_tools)
+    [ ${#missing[@]} -eq 0 ] && return 0
+  fi
+  if ci_run || [ "$(id -u)" = 0 ]; then
+    echo "error: ${missing[*]} not installed, and on CI or as root the tests that need them" \
+         "must run, not skip (Debian: apt-get install ${debian[*]:-…}; kubectl:" \
+         "https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/)" >&2
+    exit 1
+  fi
+  echo "note: ${missing[*]} not installed (not root or no apt-get); the tests that need" \
+       "them will skip and say why" >&2
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from servers import dispose, start_postgres, start_redis
+from tools import MARK, require_tool
 
 from labcluster.runtimes import PostgresServer, RedisServer
 
@@ -75,3 +76,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.xdist_group(group))
         rank[id(item)] = LONG_GROUPS.index(group) if group in LONG_GROUPS else len(LONG_GROUPS)
     items.sort(key=lambda item: rank.get(id(item), len(LONG_GROUPS)))  # stable: order kept
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`needs_tool` marks (tests/tools.py): a missing tool fails the test on CI or as root,
+    and skips it with the install hint elsewhere."""
+    for mark in item.iter_markers(MARK):
+        require_tool(mark.kwargs["name"], mark.kwargs["found"], mark.kwargs["install"])

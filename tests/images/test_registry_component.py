@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tools import KUBECTL_INSTALL, needs_tool
 
 from labhelpers import images
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = ROOT / "manifests" / "components" / "registry"
 KUBECTL = shutil.which("kubectl")
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl (with kustomize) not installed")
+pytestmark = needs_tool("kubectl", KUBECTL, KUBECTL_INSTALL)
 VERSION = images.version()
 
 

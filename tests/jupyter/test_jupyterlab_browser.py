@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from jupyterlab_support import CHROMIUM, JupyterServer
+from tools import needs_tool, require_tool
 
 from labhelpers import metrics
 from labhelpers import quiz as labquiz
@@ -39,10 +40,12 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.cluster,
     pytest.mark.timeout(900),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
+    needs_tool("chromium", Path(CHROMIUM).exists(), "apt-get install chromium"),
 ]
-playwright_api = pytest.importorskip("playwright.sync_api",
-                                     reason="playwright (the test extra) not installed")
+try:
+    import playwright.sync_api as playwright_api
+except ImportError:  # the test extra has it: fails on CI/root, skips the module elsewhere
+    require_tool("playwright", None, "pip install playwright: the test extra has it")
 
 #: Bounded waits (seconds). A notebook's Run All on 2 busy cores: 02 ~40 s, 06 ~60 s.
 LOAD_TIMEOUT = 90

@@ -1,5 +1,6 @@
 """The real kubectl against the cluster: server-side apply, get tables, describe, scale,
-client-side apply, rollout status, delete. Skipped (with the reason) where kubectl is absent."""
+client-side apply, rollout status, delete. Without kubectl: a failure on CI or as root, a
+skip with the reason elsewhere (tests/tools.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from kube_helpers import wait_for
+from tools import KUBECTL_INSTALL, needs_tool
 
-pytestmark = [pytest.mark.cluster, pytest.mark.skipif(
-    shutil.which("kubectl") is None, reason="kubectl is not installed on this machine")]
+pytestmark = [pytest.mark.cluster, needs_tool("kubectl", shutil.which("kubectl"), KUBECTL_INSTALL)]
 
 MANIFEST = textwrap.dedent("""\
     apiVersion: apps/v1

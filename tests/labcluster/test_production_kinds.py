@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from kube_helpers import deployment, kubelet_stand_in, status_body, wait_for
 from kubernetes import client
+from tools import KUBECTL_INSTALL, needs_tool
 
 pytestmark = [pytest.mark.cluster]
-needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
-                                   reason="kubectl is not installed on this machine")
+needs_kubectl = needs_tool("kubectl", shutil.which("kubectl"), KUBECTL_INSTALL)
 
 
 def kubectl(target, ns: str, *args: str) -> str:

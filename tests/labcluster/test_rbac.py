@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client
+from tools import KUBECTL_INSTALL, needs_tool
 
 from labcluster import rbac, requestinfo
 from labcluster.authz import Attributes, UserInfo
 
-KUBECTL = pytest.mark.skipif(shutil.which("kubectl") is None,
-                             reason="kubectl is not installed on this machine")
+KUBECTL = needs_tool("kubectl", shutil.which("kubectl"), KUBECTL_INSTALL)
 
 
 def run(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

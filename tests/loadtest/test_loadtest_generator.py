@@ -39,7 +39,9 @@ def test_a_slow_nth_request_shows_in_p99_not_p50(lt_server: str) -> None:
     slow = int(np.count_nonzero(r.latency_ms >= 300))
     assert slow == 500 // 25, f"{slow} requests ≥ 300 ms, expected exactly every 25th"
     assert r.percentile(99) >= 300
-    assert r.percentile(50) < 100
+    # the median request is not one of the slow ones: below the server's 300 ms (how far
+    # below is the machine's speed, measured in bench/, not asserted)
+    assert r.percentile(50) < 300
 
 
 def test_open_model_counts_the_wait_behind_a_stall(lt_server: str) -> None:
@@ -51,7 +53,9 @@ def test_open_model_counts_the_wait_behind_a_stall(lt_server: str) -> None:
                          duration=2, concurrency=1)
     assert r.model == "open" and r.count == 200 and r.errors == 0
     uncorrected, corrected = r.percentile(75, corrected=False), r.percentile(75)
-    assert uncorrected < 50, f"service time p75 {uncorrected:.1f} ms"
+    # p75's service time is an ordinary request's, below the 500 ms stall (how far below is
+    # the machine's speed); from the intended send time it includes the wait behind a stall
+    assert uncorrected < 500, f"service time p75 {uncorrected:.1f} ms"
     assert corrected > 200, f"corrected p75 {corrected:.1f} ms: the stalls are hidden"
     # requests were due on a fixed schedule, whatever the server did
     assert np.allclose(np.diff(np.sort(r.intended_s)), 0.01, atol=1e-5)

@@ -13,13 +13,10 @@ lab's backend): on this shared 2-core machine a band around 1.0 would be a timed
 from __future__ import annotations
 
 import pytest
+from tools import require_tool
 
 from labhelpers import loadtest
 from labhelpers.loadtest import peers
-
-pytestmark = pytest.mark.skipif(
-    not peers.available(), reason="neither hey nor wrk is installed (apt-get install hey wrk;"
-    " scripts/_venv.sh does it on CI)")
 
 SERVER_MS = 20
 CONCURRENCY = 20
@@ -27,8 +24,7 @@ CONCURRENCY = 20
 
 @pytest.mark.parametrize("tool", ["hey", "wrk"])
 def test_same_counts_as_established_tools(lt_server: str, tool: str) -> None:
-    if tool not in peers.available():
-        pytest.skip(f"{tool} is not installed; the other tool's test covers the comparison")
+    require_tool(tool, tool in peers.available(), f"apt-get install {tool}")
     url = f"{lt_server}/delay?key=peer-{tool}&every=1&ms={SERVER_MS}"
     if tool == "hey":
         theirs = peers.run_hey(url, 300, CONCURRENCY)

@@ -3,10 +3,24 @@
 Committed notebooks carry no outputs, yet nbval compares a cell tagged
 ``nbval-check-output`` with the outputs stored in the file it runs. So the test runs copies
 into which the expected outputs (``expected_outputs.json``, keyed by notebook and cell id)
-are put back. After changing a stable cell on purpose, refresh them from an executed course:
+are put back. After changing a stable cell on purpose, refresh them from an executed course
+run with the parameters nbval runs the committed notebooks with (fast=False, cluster=auto;
+the runner's own default is fast=True), on a labcluster of its own:
 
-    python -m labhelpers.course run --output /tmp/course
+    export LABCLUSTER_HOME=$(mktemp -d) && chmod 755 $LABCLUSTER_HOME
+    python -m labhelpers.course run --output /tmp/course -p fast false -p cluster auto
     python tests/notebooks/golden.py /tmp/course
+    python -m labcluster down
+
+(``--notebooks 01,02`` runs fewer; the others keep their entries.) What is tagged: every
+output a learner relies on that is the same from run to run once sanitize.cfg has hidden
+what varies — check() tables, quiz text, printed kubectl lines, ConfigMap/env/PVC tables,
+DNS answers, hints. Left untagged, each for a reason: load-test numbers and charts (the
+machine's speed), pod/Service/endpoint tables and events (pandas wraps a table by the
+width of its pod names and IPs; counts and ages depend on timing), progress bars, uids and
+cart/order ids, the node's size (notebook 1's node and preflight tables: another machine),
+and cells ending in `;` (hint(); solution(); apply(...);): nbval runs them without
+history, so IPython does not see the `;` and shows a result Jupyter and papermill hide.
 """
 
 from __future__ import annotations

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import pytest
+from tools import needs_tool
 from web_browser import Chromium, chromium_binary
 from web_helpers import free_port
 from web_nginx import NginxProcess, nginx_binary
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(chromium_binary() is None, reason="Debian chromium not installed"),
-    pytest.mark.skipif(nginx_binary() is None, reason="Debian nginx not installed"),
+    needs_tool("chromium", chromium_binary(), "apt-get install chromium"),
+    needs_tool("nginx", nginx_binary(), "apt-get install nginx"),
 ]
 
 

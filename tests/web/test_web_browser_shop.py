@@ -21,6 +21,7 @@ import httpx
 import pytest
 from procs import stop_process
 from servers import DB_NAME, DB_PASSWORD, DB_USER, dispose, down, start_postgres, start_redis
+from tools import needs_tool
 from web_browser import Chromium, chromium_binary
 from web_helpers import ROOT, free_port
 from web_nginx import NginxProcess, nginx_binary
@@ -30,8 +31,8 @@ CART_POD = "cart-service-5d8b7f9c4-q9wzn"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(chromium_binary() is None, reason="Debian chromium not installed"),
-    pytest.mark.skipif(nginx_binary() is None, reason="Debian nginx not installed"),
+    needs_tool("chromium", chromium_binary(), "apt-get install chromium"),
+    needs_tool("nginx", nginx_binary(), "apt-get install nginx"),
     pytest.mark.skipif(
         importlib.util.find_spec("storefront.cli") is None,
         reason="storefront backend/cart (storefront/cli.py) not in the tree yet",

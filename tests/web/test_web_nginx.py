@@ -7,12 +7,11 @@ import re
 
 import httpx
 import pytest
+from tools import needs_tool
 from web_helpers import SITE
 from web_nginx import NginxProcess, StandInUpstream, nginx_binary
 
-pytestmark = pytest.mark.skipif(
-    nginx_binary() is None, reason="Debian nginx not installed (apt-get install -y nginx)"
-)
+pytestmark = needs_tool("nginx", nginx_binary(), "apt-get install nginx")
 
 
 @pytest.fixture(scope="module")

