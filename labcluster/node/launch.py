@@ -78,7 +78,13 @@ class ContainerLaunch:
 
     @property
     def has_read_only_mounts(self) -> bool:
-        return any(m.read_only for m in self.mounts)
+        """Read-only mounts that rely on file modes (so root inside must obey them, see
+        readonly.py). Not the service-account folder every pod now has: it is a read-only
+        bind mount where it is grafted, and holds only files its container cannot write
+        (0644, the node's) elsewhere — counting it would take CAP_DAC_OVERRIDE from every
+        pod, PostgreSQL's root entrypoint included."""
+        grafted = {c for c, _ in self.grafts}
+        return any(m.read_only and m.container_path not in grafted for m in self.mounts)
 
     @property
     def grafts(self) -> tuple[tuple[str, str], ...]:
