@@ -31,6 +31,7 @@ from . import (
     patch,
     podsecurity,
     quota,
+    serviceaccount,
     validation,
 )
 from .errors import ApiError, FieldError
@@ -107,6 +108,11 @@ class ClusterApi:
         # metrics.k8s.io PodMetrics as the node serves them (None: no metrics API here)
         self.pod_metrics_source: Callable[
             [str | None, str | None, str | None], Awaitable[list[dict[str, Any]]]] | None = None
+        # the CA that signs the serving certificate (server.py sets it before bootstrap):
+        # published as every namespace's kube-root-ca.crt ConfigMap
+        self.root_ca: str | None = None
+        # satokens.TokenIssuer (server.py): the kubelet asks it for pods' bound tokens
+        self.token_issuer: Any = None
 
     # ------------------------------------------------------------------ helpers
     def resource(self, res: str | Resource) -> Resource:
@@ -291,6 +297,9 @@ class ClusterApi:
         self._namespace_admission(r, ns, meta["name"])
         if self.store.peek(res_key(r), ns, meta["name"]) is not None:
             raise errors.already_exists(r.plural, r.group, meta["name"])
+        if r.plural == "pods" and r.group == "":
+            sa_name = (obj.get("spec") or {}).get("serviceAccountName") or "default"
+            serviceaccount.admit_pod(obj, self.store.peek("/serviceaccounts", ns, sa_name))
         self._pod_security(r, obj)
         self._admit(r, obj, None)
         quota.check_quota(self.store, r, obj)  # validating: last, on the final object
@@ -300,6 +309,7 @@ class ClusterApi:
         created = self._persist(r, obj, "ADDED", None)
         if r.plural == "namespaces":
             await self._ensure_service_account(meta["name"])
+            await self._publish_root_ca(meta["name"])
         return created
 
     def _prepare_create(self, r: Resource, obj: dict[str, Any]) -> None:
@@ -352,6 +362,36 @@ class ClusterApi:
             except ApiError as exc:
                 if exc.reason != "AlreadyExists":
                     raise
+
+    async def _publish_root_ca(self, ns: str) -> None:
+        """kube-root-ca.crt in `ns` (root-ca-cert-publisher), with the current CA."""
+        if self.root_ca is None:
+            return
+        current = self.store.peek("/configmaps", ns, serviceaccount.ROOT_CA_CONFIGMAP)
+        if current is not None and (current.get("data") or {}).get("ca.crt") == self.root_ca:
+            return
+        wanted = serviceaccount.root_ca_configmap(ns, self.root_ca)
+        try:
+            if current is None:
+                await self.create(wanted, field_manager="kube-controller-manager",
+                                  _trusted=True)
+            else:
+                await self.update({**current, "data": wanted["data"]},
+                                  field_manager="kube-controller-manager")
+        except ApiError as exc:
+            if not serviceaccount.is_conflict(exc) and exc.reason != "Forbidden":
+                raise
+
+    async def publish_apiserver_endpoints(self, host: str, port: int) -> None:
+        """default/kubernetes Endpoints = where the API server listens (kube-apiserver's
+        own reconciler); written when they differ, e.g. after a restart on another port."""
+        wanted = serviceaccount.kubernetes_endpoints(host, port)
+        current = self.store.peek("/endpoints", "default", "kubernetes")
+        if current is None:
+            await self.create(wanted, field_manager="kube-apiserver", _trusted=True)
+        elif current.get("subsets") != wanted["subsets"]:
+            await self.update({**current, "subsets": wanted["subsets"]},
+                              field_manager="kube-apiserver")
 
     # ------------------------------------------------------------------ update
     async def update(self, obj: dict[str, Any], namespace: str | None = None,
@@ -923,6 +963,25 @@ class ClusterApi:
                                    "metadata": {"name": ns}}, field_manager="kube-apiserver",
                                   _trusted=True)
             await self._ensure_service_account(ns)
+        if self.store.peek("/services", "default", "kubernetes") is None:
+            first = str(next(self.network.hosts()))
+            taken = any((s.get("spec") or {}).get("clusterIP") == first
+                        for s in self.store.items("/services"))
+            await self.create(serviceaccount.kubernetes_service(None if taken else first),
+                              field_manager="kube-apiserver", _trusted=True)
+
+    async def publish_root_ca(self, ca_pem: str) -> None:
+        """Set the CA and (re)publish kube-root-ca.crt in every namespace that is not
+        terminating (at start: the CA may be new)."""
+        self.root_ca = ca_pem
+        for nsobj in list(self.store.items("/namespaces")):
+            if (nsobj.get("status") or {}).get("phase") != "Terminating":
+                await self._publish_root_ca(nsobj["metadata"]["name"])
+
+    def apiserver_service_ip(self) -> str | None:
+        """The `kubernetes` Service's ClusterIP: a SAN of the serving certificate."""
+        svc = self.store.peek("/services", "default", "kubernetes")
+        return ((svc or {}).get("spec") or {}).get("clusterIP")
 
 
 def _filtered(ev: WatchEvent, pred: Callable[[dict[str, Any]], bool],

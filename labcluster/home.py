@@ -33,7 +33,8 @@ ROOT_DEFAULT = Path("/var/lib/labcluster")
 LEGACY_NAME = ".labcluster"
 #: Files of the home that hold secrets or what a local user should not read.
 PRIVATE_FILES = ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "server.log",
-                 "server.pid", "kubeconfig", "ca.crt", "server.crt", "server.key")
+                 "server.pid", "kubeconfig", "ca.crt", "server.crt", "server.key", "ca.key",
+                 "sa.key")
 
 
 class HomeError(RuntimeError):

@@ -88,9 +88,13 @@ class Server:
         await api.bootstrap()
         await rbac.ensure_bootstrap(api)
         issuer = satokens.TokenIssuer(self.home)
+        api.token_issuer = issuer
         authorizer = rbac.RBACAuthorizer(api.store.items)
         server_url = f"https://127.0.0.1:{port}"
-        ssl_ctx = tls.server_context(self.home)
+        service_ip = api.apiserver_service_ip()
+        ssl_ctx = tls.server_context(self.home, (service_ip,) if service_ip else ())
+        await api.publish_root_ca((self.home / "ca.crt").read_text())
+        await api.publish_apiserver_endpoints("127.0.0.1", port)
         comps = self.components if self.components is not None else default_components(self.home)
         ctx = ServerContext(self.home, api.registry, api, server_url=server_url)
         for c in comps:

@@ -33,7 +33,7 @@ class ImagePullError(LookupError):
         super().__init__(message or (
             f'failed to pull and unpack image "{image}": image "{image}" {why} '
             "(labcluster's image catalog has postgres, redis, nginx, storefront, busybox,"
-            " curlimages/curl)"
+            " curlimages/curl, ecommerce-lab/course-runner)"
         ))
 
 
@@ -302,6 +302,7 @@ class ImageHandler:
         """Run `spec` as the container's host user (security.py) and give that user the
         container's own files: everything in run_dir but the node's (logs, the command
         wrappers, read-only snapshots); readOnlyRootFilesystem seals the image paths."""
+        spec.grafts = launch.grafts
         if launch.userns is not None:
             spec.userns, spec.hide = launch.userns, launch.hide
             spec.no_new_privs = launch.no_new_privs
@@ -328,6 +329,7 @@ class ImageHandler:
             resolved, self.exec_env(launch), self.working_dir(launch), self.image_id(),
             user=self.exec_user(), drop_write_override=launch.has_read_only_mounts,
         )
+        spec.grafts = launch.grafts
         if spec.user is None and launch.host_user is not None:
             uid, gid, groups = launch.host_user
             spec.user, spec.groups, spec.contained = (uid, gid), groups, True

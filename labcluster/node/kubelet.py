@@ -35,6 +35,7 @@ from labcluster.node.images import (
 from labcluster.node.launch import ContainerLaunch, ContainerPort, Mount
 from labcluster.node.podspec import (
     ConfigError,
+    Tokener,
     is_api_volume,
     memory_bytes,
     millicores,
@@ -187,6 +188,8 @@ class PodWorker:
         self._dirty = asyncio.Event()
         self._published: dict[str, Any] | None = None
         self.evicted = ""  # the eviction message once the pod is evicted
+        # serviceAccountToken projections' tokens: (audience, seconds) -> (token, from, to)
+        self._tokens: dict[tuple[str, int], tuple[str, float, float]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -234,6 +237,30 @@ class PodWorker:
             c.ready = False
         self.touch()
 
+    def _token(self, projection: dict[str, Any]) -> str:
+        """A serviceAccountToken projection's token: a TokenRequest for the pod's
+        ServiceAccount bound to this pod (name and uid), the API server's audience unless
+        the projection names one; renewed, as the kubelet's token manager does, once 80%
+        of its lifetime has passed (the periodic volume sync writes the new one)."""
+        from labcluster import satokens
+
+        audience = projection.get("audience") or ""
+        seconds = max(int(projection.get("expirationSeconds", 3600)), satokens.MIN_SECONDS)
+        held = self._tokens.get((audience, seconds))
+        now_s = time.time()
+        if held is not None and now_s < held[1] + 0.8 * (held[2] - held[1]):
+            return held[0]
+        issuer = self.api.token_issuer
+        if issuer is None:
+            raise ConfigError("failed to fetch token: this API server issues no tokens")
+        sa_name = self.pod["spec"].get("serviceAccountName") or "default"
+        sa = self.api.store.get("/serviceaccounts", self.ns, sa_name)
+        if sa is None:
+            raise ConfigError(f'failed to fetch token: serviceaccounts "{sa_name}" not found')
+        token, expires = issuer.issue(sa, seconds, [audience or satokens.AUDIENCE], self.pod)
+        self._tokens[(audience, seconds)] = (token, now_s, float(expires))
+        return token
+
     async def _sync_volumes(self) -> None:
         """The kubelet's periodic sync for configMap/secret volumes: edits reach running
         containers within VOLUME_SYNC_SECONDS (atomically, see atomicwriter.py)."""
@@ -242,7 +269,8 @@ class PodWorker:
         while not self.stopping:
             await asyncio.sleep(volume_sync_seconds())
             try:
-                changed = await asyncio.to_thread(sync_api_volumes, self.pod, self.dir, get)
+                changed = await asyncio.to_thread(sync_api_volumes, self.pod, self.dir, get,
+                                                  self._token)
             except OSError as exc:
                 log.warning("pod %s/%s volume sync: %s", self.ns, self.name, exc)
                 continue
@@ -303,8 +331,10 @@ class PodWorker:
             return self.api.store.get(res, ns, name)
         pod = {**self.pod, "status": {"podIP": self.ip, "hostIP": "127.0.0.1"}}
         services = list(self.api.store.items("/services", self.ns))
-        env = resolve_env(pod, c.spec, get, services)
-        volumes = volume_dirs(pod, self.dir, get, self.claim_dir)
+        master = self.api.store.get("/services", "default", "kubernetes")
+        env = resolve_env(pod, c.spec, get, services, master)
+        token: Tokener = self._token
+        volumes = volume_dirs(pod, self.dir, get, self.claim_dir, token)
         sealed = frozenset(v["name"] for v in self.pod["spec"].get("volumes") or []
                            if is_api_volume(v))
         run_dir = self.dir / "containers" / c.name

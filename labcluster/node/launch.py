@@ -22,6 +22,9 @@ class Mount:
     read_only: bool = False
 
 
+GRAFTED_UNDER = "/var/run/secrets/"
+
+
 @dataclass(frozen=True)
 class ContainerPort:
     container_port: int
@@ -75,7 +78,21 @@ class ContainerLaunch:
 
     @property
     def has_read_only_mounts(self) -> bool:
-        return any(m.read_only for m in self.mounts)
+        """Read-only mounts that rely on file modes (so root inside must obey them, see
+        readonly.py). Not the service-account folder every pod now has: it is a read-only
+        bind mount where it is grafted, and holds only files its container cannot write
+        (0644, the node's) elsewhere — counting it would take CAP_DAC_OVERRIDE from every
+        pod, PostgreSQL's root entrypoint included."""
+        grafted = {c for c, _ in self.grafts}
+        return any(m.read_only and m.container_path not in grafted for m in self.mounts)
+
+    @property
+    def grafts(self) -> tuple[tuple[str, str], ...]:
+        """Mounts under /var/run/secrets (the service-account folder): the kubernetes
+        client opens them by that fixed path, so the container must see them there, not
+        only through the mount table."""
+        return tuple((m.container_path, str(m.host_path)) for m in self.mounts
+                     if ("/" + m.container_path.strip("/")).startswith(GRAFTED_UNDER))
 
     def mount_for(self, container_path: str) -> Mount | None:
         """The mount covering `container_path` exactly, if the pod mounted one there."""
@@ -132,3 +149,7 @@ class ProcessSpec:
     hide: tuple[str, ...] = ()
     groups: tuple[int, ...] = ()
     no_new_privs: bool = True
+    # (container path, host path): mounts made real at their container path in the
+    # process's own mount namespace (security.graft), for programs that open a fixed
+    # path themselves — the service-account folder the kubernetes client reads
+    grafts: tuple[tuple[str, str], ...] = ()

@@ -21,6 +21,8 @@ from labcluster.node.launch import Mount
 _SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
            "G": 10**9, "T": 10**12, "m": 10**-3, "": 1}
 Getter = Callable[[str, str, str], "dict[str, Any] | None"]  # (resource, ns, name) -> obj
+# a serviceAccountToken projection -> the token (the kubelet's TokenRequest for the pod)
+Tokener = Callable[[dict[str, Any]], str]
 
 
 class ConfigError(ValueError):
@@ -125,12 +127,22 @@ def _field(pod: dict[str, Any], path: str) -> str:
 
 
 def resolve_env(pod: dict[str, Any], container: dict[str, Any], get: Getter,
-                services: list[dict[str, Any]]) -> dict[str, str]:
-    """The container's environment, in the kubelet's order of precedence."""
+                services: list[dict[str, Any]],
+                master: dict[str, Any] | None = None) -> dict[str, str]:
+    """The container's environment, in the kubelet's order of precedence. `master` is the
+    `kubernetes` Service of `default`: its variables (KUBERNETES_SERVICE_HOST, ...) are
+    always there, even with enableServiceLinks false; the namespace's own Services (links
+    on) win a name clash, as in the kubelet's getServiceEnvVarMap."""
     ns = pod["metadata"]["namespace"]
     env: dict[str, str] = {}
-    if (pod.get("spec") or {}).get("enableServiceLinks", True):
-        env.update(service_links(services))
+    links = (pod.get("spec") or {}).get("enableServiceLinks", True)
+    chosen: dict[str, dict[str, Any]] = {}
+    if master is not None:
+        chosen[master["metadata"]["name"]] = master
+    if links:
+        for svc in services:
+            chosen[svc["metadata"]["name"]] = svc
+    env.update(service_links(list(chosen.values())))
     for src in container.get("envFrom") or []:
         prefix = src.get("prefix", "")
         for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
@@ -176,10 +188,9 @@ def _resource_field(container: dict[str, Any], ref: dict[str, Any]) -> str:
     return str(memory_bytes(value))
 
 
-def api_volume_payload(v: dict[str, Any], ns: str, get: Getter) -> Payload:
-    """The files of a configMap/secret volume; ConfigError for a missing source or key."""
-    kind = "ConfigMap" if "configMap" in v else "Secret"
-    src = v.get("configMap") or v.get("secret") or {}
+def _source_payload(src: dict[str, Any], kind: str, ns: str, get: Getter,
+                    mode: int) -> Payload:
+    """The files of one configMap/secret source (a volume, or a projected volume's)."""
     ref = src.get("name") or src.get("secretName", "")
     obj = get("/configmaps" if kind == "ConfigMap" else "/secrets", ns, ref)
     if obj is None:
@@ -191,32 +202,92 @@ def api_volume_payload(v: dict[str, Any], ns: str, get: Getter) -> Payload:
                                      for k, v in (obj.get("data") or {}).items()}
     for k, b in ((obj.get("binaryData") or {}) if kind == "ConfigMap" else {}).items():
         data[k] = base64.b64decode(b)
-    mode = src.get("defaultMode", 0o644)
     items = src.get("items")
     for item in items or []:
-        if item["key"] not in data:
+        if item["key"] not in data and not (obj == {} and src.get("optional")):
             raise ConfigError(f"configmap references non-existent config key: {item['key']}")
-    chosen = [(i["key"], i.get("path", i["key"]), i.get("mode", mode)) for i in items] \
-        if items else [(k, k, mode) for k in data]
+    chosen = [(i["key"], i.get("path", i["key"]), i.get("mode", mode)) for i in items
+              if i["key"] in data] if items else [(k, k, mode) for k in data]
     return {rel: (data[key], fmode) for key, rel, fmode in chosen}
 
 
-def is_api_volume(v: dict[str, Any]) -> bool:
-    """configMap and secret volumes: always read-only, refreshed by the kubelet's sync."""
-    return "configMap" in v or "secret" in v
+def _downward_payload(items: list[dict[str, Any]], pod: dict[str, Any],
+                      mode: int) -> Payload:
+    """downwardAPI files: fieldRef (metadata.labels/annotations as `k="v"` lines, as the
+    kubelet's FormatMap) and resourceFieldRef of a named container."""
+    out: Payload = {}
+    meta = pod["metadata"]
+    for item in items:
+        if "fieldRef" in item:
+            path = item["fieldRef"]["fieldPath"]
+            if path in ("metadata.labels", "metadata.annotations"):
+                values = meta.get(path.split(".")[1]) or {}
+                text = "\n".join(f'{k}="{v}"' for k, v in sorted(values.items()))
+            else:
+                text = _field(pod, path)
+        elif "resourceFieldRef" in item:
+            ref = item["resourceFieldRef"]
+            container = next((c for c in (pod.get("spec") or {}).get("containers") or []
+                              if c.get("name") == ref.get("containerName")), {})
+            text = _resource_field(container, ref)
+        else:
+            continue
+        out[item["path"]] = (text.encode(), item.get("mode", mode))
+    return out
 
 
-def sync_api_volumes(pod: dict[str, Any], pod_dir: Path, get: Getter) -> list[str]:
-    """Rewrite the pod's configMap/secret volumes whose source changed (the kubelet's
-    periodic sync); names of the volumes updated. A source that is now missing keeps
-    the old files, as the kubelet does."""
+def volume_payload(v: dict[str, Any], pod: dict[str, Any], get: Getter,
+                   token: Tokener | None = None) -> Payload:
+    """The files of a configMap, secret, downwardAPI or projected volume; ConfigError for
+    a missing source or key, or a token the kubelet cannot get."""
     ns = pod["metadata"]["namespace"]
+    if "configMap" in v or "secret" in v:
+        kind = "ConfigMap" if "configMap" in v else "Secret"
+        src = v.get("configMap") or v.get("secret") or {}
+        return _source_payload(src, kind, ns, get, src.get("defaultMode", 0o644))
+    if "downwardAPI" in v:
+        src = v["downwardAPI"] or {}
+        return _downward_payload(src.get("items") or [], pod, src.get("defaultMode", 0o644))
+    src = v.get("projected") or {}
+    mode = src.get("defaultMode", 0o644)
+    out: Payload = {}
+    for part in src.get("sources") or []:
+        if "serviceAccountToken" in part:
+            proj = part["serviceAccountToken"]
+            if token is None:
+                raise ConfigError("serviceAccountToken projection: no token issuer")
+            out[proj["path"]] = (token(proj).encode(), mode)
+        elif "configMap" in part:
+            out.update(_source_payload(part["configMap"], "ConfigMap", ns, get, mode))
+        elif "secret" in part:
+            out.update(_source_payload(part["secret"], "Secret", ns, get, mode))
+        elif "downwardAPI" in part:
+            out.update(_downward_payload(part["downwardAPI"].get("items") or [], pod, mode))
+    return out
+
+
+def api_volume_payload(v: dict[str, Any], ns: str, get: Getter) -> Payload:
+    """The files of a configMap/secret volume; ConfigError for a missing source or key."""
+    return volume_payload(v, {"metadata": {"namespace": ns}}, get)
+
+
+def is_api_volume(v: dict[str, Any]) -> bool:
+    """configMap, secret, downwardAPI and projected volumes: always read-only, written by
+    the kubelet (AtomicWriter) and refreshed by its sync."""
+    return any(k in v for k in ("configMap", "secret", "downwardAPI", "projected"))
+
+
+def sync_api_volumes(pod: dict[str, Any], pod_dir: Path, get: Getter,
+                     token: Tokener | None = None) -> list[str]:
+    """Rewrite the pod's API volumes whose source changed (the kubelet's periodic sync);
+    names of the volumes updated. A source that is now missing keeps the old files, as
+    the kubelet does; a token is rewritten when the kubelet has refreshed it."""
     changed = []
     for v in (pod.get("spec") or {}).get("volumes") or []:
         if not is_api_volume(v):
             continue
         try:
-            payload = api_volume_payload(v, ns, get)
+            payload = volume_payload(v, pod, get, token)
         except ConfigError:
             continue
         if atomicwriter.write(pod_dir / "volumes" / v["name"], payload):
@@ -225,7 +296,8 @@ def sync_api_volumes(pod: dict[str, Any], pod_dir: Path, get: Getter) -> list[st
 
 
 def volume_dirs(pod: dict[str, Any], pod_dir: Path, get: Getter,
-                claim_dir: Callable[[str, str], Path | None]) -> dict[str, Path]:
+                claim_dir: Callable[[str, str], Path | None],
+                token: Tokener | None = None) -> dict[str, Path]:
     """Materialise each volume as a host dir; ConfigError for a missing source."""
     ns = pod["metadata"]["namespace"]
     out: dict[str, Path] = {}
@@ -233,7 +305,7 @@ def volume_dirs(pod: dict[str, Any], pod_dir: Path, get: Getter,
         name = v["name"]
         target = pod_dir / "volumes" / name
         if is_api_volume(v):
-            atomicwriter.write(target, api_volume_payload(v, ns, get))
+            atomicwriter.write(target, volume_payload(v, pod, get, token))
             out[name] = target
         elif "emptyDir" in v:
             target.mkdir(parents=True, exist_ok=True)

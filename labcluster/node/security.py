@@ -41,6 +41,7 @@ PR_CAPBSET_DROP, PR_SET_KEEPCAPS, PR_SET_NO_NEW_PRIVS = 24, 8, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MS_RDONLY, MS_REMOUNT = 1, 32
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -296,8 +297,59 @@ def _expose(plan: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
             os.close(fd)
 
 
+def _make_room(target: str) -> None:
+    """In the child's own mount namespace: make directory `target` exist without touching
+    the host. Its deepest existing ancestor is covered by a tmpfs that shows every original
+    entry again (bind mounts; symlinks copied), plus the new path."""
+    parts = target.strip("/").split("/")
+    depth = len(parts)
+    while depth > 0 and not os.path.exists("/" + "/".join(parts[:depth])):
+        depth -= 1
+    base = os.path.realpath("/" + "/".join(parts[:depth]))
+    if base == "/" or not os.path.isdir(base):
+        raise OSError(f"cannot make {target}: no directory to cover above it")
+    rest = parts[depth:]
+    fd = os.open(base, O_PATH | os.O_DIRECTORY)
+    try:
+        names = os.listdir(f"/proc/self/fd/{fd}")
+        _check(_mount(b"tmpfs", base.encode(), b"tmpfs", 0, b"mode=0755,size=64k"),
+               f"mount tmpfs on {base}")
+        for name in names:
+            source, here = f"/proc/self/fd/{fd}/{name}", os.path.join(base, name)
+            if os.path.islink(source):
+                os.symlink(os.readlink(source), here)
+                continue
+            if os.path.isdir(source):
+                os.mkdir(here, 0o755)
+            else:
+                os.close(os.open(here, os.O_CREAT | os.O_WRONLY, 0o644))
+            _check(_mount(source.encode(), here.encode(), None, MS_BIND | MS_REC, None),
+                   f"bind {here}")
+    finally:
+        os.close(fd)
+    os.makedirs(os.path.join(base, *rest), 0o755, exist_ok=True)
+
+
+def graft(grafts: tuple[tuple[str, str], ...]) -> None:
+    """In the child, inside its own mount namespace: bind each host folder read-only at
+    its container path (a pod's service-account volume at /var/run/secrets/...)."""
+    for target, source in grafts:
+        if not os.path.isdir(target):
+            _make_room(target)
+        _check(_mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None),
+               f"bind {target}")
+        # keep the flags the filesystem has (a user namespace may not drop locked ones)
+        have = os.statvfs(target).f_flag
+        kept = sum(ms for st, ms in ((2, 2), (4, 4), (8, 8), (1024, 1024), (2048, 2048),
+                                     (4096, 1 << 21)) if have & st)
+        _check(_mount(b"none", target.encode(), None,
+                      MS_BIND | MS_REMOUNT | MS_RDONLY | kept, None),
+               f"remount {target} read-only")
+
+
 def switcher(uid: int, gid: int, groups: tuple[int, ...], no_new_privs: bool = True,
-             extra: Callable[[], None] | None = None) -> Callable[[], None]:
+             extra: Callable[[], None] | None = None,
+             grafts: tuple[tuple[str, str], ...] = ()) -> Callable[[], None]:
     """A preexec_fn that turns the (root) child into the container's user (see module
     docstring). Any failure raises: the container does not start rather than run as root."""
     plan = expose_plan()
@@ -307,6 +359,12 @@ def switcher(uid: int, gid: int, groups: tuple[int, ...], no_new_privs: bool = T
             extra()
         if plan:
             _expose(plan)
+        if grafts:
+            if not plan:
+                _check(_unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+                _check(_mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None),
+                       "mount --make-rprivate /")
+            graft(grafts)
         for cap in range(LAST_CAP + 1):
             if cap != CAP_NET_BIND_SERVICE:
                 _check(_prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop capability")
@@ -344,7 +402,8 @@ def _write(path: str, text: str) -> None:
 
 
 def userns_switcher(uid: int, gid: int, hide: tuple[str, ...] = (),
-                    no_new_privs: bool = True) -> Callable[[], None]:
+                    no_new_privs: bool = True,
+                    grafts: tuple[tuple[str, str], ...] = ()) -> Callable[[], None]:
     """A preexec_fn for a node that is not root: the child enters its own user and mount
     namespaces, where the node's uid is mapped to the container's (so `id -u` says
     runAsUser, or 0 for an image's root), and `hide` — the home's secrets, ~/.kube,
@@ -364,6 +423,7 @@ def userns_switcher(uid: int, gid: int, hide: tuple[str, ...] = (),
                        f"hide {path}")
             elif os.path.exists(path):
                 _check(_mount(b"/dev/null", path.encode(), None, MS_BIND, None), f"hide {path}")
+        graft(grafts)
         if no_new_privs:
             _check(_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
@@ -405,10 +465,11 @@ def popen_options(spec: Any, fallback: Callable[[], None] | None) -> dict[str, A
     user/group switch (PostgreSQL's own) or none, plus `fallback` as preexec_fn."""
     if spec.user is not None and spec.contained and switches_user() and AVAILABLE:
         uid, gid = spec.user
-        return {"preexec_fn": switcher(uid, gid, tuple(spec.groups), spec.no_new_privs)}
+        return {"preexec_fn": switcher(uid, gid, tuple(spec.groups), spec.no_new_privs,
+                                       grafts=tuple(spec.grafts))}
     if spec.userns is not None and not switches_user():
         return {"preexec_fn": userns_switcher(*spec.userns, tuple(spec.hide),
-                                              spec.no_new_privs)}
+                                              spec.no_new_privs, tuple(spec.grafts))}
     user, group = spec.user if spec.user else (None, None)
     return {"user": user, "group": group,
             "extra_groups": [] if user is not None else None, "preexec_fn": fallback}

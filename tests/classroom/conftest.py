@@ -1,77 +1,130 @@
 """The classroom for real on labcluster: the instructor's manifests applied (RBAC, quotas,
-LimitRanges for two learners), then labhelpers in a (simulated) learner pod — the in-cluster
-path with the learner ServiceAccount's own token, namespace from the service-account file —
-runs the lab (connect → deploy all → look, exec, http, scale, in-cluster load test,
-restart, check, doctor, cleanup) against a labcluster that authorizes every request with
-RBAC. Every request is also recorded, so the tests can send the same requests into other
-namespaces and see the server refuse them.
-
-The recorder wraps ``ApiClient.param_serialize``, where every generated method and
-labhelpers' raw requests turn into (method, URL) — including the websocket calls (exec,
-port-forward) that ``RESTClientObject.request`` never sees."""
+LimitRanges for two learners), then one single-user pod per learner, created as z2jh's
+kubespawner creates it (in the learner's namespace, ``serviceAccountName: learner``, the
+course image), runs the lab from inside: labhelpers' in-cluster path reads the token,
+ca.crt and namespace the kubelet put in the pod's ServiceAccount folder and reaches the
+API server through the ``kubernetes`` Service — which authorizes every request with RBAC.
+lab-alice's pod runs the whole lab (connect → deploy all → look, exec, http, scale,
+in-cluster load test, restart, check, doctor, cleanup); lab-bob's a short one. Each pod
+records every request it sent (printed to its log), so the tests can send the same
+requests into other namespaces and see the server refuse them; the instructor then
+collects both learners' results files from the running pods for the batch report."""
 
 from __future__ import annotations
 
-import contextlib
-import io
+import json
 import os
 import shutil
 import tempfile
-import threading
-import warnings
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 from classroom_support import LEARNER_NS
-from incluster import apply_classroom, fake_service_account, service_account_token
-from kubernetes import client
-from kubernetes.client.api_client import ApiClient
+from incluster import apply_classroom, service_account_token
+from kubernetes import client, config
+from kubernetes.stream import stream
 
 import labcluster
-import labhelpers
-from labhelpers.loadtest.runner import LoadTestWarning
+
+IMAGE = "ecommerce-lab/course-runner:0.1.0"
+LEARNERS = {"alice": (LEARNER_NS, "full"), "bob": ("lab-bob", "brief")}
+PROGRAM = (Path(__file__).parent / "learner_pod.py").read_text()
 
 
 @dataclass
 class Classroom:
     kubeconfig: Path
     token: str  # lab-alice's learner ServiceAccount
-    calls: list[tuple[str, str]]  # (method, URL) the lab sent as that learner
+    calls: list[tuple[str, str]]  # (method, URL) alice's pod sent as that learner
+    done: dict[str, dict[str, Any]]  # learner -> what its pod reported at the end
+    results: dict[str, dict[str, Any]]  # learner -> results file, collected by the instructor
+    pods: dict[str, client.V1Pod]
+
+
+def spawner_pod(learner: str, namespace: str, mode: str, other: str) -> dict[str, Any]:
+    """A single-user pod as kubespawner makes it for a ServiceAccount-enabled hub."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"jupyter-{learner}", "labels": {
+                "app": "jupyterhub", "component": "singleuser-server",
+                "heritage": "jupyterhub", "hub.jupyter.org/username": learner}},
+            "spec": {"serviceAccountName": "learner", "automountServiceAccountToken": True,
+                     "restartPolicy": "Never",
+                     "securityContext": {"fsGroup": 100, "runAsUser": 1000},
+                     "containers": [{
+                         "name": "notebook", "image": IMAGE,
+                         "command": ["python", "-c", PROGRAM, mode, learner, other],
+                         "env": [{"name": "JUPYTERHUB_USER", "value": learner},
+                                 {"name": "LAB_RESULTS_DIR", "value": "results"}],
+                         # z2jh-values.yaml's guarantee and limit (learner.yaml's quota
+                         # counts them)
+                         "resources": {"requests": {"cpu": "250m", "memory": "1Gi"},
+                                       "limits": {"cpu": "1", "memory": "2Gi"}}}]}}
+
+
+def wait_done(core: client.CoreV1Api, name: str, ns: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pod = core.read_namespaced_pod(name, ns)
+        log = core.read_namespaced_pod_log(name, ns) if pod.status.phase != "Pending" else ""
+        if "\nDONE " in "\n" + log or pod.status.phase in ("Succeeded", "Failed"):
+            return log
+        time.sleep(1)
+    raise AssertionError(f"{ns}/{name} did not finish in {timeout}s")
+
+
+def crashed_logs(core: client.CoreV1Api, ns: str) -> str:
+    """The previous logs of the namespace's restarted containers: why a tier never got
+    ready, for the failure message."""
+    out = []
+    for pod in core.list_namespaced_pod(ns).items:
+        for st in pod.status.container_statuses or []:
+            if st.restart_count:
+                try:
+                    text = core.read_namespaced_pod_log(pod.metadata.name, ns,
+                                                        container=st.name, previous=True)
+                except client.ApiException as exc:
+                    text = str(exc)
+                out.append(f"--- {pod.metadata.name}/{st.name} (previous)\n{text[-2000:]}")
+    return "\n".join(out)
+
+
+def line(log: str, tag: str, why: str = "") -> Any:
+    found = [x for x in log.splitlines() if x.startswith(tag + " ")]
+    assert found, f"no {tag} line in the pod's log:\n{log[-3000:]}\n{why}"
+    return json.loads(found[-1][len(tag) + 1:])
 
 
 @pytest.fixture(scope="module")
 def classroom() -> Iterator[Classroom]:
     home = Path(tempfile.mkdtemp(prefix="classroom-test-"))
     home.chmod(0o755)  # PostgreSQL runs as another user and must traverse it
-    calls: list[tuple[str, str]] = []
-    lock = threading.Lock()
-    original = ApiClient.param_serialize
-
-    def recording(self, method, resource_path, path_params=None, query_params=None,
-                  *args, **kwargs):
-        out = original(self, method, resource_path, path_params, query_params,
-                       *args, **kwargs)
-        with lock:
-            calls.append((out[0], out[1]))
-        return out
-
     try:
         kubeconfig = labcluster.ensure_running(home)
-        apply_classroom(kubeconfig, [LEARNER_NS, "lab-bob"])
+        apply_classroom(kubeconfig, [ns for ns, _ in LEARNERS.values()])
         token = service_account_token(kubeconfig, LEARNER_NS, "learner")
-        ApiClient.param_serialize = recording
-        try:
-            with pytest.MonkeyPatch.context() as mp, \
-                    contextlib.redirect_stdout(io.StringIO()), \
-                    contextlib.redirect_stderr(io.StringIO()):
-                as_a_learner_pod(mp, kubeconfig, home / "serviceaccount", token)
-                run_the_lab()
-        finally:
-            ApiClient.param_serialize = original
-        yield Classroom(kubeconfig, token, calls)
+        core = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
+        for learner, (ns, mode) in LEARNERS.items():
+            other = "lab-bob" if ns == LEARNER_NS else LEARNER_NS
+            core.create_namespaced_pod(ns, spawner_pod(learner, ns, mode, other))
+        done, results, pods, calls = {}, {}, {}, []
+        for learner, (ns, _) in LEARNERS.items():
+            log = wait_done(core, f"jupyter-{learner}", ns, 480)
+            done[learner] = line(log, "DONE", "" if "\nDONE " in log else
+                                 crashed_logs(core, ns))
+            if learner == "alice":
+                calls = [tuple(c) for c in line(log, "CALLS")]
+            # the instructor (admin) collects the results file from the running server
+            text = stream(core.connect_get_namespaced_pod_exec, f"jupyter-{learner}", ns,
+                          command=["cat", f"/home/jovyan/results/{learner}.json"],
+                          stderr=True, stdout=True, stdin=False, tty=False)
+            results[learner] = json.loads(text)
+            pods[learner] = core.read_namespaced_pod(f"jupyter-{learner}", ns)
+        yield Classroom(kubeconfig, token, calls, done, results, pods)
     finally:
         labcluster.stop(home)
         left = leftover_processes(home)
@@ -89,49 +142,3 @@ def leftover_processes(home: Path) -> list[str]:
         except (psutil.Error, OSError):
             continue
     return found
-
-
-def as_a_learner_pod(mp: pytest.MonkeyPatch, kubeconfig: Path, sa: Path, token: str) -> None:
-    """What z2jh gives the notebook pod: the ServiceAccount's token, the CA and the
-    namespace file, and the KUBERNETES_SERVICE_* variables."""
-    fake_service_account(kubeconfig, LEARNER_NS.strip(), sa, mp, token=token)
-    mp.delenv("KUBECONFIG", raising=False)
-
-
-def run_the_lab() -> None:
-    """What a learner's notebooks do, through labhelpers only, from "inside" the pod."""
-    lab = labhelpers.connect()  # auto: the service account, and its namespace
-    assert (lab.target.kind, lab.namespace) == ("in-cluster", LEARNER_NS)
-    lab.deploy("all", adopt=True)  # the instructor's namespace is adopted, not ours
-    lab.pods()
-    lab.services()
-    lab.endpoints()
-    lab.events(warnings_only=True)
-    lab.pvcs()
-    lab.configmap("ecommerce-config")
-    lab.secret("postgres-secret")
-    lab.logs("deploy/cart-service", tail=5)
-    lab.describe("deploy/ecommerce-backend")
-    lab.top()
-    lab.timeline()
-    assert lab.exec("deploy/ecommerce-backend",
-                    "psql -h postgres -U ecomuser -d ecomdb -c 'SELECT 1'").returncode == 0
-    lab.resolve("postgres")
-    assert lab.http("ecommerce-backend", "/api/health").ok
-    lab.scale("deploy/ecommerce-backend", 3)
-    # notebook 7's in-cluster load test: a Job (batch/v1) in the learner's namespace. Its
-    # numbers do not matter here (50 requests: the generator's start dominates its CPU)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LoadTestWarning)
-        assert lab.loadtest("ecommerce-backend", path="/health", requests=50, concurrency=2,
-                            mode="in-cluster").status_counts() == {200: 50}
-    lab.restart("deploy/cart-service", wait=False)  # the patch is the call; no need to wait
-    lab.check()
-    lab.doctor()
-    # notebook 01's cluster reads (capacity, default StorageClass, metrics API). Its
-    # all-namespaces pod list is left out: the classroom forbids it on purpose (see
-    # docs/classroom.md), and test_classroom_rbac pins that.
-    lab.core.list_node()
-    client.StorageV1Api(lab.api).list_storage_class()
-    client.ApisApi(lab.api).get_api_versions()
-    lab.cleanup()

@@ -1,6 +1,7 @@
 """The classroom's isolation, enforced by the server: labcluster authorizes every request
-with RBAC (labcluster/rbac.py), so the lab run in conftest.py — as lab-alice's learner
-ServiceAccount, with its own token — passing at all means every call it made was allowed.
+with RBAC (labcluster/rbac.py), so the lab run in conftest.py — from inside lab-alice's
+single-user pod, as its learner ServiceAccount, with the token the kubelet mounted —
+passing at all means every call it made was allowed.
 Here the same calls go to other namespaces and the server refuses each (403), escalations
 are refused, and the learner's ResourceQuota stops a runaway scale."""
 
@@ -50,6 +51,7 @@ def moved(url: str, other: str) -> str:
 def test_the_lab_ran_as_the_learner_and_made_the_whole_labs_calls(classroom):
     """Guards the rest: a run that made few calls, or not as the learner, would prove
     nothing. The server answers whoami with the ServiceAccount the token names."""
+    assert classroom.done["alice"]["namespace"] == LEARNER_NS
     paths = {(m, urlsplit(u).path) for m, u in classroom.calls}
     for method, pattern in [
             ("GET", rf"/api/v1/namespaces/{LEARNER_NS}$"),
@@ -67,6 +69,43 @@ def test_the_lab_ran_as_the_learner_and_made_the_whole_labs_calls(classroom):
     assert status == 201, body
     assert json.loads(body)["status"]["userInfo"]["username"] == \
         f"system:serviceaccount:{LEARNER_NS}:learner"
+
+
+def test_each_learner_ran_in_a_spawned_pod_as_its_service_account(classroom):
+    """The pods are kubespawner's: the learner's ServiceAccount, the kube-api-access
+    volume admission added, and each pod's own try at the other learner's namespace
+    answered 403 by the server."""
+    for learner, pod in classroom.pods.items():
+        assert pod.spec.service_account_name == "learner"
+        assert pod.status.phase == "Running", (learner, pod.status.phase)
+        assert [v.name[:16] for v in pod.spec.volumes] == ["kube-api-access-"]
+        assert classroom.done[learner]["other"] == 403, learner
+    assert classroom.done["bob"]["namespace"] == "lab-bob"
+
+
+def test_the_batch_report_collects_both_learners(classroom):
+    """The instructor's report (labhelpers.batch.summarise) over what each learner's pod
+    recorded: both learners, each with the checks their own run established."""
+    from labhelpers.batch import Learner, Run, summarise
+
+    learners = [Learner("alice", LEARNER_NS), Learner("bob", "lab-bob")]
+    runs = [Run("alice", LEARNER_NS, "classroom-lab", ok=True),
+            Run("bob", "lab-bob", "classroom-lab", ok=True)]
+    table, _ = summarise(learners, runs, classroom.results)
+    rows = {r["learner"]: r for r in table.to_dict("records")}
+    assert set(rows) == {"alice", "bob"}
+    for learner in rows:
+        passed, total = classroom.done[learner]["checks"]
+        assert (rows[learner]["checks_passed"], rows[learner]["checks_total"]) == \
+            (passed, total)
+        assert total > 0
+    # alice's lab passes every check but the two that count the namespace's pods: her run
+    # scaled the backend to 3 and restarted the cart without waiting, and her notebook pod
+    # lives in the namespace too (labhelpers.checks counts every pod there — a classroom
+    # learner's "7 pods" check can never pass; reported, not changed here). Bob deployed
+    # nothing, so his checks fail.
+    assert set(classroom.done["alice"]["failed"]) <= {"all pods Running and Ready", "7 pods"}
+    assert rows["alice"]["checks_passed"] > rows["bob"]["checks_passed"]
 
 
 def test_the_learners_calls_are_allowed_in_the_breakfix_namespace(classroom):

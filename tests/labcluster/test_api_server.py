@@ -105,7 +105,8 @@ def test_dynamic_client_discovers_and_lists(kube_api, kube_ns):
                      "data": {"a": "1"}}, namespace=kube_ns)
     got = cms.get(name="dyn", namespace=kube_ns)
     assert got.data.a == "1"
-    assert [i.metadata.name for i in cms.get(namespace=kube_ns).items] == ["dyn"]
+    # beside kube-root-ca.crt, which every namespace holds (as on a real cluster)
+    assert [i.metadata.name for i in cms.get(namespace=kube_ns).items] == ["dyn", "kube-root-ca.crt"]
 
 
 def test_default_namespaces_and_service_accounts(kube_core, kube_ns):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from labcluster.node.handlers.busybox import BusyboxImage, CurlImage
+from labcluster.node.handlers.courserunner import CourseRunnerImage
 from labcluster.node.handlers.nginx import NginxImage
 from labcluster.node.handlers.postgres import PostgresImage
 from labcluster.node.handlers.redis import RedisImage
@@ -20,4 +21,5 @@ CATALOG: list[tuple[Callable[[ImageRef], bool], Factory]] = [
     (StorefrontImage.matches, StorefrontImage.create),
     (BusyboxImage.matches, BusyboxImage.create),
     (CurlImage.matches, CurlImage.create),
+    (CourseRunnerImage.matches, CourseRunnerImage.create),
 ]

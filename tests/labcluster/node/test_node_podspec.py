@@ -149,3 +149,45 @@ def test_periodic_sync_updates_a_volume_and_keeps_it_when_the_source_vanishes(
     del store[("/configmaps", NS, "site")]
     assert sync_api_volumes(p, tmp_path / "pod", lookup) == []
     assert page.read_text() == "v2"  # the vanished ConfigMap's last files stay
+
+
+def test_the_kubernetes_service_variables_are_always_there() -> None:
+    """getServiceEnvVarMap: default/kubernetes's link variables even with service links
+    off; the namespace's own Services only with them on."""
+    master = {"metadata": {"name": "kubernetes", "namespace": "default"},
+              "spec": {"clusterIP": "127.1.0.1",
+                       "ports": [{"name": "https", "port": 443, "protocol": "TCP"}]}}
+    mine = {"metadata": {"name": "web", "namespace": NS},
+            "spec": {"clusterIP": "127.1.0.20", "ports": [{"port": 80}]}}
+    env = resolve_env(pod(enableServiceLinks=False), {}, get, [mine], master)
+    assert env["KUBERNETES_SERVICE_HOST"] == "127.1.0.1"
+    assert env["KUBERNETES_SERVICE_PORT"] == env["KUBERNETES_SERVICE_PORT_HTTPS"] == "443"
+    assert env["KUBERNETES_PORT_443_TCP_ADDR"] == "127.1.0.1"
+    assert "WEB_SERVICE_HOST" not in env
+    assert resolve_env(pod(), {}, get, [mine], master)["WEB_SERVICE_HOST"] == "127.1.0.20"
+
+
+def test_projected_volume_token_configmap_and_namespace(tmp_path: Path) -> None:
+    """The kube-api-access volume as the kubelet writes it: the token it fetched, ca.crt
+    from the ConfigMap, the namespace from the downward API."""
+    from labcluster.serviceaccount import token_volume_source
+
+    STORE[("/configmaps", NS, "kube-root-ca.crt")] = {"data": {"ca.crt": "PEM"}}
+    asked: list[dict[str, Any]] = []
+
+    def token(projection: dict[str, Any]) -> str:
+        asked.append(projection)
+        return "tok"
+
+    p = pod(volumes=[{"name": "kube-api-access-x", "projected": token_volume_source()},
+                     {"name": "info", "downwardAPI": {"items": [
+                         {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}])
+    dirs = volume_dirs(p, tmp_path, get, lambda ns, c: None, token)
+    sa = dirs["kube-api-access-x"]
+    assert (sa / "token").read_text() == "tok"
+    assert (sa / "ca.crt").read_text() == "PEM"
+    assert (sa / "namespace").read_text() == NS
+    # defaultMode 420 (0644) less the write bits, as every sealed API volume (README)
+    assert oct((sa / "token").stat().st_mode & 0o777) == oct(0o444)
+    assert asked == [{"expirationSeconds": 3607, "path": "token"}]
+    assert (dirs["info"] / "labels").read_text() == 'app="web"'

@@ -1,0 +1,125 @@
+"""ServiceAccount admission, the root CA publisher and the `kubernetes` Service: what lets
+a pod reach the API server as its ServiceAccount (a classroom learner's notebook pod).
+
+Admission is upstream's `ServiceAccount` plugin (plugin/pkg/admission/serviceaccount):
+a pod without `serviceAccountName` gets `default` (defaults.py sets it, as the plugin
+does before anything else reads it); the ServiceAccount must exist, else the pod is
+refused with the plugin's words (`error looking up service account NS/NAME: serviceaccount
+"NAME" not found`); unless `automountServiceAccountToken` is false (the pod's wins over the
+ServiceAccount's), the pod gets the projected volume `kube-api-access-<5 random>` — a bound
+token (expirationSeconds 3607, path `token`), `ca.crt` from the `kube-root-ca.crt`
+ConfigMap and `namespace` from the downward API — mounted read-only at
+/var/run/secrets/kubernetes.io/serviceaccount in each container and init container that
+does not mount something there already. Mirror pods are left alone, as upstream.
+
+`kube-root-ca.crt` is what kube-controller-manager's root-ca-cert-publisher puts in every
+namespace: the CA that signs the API server's serving certificate (tls.py). The
+`kubernetes` Service in `default` (port 443 `https`, the first address of the service range)
+and its Endpoints (the API server's own address) are what kube-apiserver keeps itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ApiError, forbidden
+from .meta import random_suffix
+
+SA_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+VOLUME_PREFIX = "kube-api-access-"
+TOKEN_SECONDS = 3607  # serviceaccount.WarnOnlyBoundTokenExpirationSeconds
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+ROOT_CA_DESCRIPTION = (
+    "Contains a CA bundle that can be used to verify the kube-apiserver when using internal "
+    "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is "
+    "guaranteed across distributions of Kubernetes clusters.")
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+
+
+def token_volume_source() -> dict[str, Any]:
+    """Upstream's TokenVolumeSource(), with the defaultMode it sets explicitly (420)."""
+    return {"defaultMode": 420, "sources": [
+        {"serviceAccountToken": {"expirationSeconds": TOKEN_SECONDS, "path": "token"}},
+        {"configMap": {"name": ROOT_CA_CONFIGMAP, "items": [{"key": "ca.crt",
+                                                             "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+            "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}
+
+
+def is_token_volume(volume: dict[str, Any]) -> bool:
+    """A projected volume holding a serviceAccountToken (the kubelet issues its token)."""
+    return any("serviceAccountToken" in s
+               for s in (volume.get("projected") or {}).get("sources") or [])
+
+
+def _automount(pod_spec: dict[str, Any], sa: dict[str, Any]) -> bool:
+    if pod_spec.get("automountServiceAccountToken") is not None:
+        return bool(pod_spec["automountServiceAccountToken"])
+    if sa.get("automountServiceAccountToken") is not None:
+        return bool(sa["automountServiceAccountToken"])
+    return True
+
+
+def admit_pod(pod: dict[str, Any], service_account: dict[str, Any] | None) -> None:
+    """Mutate and check a new pod (in place); ApiError 403 when its ServiceAccount is missing.
+    `service_account` is the stored ServiceAccount the pod names, or None."""
+    meta, spec = pod["metadata"], pod.setdefault("spec", {})
+    if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
+        return
+    name = spec.get("serviceAccountName") or "default"
+    spec["serviceAccountName"] = name
+    spec.setdefault("serviceAccount", name)
+    ns = meta.get("namespace", "")
+    if service_account is None:
+        raise forbidden("pods", "", meta.get("name", ""),
+                        f"error looking up service account {ns}/{name}: "
+                        f'serviceaccount "{name}" not found')
+    if not _automount(spec, service_account):
+        return
+    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    needing = [c for c in containers
+               if not any(m.get("mountPath") == SA_MOUNT_PATH
+                          for m in c.get("volumeMounts") or [])]
+    if not needing:
+        return
+    volumes = spec.setdefault("volumes", [])
+    taken = {v.get("name") for v in volumes}
+    volume_name = VOLUME_PREFIX + random_suffix()
+    while volume_name in taken:
+        volume_name = VOLUME_PREFIX + random_suffix()
+    volumes.append({"name": volume_name, "projected": token_volume_source()})
+    for c in needing:
+        c.setdefault("volumeMounts", []).append(
+            {"name": volume_name, "readOnly": True, "mountPath": SA_MOUNT_PATH})
+
+
+def root_ca_configmap(namespace: str, ca_pem: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": ROOT_CA_CONFIGMAP, "namespace": namespace,
+                         "annotations": {"kubernetes.io/description": ROOT_CA_DESCRIPTION}},
+            "data": {"ca.crt": ca_pem}}
+
+
+def kubernetes_service(cluster_ip: str | None) -> dict[str, Any]:
+    """The Service kube-apiserver keeps in `default` (no selector: its Endpoints are the
+    API server's own address)."""
+    spec: dict[str, Any] = {"type": "ClusterIP", "sessionAffinity": "None", "ports": [
+        {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443}]}
+    if cluster_ip:
+        spec["clusterIP"] = cluster_ip
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": spec}
+
+
+def kubernetes_endpoints(host: str, port: int) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": host}],
+                         "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}
+
+
+def is_conflict(exc: ApiError) -> bool:
+    return exc.reason in ("AlreadyExists", "Conflict")

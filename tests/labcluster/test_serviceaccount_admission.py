@@ -1,0 +1,85 @@
+"""ServiceAccount admission (labcluster/serviceaccount.py), as upstream's plugin: the pod's
+ServiceAccount defaulted and required, the projected kube-api-access volume and its mount,
+automountServiceAccountToken honoured; kube-root-ca.crt in every namespace and the
+`kubernetes` Service in default. Against the session's control plane (no node needed)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from kubernetes import client
+
+SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def _pod(name: str, **spec) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "main", "image": "busybox:1.36",
+                                     "command": ["sleep", "60"]}],
+                     "initContainers": [{"name": "init", "image": "busybox:1.36",
+                                         "command": ["true"]}], **spec}}
+
+
+def test_a_pod_gets_the_default_account_and_the_kube_api_access_volume(kube_core, kube_ns):
+    pod = kube_core.create_namespaced_pod(kube_ns, _pod("p"))
+    assert pod.spec.service_account_name == "default"
+    assert pod.spec.service_account == "default"
+    (volume,) = [v for v in pod.spec.volumes if v.name.startswith("kube-api-access-")]
+    assert re.fullmatch(r"kube-api-access-[bcdfghjklmnpqrstvwxz2456789]{5}", volume.name)
+    projected = client.ApiClient().sanitize_for_serialization(volume.projected)
+    assert projected == {"defaultMode": 420, "sources": [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt",
+                       "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+            "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}
+    for c in pod.spec.containers + pod.spec.init_containers:
+        mounts = [(m.name, m.mount_path, m.read_only) for m in c.volume_mounts]
+        assert mounts == [(volume.name, SA_PATH, True)], c.name
+
+
+def test_a_missing_service_account_is_refused_with_upstreams_words(kube_core, kube_ns):
+    with pytest.raises(client.ApiException) as err:
+        kube_core.create_namespaced_pod(kube_ns, _pod("p", serviceAccountName="ghost"))
+    assert err.value.status == 403
+    import json
+    assert json.loads(err.value.body)["message"] == (
+        f'pods "p" is forbidden: error looking up service account {kube_ns}/ghost: '
+        'serviceaccount "ghost" not found')
+
+
+def test_automount_false_on_the_pod_or_the_account_adds_nothing(kube_core, kube_ns):
+    pod = kube_core.create_namespaced_pod(kube_ns, _pod("off",
+                                                        automountServiceAccountToken=False))
+    assert not pod.spec.volumes
+    kube_core.create_namespaced_service_account(kube_ns, {
+        "metadata": {"name": "quiet"}, "automountServiceAccountToken": False})
+    pod = kube_core.create_namespaced_pod(kube_ns, _pod("quiet", serviceAccountName="quiet"))
+    assert not pod.spec.volumes
+    # the pod's own setting wins over the account's
+    pod = kube_core.create_namespaced_pod(kube_ns, _pod(
+        "loud", serviceAccountName="quiet", automountServiceAccountToken=True))
+    assert [v.name[:16] for v in pod.spec.volumes] == ["kube-api-access-"]
+
+
+def test_a_container_that_mounts_the_folder_itself_is_left_alone(kube_core, kube_ns):
+    spec = _pod("own", volumes=[{"name": "mine", "emptyDir": {}}])
+    spec["spec"]["containers"][0]["volumeMounts"] = [{"name": "mine", "mountPath": SA_PATH}]
+    pod = kube_core.create_namespaced_pod(kube_ns, spec)
+    assert [m.name for m in pod.spec.containers[0].volume_mounts] == ["mine"]
+    assert [m.name[:16] for m in pod.spec.init_containers[0].volume_mounts] == \
+        ["kube-api-access-"]
+
+
+def test_every_namespace_has_the_root_ca_and_default_has_the_kubernetes_service(
+        kube_core, kube_ns, kube_target):
+    cm = kube_core.read_namespaced_config_map("kube-root-ca.crt", kube_ns)
+    assert cm.data["ca.crt"].startswith("-----BEGIN CERTIFICATE-----")
+    if kube_target.home is not None:
+        assert cm.data["ca.crt"] == (kube_target.home / "ca.crt").read_text()
+    svc = kube_core.read_namespaced_service("kubernetes", "default")
+    assert [(p.name, p.port, p.protocol) for p in svc.spec.ports] == [("https", 443, "TCP")]
+    assert svc.spec.selector is None
+    ep = kube_core.read_namespaced_endpoints("kubernetes", "default")
+    assert ep.subsets[0].ports[0].name == "https"
