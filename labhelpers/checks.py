@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from labhelpers.ownership import PART_OF
 from labhelpers.podstatus import is_ready, pod_status
 from labhelpers.styling import LabFrame
 from labhelpers.tables import endpoint_addresses, event_time
@@ -28,19 +29,36 @@ class CheckFailed(AssertionError):
     """``check(strict=True)`` with at least one ❌; the message lists them."""
 
 
+def lab_pods(lab: Lab) -> tuple[list[Any], list[str]]:
+    """The namespace's pods that belong to the storefront (every tier's template carries
+    ``app.kubernetes.io/part-of``), and the names of the others: in a JupyterHub classroom
+    the learner's own notebook server runs in the same namespace, and it is not the lab's."""
+    ours, others = [], []
+    for pod in lab.core.list_namespaced_pod(lab.namespace).items:
+        if (pod.metadata.labels or {}).get(PART_OF) == "ecommerce-lab":
+            ours.append(pod)
+        else:
+            others.append(pod.metadata.name)
+    return ours, others
+
+
+def _not_counted(others: list[str]) -> str:
+    return f" (not counted, not the lab's: {', '.join(sorted(others))})" if others else ""
+
+
 def pods_ready(lab: Lab) -> Result:
-    pods = lab.core.list_namespaced_pod(lab.namespace).items
+    pods, others = lab_pods(lab)
     bad = [f"{p.metadata.name} {pod_status(p)}" for p in pods
            if pod_status(p) != "Running" or not is_ready(p)]
     ok = bool(pods) and not bad
     evidence = f"{len(pods) - len(bad)}/{len(pods)} Running and Ready" + (
-        f"; not: {', '.join(bad)}" if bad else "")
+        f"; not: {', '.join(bad)}" if bad else "") + _not_counted(others)
     return ok, evidence, "lab.pods(), lab.events(warnings_only=True), lab.logs('<pod>')"
 
 
 def pod_count(lab: Lab) -> Result:
-    n = len(lab.core.list_namespaced_pod(lab.namespace).items)
-    return (n == EXPECTED_PODS, f"{n} pods",
+    pods, others = lab_pods(lab)
+    return (len(pods) == EXPECTED_PODS, f"{len(pods)} pods" + _not_counted(others),
             "frontend×2, backend×2, postgres, redis, cart: deploy every tier (lab.deploy('all'))")
 
 

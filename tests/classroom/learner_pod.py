@@ -61,7 +61,8 @@ if mode == "full":
         warnings.simplefilter("ignore", LoadTestWarning)
         assert lab.loadtest("ecommerce-backend", path="/health", requests=50, concurrency=2,
                             mode="in-cluster").status_counts() == {200: 50}
-    lab.restart("deploy/cart-service", wait=False)
+    lab.scale("deploy/ecommerce-backend", 2)  # back to the lab's shape before the checks
+    lab.restart("deploy/cart-service")
     checks = lab.check()
     lab.doctor()
     lab.core.list_node()
