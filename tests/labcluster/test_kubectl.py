@@ -317,3 +317,18 @@ def test_network_policies_served_as_upstream(kube_target, kube_ns):
                  'spec.policyTypes[1]: Unsupported value: "Sideways": supported values: '
                  '"Ingress", "Egress"'):
         assert text in bad.stderr, bad.stderr
+
+
+def test_load_balancer_ip_is_empty_and_pending_as_on_kind(kube_target, kube_ns):
+    """The lab text reads a LoadBalancer's IP with jsonpath: with no cloud controller (kind,
+    minikube without `tunnel`, labcluster) it prints nothing and exits 0, and `get svc` says
+    `<pending>`; the Service still gets its node port."""
+    lb = re.sub(r"( *)ports: \[\{port: 80\}\]", r"\1type: LoadBalancer\n\1ports: [{port: 80}]",
+                MANIFEST.split("---")[-1])
+    kubectl(kube_target, kube_ns, "apply", "-f", "-", stdin=lb)
+    out = kubectl(kube_target, kube_ns, "get", "svc", "web", "-o",
+                  "jsonpath={.status.loadBalancer.ingress[0].ip}")
+    assert (out.returncode, out.stdout) == (0, "")
+    row = kubectl(kube_target, kube_ns, "get", "svc", "web").stdout.splitlines()[1].split()
+    assert row[1] == "LoadBalancer" and row[3] == "<pending>", row
+    assert re.fullmatch(r"80:3\d{4}/TCP", row[4]), row
