@@ -212,9 +212,3 @@ def load(directory: str | Path | None = None) -> dict[str, dict[str, Any]]:
         doc = _read(path)
         out[str(doc.get("learner") or path.stem)] = doc
     return out
-
-
-def load_learner(learner: str, directory: str | Path | None = None) -> dict[str, Any]:
-    """One learner's results ({} sections when none yet)."""
-    path = results_dir(directory) / f"{check_learner(learner)}.json"
-    return _read(path) if path.exists() else {"learner": learner, "sections": {}}
