@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from labhelpers.errors import LabError
 from labhelpers.manifests import find_kustomization, load_file, ref
 
 Obj = dict[str, Any]
@@ -97,7 +98,7 @@ OTHER_MERGE_KEYS: dict[tuple[str, tuple[str, ...]], str] = {
 }
 
 
-class KustomizeError(ValueError):
+class KustomizeError(LabError, ValueError):
     """A kustomization this subset cannot build; the message names file and field."""
 
 

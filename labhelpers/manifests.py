@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 import labcourse
+from labhelpers.errors import LabError
 
 #: The course's manifests (``labcourse`` package data: a checkout's folder or the wheel's).
 MANIFESTS_DIR = labcourse.MANIFESTS
@@ -33,7 +34,7 @@ _REGISTRY = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)
 METADATA_FILES = frozenset({"scenario.yaml", "lint.yaml"})
 
 
-class ManifestError(ValueError):
+class ManifestError(LabError, ValueError):
     """A manifest file that is not a list of Kubernetes objects."""
 
 

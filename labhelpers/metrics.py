@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.utils import parse_quantity
 
+from labhelpers.errors import LabError
 from labhelpers.styling import LabFrame
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
@@ -30,7 +31,7 @@ NO_METRICS = ("this cluster has no metrics API ({detail}): install metrics-serve
               "metrics-server/releases/latest/download/components.yaml; minikube: "
               "minikube addons enable metrics-server) and try again in a minute")
 
-class MetricsUnavailable(RuntimeError):
+class MetricsUnavailable(LabError, RuntimeError):
     """The cluster serves no metrics.k8s.io (no metrics-server); the message says what to do."""
 
 
