@@ -17,15 +17,12 @@ from typing import Any
 
 from kubernetes.utils import parse_quantity
 
+from labcluster.errors import ConfigError
 from labcluster.node import atomicwriter
 from labcluster.node.atomicwriter import Payload
 from labcluster.node.launch import Mount
 
 Getter = Callable[[str, str, str], "dict[str, Any] | None"]  # (resource, ns, name) -> obj
-
-
-class ConfigError(ValueError):
-    """The container cannot be configured (CreateContainerConfigError's message)."""
 
 
 def _quantity(q: Any) -> Decimal:
