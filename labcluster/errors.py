@@ -2,12 +2,21 @@
 
 Clients (the official Python client, kubectl, labhelpers' error tables) key on `reason`,
 `code` and the message text, so these builders reproduce apimachinery's wording exactly.
+Also labcluster's one `ConfigError` (a configuration it cannot use).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration labcluster cannot use, worded as the real program words it: a
+    container's (the kubelet's CreateContainerConfigError message, node/podspec.py) or a
+    stand-in's config file (nginx's `[emerg]` message, node/minginx.py). One class so the
+    package has one name for one thing; minginx runs in its own process, so the kubelet
+    never catches a config-file error as a container's."""
 
 
 @dataclass

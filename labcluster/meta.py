@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import string
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,20 +28,12 @@ def random_suffix(n: int = 5) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(n))
 
 
-def random_hex(n: int = 16) -> str:
-    return "".join(secrets.choice(string.hexdigits[:16]) for _ in range(n))
-
-
 def meta(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.setdefault("metadata", {})
 
 
 def name_of(obj: dict[str, Any]) -> str:
     return (obj.get("metadata") or {}).get("name", "")
-
-
-def ns_of(obj: dict[str, Any]) -> str:
-    return (obj.get("metadata") or {}).get("namespace", "")
 
 
 def uid_of(obj: dict[str, Any]) -> str:
@@ -64,8 +55,3 @@ def controller_of(obj: dict[str, Any]) -> dict[str, Any] | None:
         if ref.get("controller"):
             return ref
     return None
-
-
-def is_owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
-    ref = controller_of(obj)
-    return ref is not None and ref.get("uid") == uid_of(owner)

@@ -103,7 +103,3 @@ def server_context(home: Path, extra_ips: tuple[str, ...] = ()) -> ssl.SSLContex
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(crt, key)
     return ctx
-
-
-def client_context(ca_file: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(ca_file))

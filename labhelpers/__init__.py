@@ -2,13 +2,17 @@
 official kubernetes client only, so the code a test runs on labcluster is the code a
 learner runs on a real cluster."""
 
+import importlib
+
 import labcourse
 from labhelpers.apply import ApplyError
 from labhelpers.checks import CheckFailed
 from labhelpers.cluster import Target, resolve, server_version
 from labhelpers.describe import Description
+from labhelpers.errors import LabError
 from labhelpers.guard import ProductionRefused
 from labhelpers.lab import TIERS, Lab
+from labhelpers.manifests import ManifestError
 from labhelpers.metrics import MetricsUnavailable
 from labhelpers.ownership import NotOurs
 from labhelpers.podlife import DeletedPod
@@ -18,9 +22,31 @@ from labhelpers.waiting import TierNotReady
 #: The course's version (pyproject.toml): also the storefront image's tag.
 __version__ = labcourse.version()
 
-__all__ = ["ApplyError", "CheckFailed", "DeletedPod", "Description", "Lab", "LabFrame",
-           "MetricsUnavailable", "NotOurs", "ProductionRefused", "TIERS", "Target",
-           "TierNotReady", "connect"]
+#: Errors of the course tooling (batch, course, images, quiz, …): exported here too, but
+#: their modules are imported on first use of the name, so ``import labhelpers`` in a
+#: learner's kernel stays as fast as before (PEP 562).
+_LAZY_ERRORS = {
+    "BatchError": "labhelpers.batch", "CourseError": "labhelpers.course",
+    "ImageError": "labhelpers.images", "KustomizeError": "labhelpers.kustomize",
+    "LinkError": "labhelpers.gitpull", "LoadTargetRefused": "labhelpers.loadtest.guard",
+    "QuizError": "labhelpers.quiz", "ReleaseError": "labhelpers.release",
+    "ResultsError": "labhelpers.results", "WorkspaceError": "labhelpers.workspace",
+}
+
+__all__ = ["ApplyError", "CheckFailed", "DeletedPod", "Description", "LabError", "Lab",
+           "LabFrame", "ManifestError", "MetricsUnavailable", "NotOurs",
+           "ProductionRefused", "TIERS", "Target", "TierNotReady", "connect",
+           *sorted(_LAZY_ERRORS)]
+
+
+def __getattr__(name: str) -> type[LabError]:
+    if name in _LAZY_ERRORS:
+        return getattr(importlib.import_module(_LAZY_ERRORS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_ERRORS})
 
 
 def connect(namespace: str | None = None, cluster: str = "auto", context: str | None = None,

@@ -8,10 +8,12 @@ from typing import Any
 
 from kubernetes import client
 
+from labhelpers.errors import LabError
+
 FIELD_MANAGER = "labhelpers"
 
 
-class ApplyError(RuntimeError):
+class ApplyError(LabError, RuntimeError):
     """The API server rejected an object; the message is the server's own."""
 
     def __init__(self, ref: str, code: int, reason: str, message: str) -> None:

@@ -48,6 +48,7 @@ import yaml
 import labcourse
 from labhelpers import quiz as quizzes
 from labhelpers import results
+from labhelpers.errors import LabError
 
 NOTEBOOKS_DIR = labcourse.NOTEBOOKS
 DEFAULT_GLOB = "[0-9][0-9]-*.ipynb"
@@ -60,7 +61,7 @@ CHALLENGE_TEXT = {"learner": "solved by the learner",
 PER_LEARNER = ("namespace", "learner", "quiz_answers")
 
 
-class BatchError(ValueError):
+class BatchError(LabError, ValueError):
     """Bad input to a batch run (the message says which file, line or argument)."""
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from labhelpers.errors import LabError
 from labhelpers.ownership import PART_OF
 from labhelpers.podstatus import is_ready, pod_status
 from labhelpers.styling import LabFrame
@@ -25,7 +26,7 @@ Result = tuple[bool, str, str]  # ok, evidence, hint
 LIVENESS_WINDOW = dt.timedelta(minutes=5)
 
 
-class CheckFailed(AssertionError):
+class CheckFailed(LabError, AssertionError):
     """``check(strict=True)`` with at least one ❌; the message lists them."""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 import labcourse
+from labhelpers.errors import LabError
 
 #: The course in a checkout: the notebooks' folder beside the package.
 COURSE_DIR = labcourse.NOTEBOOKS
@@ -39,7 +40,7 @@ KERNEL_LOG = "kernels.log"  # what the kernels print (beside the executed notebo
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class CourseError(Exception):
+class CourseError(LabError):
     """A run we refuse to start (bad selection, no cluster); the message says why."""
 
 

@@ -58,9 +58,7 @@ def plan(lab: Lab, objects: list[dict[str, Any]]) -> list[tuple[dict[str, Any], 
 def ensure(lab: Lab, tier: str = "all", timeout: float = 180.0,
            adopt: bool = False) -> LabFrame:
     """Deploy what is missing or not ready, tier by tier; returns one row per object."""
-    from labhelpers.lab import TIERS
-
-    names = list(TIERS) if tier == "all" else [tier]
+    names = list(manifests.TIERS) if tier == "all" else [tier]
     rows = []
     for name in names:
         objs = manifests.with_namespace(lab.tier_objects(name), lab.namespace)

@@ -21,13 +21,15 @@ import subprocess
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from labhelpers.errors import LabError
+
 #: nbgitpuller's HTTP entry point behind JupyterHub's user-redirect.
 PULL_PATH = "/hub/user-redirect/git-pull"
 #: What the link opens after the pull, inside the pulled folder.
 DEFAULT_PATH = "notebooks/01-preflight.ipynb"
 
 
-class LinkError(ValueError):
+class LinkError(LabError, ValueError):
     """A link we refuse to build; the message says which value is wrong and why."""
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 
+from labhelpers.errors import LabError
+
 _PROD = re.compile(r"(^|[^a-z0-9])prod(uction)?($|[^a-z0-9])", re.IGNORECASE)
 
 
-class ProductionRefused(RuntimeError):
+class ProductionRefused(LabError, RuntimeError):
     """A production-looking context or cluster without ``allow_production=True``."""
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from labhelpers.errors import LabError
 from labhelpers.manifests import REGISTRY_ENV, check_registry
 
 IMAGE = "storefront"
@@ -71,7 +72,7 @@ LOADERS: dict[str, Loader] = {
 }
 
 
-class ImageError(RuntimeError):
+class ImageError(LabError, RuntimeError):
     """Something the learner must fix before an image can be built or loaded."""
 
 

@@ -41,7 +41,8 @@ from typing import Any
 
 import yaml
 
-from labhelpers.manifests import find_kustomization, load_file, ref
+from labhelpers.errors import LabError
+from labhelpers.yamlfiles import find_kustomization, load_file, ref
 
 Obj = dict[str, Any]
 
@@ -97,7 +98,7 @@ OTHER_MERGE_KEYS: dict[tuple[str, tuple[str, ...]], str] = {
 }
 
 
-class KustomizeError(ValueError):
+class KustomizeError(LabError, ValueError):
     """A kustomization this subset cannot build; the message names file and field."""
 
 

@@ -32,6 +32,8 @@ from labhelpers import (
 from labhelpers.apply import ApplyError, Resources, apply_one, delete_one, request
 from labhelpers.cluster import Target
 from labhelpers.describe import Description, describe
+from labhelpers.ensure import ensure as ensure_tiers
+from labhelpers.manifests import TIERS
 from labhelpers.ordering import apply_order, delete_order
 from labhelpers.waiting import wait_ready, wait_settled
 
@@ -39,15 +41,6 @@ if TYPE_CHECKING:  # matplotlib is imported only when a chart is drawn (import t
     from labhelpers.charts import LabFigure  # in every notebook's first cell)
     from labhelpers.shop import Shop
 
-#: The lab's tiers in deploy order → the files of manifests/lab they apply.
-TIERS: dict[str, tuple[str, ...]] = {
-    "config": ("namespace", "config"),
-    "database": ("database",),
-    "cache": ("cache",),
-    "cart": ("cart",),
-    "backend": ("backend",),
-    "frontend": ("frontend-site", "frontend"),
-}
 TIER_TIMEOUT = 180.0
 #: What cleanup looks at in a namespace it did not create (pods go with their workloads).
 CLEANUP_KINDS = [("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "PersistentVolumeClaim"),
@@ -190,9 +183,7 @@ class Lab:
                adopt: bool = False) -> pd.DataFrame:
         """Deploy only what is missing or not ready (a notebook's setup cell); healthy
         objects are not written to, so a learner's changes survive. One row per object."""
-        from labhelpers.ensure import ensure
-
-        return ensure(self, tier, timeout, adopt)
+        return ensure_tiers(self, tier, timeout, adopt)
 
     def cleanup(self) -> dict[str, list[str]]:
         """Delete what labhelpers made here: the namespace when it is ours, else only our

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from kubernetes.utils import parse_quantity as k8s_quantity
 
 from labhelpers.kustomize import POD_SPEC_PATHS
 from labhelpers.manifests import load, ref
@@ -477,17 +477,16 @@ RULES: list[Callable[[ObjectSet], Iterator[Finding]]] = [
 
 
 def parse_quantity(value: str | int | float) -> float:
-    """A Kubernetes quantity (``512Mi``, ``1G``, ``100m``, ``1e3``) as a plain number."""
-    text = str(value).strip()
-    suffixes = {
-        "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-        "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-        "P": 1e15, "E": 1e18,
-    }  # fmt: skip
-    match = re.fullmatch(r"([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)", text)
-    if not match or match.group(2) not in {"", *suffixes}:
+    """A Kubernetes quantity (``512Mi``, ``1G``, ``100m``, ``1e3``) as a plain number: the
+    official client's ``parse_quantity`` (resource.Quantity's suffixes), as a float because
+    the rules compare it with float minimums."""
+    try:
+        number = k8s_quantity(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        number = None
+    if number is None or not number.is_finite():
         raise ValueError(f"not a Kubernetes quantity: {value!r}")
-    return float(match.group(1)) * suffixes.get(match.group(2), 1)
+    return float(number)
 
 
 def _ns(obj: Obj) -> str:

@@ -16,11 +16,15 @@ from typing import Any
 import yaml
 
 import labcourse
+from labhelpers.kustomize import build, set_images, set_namespace
+from labhelpers.yamlfiles import (  # re-exported: callers read files through this module
+    KUSTOMIZATION_NAMES as KUSTOMIZATION_NAMES,
+)
+from labhelpers.yamlfiles import ManifestError, find_kustomization, load_file
+from labhelpers.yamlfiles import ref as ref
 
 #: The course's manifests (``labcourse`` package data: a checkout's folder or the wheel's).
 MANIFESTS_DIR = labcourse.MANIFESTS
-
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 #: The storefront's image without its tag: what a registry goes in front of.
 STOREFRONT_IMAGE = "storefront"
@@ -29,47 +33,18 @@ STOREFRONT_IMAGE = "storefront"
 REGISTRY_ENV = "LAB_IMAGE_REGISTRY"
 _REGISTRY = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._-]+)*")
 
+#: The lab's tiers in deploy order → the files of manifests/lab they apply (here, below
+#: both lab.py and ensure.py, which use it).
+TIERS: dict[str, tuple[str, ...]] = {
+    "config": ("namespace", "config"),
+    "database": ("database",),
+    "cache": ("cache",),
+    "cart": ("cart",),
+    "backend": ("backend",),
+    "frontend": ("frontend-site", "frontend"),
+}
 #: YAML files that live beside manifests but describe them (not Kubernetes objects).
 METADATA_FILES = frozenset({"scenario.yaml", "lint.yaml"})
-
-
-class ManifestError(ValueError):
-    """A manifest file that is not a list of Kubernetes objects."""
-
-
-def load_file(path: str | Path) -> list[dict[str, Any]]:
-    """All objects of a (multi-document) YAML file; empty documents are skipped.
-
-    A document that is not a mapping with ``apiVersion``, ``kind`` and ``metadata.name``
-    raises, naming the file and document, because a silently skipped object is a tier
-    that never gets deployed.
-    """
-    path = Path(path)
-    try:
-        docs = list(yaml.safe_load_all(path.read_text()))
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: not valid YAML: {exc}") from exc
-    objects = []
-    for index, doc in enumerate(docs):
-        if doc is None:
-            continue
-        if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind"):
-            raise ManifestError(
-                f"{path}: document {index} is not a Kubernetes object (needs apiVersion and kind)"
-            )
-        if not (doc.get("metadata") or {}).get("name"):
-            raise ManifestError(f"{path}: document {index} ({doc['kind']}) has no metadata.name")
-        objects.append(doc)
-    return objects
-
-
-def find_kustomization(folder: str | Path) -> Path | None:
-    """The kustomization file of a folder, or None when it has none."""
-    for name in KUSTOMIZATION_NAMES:
-        candidate = Path(folder) / name
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def load(path: str | Path) -> list[dict[str, Any]]:
@@ -80,19 +55,12 @@ def load(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_dir():
         raise ManifestError(f"{path}: no such file or folder")
     if find_kustomization(path):
-        from labhelpers.kustomize import build  # a cycle at import time otherwise
-
         return build(path)
     objects: list[dict[str, Any]] = []
     for file in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
         if file.name not in METADATA_FILES:
             objects.extend(load_file(file))
     return objects
-
-
-def ref(obj: dict[str, Any]) -> str:
-    """``Kind/name``: how findings, errors and people name an object."""
-    return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
 def lab_tiers(lab_dir: str | Path | None = None) -> dict[str, Path]:
@@ -111,8 +79,6 @@ def lab_tiers(lab_dir: str | Path | None = None) -> dict[str, Path]:
 
 def with_namespace(objects: Iterable[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
     """Copies of objects placed in ``namespace`` (the deploy helpers' override)."""
-    from labhelpers.kustomize import set_namespace
-
     return set_namespace([copy.deepcopy(o) for o in objects], namespace)
 
 
@@ -138,7 +104,5 @@ def with_registry(objects: Iterable[dict[str, Any]], registry: str | None
                   ) -> list[dict[str, Any]]:
     """Copies of objects whose storefront images come from ``registry`` (None or "": as
     they are). Same rule, same code as the registry component: kustomize's ``images:``."""
-    from labhelpers.kustomize import set_images
-
     objects = list(objects)
     return set_images(objects, [registry_rule(registry)]) if registry else copy.deepcopy(objects)

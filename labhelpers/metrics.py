@@ -12,11 +12,12 @@ one decimal); the HTML shows them without trailing zeros (:mod:`labhelpers.styli
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from kubernetes import client
+from kubernetes.utils import parse_quantity
 
+from labhelpers.errors import LabError
 from labhelpers.styling import LabFrame
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
@@ -30,13 +31,7 @@ NO_METRICS = ("this cluster has no metrics API ({detail}): install metrics-serve
               "metrics-server/releases/latest/download/components.yaml; minikube: "
               "minikube addons enable metrics-server) and try again in a minute")
 
-_QUANTITY = re.compile(r"^([0-9.eE+-]+?)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_FACTOR = {None: 1, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-           "P": 1e15, "E": 1e18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-           "Pi": 2**50, "Ei": 2**60}
-
-
-class MetricsUnavailable(RuntimeError):
+class MetricsUnavailable(LabError, RuntimeError):
     """The cluster serves no metrics.k8s.io (no metrics-server); the message says what to do."""
 
 
@@ -45,12 +40,13 @@ def quantity(q: str | int | float | None) -> float:
     in base units (cores, bytes); NaN for None."""
     if q is None:
         return math.nan
-    if isinstance(q, int | float):
-        return float(q)
-    m = _QUANTITY.match(str(q).strip())
-    if not m:
+    try:  # the official client's parser (a Decimal), as float for pandas
+        number = parse_quantity(q.strip() if isinstance(q, str) else q)
+    except ValueError:
+        number = None
+    if number is None or not number.is_finite():
         raise ValueError(f"not a Kubernetes quantity: {q!r}")
-    return float(m[1]) * _FACTOR[m[2]]
+    return float(number)
 
 
 def millicores(q: str | None) -> float:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from labhelpers.errors import LabError
+
 PART_OF = "app.kubernetes.io/part-of"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 LABELS = {PART_OF: "ecommerce-lab", MANAGED_BY: "labhelpers"}
@@ -57,5 +59,5 @@ def adopted_by_pod(namespace: str, service_account_namespace: str | None) -> boo
                          service_account_namespace + BREAKFIX_SUFFIX)
 
 
-class NotOurs(RuntimeError):
+class NotOurs(LabError, RuntimeError):
     """An existing namespace labhelpers did not create (pass ``adopt=True`` to use it)."""

@@ -53,6 +53,7 @@ import yaml
 
 import labcourse
 from labhelpers import results
+from labhelpers.errors import LabError
 
 #: Where the quiz files live: beside the notebooks, in the ``labcourse`` package data.
 QUIZ_DIR = labcourse.QUIZZES
@@ -65,7 +66,7 @@ ALL_THAT_APPLY = "(choose all that apply)"
 KIND = {"single": "choose one", "multiple": "choose all that apply", "short": "short answer"}
 
 
-class QuizError(ValueError):
+class QuizError(LabError, ValueError):
     """A quiz file or an answers dict we cannot use (the message says what and where)."""
 
 

@@ -29,13 +29,15 @@ from pathlib import Path
 
 import nbformat
 
+from labhelpers.errors import LabError
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# ✏️ your change here"
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 MAGIC = re.compile(r"^\s*[%!]")
 
 
-class ReleaseError(ValueError):
+class ReleaseError(LabError, ValueError):
     """A source whose markers do not pair up (the message names the line)."""
 
 

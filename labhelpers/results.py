@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import labcourse
+from labhelpers.errors import LabError
 
 #: A learner id becomes a file name: keep it to characters that are safe everywhere.
 LEARNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
@@ -30,7 +31,7 @@ CHECK_COLUMNS = ("criterion", "ok", "evidence", "hint")
 PASS_MARKS = frozenset({"✅", "true", "ok", "pass", "passed", "yes", "1"})
 
 
-class ResultsError(ValueError):
+class ResultsError(LabError, ValueError):
     """A results file or argument we refuse to read or write (the message says which)."""
 
 
@@ -212,9 +213,3 @@ def load(directory: str | Path | None = None) -> dict[str, dict[str, Any]]:
         doc = _read(path)
         out[str(doc.get("learner") or path.stem)] = doc
     return out
-
-
-def load_learner(learner: str, directory: str | Path | None = None) -> dict[str, Any]:
-    """One learner's results ({} sections when none yet)."""
-    path = results_dir(directory) / f"{check_learner(learner)}.json"
-    return _read(path) if path.exists() else {"learner": learner, "sections": {}}

@@ -9,12 +9,13 @@ from typing import Any
 from kubernetes import client
 from tqdm.auto import tqdm
 
+from labhelpers.errors import LabError
 from labhelpers.podstatus import is_ready, pod_status, restarts
 
 WORKLOADS = ("Deployment", "StatefulSet")
 
 
-class TierNotReady(RuntimeError):
+class TierNotReady(LabError, RuntimeError):
     """A workload that did not become ready in time; the message is the diagnosis."""
 
 

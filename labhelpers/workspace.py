@@ -23,12 +23,13 @@ from pathlib import Path
 import nbformat
 
 import labcourse
+from labhelpers.errors import LabError
 from labhelpers.release import has_solution, learner_copy
 
 STATE_FILE = ".labcourse.json"
 
 
-class WorkspaceError(ValueError):
+class WorkspaceError(LabError, ValueError):
     """A folder we cannot put the course in (the message says why); nothing was written."""
 
 

@@ -9,41 +9,14 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
 
-from ..api import ClusterApi
-from ..meta import now, parse_time
+from ..meta import parse_time
+from ..nodeconditions import LEASE_NAMESPACE, mark_unknown
 from .base import Controller
-
-LEASE_NAMESPACE = "kube-node-lease"
-UNKNOWN_REASON = "NodeStatusUnknown"
-UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
 
 
 def grace_seconds() -> float:
     return float(os.environ.get("LABCLUSTER_NODE_MONITOR_GRACE_SECONDS", "40"))
-
-
-def heartbeat_conditions(node: dict[str, Any], status: str | None, message: str | None,
-                         reason: str | None = None) -> None:
-    """Heartbeat every condition; with `status`, also move them all there."""
-    stamp = now()
-    for c in (node.get("status") or {}).get("conditions") or []:
-        if status is not None and c.get("status") != status:
-            c["status"] = status
-            c["lastTransitionTime"] = stamp
-            c["reason"] = reason or c.get("reason")
-            c["message"] = message
-        if status != "Unknown":
-            c["lastHeartbeatTime"] = stamp
-
-
-async def mark_unknown(api: ClusterApi, node: str) -> None:
-    """Every condition Unknown with the controller's reason (the kubelet is gone)."""
-    obj = await api.get("nodes", None, node)
-    heartbeat_conditions(obj, "Unknown", UNKNOWN_MESSAGE, UNKNOWN_REASON)
-    obj["metadata"].pop("resourceVersion", None)
-    await api.update_status(obj, field_manager="node-controller")
 
 
 class NodeLifecycleController(Controller):

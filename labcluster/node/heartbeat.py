@@ -13,13 +13,13 @@ import os
 from typing import Any
 
 from labcluster.api import ClusterApi
-from labcluster.controllers.nodelifecycle import (
+from labcluster.errors import ApiError
+from labcluster.meta import now, now_micro
+from labcluster.nodeconditions import (
     LEASE_NAMESPACE,
     heartbeat_conditions,
     mark_unknown,
 )
-from labcluster.errors import ApiError
-from labcluster.meta import now, now_micro
 
 __all__ = ["LEASE_NAMESPACE", "heartbeat_seconds", "mark_unknown", "post_status", "renew_lease"]
 

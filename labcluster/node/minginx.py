@@ -32,6 +32,8 @@ from urllib.parse import unquote, urlsplit
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from labcluster.errors import ConfigError
+
 IGNORED = {
     "daemon", "user", "worker_processes", "pid", "error_log", "events", "worker_connections",
     "access_log", "sendfile", "keepalive_timeout", "default_type", "types", "tcp_nopush",
@@ -43,10 +45,6 @@ IGNORED = {
 }
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "content-length"}
-
-
-class ConfigError(ValueError):
-    pass
 
 
 # ---------------------------------------------------------------- parsing

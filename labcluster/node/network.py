@@ -160,11 +160,6 @@ def build_zone(api: ClusterApi) -> Zone:
     return Zone(a=a, srv=srv, ptr=ptr, domain=DOMAIN)
 
 
-def dns_records(api: ClusterApi) -> dict[str, list[str]]:
-    """The zone's A records: what the hosts table holds for the shims."""
-    return {name: list(ips) for name, ips in build_zone(api).a.items()}
-
-
 def ready_endpoints(api: ClusterApi, svc: dict[str, Any], port: dict[str, Any]) -> list[tuple[str, int]]:
     """(ip, targetPort) of ready endpoints for one Service port, from its Endpoints."""
     ep = api.store.get("/endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"]) or {}

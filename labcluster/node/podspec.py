@@ -11,36 +11,40 @@ import base64
 import os
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kubernetes.utils import parse_quantity
+
+from labcluster.errors import ConfigError
 from labcluster.node import atomicwriter
 from labcluster.node.atomicwriter import Payload
 from labcluster.node.launch import Mount
 
-_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
-           "G": 10**9, "T": 10**12, "m": 10**-3, "": 1}
 Getter = Callable[[str, str, str], "dict[str, Any] | None"]  # (resource, ns, name) -> obj
 # a serviceAccountToken projection -> the token (the kubelet's TokenRequest for the pod)
 Tokener = Callable[[dict[str, Any]], str]
 
 
-class ConfigError(ValueError):
-    """The container cannot be configured (CreateContainerConfigError's message)."""
+def _quantity(q: Any) -> Decimal:
+    """The official client's parser (resource.Quantity's suffixes and exponents), with
+    this module's message for what is not a quantity."""
+    try:
+        number = parse_quantity(q.strip() if isinstance(q, str) else q)
+    except ValueError:
+        number = None
+    if number is None or not number.is_finite():
+        raise ValueError(f"quantity {q!r} is not valid")
+    return number
 
 
 def memory_bytes(q: Any) -> int:
-    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q).strip())
-    if not m or m.group(2) not in _SUFFIX:
-        raise ValueError(f"quantity {q!r} is not valid")
-    return int(float(m.group(1)) * _SUFFIX[m.group(2)])
+    return int(_quantity(q))
 
 
 def millicores(q: Any) -> int:
-    text = str(q).strip()
-    if text.endswith("m"):
-        return int(float(text[:-1]))
-    return int(float(text) * 1000)
+    return int(_quantity(q) * 1000)
 
 
 def requests_of(pod: dict[str, Any]) -> tuple[int, int]:

@@ -28,6 +28,7 @@ from labcluster.node.netpol import HOST_IP
 from labcluster.node.network import ready_endpoints
 from labcluster.node.portforward import PortForwarder
 from labcluster.node.ports import node_ports
+from labcluster.node.scheduling import NODE_NAME
 from labcluster.node.spdy import Session
 from labcluster.selectors import labels_match, parse_label_selector
 
@@ -465,7 +466,6 @@ class NodeRoutes:
 
     # ------------------------------------------------------------------ metrics
     async def node_metrics(self, request: web.Request) -> web.Response:
-        from labcluster.node.scheduling import NODE_NAME
         usage = await asyncio.to_thread(metrics.node_usage, 0.2)
         item = {"metadata": {"name": NODE_NAME, "labels": {}}, "timestamp": _stamp(),
                 "window": "20s", "usage": {"cpu": metrics.cpu_quantity(usage.cpu_millicores),

@@ -146,10 +146,6 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 class PostgresServer(ServerProcess):
     """PostgreSQL listening on `host:port` with its data in `data_dir`.
 
@@ -208,10 +204,6 @@ class PostgresServer(ServerProcess):
     @property
     def initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
-
-    def dsn(self, database: str | None = None) -> str:
-        auth = self.user + (f":{self.password}" if self.password else "")
-        return f"postgresql://{auth}@{self.host}:{self.port}/{database or self.database}"
 
     # -- commands --------------------------------------------------------------------------
     def initdb_command(self, pwfile: Path | None, data_dir: Path | None = None) -> Command:

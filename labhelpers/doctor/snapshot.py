@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 
+from labhelpers.actions import http
 from labhelpers.podstatus import is_ready
 
 if TYPE_CHECKING:
@@ -83,8 +84,6 @@ class Snapshot:
 
     def lab_http(self, service: str, port: int) -> str:
         """What a request to the Service answers (through the API server's proxy)."""
-        from labhelpers.actions import http
-
         try:
             r = http(self.lab.api, self.namespace, service, "/", port, timeout=10)
         except Exception as exc:  # the evidence is the failure itself

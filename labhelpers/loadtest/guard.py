@@ -7,6 +7,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from labhelpers.errors import LabError
+
 #: Hard bounds a single run may not exceed (the caller gets a clear error, not a clamp).
 MAX_REQUESTS = 1_000_000
 MAX_DURATION_S = 600.0
@@ -14,7 +16,7 @@ MAX_CONCURRENCY = 1_000
 MAX_RATE = 100_000.0
 
 
-class LoadTargetRefused(ValueError):
+class LoadTargetRefused(LabError, ValueError):
     """The target is neither loopback nor one of the lab's Services."""
 
 

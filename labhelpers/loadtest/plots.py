@@ -8,7 +8,8 @@ returned Figure exactly once, and headless runs (papermill, tests) keep no open 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,7 +17,8 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from labhelpers.loadtest.result import LoadResult
+if TYPE_CHECKING:  # result.py draws through this module: no import back at run time
+    from labhelpers.loadtest.result import LoadResult
 
 
 def _new(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7, 4)):
@@ -85,7 +87,7 @@ def histogram(result: LoadResult, ax=None) -> Figure:
 
 def cdf(results: LoadResult | Sequence[LoadResult], ax=None) -> Figure:
     """Share of requests at or below each latency; several runs overlay (before/after)."""
-    runs = [results] if isinstance(results, LoadResult) else list(results)
+    runs = list(results) if isinstance(results, Iterable) else [results]
     fig, ax = (ax.figure, ax) if ax is not None else (lambda f, a: (f, a[0][0]))(*_new())
     for r in runs:
         lat = np.sort(r.latency_ms)
@@ -107,7 +109,7 @@ def over_time(results: LoadResult | Sequence[LoadResult],
               interval: float | None = None) -> Figure:
     """Throughput (and errors) and p50/p99 latency per interval (default: about
     TIME_BINS bins over the longest run), runs side by side in time."""
-    runs = [results] if isinstance(results, LoadResult) else list(results)
+    runs = list(results) if isinstance(results, Iterable) else [results]
     interval = interval or time_interval(runs)
     fig, axes = _new(2, 1, (8, 5.5))
     top, bottom = axes[0][0], axes[1][0]

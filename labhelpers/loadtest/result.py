@@ -225,6 +225,8 @@ class LoadResult:
     # ------------------------------------------------------------------ display
     def plot(self):
         """Histogram, CDF, throughput and latency over time (a matplotlib Figure)."""
+        # here, not at the top: matplotlib loads only when a chart is drawn (plots.py
+        # imports nothing of this module at run time, so this is no import circle)
         from labhelpers.loadtest.plots import overview
 
         return overview(self)

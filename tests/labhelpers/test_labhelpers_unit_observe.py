@@ -39,6 +39,18 @@ def test_bad_quantity_is_a_clear_error_and_none_is_nan() -> None:
     assert math.isnan(metrics.quantity(None))
 
 
+@pytest.mark.parametrize(("q", "value"), [("0.5", 0.5), ("500m", 0.5), ("1Gi", 2**30),
+                                          ("1e3", 1000.0), ("41000000n", 0.041), (2, 2.0)])
+def test_quantity_edges_follow_the_client_parser(q: str | int, value: float) -> None:
+    assert metrics.quantity(q) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("bad", ["", "NaN", "1ki", "Gi"])
+def test_non_quantities_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        metrics.quantity(bad)
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     ("Running", GREEN), ("✅", GREEN), ("1/1", GREEN), ("Pending", AMBER),
     ("ContainerCreating", AMBER), ("1/2", AMBER), ("Init:0/1", AMBER),

@@ -268,8 +268,10 @@ def test_parse_quantity():
     assert parse_quantity("500m") == 0.5
     assert parse_quantity("1e3") == 1000
     assert parse_quantity(2) == 2
-    with pytest.raises(ValueError, match="quantity"):
-        parse_quantity("12 bananas")
+    assert parse_quantity("0.5") == 0.5 and parse_quantity("128Mi") == 128 * 2**20
+    for bad in ("12 bananas", "Infinity", "1mi", ""):
+        with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+            parse_quantity(bad)
 
 
 def test_lint_path_on_a_plain_folder(tmp_path):

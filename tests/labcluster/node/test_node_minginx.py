@@ -8,6 +8,8 @@ import urllib.error
 import pytest
 from node_helpers import SERVER, get, wait_port, wait_text
 
+from labcluster import errors
+from labcluster.node import podspec
 from labcluster.node.launch import Mount
 from labcluster.node.minginx import ConfigError, build, parse
 
@@ -44,6 +46,12 @@ def test_parser_reads_blocks_quotes_comments_and_reports_unsupported(tmp_path):
     conf.write_text("server { listen 80; ")
     with pytest.raises(ConfigError):
         build(parse(conf))
+
+
+def test_labcluster_has_one_config_error() -> None:
+    """A config file's error and a container's are the one labcluster.errors.ConfigError."""
+    assert ConfigError is podspec.ConfigError is errors.ConfigError
+    assert issubclass(ConfigError, ValueError)
 
 
 @pytest.fixture

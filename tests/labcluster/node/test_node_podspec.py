@@ -50,6 +50,19 @@ def test_quantities() -> None:
         memory_bytes("lots")
 
 
+@pytest.mark.parametrize(("q", "milli", "whole"), [
+    ("0.5", 500, 0), ("500m", 500, 0), ("1Gi", 2**30 * 1000, 2**30), ("1e3", 10**6, 1000),
+    ("1.5m", 1, 0), ("2k", 2 * 10**6, 2000), (" 64Mi ", 64 * 2**20 * 1000, 64 * 2**20)])
+def test_quantity_edges_follow_the_client_parser(q: str, milli: int, whole: int) -> None:
+    assert millicores(q) == milli and memory_bytes(q) == whole
+
+
+@pytest.mark.parametrize("bad", ["", "1.2.3", "12 apples", "1mi", "NaN", "Infinity", "Mi"])
+def test_what_is_not_a_quantity_is_refused_naming_it(bad: str) -> None:
+    with pytest.raises(ValueError, match=f"quantity {bad!r} is not valid"):
+        millicores(bad)
+
+
 def test_expansion_follows_kubernetes() -> None:
     env = {"A": "x"}
     assert expand("$(A)-$(B)-$$(A)-$$", env) == "x-$(B)-$(A)-$"
