@@ -3,6 +3,7 @@ official kubernetes client only, so the code a test runs on labcluster is the co
 learner runs on a real cluster."""
 
 import labcourse
+from labhelpers import _quickimport  # noqa: F401  (first: see its docstring)
 from labhelpers.apply import ApplyError
 from labhelpers.checks import CheckFailed
 from labhelpers.cluster import Target, resolve, server_version
