@@ -9,6 +9,7 @@ Public entry points (cheap to import: the server's modules load only when needed
 
 from __future__ import annotations
 
+from . import _quickimport  # noqa: F401  (first: see its docstring)
 from .lifecycle import Status, ensure_running, status, stop
 
 __all__ = ["Status", "ensure_running", "status", "stop"]

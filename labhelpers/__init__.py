@@ -5,6 +5,7 @@ learner runs on a real cluster."""
 import importlib
 
 import labcourse
+from labhelpers import _quickimport  # noqa: F401  (first: see its docstring)
 from labhelpers.apply import ApplyError
 from labhelpers.checks import CheckFailed
 from labhelpers.cluster import Target, resolve, server_version

@@ -3,10 +3,11 @@ error that says which pod, in which state, and what the cluster said about it.""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
-from kubernetes import client
+from kubernetes import client, watch
 from tqdm.auto import tqdm
 
 from labhelpers.errors import LabError
@@ -106,11 +107,33 @@ def wait_settled(core: client.CoreV1Api, ns: str, timeout: float = 90,
     """
     deadline = time.monotonic() + timeout
     while True:
-        pods = core.list_namespaced_pod(ns, label_selector=label_selector or "").items
-        dying = sorted(p.metadata.name for p in pods if p.metadata.deletion_timestamp)
+        listing = core.list_namespaced_pod(ns, label_selector=label_selector or "")
+        dying = sorted(p.metadata.name for p in listing.items if p.metadata.deletion_timestamp)
         if not dying:
             return
-        if time.monotonic() > deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             raise TimeoutError(f"pods still Terminating after {timeout:.0f}s: "
                                + ", ".join(dying))
-        time.sleep(0.5)
+        _next_pod_change(core, ns, label_selector, listing.metadata.resource_version,
+                         remaining)
+
+
+def _next_pod_change(core: client.CoreV1Api, ns: str, label_selector: str | None,
+                     resource_version: str | None, timeout: float) -> None:
+    """Block until a pod of the listing changes (a deletion finishes, a status moves) or
+    ``timeout`` passes: a watch from the listing's resourceVersion, as ``kubectl rollout
+    status`` waits, so the caller re-reads the moment a Terminating pod is gone instead of
+    up to one poll period later. A watch the server ends or refuses (e.g. 410 Gone) just
+    returns: the caller lists again."""
+    w = watch.Watch()
+    try:
+        for _ in w.stream(core.list_namespaced_pod, ns, label_selector=label_selector or "",
+                          resource_version=resource_version,
+                          timeout_seconds=max(1, math.ceil(min(timeout, 30))),
+                          _request_timeout=min(timeout, 30) + 10):
+            break
+    except client.ApiException:
+        time.sleep(min(timeout, 0.5))  # a refused watch must not become a busy loop
+    finally:
+        w.stop()
