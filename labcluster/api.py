@@ -307,10 +307,16 @@ class ClusterApi:
         if dry_run:
             return obj
         created = self._persist(r, obj, "ADDED", None)
-        if r.plural == "namespaces":
-            await self._ensure_service_account(meta["name"])
-            await self._publish_root_ca(meta["name"])
+        await self._after_create(r, created)
         return created
+
+    async def _after_create(self, r: Resource, created: dict[str, Any]) -> None:
+        """What kube-controller-manager adds to a new namespace at once (its `default`
+        ServiceAccount, kube-root-ca.crt) — for every way of creating one (POST, and
+        server-side apply's create in _create_with_managed)."""
+        if r.plural == "namespaces" and r.group == "":
+            await self._ensure_service_account(name_of(created))
+            await self._publish_root_ca(name_of(created))
 
     def _prepare_create(self, r: Resource, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -641,8 +647,7 @@ class ClusterApi:
         if self.store.peek(res_key(r), ns, name_of(created)) is not None:
             raise errors.already_exists(r.plural, r.group, name_of(created))
         out = self._persist(r, created, "ADDED", None)
-        if r.plural == "namespaces":
-            await self._ensure_service_account(name_of(created))
+        await self._after_create(r, out)
         return out
 
     # ------------------------------------------------------------------ delete

@@ -6,6 +6,7 @@ automountServiceAccountToken honoured; kube-root-ca.crt in every namespace and t
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 from kubernetes import client
@@ -83,3 +84,20 @@ def test_every_namespace_has_the_root_ca_and_default_has_the_kubernetes_service(
     assert svc.spec.selector is None
     ep = kube_core.read_namespaced_endpoints("kubernetes", "default")
     assert ep.subsets[0].ports[0].name == "https"
+
+
+def test_a_namespace_made_by_server_side_apply_gets_them_too(kube_core):
+    """`kubectl apply --server-side` (and labhelpers' deploy) create a namespace through
+    apply, not POST: it must get its `default` ServiceAccount and kube-root-ca.crt all the
+    same, or its first pod fails with `configmap "kube-root-ca.crt" not found`."""
+    name = "lc-ssa-" + secrets.token_hex(3)
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    kube_core.patch_namespace(name, body, field_manager="test", force=True,
+                              _content_type="application/apply-patch+yaml")
+    try:
+        assert kube_core.read_namespaced_config_map("kube-root-ca.crt", name).data["ca.crt"]
+        assert kube_core.read_namespaced_service_account("default", name).metadata.name
+        pod = kube_core.create_namespaced_pod(name, _pod("first"))
+        assert [v.name[:16] for v in pod.spec.volumes] == ["kube-api-access-"]
+    finally:
+        kube_core.delete_namespace(name)
