@@ -243,7 +243,8 @@ def _conclusion(samples: list[dict[str, Any]], conditions: list[dict[str, Any]],
         lines.append(f"Under load the backend's CPU reached {peak}% of its request (target "
                      f"{target}%), and {first['t (s)'] - loaded[0]['t (s)'] + SAMPLE_SECONDS}"
                      f" s after the load began the HPA wanted {first['replicas wanted']} "
-                     f"replicas (at most {highest}): it scaled up past its minimum.")
+                     f"replicas" + (f", {highest} at the most" if highest > first["replicas wanted"]
+                                    else "") + ": it scaled up past its minimum.")
         lines.append("Once the load stopped the replicas stay: scale-down waits for its "
                      "stabilization window (300 s in production's behavior).")
     else:
