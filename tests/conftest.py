@@ -60,9 +60,8 @@ def xdist_group(relative: Path) -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test in CLUSTER_TEST_DIRS gets the `cluster` marker (the whole folder: its
-    unit tests are seconds, and a folder rule cannot miss a new cluster fixture), and an
-    `xdist_group` (scripts/test runs the suite with ``--dist loadgroup``); the LONG_GROUPS
-    go first, in that order, the rest keep their order."""
+    unit tests are seconds, and a folder rule cannot miss a new cluster fixture), and the
+    LONG_GROUPS go first, in that order; the rest keep their order."""
     here = Path(__file__).parent
     rank: dict[int, int] = {}
     for item in items:
@@ -73,9 +72,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if relative.parts[0] in CLUSTER_TEST_DIRS:
             item.add_marker(pytest.mark.cluster)
         group = xdist_group(relative)
-        item.add_marker(pytest.mark.xdist_group(group))
         rank[id(item)] = LONG_GROUPS.index(group) if group in LONG_GROUPS else len(LONG_GROUPS)
     items.sort(key=lambda item: rank.get(id(item), len(LONG_GROUPS)))  # stable: order kept
+
+
+def group_of_nodeid(nodeid: str) -> str:
+    """xdist_group() of a node id (``tests/<folder>/test_x.py::test_y[...]``)."""
+    path = Path(nodeid.split("::", 1)[0])
+    return xdist_group(path.relative_to("tests") if path.parts[:1] == ("tests",) else path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 (xdist's type)
+    """Under pytest-xdist (scripts/test: ``-n 2``), hand out whole groups (xdist_group):
+    xdist's own ``--dist loadgroup`` reads ``xdist_group`` marks through a node-id rewrite
+    that pytest 9.2 no longer honours, so each test went to any worker (a folder's session
+    cluster started twice, module fixtures built twice at once)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of_nodeid(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

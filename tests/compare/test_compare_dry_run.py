@@ -21,7 +21,9 @@ def test_production_dry_run_accepts_everything_and_stores_nothing(lab):
     try:
         df = cmp.server_dry_run(lab, "production", namespace=ns)
         assert not lab.apps.list_namespaced_deployment(ns).items  # dry run: nothing stored
-        assert not lab.core.list_namespaced_config_map(ns).items
+        # kube-root-ca.crt is the cluster's own (root-ca-cert-publisher), in every namespace
+        assert [c.metadata.name for c in lab.core.list_namespaced_config_map(ns).items] == \
+            ["kube-root-ca.crt"]
     finally:
         lab.core.delete_namespace(ns)
     objects = {f"{o['kind']}/{o['metadata']['name']}": o for o in cmp.render("production")}

@@ -26,10 +26,7 @@ class Item:
         self.path, self.markers = path, []
 
     def add_marker(self, marker) -> None:
-        mark = marker if hasattr(marker, "name") else marker.mark
-        self.markers.append(mark.name)
-        if mark.name == "xdist_group":
-            self.group = mark.args[0]
+        self.markers.append(marker.name if hasattr(marker, "name") else marker.mark.name)
 
 
 @pytest.mark.parametrize(("relpath", "marked"), [
@@ -47,7 +44,7 @@ class Item:
 def test_hook_marks_the_integration_folders(relpath, marked):
     item = Item(ROOT / "tests" / relpath)
     root_conftest().pytest_collection_modifyitems([item])
-    assert item.markers == (["cluster", "xdist_group"] if marked else ["xdist_group"])
+    assert item.markers == (["cluster"] if marked else [])
 
 
 def test_items_outside_tests_are_left_alone(tmp_path):
@@ -64,8 +61,11 @@ def test_groups_keep_a_folder_together_and_long_modules_apart_and_first():
              "notebooks/test_course_runner.py", "notebooks/test_course_runs.py",
              "newcomer/test_fresh_clone.py", "notebooks/test_installed_package.py"]
     items = [Item(ROOT / "tests" / p) for p in paths]
-    root_conftest().pytest_collection_modifyitems(items)
-    order = [(i.path.relative_to(ROOT / "tests").as_posix(), i.group) for i in items]
+    conftest = root_conftest()
+    conftest.pytest_collection_modifyitems(items)
+    order = [(i.path.relative_to(ROOT / "tests").as_posix(),
+              conftest.group_of_nodeid(f"tests/{i.path.relative_to(ROOT / 'tests').as_posix()}"
+                                       "::test_x[a/b]")) for i in items]
     assert order == [
         ("notebooks/test_installed_package.py", "notebooks/test_installed_package.py"),
         ("newcomer/test_fresh_clone.py", "newcomer"),

@@ -30,14 +30,31 @@ import labcourse
 from labhelpers import course, workspace
 
 
+def tracked_copy(dest: Path) -> Path:
+    """The checkout's tracked files (as they are now, symlinks kept) in ``dest``: the wheel
+    is built from there, so nothing else the suite writes into the checkout meanwhile (its
+    other workers, kernels started in it) can end up in, or break, the build."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.split("\0")
+    for name in filter(None, listed):
+        source, target = ROOT / name, dest / name
+        if not source.is_symlink() and not source.is_file():
+            continue  # deleted in the working tree
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def wheel() -> Iterator[Path]:
     out = Path(tempfile.mkdtemp(prefix="wheel-"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                    "--disable-pip-version-check", "-w", str(out), str(ROOT)],
-                   check=True, timeout=600, capture_output=True)
-    (built,) = out.glob("ecommerce_k8s_lab-*.whl")
-    yield built
+    source = tracked_copy(out / "src")
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                            "--disable-pip-version-check", "-w", str(out), str(source)],
+                           timeout=600, capture_output=True, text=True)
+    assert built.returncode == 0, f"pip wheel failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}"
+    (wheel_file,) = out.glob("ecommerce_k8s_lab-*.whl")
+    yield wheel_file
     shutil.rmtree(out, ignore_errors=True)
 
 
