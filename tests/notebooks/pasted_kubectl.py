@@ -35,7 +35,8 @@ RESTART_PAUSE = 1.1  # seconds before a `rollout restart` line (see replay)
 #: Lines not replayed, as (regex searched in the line without "$ ", why). Keep it short:
 #: each entry is a line that waits forever or names what a replay after the run cannot have.
 NOT_REPLAYED: list[tuple[str, str]] = [
-    (r"^kubectl get pods .* -w\b", "-w watches until interrupted (the cell waited for a change)"),
+    (r"^kubectl get \S+ .*(-w|--watch)\b",
+     "-w/--watch watches until interrupted (the cell waited for a change)"),
     (r"^kubectl logs .* -f ", "-f follows the log until interrupted"),
     (r"^kubectl delete pod ", "deletes a pod by the name it had in the run: a Deployment's pod "
      "was replaced since (NotFound), and deleting postgres-0 again takes the database away "
