@@ -8,6 +8,7 @@ API server, whose certificate names that address. The process inside is the real
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
 from collections.abc import Iterator
 
@@ -50,6 +51,7 @@ def cluster() -> Iterator[Cluster]:
         yield c
     finally:
         c.down()
+        shutil.rmtree(c.home, ignore_errors=True)
 
 
 def test_a_pod_calls_the_api_as_its_service_account(cluster: Cluster) -> None:
