@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -35,6 +36,25 @@ def warm_up() -> None:
     _json_schemas()
 
 
+def non_null_type(types: list[str]) -> str | list[str]:
+    """A JSON Schema type list as the API server writes it: without "null", one type alone."""
+    kept = [t for t in types if t != "null"]
+    return kept[0] if len(kept) == 1 else kept
+
+
+def converted_properties(props: dict[str, Any], convert: Callable[[Any], Any],
+                         top: bool) -> dict[str, Any]:
+    """``properties`` with each converted; a kind's own apiVersion/kind lose the one-value
+    enum the JSON schemas pin them to (the API server's documents have none). Shared by the
+    v3 documents and openapiv2's."""
+    out = {name: convert(prop) for name, prop in props.items()}
+    for name in ("apiVersion", "kind"):
+        prop = out.get(name)
+        if top and isinstance(prop, dict) and len(prop.get("enum") or []) == 1:
+            out[name] = {k: v for k, v in prop.items() if k != "enum"}
+    return out
+
+
 def _convert(node: Any, top: bool = False) -> Any:
     """One JSON Schema node back to the API server's OpenAPI v3 form."""
     if isinstance(node, list):
@@ -46,14 +66,9 @@ def _convert(node: Any, top: bool = False) -> Any:
         if key == "$ref":
             continue
         if key == "type" and isinstance(value, list):
-            types = [t for t in value if t != "null"]
-            value = types[0] if len(types) == 1 else types
+            value = non_null_type(value)
         elif key == "properties":
-            value = {name: _convert(prop) for name, prop in value.items()}
-            for name in ("apiVersion", "kind"):
-                prop = value.get(name)
-                if top and isinstance(prop, dict) and len(prop.get("enum") or []) == 1:
-                    value[name] = {k: v for k, v in prop.items() if k != "enum"}
+            value = converted_properties(value, _convert, top)
         elif key in ("items", "additionalProperties", "oneOf", "anyOf", "allOf"):
             value = _convert(value)
         out[key] = value

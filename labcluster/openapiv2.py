@@ -46,14 +46,9 @@ def _convert(node: Any, top: bool = False) -> Any:
         if key == "$ref":
             value = value.replace(openapi.DEFS, DEFINITIONS)
         elif key == "type" and isinstance(value, list):
-            types = [t for t in value if t != "null"]
-            value = types[0] if len(types) == 1 else types
+            value = openapi.non_null_type(value)
         elif key == "properties":
-            value = {name: _convert(prop) for name, prop in value.items()}
-            for name in ("apiVersion", "kind"):
-                prop = value.get(name)
-                if top and isinstance(prop, dict) and len(prop.get("enum") or []) == 1:
-                    value[name] = {k: v for k, v in prop.items() if k != "enum"}
+            value = openapi.converted_properties(value, _convert, top)
         elif key in ("items", "additionalProperties", "allOf"):
             value = _convert(value)
         out[key] = value
