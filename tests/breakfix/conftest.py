@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import doctor_cases
-import psutil
 import pytest
+from procs import cluster_leftovers
 
 import labcluster
 import labhelpers
@@ -31,23 +30,10 @@ def bf_home() -> Iterator[Path]:
         yield home
     finally:
         labcluster.stop(home)
-        left = leftover_processes(home)
+        left = cluster_leftovers(home)
         shutil.rmtree(home, ignore_errors=True)
     assert not left, f"processes of the test cluster outlived it: {left}"
 
-
-def leftover_processes(home: Path) -> list[str]:
-    """Processes whose working directory or command line points into the cluster's home."""
-    found = []
-    for p in psutil.process_iter(["pid", "name"]):
-        if p.pid == os.getpid():
-            continue
-        try:
-            if p.cwd().startswith(str(home)) or str(home) in " ".join(p.cmdline()):
-                found.append(f"{p.info['pid']} {p.info['name']}")
-        except (psutil.Error, OSError):
-            continue
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ collects both learners' results files from the running pods for the batch report
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -22,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from classroom_support import LEARNER_NS
 from incluster import apply_classroom, service_account_token
 from kubernetes import client, config
 from kubernetes.stream import stream
+from procs import cluster_leftovers
 
 import labcluster
 
@@ -127,18 +126,7 @@ def classroom() -> Iterator[Classroom]:
         yield Classroom(kubeconfig, token, calls, done, results, pods)
     finally:
         labcluster.stop(home)
-        left = leftover_processes(home)
+        left = cluster_leftovers(home)
         shutil.rmtree(home, ignore_errors=True)
     assert not left, f"processes of the classroom cluster outlived it: {left}"
 
-
-def leftover_processes(home: Path) -> list[str]:
-    """Processes still working in the cluster's home (its pods: postgres, redis, …)."""
-    found = []
-    for p in psutil.process_iter(["pid", "name"]):
-        try:
-            if p.pid != os.getpid() and p.cwd().startswith(str(home)):
-                found.append(f"{p.info['pid']} {p.info['name']}")
-        except (psutil.Error, OSError):
-            continue
-    return found

@@ -12,9 +12,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 from lh_support import TEST_KUBECONFIG, Connected
+from procs import cluster_leftovers
 
 import labcluster
 import labhelpers
@@ -34,7 +34,7 @@ def cluster_home() -> Iterator[Path | None]:
         yield home
     finally:
         labcluster.stop(home)
-        left = leftover_processes(home)
+        left = cluster_leftovers(home)
         if old is None:
             os.environ.pop("LABCLUSTER_HOME", None)
         else:
@@ -42,20 +42,6 @@ def cluster_home() -> Iterator[Path | None]:
         shutil.rmtree(home, ignore_errors=True)
     assert not left, f"processes of the test cluster outlived it: {left}"
 
-
-def leftover_processes(home: Path) -> list[str]:
-    """Processes whose working directory or environment points into the cluster's home
-    (its containers: postgres, redis, nginx, the storefront)."""
-    found = []
-    for p in psutil.process_iter(["pid", "name"]):
-        if p.pid == os.getpid():
-            continue
-        try:
-            if p.cwd().startswith(str(home)) or str(home) in "".join(p.environ().values()):
-                found.append(f"{p.info['pid']} {p.info['name']}")
-        except (psutil.Error, OSError):
-            continue
-    return found
 
 
 @pytest.fixture(scope="session")
