@@ -4,6 +4,7 @@ through the official kubernetes client."""
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 import psutil
 from kubernetes import client, config, utils
+from procs import cluster_leftovers
 
 import labcluster
 
@@ -39,6 +41,18 @@ class Cluster:
         if self.up:
             labcluster.stop(self.home)
             self.up = False
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        """Stop it, check nothing of it is left running, remove its home: every e2e
+        module's fixture ends this way (a leftover fails the module's last test)."""
+        self.down()
+        left = cluster_leftovers(self.home)
+        shutil.rmtree(self.home, ignore_errors=True)
+        if exc_type is None:  # else the test's own failure is the one to show
+            assert not left, f"processes of the e2e cluster outlived it: {left}"
 
 
 def wait_for(fn: Callable[[], T], timeout: float = 60.0, what: str = "condition",

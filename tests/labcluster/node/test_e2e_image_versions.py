@@ -9,7 +9,6 @@ A tag of a major with no install is refused as a node refuses an image it cannot
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -39,12 +38,8 @@ REDIS_IMAGE = manifest_image("cache.yaml", "redis")
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster()
-    try:
+    with Cluster() as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(c.home, ignore_errors=True)
 
 
 def pod(name: str, image: str, env: dict[str, str] | None = None) -> dict:

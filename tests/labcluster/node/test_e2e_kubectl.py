@@ -38,8 +38,7 @@ TRANSPORTS = {"websocket": "true", "spdy": "false"}  # KUBECTL_PORT_FORWARD_WEBS
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(env={"LABCLUSTER_PRIVILEGED_PORTS": "remap"})
-    try:
+    with Cluster(env={"LABCLUSTER_PRIVILEGED_PORTS": "remap"}) as c:
         c.core.create_namespace({"metadata": {"name": NS}})
         c.core.create_namespaced_config_map(NS, {
             "metadata": {"name": "pages"}, "data": {"big.txt": BIG, "hello.txt": "hello\n"}})
@@ -59,9 +58,6 @@ def cluster() -> Iterator[Cluster]:
         wait_for(lambda: (pods := c.core.list_namespaced_pod(NS, label_selector="app=web")
                           .items) and all(is_ready(p) for p in pods), 90, "web pod Ready")
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(c.home, ignore_errors=True)
 
 
 @dataclass

@@ -5,7 +5,6 @@ The emptyDir check runs every second here (default 5 s)."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Iterator
 
@@ -18,12 +17,8 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(env={"LABCLUSTER_EVICTION_SECONDS": "1"})
-    try:
+    with Cluster(env={"LABCLUSTER_EVICTION_SECONDS": "1"}) as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(c.home, ignore_errors=True)
 
 
 def _events(cluster: Cluster, kind: str, name: str) -> list[client.CoreV1Event]:

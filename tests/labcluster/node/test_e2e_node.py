@@ -32,12 +32,8 @@ FAST = {"LABCLUSTER_PRIVILEGED_PORTS": "remap", "LABCLUSTER_VOLUME_SYNC_SECONDS"
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(env=FAST)
-    try:
+    with Cluster(env=FAST) as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(c.home, ignore_errors=True)
 
 
 def _claim(name: str, cls: str | None = None) -> dict:
@@ -242,8 +238,7 @@ def test_lease_and_ready_heartbeat_are_renewed(cluster: Cluster) -> None:
 
 
 def test_node_goes_not_ready_without_its_node_component() -> None:
-    c = Cluster(env=FAST)
-    try:
+    with Cluster(env=FAST) as c:
         wait_for(lambda: _ready(c.core.read_node("labcluster")).status == "True", 20, "Ready")
         c.down()
         # the next server runs without the node: the Node says what the node said last
@@ -262,9 +257,6 @@ def test_node_goes_not_ready_without_its_node_component() -> None:
         assert _ready(core.read_node("labcluster")).status == "True"
         wait_for(lambda: _ready(core.read_node("labcluster")).status == "Unknown", 20,
                  "NotReady after the 2 s grace period")
-    finally:
-        c.down()
-        shutil.rmtree(c.home, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- attach

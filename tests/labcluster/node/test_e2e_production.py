@@ -36,14 +36,10 @@ BURN = ("n=0; while [ $n -lt 40 ]; do i=0; while [ $i -lt 5000 ]; do i=$((i+1));
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(env={"LABCLUSTER_HPA_SYNC_SECONDS": "1",
-                     "LABCLUSTER_HPA_DOWNSCALE_STABILIZATION_SECONDS": str(WINDOW)})
-    try:
+    with Cluster(env={"LABCLUSTER_HPA_SYNC_SECONDS": "1",
+                     "LABCLUSTER_HPA_DOWNSCALE_STABILIZATION_SECONDS": str(WINDOW)}) as c:
         c.core.create_namespace({"metadata": {"name": NS}})
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(c.home, ignore_errors=True)
 
 
 def kubectl(cluster: Cluster, *args: str, timeout: float = 60,

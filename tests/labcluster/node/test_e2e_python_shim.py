@@ -8,7 +8,6 @@ Its own cluster: the shim mode is the node's (the server's environment), fixed a
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -23,12 +22,8 @@ NS = "python-shim-lab"
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(env={"LABCLUSTER_SHIM_MODE": "python"})
-    try:
+    with Cluster(env={"LABCLUSTER_SHIM_MODE": "python"}) as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(c.home, ignore_errors=True)
 
 
 def test_the_lab_tier_by_tier_with_the_python_shim_only(cluster: Cluster) -> None:

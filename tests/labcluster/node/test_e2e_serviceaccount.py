@@ -8,7 +8,6 @@ API server, whose certificate names that address. The process inside is the real
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
 from collections.abc import Iterator
 
@@ -46,12 +45,8 @@ print("RESULT " + json.dumps(out), flush=True)
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster()
-    try:
+    with Cluster() as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(c.home, ignore_errors=True)
 
 
 def test_a_pod_calls_the_api_as_its_service_account(cluster: Cluster) -> None:
