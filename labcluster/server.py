@@ -30,6 +30,9 @@ from .kubeconfig import read_kubeconfig, write_kubeconfig
 from .store import Store
 
 log = logging.getLogger("labcluster")
+# Seconds a stopping server gives requests still in flight (ours answer in milliseconds);
+# long-running streams are cut after it rather than waited for.
+SHUTDOWN_GRACE = 3.0
 
 
 def _free_port(preferred: int | None) -> int:
@@ -108,7 +111,10 @@ class Server:
         app.add_routes(ReviewRoutes(authorizer).routes())
         app.add_routes(satokens.TokenRoutes(issuer, api.store.peek).routes())
         app.add_routes(http.routes())
-        self.runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self.runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
+                                    # then streams (exec, logs -f, port-forward) are cut,
+                                    # as a stopping apiserver does; watches end first
+                                    shutdown_timeout=SHUTDOWN_GRACE)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", port, reuse_address=True,
                            ssl_context=ssl_ctx)
@@ -131,6 +137,8 @@ class Server:
             except Exception:
                 log.exception("stopping %s", getattr(c, "name", c))
         self.started.clear()
+        if self.api is not None:
+            self.api.end_watches()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.store is not None:
