@@ -53,7 +53,8 @@ def _records(state: Path) -> list[tuple[str, int, float]]:
 
 
 def find(state: Path) -> list[psutil.Process]:
-    """Live processes that belong to a container of this node dir (never the caller)."""
+    """Live processes that belong to a container of this node dir, or that the node
+    started with a path in it (kube-proxy); never the caller."""
     records = _records(state)
     markers = {m for m, _, _ in records}
     sessions = {sid: created for _, sid, created in records if _same_session(sid, created)}
@@ -75,7 +76,10 @@ def find(state: Path) -> list[psutil.Process]:
                     MARKER in env and env.get("LABCLUSTER_HOSTS") == hosts):
                 found.append(proc)
                 continue
-            if proc.cwd().startswith(prefix):
+            # the node's own helpers too: kube-proxy (its table is under the node dir)
+            # ends by PR_SET_PDEATHSIG when the server dies, but not at once
+            if proc.cwd().startswith(prefix) or any(a.startswith(prefix)
+                                                    for a in proc.cmdline()):
                 found.append(proc)
         except (psutil.Error, OSError):
             continue

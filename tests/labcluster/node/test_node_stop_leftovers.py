@@ -73,3 +73,24 @@ def test_stop_from_another_process_ends_every_container(make_launch, run_contain
     finally:
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(pvc, ignore_errors=True)
+
+
+def test_a_node_helper_named_by_its_path_is_ended_too(tmp_path):
+    """kube-proxy is no container: it is found by the node-dir path on its command line
+    (it ends by PR_SET_PDEATHSIG when a SIGKILLed server goes, but not at once)."""
+    state = tmp_path / "node"
+    state.mkdir()
+    script = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+              "print('up', flush=True); time.sleep(600)")
+    helper = subprocess.Popen([sys.executable, "-c", script, str(state / "proxy.json")],
+                              cwd="/", stdout=subprocess.PIPE, text=True)
+    try:
+        assert helper.stdout is not None and helper.stdout.readline() == "up\n"
+        assert helper.pid in [p.pid for p in leftovers.find(state)]
+        assert leftovers.end_all(state, term_grace=0.5, int_grace=0.5) == 1
+        assert _gone(helper.pid)  # it ignored SIGTERM: ended by SIGKILL (end_all reaped it)
+        assert leftovers.find(state) == []
+    finally:
+        if helper.poll() is None:
+            helper.kill()
+            helper.wait()
