@@ -35,6 +35,7 @@ from . import (
     validation,
 )
 from .errors import ApiError, FieldError
+from .listers import Listers
 from .meta import name_of, now, random_suffix
 from .registry import Registry, Resource, default_registry
 from .selectors import matcher, selector_string
@@ -99,6 +100,7 @@ class ClusterApi:
                  history: int | None = None):
         self.store = store
         self.registry = registry or default_registry()
+        self.listers = Listers(store, self.registry)  # controllers' and the node's reads
         size = history or int(os.environ.get("LABCLUSTER_WATCH_HISTORY", "5000"))
         self.history: deque[WatchEvent] = deque(maxlen=size)
         self.history_floor = store.rv  # events after this rv are (or were) in history
