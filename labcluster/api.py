@@ -35,6 +35,7 @@ from . import (
     validation,
 )
 from .errors import ApiError, FieldError
+from .listers import Listers
 from .meta import name_of, now, random_suffix
 from .registry import Registry, Resource, default_registry
 from .selectors import matcher, selector_string
@@ -99,6 +100,7 @@ class ClusterApi:
                  history: int | None = None):
         self.store = store
         self.registry = registry or default_registry()
+        self.listers = Listers(store, self.registry)  # controllers' and the node's reads
         size = history or int(os.environ.get("LABCLUSTER_WATCH_HISTORY", "5000"))
         self.history: deque[WatchEvent] = deque(maxlen=size)
         self.history_floor = store.rv  # events after this rv are (or were) in history
@@ -371,22 +373,7 @@ class ClusterApi:
 
     async def _publish_root_ca(self, ns: str) -> None:
         """kube-root-ca.crt in `ns` (root-ca-cert-publisher), with the current CA."""
-        if self.root_ca is None:
-            return
-        current = self.store.peek("/configmaps", ns, serviceaccount.ROOT_CA_CONFIGMAP)
-        if current is not None and (current.get("data") or {}).get("ca.crt") == self.root_ca:
-            return
-        wanted = serviceaccount.root_ca_configmap(ns, self.root_ca)
-        try:
-            if current is None:
-                await self.create(wanted, field_manager="kube-controller-manager",
-                                  _trusted=True)
-            else:
-                await self.update({**current, "data": wanted["data"]},
-                                  field_manager="kube-controller-manager")
-        except ApiError as exc:
-            if not serviceaccount.is_conflict(exc) and exc.reason != "Forbidden":
-                raise
+        await serviceaccount.publish_root_ca(self, ns)
 
     async def publish_apiserver_endpoints(self, host: str, port: int) -> None:
         """default/kubernetes Endpoints = where the API server listens (kube-apiserver's

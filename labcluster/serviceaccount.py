@@ -20,15 +20,19 @@ and its Endpoints (the API server's own address) are what kube-apiserver keeps i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError, forbidden
 from .meta import random_suffix
+
+if TYPE_CHECKING:
+    from .api import ClusterApi
 
 SA_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 VOLUME_PREFIX = "kube-api-access-"
 TOKEN_SECONDS = 3607  # serviceaccount.WarnOnlyBoundTokenExpirationSeconds
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+DESCRIPTION_ANNOTATION = "kubernetes.io/description"
 ROOT_CA_DESCRIPTION = (
     "Contains a CA bundle that can be used to verify the kube-apiserver when using internal "
     "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is "
@@ -96,8 +100,40 @@ def admit_pod(pod: dict[str, Any], service_account: dict[str, Any] | None) -> No
 def root_ca_configmap(namespace: str, ca_pem: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": ROOT_CA_CONFIGMAP, "namespace": namespace,
-                         "annotations": {"kubernetes.io/description": ROOT_CA_DESCRIPTION}},
+                         "annotations": {DESCRIPTION_ANNOTATION: ROOT_CA_DESCRIPTION}},
             "data": {"ca.crt": ca_pem}}
+
+
+async def publish_root_ca(api: ClusterApi, namespace: str) -> None:
+    """root-ca-cert-publisher's syncNamespace for one namespace: its kube-root-ca.crt holds
+    exactly `{"ca.crt": <the CA>}` and the description annotation — created when missing,
+    written back when its data or that annotation were changed (other annotations, labels
+    and binaryData are left as they are, as upstream). Used when a namespace is created
+    (ClusterApi), at each start (the CA may be new) and by the publisher controller
+    (controllers/rootca.py) when the ConfigMap is deleted or edited. Nothing before the CA
+    is known; a namespace that is gone or terminating is left alone, as upstream does not
+    retry those creates."""
+    ca = api.root_ca
+    if ca is None:
+        return
+    wanted = root_ca_configmap(namespace, ca)
+    current = api.listers.get("configmaps", namespace, ROOT_CA_CONFIGMAP)
+    try:
+        if current is None:
+            await api.create(wanted, field_manager="kube-controller-manager", _trusted=True)
+            return
+        annotations = current["metadata"].get("annotations") or {}
+        if current.get("data") == wanted["data"] and annotations.get(DESCRIPTION_ANNOTATION):
+            return
+        meta = {**current["metadata"],
+                "annotations": {**annotations, DESCRIPTION_ANNOTATION: ROOT_CA_DESCRIPTION}}
+        await api.update({**current, "metadata": meta, "data": wanted["data"]},
+                         field_manager="kube-controller-manager")
+    except ApiError as exc:
+        # raced with another writer (its event brings the publisher back), or the
+        # namespace is terminating (Forbidden) or gone
+        if not is_conflict(exc) and exc.reason not in ("Forbidden", "NotFound"):
+            raise
 
 
 def kubernetes_service(cluster_ip: str | None) -> dict[str, Any]:

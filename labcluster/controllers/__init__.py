@@ -12,6 +12,7 @@ from .job import JobController
 from .nodelifecycle import NodeLifecycleController
 from .replicaset import ReplicaSetController
 from .resourcequota import ResourceQuotaController
+from .rootca import RootCACertPublisher
 from .statefulset import StatefulSetController
 
 
@@ -19,4 +20,4 @@ def controller_components() -> list[Component]:
     return [DeploymentController(), ReplicaSetController(), StatefulSetController(),
             JobController(), EndpointsController(), GarbageCollector(), NamespaceController(),
             NodeLifecycleController(), ResourceQuotaController(), HorizontalController(),
-            DisruptionController()]
+            DisruptionController(), RootCACertPublisher()]

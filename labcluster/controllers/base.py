@@ -1,5 +1,12 @@
 """A controller: watches (in-process), a de-duplicating work queue, one worker, resync.
 
+Shaped like sample-controller: event handlers turn watch events into keys of the primary
+resource (`keys_for`: the object itself, or for an object it `owns` the owner named by its
+controller reference — `owner_key`, one mapping for every workload controller); a worker
+takes keys off the queue and calls `reconcile(namespace, name)`, which reads the primary
+object with `current()` (a private copy, or None once it is gone: nothing left to do) and
+everything else through `self.listers` (labcluster/listers.py), never the store's keys.
+
 Reacting to watch events (not polling) keeps an idle cluster at ~0% CPU; the resync
 every RESYNC seconds only re-checks what exists, like an informer's resync period.
 """
@@ -7,12 +14,15 @@ every RESYNC seconds only re-checks what exists, like an informer's resync perio
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import Any
 
 from ..api import ClusterApi
 from ..component import TaskComponent
 from ..errors import ApiError
+from ..listers import Listers
+from ..meta import controller_of
 
 log = logging.getLogger("labcluster.controllers")
 Key = tuple[str, str]  # (namespace, name)
@@ -21,19 +31,26 @@ Key = tuple[str, str]  # (namespace, name)
 class Controller(TaskComponent):
     name = "controller"
     primary = ""                      # resource whose objects are reconciled
-    watches: tuple[str, ...] = ()     # other resources whose events map to primary keys
+    owns: tuple[str, ...] = ()        # resources a primary object controls (controller
+                                      # reference): their events map to their owner's key
+    watches: tuple[str, ...] = ()     # other resources whose events keys_for maps
     resync = 30.0
 
     def __init__(self) -> None:
         super().__init__()
         self.api: ClusterApi
+        self.listers: Listers
+        self._owner_kind = ("", "")   # the primary's (group, kind), set at start
         self.queue: asyncio.Queue[Key] = asyncio.Queue()
         self.pending: set[Key] = set()
         self.idle = asyncio.Event()
 
     async def start(self, api: ClusterApi) -> None:
         self.api = api
-        for res in (self.primary, *self.watches):
+        self.listers = api.listers
+        r = api.resource(self.primary)
+        self._owner_kind = (r.group, r.kind)
+        for res in (self.primary, *self.owns, *self.watches):
             self.spawn(lambda res=res: self._watch(res), f"{self.name}-watch-{res}")
         self.spawn(self._worker, f"{self.name}-worker")
         self.spawn(self._resync_loop, f"{self.name}-resync")
@@ -48,11 +65,39 @@ class Controller(TaskComponent):
             await asyncio.sleep(0.1)
 
     def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
-        """Map an event to primary keys; default: the object itself when it is primary."""
+        """Map an event to primary keys; default: the object itself when it is primary,
+        its controlling owner when it is one of `owns`."""
         meta = obj["metadata"]
         if res == self.primary:
             return [(meta.get("namespace", ""), meta["name"])]
+        if res in self.owns:
+            key = self.owner_key(obj)
+            return [key] if key is not None else []
         return []
+
+    def owner_key(self, obj: dict[str, Any]) -> Key | None:
+        """The key of the primary object that controls `obj`, as upstream's
+        resolveControllerRef: the controller reference names the primary's kind (and
+        group), and an object of that name exists with that uid. None otherwise (an
+        orphan, another controller's object, or an owner already gone)."""
+        ref = controller_of(obj)
+        if ref is None or ref.get("kind") != self._owner_kind[1]:
+            return None
+        group = ref.get("apiVersion", "").rpartition("/")[0]
+        if group != self._owner_kind[0]:
+            return None
+        ns = obj["metadata"].get("namespace", "")
+        owner = self.listers.get(self.primary, ns, ref.get("name", ""))
+        if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
+            return None
+        return (ns, owner["metadata"]["name"])
+
+    def current(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The primary object as a private copy to change and write back, or None when it
+        is gone — the read-or-gone every reconcile starts with (sample-controller's
+        "no longer exists, stop processing")."""
+        obj = self.listers.get(self.primary, namespace, name)
+        return copy.deepcopy(obj) if obj is not None else None
 
     def enqueue(self, key: Key) -> None:
         if key not in self.pending:
@@ -84,12 +129,9 @@ class Controller(TaskComponent):
     async def _resync_loop(self) -> None:
         while True:
             await asyncio.sleep(self.resync)
-            for obj in list(self.api.store.items(f"{self._group()}/{self.primary}")):
+            for obj in self.listers.list(self.primary):
                 meta = obj["metadata"]
                 self.enqueue((meta.get("namespace", ""), meta["name"]))
-
-    def _group(self) -> str:
-        return self.api.resource(self.primary).group
 
     async def reconcile(self, namespace: str, name: str) -> None:
         raise NotImplementedError

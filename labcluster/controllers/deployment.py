@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ApiError
 from ..meta import controller_of, now, owner_ref, parse_time
-from .base import Controller, Key
+from .base import Controller
 
 COMPONENT = "deployment-controller"
 REVISION = "deployment.kubernetes.io/revision"
@@ -86,28 +86,14 @@ def _revision(rs: dict[str, Any]) -> int:
 class DeploymentController(Controller):
     name = "deployment-controller"
     primary = "deployments"
-    watches = ("replicasets",)
-
-    def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
-        if res == "replicasets":
-            ref = controller_of(obj)
-            if ref and ref.get("kind") == "Deployment":
-                return [(obj["metadata"]["namespace"], ref["name"])]
-            return []
-        return super().keys_for(res, etype, obj)
+    owns = ("replicasets",)
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        try:
-            d = await self.api.get("deployments", namespace, name)
-        except ApiError as exc:
-            if exc.code == 404:
-                return
-            raise
-        if d["metadata"].get("deletionTimestamp"):
+        d = self.current(namespace, name)
+        if d is None or d["metadata"].get("deletionTimestamp"):
             return
-        uid = d["metadata"]["uid"]
-        rss = [copy.deepcopy(rs) for rs in self.api.store.items("apps/replicasets", namespace)
-               if (controller_of(rs) or {}).get("uid") == uid]
+        rss = [copy.deepcopy(rs) for rs in self.listers.controlled_by(
+            "replicasets", namespace, d["metadata"]["uid"])]
         template = d["spec"]["template"]
         new = next((rs for rs in rss if _without_hash(rs["spec"]["template"]) == _without_hash(
             template)), None)
@@ -211,7 +197,7 @@ class DeploymentController(Controller):
         ns = d["metadata"]["namespace"]
         old_uids = {o["metadata"]["uid"] for o in olds}
         if any((controller_of(p) or {}).get("uid") in old_uids
-               for p in self.api.store.items("/pods", ns)):
+               for p in self.listers.list("pods", ns)):
             return  # wait until every old pod is gone
         await self._scale(d, new, d["spec"].get("replicas", 1))
 
@@ -276,9 +262,7 @@ class DeploymentController(Controller):
                       olds: list[dict[str, Any]], created_new: bool) -> None:
         ns = d["metadata"]["namespace"]
         # read the ReplicaSets again: scaling above changed them
-        uid = d["metadata"]["uid"]
-        rss = [rs for rs in self.api.store.items("apps/replicasets", ns)
-               if (controller_of(rs) or {}).get("uid") == uid]
+        rss = self.listers.controlled_by("replicasets", ns, d["metadata"]["uid"])
         new_name = new["metadata"]["name"] if new else None
         cur_new = next((rs for rs in rss if rs["metadata"]["name"] == new_name), None)
         replicas = d["spec"].get("replicas", 1)

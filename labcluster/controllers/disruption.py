@@ -37,15 +37,15 @@ class DisruptionController(Controller):
             return [(meta.get("namespace", ""), meta["name"])]
         ns = meta.get("namespace", "")
         return [(ns, p["metadata"]["name"])
-                for p in self.api.store.items("policy/poddisruptionbudgets", ns)
+                for p in self.listers.list("poddisruptionbudgets", ns)
                 if _selects(p, obj)]
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        stored = self.api.store.get("policy/poddisruptionbudgets", namespace, name)
-        if stored is None:
+        pdb = self.current(namespace, name)
+        if pdb is None:
             return
-        pdb = copy.deepcopy(stored)
-        pods = [p for p in self.api.store.items("/pods", namespace) if _selects(pdb, p)]
+        old_status = copy.deepcopy(pdb.get("status") or {})
+        pods = [p for p in self.listers.list("pods", namespace) if _selects(pdb, p)]
         if not pods:
             await self.api.record_event(pdb, "NoPods", "No matching pods found", "Normal",
                                         COMPONENT)
@@ -71,7 +71,7 @@ class DisruptionController(Controller):
         else:
             status.pop("disruptedPods", None)
         set_pdb_condition(status, status["disruptionsAllowed"] > 0)
-        if status != (stored.get("status") or {}):
+        if status != old_status:
             await self.api.update_status(pdb, field_manager="kube-controller-manager")
         if recheck is not None:
             self.enqueue_after((namespace, name), max(0.1, (recheck - now).total_seconds()))
@@ -109,7 +109,6 @@ class DisruptionController(Controller):
     def _expected_scale(self, pods: list[dict[str, Any]]) -> int:
         """The sum of spec.replicas over the pods' controllers (a ReplicaSet's Deployment
         when it has one), each counted once."""
-        store = self.api.store
         seen: dict[str, int] = {}
         for pod in pods:
             ref = controller_of(pod)
@@ -118,14 +117,14 @@ class DisruptionController(Controller):
             ns = pod["metadata"].get("namespace", "")
             owner = None
             if ref.get("kind") == "ReplicaSet":
-                rs = store.get("apps/replicasets", ns, ref["name"])
+                rs = self.listers.get("replicasets", ns, ref["name"])
                 dref = controller_of(rs) if rs else None
                 if dref and dref.get("kind") == "Deployment":
-                    owner = store.get("apps/deployments", ns, dref["name"])
+                    owner = self.listers.get("deployments", ns, dref["name"])
                 else:
                     owner = rs
             elif ref.get("kind") == "StatefulSet":
-                owner = store.get("apps/statefulsets", ns, ref["name"])
+                owner = self.listers.get("statefulsets", ns, ref["name"])
             if owner is None:
                 raise ExpectedPodsError(f'found no controllers for pod "{pod["metadata"]["name"]}"')
             seen[owner["metadata"]["uid"]] = (owner.get("spec") or {}).get("replicas", 1)

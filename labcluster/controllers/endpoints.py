@@ -7,6 +7,7 @@ no endpoints — the lab's "Service selector mismatch" lesson.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from ..errors import ApiError
@@ -38,12 +39,12 @@ class EndpointsController(Controller):
         if res == "pods":
             ns = obj["metadata"]["namespace"]
             # every Service of the namespace: the pod may have left a selector too
-            return [(ns, s["metadata"]["name"]) for s in self.api.store.items("/services", ns)
+            return [(ns, s["metadata"]["name"]) for s in self.listers.list("services", ns)
                     if (s.get("spec") or {}).get("selector")]
         return super().keys_for(res, etype, obj)
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        svc = self.api.store.get("/services", namespace, name)
+        svc = self.listers.get("services", namespace, name)
         if svc is None or svc["metadata"].get("deletionTimestamp"):
             await self._forget(namespace, name)
             return
@@ -52,8 +53,7 @@ class EndpointsController(Controller):
             return  # user-managed endpoints
         publish_not_ready = svc["spec"].get("publishNotReadyAddresses", False)
         groups: dict[tuple[tuple[str, int, str], ...], dict[str, list[dict[str, Any]]]] = {}
-        pods = [p for p in self.api.store.items("/pods", namespace)
-                if all(labels_of(p).get(k) == v for k, v in selector.items())]
+        pods = self.listers.list("pods", namespace, {"matchLabels": selector})
         for pod in sorted(pods, key=lambda p: (p.get("status") or {}).get("podIP") or ""):
             status = pod.get("status") or {}
             ip = status.get("podIP")
@@ -96,7 +96,7 @@ class EndpointsController(Controller):
             subset["ports"] = [{**({"name": n} if n else {}), "port": p, "protocol": proto}
                                for n, p, proto in ports]
             subsets.append(subset)
-        current = self.api.store.get("/endpoints", ns, name)
+        current = copy.deepcopy(self.listers.get("endpoints", ns, name))
         labels = dict(labels_of(svc))
         body: dict[str, Any] = {"apiVersion": "v1", "kind": "Endpoints",
                                 "metadata": {"name": name, "namespace": ns, "labels": labels}}
@@ -123,9 +123,7 @@ class EndpointsController(Controller):
 
     async def _write_slices(self, svc: dict[str, Any], groups: dict[Any, Any]) -> None:
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
-        existing = [s for s in self.api.store.items("discovery.k8s.io/endpointslices", ns)
-                    if labels_of(s).get(SERVICE_NAME) == name
-                    and labels_of(s).get(MANAGED_BY) == SLICE_CONTROLLER]
+        existing = self._slices(ns, name)
         wanted = []
         for ports, bucket in groups.items():
             endpoints = []
@@ -150,8 +148,8 @@ class EndpointsController(Controller):
                 if (cur.get("endpoints") == want["endpoints"] and cur.get("ports") == want["ports"]
                         and labels_of(cur) == labels):
                     continue
-                cur = self.api.store.get("discovery.k8s.io/endpointslices", ns,
-                                         cur["metadata"]["name"]) or cur
+                cur = copy.deepcopy(self.listers.get("endpointslices", ns,
+                                                     cur["metadata"]["name"])) or cur
                 cur["endpoints"], cur["ports"] = want["endpoints"], want["ports"]
                 cur["metadata"]["labels"] = labels
                 await self.api.update(cur, field_manager="endpointslice-controller")
@@ -170,10 +168,13 @@ class EndpointsController(Controller):
 
     async def _forget(self, ns: str, name: str) -> None:
         await self._delete("endpoints", ns, name)
-        for s in list(self.api.store.items("discovery.k8s.io/endpointslices", ns)):
-            if labels_of(s).get(SERVICE_NAME) == name and labels_of(s).get(
-                    MANAGED_BY) == SLICE_CONTROLLER:
-                await self._delete("endpointslices", ns, s["metadata"]["name"])
+        for s in self._slices(ns, name):
+            await self._delete("endpointslices", ns, s["metadata"]["name"])
+
+    def _slices(self, ns: str, name: str) -> list[dict[str, Any]]:
+        """The EndpointSlices this controller keeps for the Service `name`."""
+        return self.listers.list("endpointslices", ns, {"matchLabels": {
+            SERVICE_NAME: name, MANAGED_BY: SLICE_CONTROLLER}})
 
     async def _delete(self, res: str, ns: str, name: str) -> None:
         try:

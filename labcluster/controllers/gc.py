@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..api import ClusterApi, res_key
+from ..api import ClusterApi
 from ..component import TaskComponent
 from ..errors import ApiError
 from ..meta import parse_time
@@ -72,14 +72,14 @@ class GarbageCollector(TaskComponent):
             return
         self._last_expiry = now
         cutoff = datetime.now(UTC) - timedelta(seconds=EVENT_TTL)
-        for ev in list(self.api.store.items("/events")):
+        for ev in self.api.listers.list("events"):
             stamp = parse_time(ev.get("lastTimestamp") or ev["metadata"].get("creationTimestamp"))
             if stamp is not None and stamp < cutoff:
                 with contextlib.suppress(ApiError):
                     await self.api.delete("events", ev["metadata"]["namespace"],
                                           ev["metadata"]["name"])
         live = {(e["metadata"]["namespace"], e["metadata"]["name"])
-                for e in self.api.store.items("/events")}
+                for e in self.api.listers.list("events")}
         for key, name in list(self.api.event_index.items()):
             if (key[0], name) not in live:
                 del self.api.event_index[key]
@@ -88,7 +88,7 @@ class GarbageCollector(TaskComponent):
         out = []
         for r in self.api.registry.resources:
             if r.stored and not r.storage_version:
-                out.extend((r, o) for o in self.api.store.items(res_key(r)))
+                out.extend((r, o) for o in self.api.listers.list(r))
         return out
 
     async def sweep(self) -> None:
@@ -194,7 +194,7 @@ class NamespaceController(TaskComponent):
         created (`kubectl delete ns x; kubectl create ns x`): as the real controller, act
         only on the uid it started with, or it would delete the new namespace.
         """
-        current = self.api.store.peek("/namespaces", "", name)
+        current = self.api.listers.get("namespaces", "", name)
         return current is not None and current["metadata"].get("uid") == uid
 
     async def _finalize(self, name: str, uid: str) -> None:
@@ -207,7 +207,7 @@ class NamespaceController(TaskComponent):
                 for r in self.api.registry.resources:
                     if not r.stored or not r.namespaced or r.storage_version:
                         continue
-                    for o in list(self.api.store.items(res_key(r), name)):
+                    for o in self.api.listers.list(r, name):
                         left += 1
                         if o["metadata"].get("deletionTimestamp"):
                             continue

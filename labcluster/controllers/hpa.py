@@ -464,11 +464,10 @@ class HorizontalController(Controller):
 
     async def reconcile(self, namespace: str, name: str) -> None:
         key = (namespace, name)
-        stored = self.api.store.get("autoscaling/horizontalpodautoscalers", namespace, name)
-        if stored is None:
+        hpa = self.current(namespace, name)
+        if hpa is None:
             self.norm.forget(key)
             return
-        hpa = copy.deepcopy(stored)
         original = copy.deepcopy(hpa.get("status") or {})
         status = hpa.setdefault("status", {})
         spec = hpa.get("spec") or {}
@@ -662,7 +661,7 @@ class HorizontalController(Controller):
             metrics[item["metadata"]["name"]] = (total, parse_time(item.get("timestamp")),
                                                  window)
         out = []
-        for pod in self.api.store.items("/pods", namespace):
+        for pod in self.listers.list("pods", namespace):
             if not labels_match(reqs, pod["metadata"].get("labels")):
                 continue
             st = pod.get("status") or {}

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import ApiError
-from ..meta import controller_of, now, parse_time
-from .base import Controller, Key, is_pod_ready
+from ..meta import now, parse_time
+from .base import Controller, is_pod_ready
 from .replicaset import pod_from_template
 
 COMPONENT = "job-controller"
@@ -72,7 +72,7 @@ def finished(job: dict[str, Any]) -> dict[str, Any] | None:
 class JobController(Controller):
     name = "job-controller"
     primary = "jobs"
-    watches = ("pods",)
+    owns = ("pods",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,21 +80,10 @@ class JobController(Controller):
         # back-off before a replacement pod (upstream keeps this in memory too)
         self.failures: dict[str, tuple[int, float]] = {}
 
-    def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
-        if res == "pods":
-            ref = controller_of(obj)
-            if ref and ref.get("kind") == "Job" and ref.get("apiVersion") == "batch/v1":
-                return [(obj["metadata"]["namespace"], ref["name"])]
-            return []
-        return super().keys_for(res, etype, obj)
-
     async def reconcile(self, namespace: str, name: str) -> None:
-        try:
-            job = await self.api.get("jobs", namespace, name)
-        except ApiError as exc:
-            if exc.code == 404:
-                return
-            raise
+        job = self.current(namespace, name)
+        if job is None:
+            return
         uid = job["metadata"]["uid"]
         if job["metadata"].get("deletionTimestamp"):
             self.failures.pop(uid, None)
@@ -104,8 +93,7 @@ class JobController(Controller):
             self.failures.pop(uid, None)
             await self._expire(job, done)
             return
-        pods = [p for p in self.api.store.items("/pods", namespace)
-                if (controller_of(p) or {}).get("uid") == uid]
+        pods = self.listers.controlled_by("pods", namespace, uid)
         spec = job["spec"]
         old = job.get("status") or {}
         status: dict[str, Any] = {k: v for k, v in old.items()}

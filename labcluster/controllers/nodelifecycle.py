@@ -35,15 +35,14 @@ class NodeLifecycleController(Controller):
         stamps = [parse_time(c.get("lastHeartbeatTime"))
                   for c in (node.get("status") or {}).get("conditions") or []
                   if c.get("type") == "Ready"]
-        lease = self.api.store.peek("coordination.k8s.io/leases", LEASE_NAMESPACE,
-                                    node["metadata"]["name"])
+        lease = self.listers.get("leases", LEASE_NAMESPACE, node["metadata"]["name"])
         if lease is not None:
             stamps.append(parse_time((lease.get("spec") or {}).get("renewTime")))
         known = [s for s in stamps if s is not None]
         return max(known) if known else None
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        node = self.api.store.peek("/nodes", "", name)
+        node = self.listers.get("nodes", "", name)
         if node is None:
             return
         conds = (node.get("status") or {}).get("conditions") or []

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import ApiError
 from ..meta import controller_of, labels_of, now, owner_ref, parse_time
 from ..selectors import labels_match, selector_from_match
-from .base import Controller, Key, is_pod_active, is_pod_ready
+from .base import Controller, is_pod_active, is_pod_ready
 
 COMPONENT = "replicaset-controller"
 
@@ -46,29 +46,16 @@ def _delete_rank(pod: dict[str, Any]) -> tuple[int, int, int, int, float]:
 class ReplicaSetController(Controller):
     name = "replicaset-controller"
     primary = "replicasets"
-    watches = ("pods",)
-
-    def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
-        if res == "pods":
-            ref = controller_of(obj)
-            if ref and ref.get("kind") == "ReplicaSet":
-                return [(obj["metadata"]["namespace"], ref["name"])]
-            return []
-        return super().keys_for(res, etype, obj)
+    owns = ("pods",)
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        try:
-            rs = await self.api.get("replicasets", namespace, name)
-        except ApiError as exc:
-            if exc.code == 404:
-                return
-            raise
-        if rs["metadata"].get("deletionTimestamp"):
+        rs = self.current(namespace, name)
+        if rs is None or rs["metadata"].get("deletionTimestamp"):
             return
         uid = rs["metadata"]["uid"]
         reqs = selector_from_match(rs["spec"].get("selector")) or []
         pods = []
-        for pod in list(self.api.store.items("/pods", namespace)):
+        for pod in self.listers.list("pods", namespace):
             ref = controller_of(pod)
             if ref is not None and ref.get("uid") == uid:
                 pods.append(pod)

@@ -19,10 +19,10 @@ class ResourceQuotaController(Controller):
         if res == self.primary:
             return super().keys_for(res, etype, obj)
         ns = obj["metadata"].get("namespace", "")
-        return [(ns, q["metadata"]["name"]) for q in self.api.store.items("/resourcequotas", ns)]
+        return [(ns, q["metadata"]["name"]) for q in self.listers.list("resourcequotas", ns)]
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        current = self.api.store.get("/resourcequotas", namespace, name)
+        current = self.current(namespace, name)
         if current is None:
             return
         status = quota.quota_status(self.api.store, current)

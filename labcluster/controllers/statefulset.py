@@ -12,8 +12,7 @@ import re
 from typing import Any
 
 from ..errors import ApiError
-from ..meta import controller_of
-from .base import Controller, Key, is_pod_ready
+from .base import Controller, is_pod_ready
 from .deployment import template_hash
 from .replicaset import pod_from_template
 
@@ -33,34 +32,18 @@ def _running_ready(pod: dict[str, Any]) -> bool:
 class StatefulSetController(Controller):
     name = "statefulset-controller"
     primary = "statefulsets"
-    watches = ("pods",)
-
-    def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
-        if res == "pods":
-            ref = controller_of(obj)
-            if ref and ref.get("kind") == "StatefulSet":
-                return [(obj["metadata"]["namespace"], ref["name"])]
-            return []
-        return super().keys_for(res, etype, obj)
+    owns = ("pods",)
 
     def revision(self, sts: dict[str, Any]) -> str:
         return f"{sts['metadata']['name']}-{template_hash(sts['spec']['template'])}"
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        try:
-            sts = await self.api.get("statefulsets", namespace, name)
-        except ApiError as exc:
-            if exc.code == 404:
-                return
-            raise
-        if sts["metadata"].get("deletionTimestamp"):
+        sts = self.current(namespace, name)
+        if sts is None or sts["metadata"].get("deletionTimestamp"):
             return
-        uid = sts["metadata"]["uid"]
         revision = self.revision(sts)
         pods: dict[int, dict[str, Any]] = {}
-        for pod in self.api.store.items("/pods", namespace):
-            if (controller_of(pod) or {}).get("uid") != uid:
-                continue
+        for pod in self.listers.controlled_by("pods", namespace, sts["metadata"]["uid"]):
             i = _ordinal(name, pod["metadata"]["name"])
             if i is not None:
                 pods[i] = pod
@@ -154,7 +137,7 @@ class StatefulSetController(Controller):
                             pod_name: str) -> None:
         ns, name = sts["metadata"]["namespace"], sts["metadata"]["name"]
         claim_name = f"{claim['metadata']['name']}-{pod_name}"
-        if self.api.store.peek("/persistentvolumeclaims", ns, claim_name) is not None:
+        if self.listers.get("persistentvolumeclaims", ns, claim_name) is not None:
             return
         labels = dict((claim.get("metadata") or {}).get("labels") or {})
         labels.update((sts["spec"].get("selector") or {}).get("matchLabels") or {})
@@ -185,9 +168,8 @@ class StatefulSetController(Controller):
                                     f"{name} successful", component=COMPONENT)
 
     async def _status(self, sts: dict[str, Any], revision: str) -> None:
-        uid = sts["metadata"]["uid"]
-        pods = [p for p in self.api.store.items("/pods", sts["metadata"]["namespace"])
-                if (controller_of(p) or {}).get("uid") == uid]
+        pods = self.listers.controlled_by("pods", sts["metadata"]["namespace"],
+                                          sts["metadata"]["uid"])
         ready = sum(1 for p in pods if is_pod_ready(p))
         updated = sum(1 for p in pods
                       if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == revision)

@@ -50,7 +50,7 @@ def conventional_ip(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> s
 async def ensure_service(api: ClusterApi, server: DnsServer) -> str:
     """Create `kube-system/kube-dns` (kept across restarts) and point its Endpoints at
     this run's server; the ClusterIP pods' resolv.conf names."""
-    svc = api.store.get("/services", NAMESPACE, NAME)
+    svc = api.listers.get("services", NAMESPACE, NAME)
     if svc is None:
         body: dict[str, Any] = {
             "apiVersion": "v1", "kind": "Service",
@@ -74,7 +74,7 @@ async def ensure_service(api: ClusterApi, server: DnsServer) -> str:
         "subsets": [{"addresses": [{"ip": server.address, "nodeName": NODE_NAME}],
                      "ports": [{"name": p["name"], "port": p["port"],
                                 "protocol": p["protocol"]} for p in PORTS]}]}
-    old = api.store.get("/endpoints", NAMESPACE, NAME)
+    old = api.listers.get("endpoints", NAMESPACE, NAME)
     if old is None or old.get("subsets") != endpoints["subsets"]:
         # replaced rather than updated: an update waits for the schema (see above), and
         # pods started meanwhile would ask last run's address

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import random
@@ -148,7 +149,7 @@ class NodeComponent(TaskComponent):
             self.queue.put_nowait(key)
 
     def _retry_unscheduled(self, ns: str | None = None) -> None:
-        for pod in self.api.store.items("/pods", ns):
+        for pod in self.api.listers.list("pods", ns):
             if not (pod.get("spec") or {}).get("nodeName"):
                 self.enqueue("pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
 
@@ -207,7 +208,7 @@ class NodeComponent(TaskComponent):
         return self.binder.bound_path(ns, claim)
 
     async def reconcile_pod(self, ns: str, name: str) -> None:
-        pod = self.api.store.get("/pods", ns, name)
+        pod = copy.deepcopy(self.api.listers.get("pods", ns, name))  # the worker keeps it
         for uid, w in list(self.workers.items()):
             if w.ns == ns and w.name == name and (pod is None or pod["metadata"]["uid"] != uid):
                 self._stop_worker(w, 0.0)  # the object is gone: no grace left

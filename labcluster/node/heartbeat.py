@@ -39,7 +39,7 @@ async def renew_lease(api: ClusterApi, node: str) -> dict[str, Any]:
     except ApiError as exc:
         if exc.code != 404:
             raise
-        node_obj = api.store.get("/nodes", "", node) or {}
+        node_obj = api.listers.get("nodes", "", node) or {}
         owner = [{"apiVersion": "v1", "kind": "Node", "name": node,
                   "uid": node_obj["metadata"]["uid"]}] if node_obj else []
         return await api.create({

@@ -114,7 +114,7 @@ def build_zone(api: ClusterApi) -> Zone:
     a: dict[str, tuple[str, ...]] = {}
     srv: dict[str, tuple[tuple[int, int, int, str], ...]] = {}
     ptr: dict[str, str] = {}
-    for svc in api.store.items("/services"):
+    for svc in api.listers.list("services"):
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         spec = svc.get("spec") or {}
         fqdn = f"{name}.{ns}.svc.{DOMAIN}"
@@ -129,7 +129,7 @@ def build_zone(api: ClusterApi) -> Zone:
                     proto = p.get("protocol", "TCP").lower()
                     srv[f"_{p['name']}._{proto}.{fqdn}"] = ((0, 100, int(p["port"]), fqdn),)
             continue
-        ep = api.store.get("/endpoints", ns, name) or {}
+        ep = api.listers.get("endpoints", ns, name) or {}
         publish = spec.get("publishNotReadyAddresses", False)
         ips: list[str] = []
         named: dict[str, list[tuple[int, str]]] = {}
@@ -152,7 +152,7 @@ def build_zone(api: ClusterApi) -> Zone:
         for key, targets in named.items():
             weight = 100 // len(targets)
             srv[key] = tuple((0, weight, port, host) for port, host in sorted(targets))
-    for pod in api.store.items("/pods"):
+    for pod in api.listers.list("pods"):
         status = pod.get("status") or {}
         if status.get("podIP") and status.get("phase") not in ("Succeeded", "Failed"):
             a[f"{dashed(status['podIP'])}.{pod['metadata']['namespace']}.pod.{DOMAIN}"] = (
@@ -162,7 +162,7 @@ def build_zone(api: ClusterApi) -> Zone:
 
 def ready_endpoints(api: ClusterApi, svc: dict[str, Any], port: dict[str, Any]) -> list[tuple[str, int]]:
     """(ip, targetPort) of ready endpoints for one Service port, from its Endpoints."""
-    ep = api.store.get("/endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"]) or {}
+    ep = api.listers.get("endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"]) or {}
     out = []
     for subset in ep.get("subsets") or []:
         ports = subset.get("ports") or []
@@ -213,7 +213,7 @@ class Network:
                 return drop
             return ip, host_port(port)
 
-        for svc in self.api.store.items("/services"):
+        for svc in self.api.listers.list("services"):
             spec = svc.get("spec") or {}
             ip = spec.get("clusterIP")
             for p in spec.get("ports") or []:
@@ -229,14 +229,14 @@ class Network:
     def sync_policies(self) -> None:
         """Compile the store's NetworkPolicies into the table the shims read (written only
         when it changed: the shims re-read it on their next connect, no restart)."""
-        store = self.api.store
+        store, listers = self.api.store, self.api.listers
         if self._drop is None:
             self._drop = DropSink()
         if store.rv == self._policy_rv and self.policy_path.exists():
             return  # nothing in the store changed since the last compile
         self._policy_rv = store.rv
-        table = compile_policies(list(store.items("networking.k8s.io/networkpolicies")),
-                                 list(store.items("/pods")), list(store.items("/namespaces")))
+        table = compile_policies(listers.list("networkpolicies"), listers.list("pods"),
+                                 listers.list("namespaces"))
         table.drop_tcp, table.drop_udp = self._drop.tcp_address, self._drop.udp_address
         table.timeout_ms = int(drop_seconds() * 1000)
         self.policy = table
@@ -280,7 +280,7 @@ class Network:
             return
         self._next_port_check = time.monotonic() + NODE_PORT_CHECK_SECONDS
         wanted: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-        for svc in self.api.store.items("/services"):
+        for svc in self.api.listers.list("services"):
             spec = svc.get("spec") or {}
             if spec.get("type") in ("NodePort", "LoadBalancer"):
                 for p in spec.get("ports") or []:

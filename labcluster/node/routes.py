@@ -89,7 +89,7 @@ class NodeRoutes:
         (in the API's numbers), dial the port where it really listens (ports.py)."""
         ns = request.match_info["namespace"]
         scheme, name, port = _split_name(request.match_info["name"])
-        obj = self.node.api.store.get(f"/{kind}", ns, name)
+        obj = self.node.api.listers.get(kind, ns, name)
         if obj is None:
             return _fail(ApiError(404, "NotFound", f'{kind} "{name}" not found', name=name,
                                   kind=kind))
@@ -151,7 +151,7 @@ class NodeRoutes:
     # ------------------------------------------------------------------ log
     def _container(self, request: web.Request) -> tuple[Any, Any, str]:
         ns, name = request.match_info["namespace"], request.match_info["name"]
-        pod = self.node.api.store.get("/pods", ns, name)
+        pod = self.node.api.listers.get("pods", ns, name)
         if pod is None:
             raise ApiError(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods")
         names = [c["name"] for c in pod["spec"]["containers"]]
@@ -330,7 +330,7 @@ class NodeRoutes:
         """The websocket port-forward protocol: per port a data (2i) and an error (2i+1)
         channel, each opened by a frame holding the port (little endian)."""
         ns, name = request.match_info["namespace"], request.match_info["name"]
-        pod = self.node.api.store.get("/pods", ns, name)
+        pod = self.node.api.listers.get("pods", ns, name)
         ip = ((pod or {}).get("status") or {}).get("podIP")
         if pod is None or not ip or (pod.get("status") or {}).get("phase") != "Running":
             return _fail(ApiError(400, "BadRequest", f'pod "{name}" is not running'))

@@ -8,6 +8,7 @@ pods already bound ask for — the scheduler's NodeResourcesFit, with its messag
 from __future__ import annotations
 
 import contextlib
+import copy
 import platform
 import shutil
 import socket
@@ -130,21 +131,21 @@ class Binder:
         classes = {DEFAULT_CLASS}
         with contextlib.suppress(Exception):  # the resource may not be served
             classes |= {o["metadata"]["name"] for o in
-                        self.api.store.items("storage.k8s.io/storageclasses")}
+                        self.api.listers.list("storageclasses")}
         return classes
 
     def path(self, ns: str, name: str) -> Path:
         return self.root / ns / name
 
     def bound_path(self, ns: str, name: str) -> Path | None:
-        pvc = self.api.store.get("/persistentvolumeclaims", ns, name)
+        pvc = self.api.listers.get("persistentvolumeclaims", ns, name)
         if pvc is None or (pvc.get("status") or {}).get("phase") != "Bound":
             return None
         return self.path(ns, name)
 
     async def reconcile(self, ns: str, name: str) -> bool:
         """True when the claim became Bound now."""
-        pvc = self.api.store.get("/persistentvolumeclaims", ns, name)
+        pvc = copy.deepcopy(self.api.listers.get("persistentvolumeclaims", ns, name))
         if pvc is None:
             await self._reclaim(ns, name)
             return False
@@ -210,7 +211,7 @@ class Binder:
 
     async def _reclaim(self, ns: str, name: str) -> None:
         """reclaimPolicy Delete: the claim is gone, so are its volume and directory."""
-        for pv in list(self.api.store.items("/persistentvolumes")):
+        for pv in self.api.listers.list("persistentvolumes"):
             ref = (pv.get("spec") or {}).get("claimRef") or {}
             if (ref.get("namespace"), ref.get("name")) == (ns, name):
                 with contextlib.suppress(ApiError):
@@ -242,7 +243,7 @@ async def schedule(api: ClusterApi, pod: dict[str, Any]) -> str | None:
         claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
         if not claim:
             continue
-        pvc = api.store.get("/persistentvolumeclaims", ns, claim)
+        pvc = api.listers.get("persistentvolumeclaims", ns, claim)
         if pvc is None:
             reason = f'0/1 nodes are available: persistentvolumeclaim "{claim}" not found.'
             break
@@ -251,7 +252,7 @@ async def schedule(api: ClusterApi, pod: dict[str, Any]) -> str | None:
                       "PersistentVolumeClaims. preemption: 0/1 nodes are available: "
                       "1 Preemption is not helpful for scheduling.")
             break
-    node = api.store.get("/nodes", "", NODE_NAME)
+    node = api.listers.get("nodes", "", NODE_NAME)
     if reason is None and node is not None and not _matches_node(
             pod, node["metadata"].get("labels") or {}):
         reason = ("0/1 nodes are available: 1 node(s) didn't match Pod's node "
@@ -264,7 +265,7 @@ async def schedule(api: ClusterApi, pod: dict[str, Any]) -> str | None:
     if reason is None:
         cpu, mem = requests_of(pod)
         used_cpu = used_mem = 0
-        for other in api.store.items("/pods"):
+        for other in api.listers.list("pods"):
             ospec = other.get("spec") or {}
             if ospec.get("nodeName") == NODE_NAME and (other.get("status") or {}).get(
                     "phase") not in ("Succeeded", "Failed"):

@@ -9,7 +9,7 @@ import re
 import secrets
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 
 SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -101,3 +101,46 @@ def test_a_namespace_made_by_server_side_apply_gets_them_too(kube_core):
         assert [v.name[:16] for v in pod.spec.volumes] == ["kube-api-access-"]
     finally:
         kube_core.delete_namespace(name)
+
+
+ROOT_CA = "kube-root-ca.crt"
+DESCRIPTION = "kubernetes.io/description"
+
+
+def _published(kube_core, ns: str, ca: str) -> client.V1ConfigMap:
+    """kube-root-ca.crt once it holds exactly the CA again: listed, then watched from the
+    list's resourceVersion (an informer's list+watch), for at most 10 s."""
+    selector = f"metadata.name={ROOT_CA}"
+    listed = kube_core.list_namespaced_config_map(ns, field_selector=selector)
+    for cm in listed.items:
+        if cm.data == {"ca.crt": ca} and (cm.metadata.annotations or {}).get(DESCRIPTION):
+            return cm
+    w = watch.Watch()
+    for event in w.stream(kube_core.list_namespaced_config_map, ns, field_selector=selector,
+                          resource_version=listed.metadata.resource_version,
+                          timeout_seconds=10, _request_timeout=15):
+        cm = event["object"]
+        if event["type"] in ("ADDED", "MODIFIED") and cm.data == {"ca.crt": ca} and (
+                cm.metadata.annotations or {}).get(DESCRIPTION):
+            w.stop()
+            return cm
+    raise AssertionError(f"{ROOT_CA} in {ns} was not published again within 10 s")
+
+
+def test_the_root_ca_is_published_again_when_deleted_or_edited(kube_core, kube_ns):
+    """root-ca-cert-publisher: a deleted kube-root-ca.crt is created again at once, and an
+    edited one gets back exactly `{"ca.crt": CA}` and its description annotation (other
+    annotations stay), as upstream's syncNamespace."""
+    before = kube_core.read_namespaced_config_map(ROOT_CA, kube_ns)
+    ca = before.data["ca.crt"]
+    kube_core.delete_namespaced_config_map(ROOT_CA, kube_ns)
+    again = _published(kube_core, kube_ns, ca)
+    assert again.metadata.uid != before.metadata.uid  # a new object, not the old one
+
+    edited = kube_core.patch_namespaced_config_map(ROOT_CA, kube_ns, {
+        "metadata": {"annotations": {DESCRIPTION: None, "mine": "kept"}},
+        "data": {"ca.crt": "not a CA", "extra": "x"}})
+    assert edited.data == {"ca.crt": "not a CA", "extra": "x"}  # the edit itself went in
+    restored = _published(kube_core, kube_ns, ca)
+    assert restored.metadata.uid == again.metadata.uid  # written back, not re-created
+    assert restored.metadata.annotations["mine"] == "kept"
