@@ -31,12 +31,11 @@ from . import (
 from .api import PATCH_TYPES, ClusterApi
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
 from .registry import Resource
+from .strategy import strategy_for
 from .tables import to_table, wants_table
 
 log = logging.getLogger("labcluster.http")
 WATCH_DEFAULT_TIMEOUT = 1800
-# Upstream registries that answer DELETE with the deleted object; others send a Status.
-RETURN_DELETED = {"pods", "services"}
 WEBSOCKET_SUBRESOURCES = ("exec", "attach", "portforward")
 
 
@@ -304,7 +303,7 @@ class HttpApi:
         if method == "DELETE":
             opts = await _delete_options(request)
             obj = await api.delete(r, ns, name, **opts)
-            if r.plural in RETURN_DELETED or await _exists(api, r, ns, name):
+            if strategy_for(r).return_deleted_object or await _exists(api, r, ns, name):
                 return _json(obj)  # still there (graceful, finalizers) or pods/services
             meta = obj["metadata"]
             details = {"name": meta["name"], "kind": r.plural, "uid": meta.get("uid")}
