@@ -42,13 +42,8 @@ from labcluster.node.containerstatus import (
 )
 from labcluster.node.dns import search_list
 from labcluster.node.exec import Exec
-from labcluster.node.images import (
-    CommandNotFound,
-    ImageHandler,
-    ImagePullError,
-    NodeConfig,
-    resolve,
-)
+from labcluster.node.imagebase import CommandNotFound, ImageHandler, ImagePullError, NodeConfig
+from labcluster.node.images import resolve
 from labcluster.node.launch import ContainerLaunch, ContainerPort, Mount, ProcessSpec
 from labcluster.node.podspec import (
     ConfigError,

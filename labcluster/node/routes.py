@@ -23,7 +23,7 @@ from labcluster.errors import ApiError
 from labcluster.node import metrics
 from labcluster.node.containerstatus import CONTAINER_CREATING, Waiting
 from labcluster.node.exec import Exec
-from labcluster.node.images import CommandNotFound
+from labcluster.node.imagebase import CommandNotFound
 from labcluster.node.logs import follow_async, read_log
 from labcluster.node.netpol import HOST_IP
 from labcluster.node.network import ready_endpoints
