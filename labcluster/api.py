@@ -21,15 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import (
-    admission,
-    allocation,
     decoding,
     defaults,
     errors,
     hpaconversion,
     managedfields,
     patch,
-    podsecurity,
     quota,
     serviceaccount,
     validation,
@@ -40,6 +37,7 @@ from .meta import name_of, now, random_suffix
 from .registry import Registry, Resource, default_registry
 from .selectors import matcher, selector_string
 from .store import Store
+from .strategy import SYSTEM_NAMESPACES, strategy_for
 
 SERVICE_CIDR = os.environ.get("LABCLUSTER_SERVICE_CIDR", "127.1.0.0/16")
 DEFAULT_MANAGER = "labcluster"
@@ -72,7 +70,6 @@ class _Watcher:
 # A watcher this far behind is cut off (the real cache drops slow watchers too); the
 # client lists again and resumes.
 WATCH_QUEUE_LIMIT = 20000
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 def res_key(res: Resource) -> str:
@@ -181,7 +178,8 @@ class ClusterApi:
         nsobj = self.store.peek("/namespaces", "", ns)
         if nsobj is None:
             raise errors.not_found("namespaces", "", ns)
-        if nsobj.get("status", {}).get("phase") == "Terminating" and res.plural != "events":
+        if nsobj.get("status", {}).get("phase") == "Terminating" and \
+                not strategy_for(res).creatable_in_terminating_namespace:
             raise errors.forbidden(
                 res.plural, res.group, name,
                 f"unable to create new content in namespace {ns} because it is being terminated",
@@ -292,6 +290,7 @@ class ClusterApi:
                 if self.store.peek(res_key(r), meta.get("namespace", ""), candidate) is None:
                     meta["name"] = candidate
                     break
+        strategy = strategy_for(r)
         self._prepare_create(r, obj)
         ns = meta.get("namespace", "")
         quota.apply_limit_ranges(r, obj, self.store.items("/limitranges", ns))  # mutating
@@ -299,28 +298,18 @@ class ClusterApi:
         self._namespace_admission(r, ns, meta["name"])
         if self.store.peek(res_key(r), ns, meta["name"]) is not None:
             raise errors.already_exists(r.plural, r.group, meta["name"])
-        if r.plural == "pods" and r.group == "":
-            sa_name = (obj.get("spec") or {}).get("serviceAccountName") or "default"
-            serviceaccount.admit_pod(obj, self.store.peek("/serviceaccounts", ns, sa_name))
-        self._pod_security(r, obj)
-        self._admit(r, obj, None)
+        strategy.admit(self, r, obj, None)
         quota.check_quota(self.store, r, obj)  # validating: last, on the final object
         managedfields.record_update(None, obj, field_manager or DEFAULT_MANAGER, r.api_version)
         if dry_run:
             return obj
         created = self._persist(r, obj, "ADDED", None)
-        await self._after_create(r, created)
+        await strategy_for(r).after_create(self, created)
         return created
 
-    async def _after_create(self, r: Resource, created: dict[str, Any]) -> None:
-        """What kube-controller-manager adds to a new namespace at once (its `default`
-        ServiceAccount, kube-root-ca.crt) — for every way of creating one (POST, and
-        server-side apply's create in _create_with_managed)."""
-        if r.plural == "namespaces" and r.group == "":
-            await self._ensure_service_account(name_of(created))
-            await self._publish_root_ca(name_of(created))
-
     def _prepare_create(self, r: Resource, obj: dict[str, Any]) -> None:
+        """What every new object gets (the kind's own rules: its strategy), then defaults."""
+        strategy = strategy_for(r)
         meta = obj["metadata"]
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
                   "selfLink"):
@@ -329,39 +318,13 @@ class ClusterApi:
         meta["creationTimestamp"] = now()
         if _has_generation(r):
             meta["generation"] = 1
-        if r.sub("status") and r.plural not in ("namespaces", "persistentvolumeclaims"):
+        if r.sub("status") and not strategy.keeps_status_on_create:
             obj.pop("status", None)
-        if r.plural == "secrets" and "stringData" in obj:
-            data = obj.setdefault("data", {})
-            for k, v in obj.pop("stringData").items():
-                data[k] = base64.b64encode(str(v).encode()).decode()
+        strategy.prepare_create(obj)
         defaults.apply_defaults(r.plural, obj)
 
-    def _pod_security(self, r: Resource, obj: dict[str, Any]) -> None:
-        """PodSecurity admission (podsecurity.py): pods are enforced and warned about,
-        workloads' pod templates only warned about, as upstream."""
-        if r.group not in ("", "apps", "batch") or (
-                r.plural != "pods" and r.plural not in podsecurity.TEMPLATES):
-            return
-        nsobj = self.store.peek("/namespaces", "", obj["metadata"].get("namespace", ""))
-        labels = ((nsobj or {}).get("metadata") or {}).get("labels") or {}
-        if r.plural == "pods":
-            name = obj["metadata"].get("name", "")
-            podsecurity.admit_pod(
-                obj, labels, lambda why: errors.forbidden(r.plural, r.group, name, why),
-                validation.warn)
-        else:
-            podsecurity.warn_template(r.plural, obj, labels, validation.warn)
-
-    def _admit(self, r: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        """Mutating admission: Service ClusterIPs and node ports, DefaultStorageClass."""
-        if r.plural == "services":
-            allocation.admit_service(list(self.store.items("/services")), self.network, obj, old)
-        elif r.plural == "persistentvolumeclaims":
-            admission.default_storage_class(
-                obj, self.store.items("storage.k8s.io/storageclasses"), old)
-
-    async def _ensure_service_account(self, ns: str) -> None:
+    async def ensure_default_service_account(self, ns: str) -> None:
+        """The `default` ServiceAccount of `ns` (the serviceaccounts controller's job)."""
         if self.store.peek("/serviceaccounts", ns, "default") is None:
             try:
                 await self.create({"apiVersion": "v1", "kind": "ServiceAccount",
@@ -371,7 +334,7 @@ class ClusterApi:
                 if exc.reason != "AlreadyExists":
                     raise
 
-    async def _publish_root_ca(self, ns: str) -> None:
+    async def publish_root_ca_in(self, ns: str) -> None:
         """kube-root-ca.crt in `ns` (root-ca-cert-publisher), with the current CA."""
         await serviceaccount.publish_root_ca(self, ns)
 
@@ -432,16 +395,9 @@ class ClusterApi:
         rv = meta.get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(r.plural, r.group, name)
-        if subresource == "status":
-            new = copy.deepcopy(old)
-            new["status"] = obj.get("status", {})
-            if r.plural == "namespaces":
-                new["status"]["phase"] = old.get("status", {}).get("phase", "Active")
-        elif subresource == "finalize" and r.plural == "namespaces":
-            new = copy.deepcopy(old)
-            new.setdefault("spec", {})["finalizers"] = (obj.get("spec") or {}).get("finalizers", [])
-        elif subresource:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        strategy = strategy_for(r)
+        if subresource:
+            new = strategy.prepare_subresource_update(subresource, obj, old)
         else:
             validation.schema_check(r, obj, field_validation)
             validation.check_encoding(r, obj)
@@ -457,17 +413,9 @@ class ClusterApi:
                     new["status"] = old["status"]
                 else:
                     new.pop("status", None)
-            if r.plural == "secrets" and "stringData" in new:
-                data = new.setdefault("data", {})
-                for k, v in new.pop("stringData").items():
-                    data[k] = base64.b64encode(str(v).encode()).decode()
-            if r.plural in ("services", "persistentvolumeclaims"):
-                self._admit(r, new, old)
-            if r.plural in podsecurity.TEMPLATES:
-                self._pod_security(r, new)
+            strategy.prepare_update(new, old)
+            strategy.admit(self, r, new, old)
             defaults.apply_defaults(r.plural, new)
-            if r.plural == "namespaces":
-                new["status"] = old.get("status", {})
             validation.semantic_check(r, new, old)
             if _has_generation(r) and _spec_changed(new, old):
                 new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
@@ -634,7 +582,7 @@ class ClusterApi:
         if self.store.peek(res_key(r), ns, name_of(created)) is not None:
             raise errors.already_exists(r.plural, r.group, name_of(created))
         out = self._persist(r, created, "ADDED", None)
-        await self._after_create(r, out)
+        await strategy_for(r).after_create(self, out)
         return out
 
     # ------------------------------------------------------------------ delete
@@ -667,34 +615,20 @@ class ClusterApi:
             raise errors.invalid("DeleteOptions", "meta.k8s.io", "", [FieldError(
                 "Unsupported value", "propagationPolicy", propagation_policy,
                 'supported values: "Foreground", "Background", "Orphan", "nil"')])
-        if propagation_policy is None and (r.group, r.plural) == ("batch", "jobs"):
-            # batch/v1's DefaultGarbageCollectionPolicy is OrphanDependents (kept for
-            # compatibility); the real server warns, and kubectl sends Background
-            propagation_policy = "Orphan"
-            validation.warn("child pods are preserved by default when jobs are deleted; set "
-                            "propagationPolicy=Background to remove them or set "
-                            "propagationPolicy=Orphan to suppress this warning")
+        strategy = strategy_for(r)
+        if propagation_policy is None:
+            propagation_policy = strategy.default_propagation()
         if dry_run:
             return obj
         old = copy.deepcopy(obj)
-        if r.plural == "namespaces":
-            if name in SYSTEM_NAMESPACES:
-                raise errors.forbidden("namespaces", "", name,
-                                       "this namespace may not be deleted")
-            if meta.get("deletionTimestamp"):
-                return obj
-            meta["deletionTimestamp"] = now()
-            meta["deletionGracePeriodSeconds"] = 0
-            obj["status"] = {"phase": "Terminating"}
-            return self._persist(r, obj, "MODIFIED", old)
+        if strategy.deleted_by_controller:
+            return self._persist(r, obj, "MODIFIED", old) if strategy.mark_deleting(obj) else obj
         finalizers = list(meta.get("finalizers") or [])
         if propagation_policy == "Orphan" and "orphan" not in finalizers:
             finalizers.append("orphan")
         elif propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")
-        grace = 0
-        if r.plural == "pods":
-            grace = _pod_grace(obj, grace_period_seconds)
+        grace = strategy.graceful_delete_seconds(obj, grace_period_seconds)
         if finalizers or grace > 0:
             if meta.get("deletionTimestamp"):
                 # a shorter grace period may still shorten a pending graceful deletion
@@ -964,7 +898,7 @@ class ClusterApi:
                 await self.create({"apiVersion": "v1", "kind": "Namespace",
                                    "metadata": {"name": ns}}, field_manager="kube-apiserver",
                                   _trusted=True)
-            await self._ensure_service_account(ns)
+            await self.ensure_default_service_account(ns)
         if self.store.peek("/services", "default", "kubernetes") is None:
             first = str(next(self.network.hosts()))
             taken = any((s.get("spec") or {}).get("clusterIP") == first
@@ -978,7 +912,7 @@ class ClusterApi:
         self.root_ca = ca_pem
         for nsobj in list(self.store.items("/namespaces")):
             if (nsobj.get("status") or {}).get("phase") != "Terminating":
-                await self._publish_root_ca(nsobj["metadata"]["name"])
+                await self.publish_root_ca_in(nsobj["metadata"]["name"])
 
     def apiserver_service_ip(self) -> str | None:
         """The `kubernetes` Service's ClusterIP: a SAN of the serving certificate."""
@@ -1024,17 +958,6 @@ def _same(new: dict[str, Any], old: dict[str, Any]) -> bool:
 
 def _finalizers(r: Resource, obj: dict[str, Any]) -> list[str]:
     return list(obj["metadata"].get("finalizers") or [])
-
-
-def _pod_grace(pod: dict[str, Any], requested: int | None) -> int:
-    """Unscheduled or finished pods go at once; running ones wait for the kubelet."""
-    if not (pod.get("spec") or {}).get("nodeName"):
-        return 0
-    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return 0
-    if requested is not None:
-        return max(0, requested)
-    return int((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
 
 
 def _in_seconds(seconds: int) -> str:

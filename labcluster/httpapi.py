@@ -12,7 +12,7 @@ import dataclasses
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -31,12 +31,11 @@ from . import (
 from .api import PATCH_TYPES, ClusterApi
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
 from .registry import Resource
+from .strategy import strategy_for
 from .tables import to_table, wants_table
 
 log = logging.getLogger("labcluster.http")
 WATCH_DEFAULT_TIMEOUT = 1800
-# Upstream registries that answer DELETE with the deleted object; others send a Status.
-RETURN_DELETED = {"pods", "services"}
 WEBSOCKET_SUBRESOURCES = ("exec", "attach", "portforward")
 
 
@@ -173,7 +172,7 @@ class HttpApi:
         elif parts[:1] == ["apis"] and len(parts) == 3:
             group, version = parts[1], parts[2]
         else:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _not_found()
         key = (group, version)
         if key not in self._openapi:  # built once, off the event loop (schemas load ~1 s)
             doc = await asyncio.to_thread(openapi.gv_document, self.api.registry, group,
@@ -181,7 +180,7 @@ class HttpApi:
             self._openapi[key] = None if doc is None else json.dumps(doc).encode()
         body = self._openapi[key]
         if body is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _not_found()
         return web.Response(body=body, content_type="application/json")
 
     async def core(self, request: web.Request) -> web.StreamResponse:
@@ -194,7 +193,7 @@ class HttpApi:
         if not parts:
             doc = discovery.api_group(self.api.registry, group)
             if doc is None:
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                raise _not_found()
             return _json(doc)
         return await self._dispatch(request, group, parts[0], parts[1:])
 
@@ -210,109 +209,129 @@ class HttpApi:
                 parts = parts[2:]
         r = reg.lookup(group, parts[0], version)
         if r is None or len(parts) > 3:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _not_found()
         name = parts[1] if len(parts) > 1 else None
         sub = parts[2] if len(parts) > 2 else None
         if sub and not r.sub(sub):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _not_found()
         return r, ns, name, sub
 
     async def _dispatch(self, request: web.Request, group: str, version: str,
                         parts: list[str]) -> web.StreamResponse:
+        """A path under /api/v1 or /apis/<g>/<v> → its ROUTES handler (the table below)."""
         if not parts:
             doc = discovery.resource_list(self.api.registry, group, version)
             if doc is None:
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                raise _not_found()
             return _json(doc)
         r, ns, name, sub = self._resolve(group, version, parts)
-        if r.plural == "pods" and sub == "binding" and request.method == "POST":
-            body = await _body(request, kind=("Binding", "v1"))
-            target = (body or {}).get("target") or {}
-            if not target.get("name"):
-                raise bad_request("Binding.target.name is required")
-            await self.api.bind(ns or "default", name or "", target["name"])
-            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                          "status": "Success", "code": 201}, 201)
-        if r.plural == "pods" and sub == "eviction" and request.method == "POST":
-            body = await _body(request, kind=("Eviction", "v1"))
-            if isinstance(body, dict) and body.get("apiVersion") not in (
-                    None, "policy/v1", "policy/v1beta1"):
-                raise bad_request(f"the API version in the data ({body.get('apiVersion')}) "
-                                  "does not match the expected API version (policy/v1)")
-            result = await self.api.evict(ns or "default", name or "", body,
-                                          dry_run=request.query.get("dryRun") == "All")
-            return _json(result, 201)
-        if not r.stored or (sub and sub not in ("status", "scale", "finalize")):
-            # served by a component (pods/log, services/proxy...) when one is registered
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        q = request.query
-        method = request.method
-        manager = q.get("fieldManager") or _manager_from_agent(request)
-        dry_run = q.get("dryRun") == "All"
-        validation_mode = q.get("fieldValidation", "Warn")
-        if validation_mode not in ("Strict", "Warn", "Ignore"):
-            raise bad_request(f'fieldValidation must be one of "Ignore", "Warn", or "Strict", '
-                              f'got "{validation_mode}"')
-        api = self.api
-        if name is None:
-            if method == "GET":
-                if q.get("watch") in ("true", "1"):
-                    return await self._watch(request, r, ns)
-                result = await api.list(r, ns, q.get("labelSelector"), q.get("fieldSelector"),
-                                        _int(q.get("limit")), q.get("continue"), copies=False)
-                return self._maybe_table(request, r, result)
-            if method == "POST":
-                body = await _body(request, kind=(r.kind, r.version))
-                created = await api.create(body, ns, resource=r, field_manager=manager,
-                                           field_validation=validation_mode, dry_run=dry_run)
-                return _json(created, 201)
-            if method == "DELETE":
-                opts = await _delete_options(request)
-                result = await api.delete_collection(r, ns, q.get("labelSelector"),
-                                                     q.get("fieldSelector"), **opts)
-                return _json(result)
-            raise method_not_allowed()
-        if method == "GET":
-            if sub == "scale":
-                return _json(await api.get_scale(r, ns or "", name))
-            obj = await api.get(r, ns, name)
-            return self._maybe_table(request, r, obj)
-        if method == "PUT":
-            body = await _body(request, kind=(r.kind, r.version))
-            return _json(await api.update(body, ns, name, resource=r, subresource=sub,
-                                          field_manager=manager,
-                                          field_validation=validation_mode, dry_run=dry_run))
-        if method == "PATCH":
-            ctype = request.content_type
-            if ctype not in PATCH_TYPES:
-                raise ApiError(415, "UnsupportedMediaType",
-                               "the body of the request was in an unknown format - accepted "
-                               "media types include: application/json-patch+json, "
-                               "application/merge-patch+json, application/apply-patch+yaml")
-            apply = PATCH_TYPES[ctype] == "apply"
-            body = await _body(request, yaml_ok=apply,
-                               what="error decoding YAML" if apply else "error decoding patch")
-            if PATCH_TYPES[ctype] == "apply" and not q.get("fieldManager"):
-                manager = None
-            force = q.get("force") in ("true", "1")
-            created_before = await _exists(api, r, ns, name)
-            result = await api.patch(r, ns, name, body, ctype, subresource=sub,
-                                     field_manager=manager, force=force,
-                                     field_validation=validation_mode, dry_run=dry_run)
-            return _json(result, 201 if (PATCH_TYPES[ctype] == "apply" and not created_before)
-                         else 200)
-        if method == "DELETE":
-            opts = await _delete_options(request)
-            obj = await api.delete(r, ns, name, **opts)
-            if r.plural in RETURN_DELETED or await _exists(api, r, ns, name):
-                return _json(obj)  # still there (graceful, finalizers) or pods/services
-            meta = obj["metadata"]
-            details = {"name": meta["name"], "kind": r.plural, "uid": meta.get("uid")}
-            if r.group:
-                details["group"] = r.group
-            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                          "status": "Success", "details": details})
-        raise method_not_allowed()
+        target = _target(r, name, sub)
+        handler = ROUTES.get((request.method, target))
+        call = _Call(request, r, ns, name, sub)
+        if target in (COLLECTION, OBJECT, SCALE):
+            if not r.stored:  # served by a component (metrics.k8s.io)
+                raise _not_found()
+            call.read_write_options()
+            if handler is None:
+                raise method_not_allowed()
+        elif handler is None:
+            # a subresource a component serves (pods/log, services/proxy...) when registered
+            raise _not_found()
+        return await handler(self, call)
+
+    # -------------------------------------------------------------- handlers
+    async def _list(self, call: _Call) -> web.StreamResponse:
+        q = call.request.query
+        if q.get("watch") in ("true", "1"):
+            return await self._watch(call.request, call.r, call.ns)
+        result = await self.api.list(call.r, call.ns, q.get("labelSelector"),
+                                     q.get("fieldSelector"), _int(q.get("limit")),
+                                     q.get("continue"), copies=False)
+        return self._maybe_table(call.request, call.r, result)
+
+    async def _create(self, call: _Call) -> web.StreamResponse:
+        body = await _body(call.request, kind=(call.r.kind, call.r.version))
+        created = await self.api.create(body, call.ns, resource=call.r,
+                                        field_manager=call.manager,
+                                        field_validation=call.validation, dry_run=call.dry_run)
+        return _json(created, 201)
+
+    async def _delete_collection(self, call: _Call) -> web.StreamResponse:
+        q = call.request.query
+        opts = await _delete_options(call.request)
+        return _json(await self.api.delete_collection(call.r, call.ns, q.get("labelSelector"),
+                                                      q.get("fieldSelector"), **opts))
+
+    async def _get(self, call: _Call) -> web.StreamResponse:
+        obj = await self.api.get(call.r, call.ns, call.object_name)
+        return self._maybe_table(call.request, call.r, obj)
+
+    async def _get_scale(self, call: _Call) -> web.StreamResponse:
+        return _json(await self.api.get_scale(call.r, call.ns or "", call.object_name))
+
+    async def _update(self, call: _Call) -> web.StreamResponse:
+        """PUT of the object or of its status, finalize or scale subresource."""
+        body = await _body(call.request, kind=(call.r.kind, call.r.version))
+        return _json(await self.api.update(body, call.ns, call.object_name, resource=call.r,
+                                           subresource=call.sub, field_manager=call.manager,
+                                           field_validation=call.validation,
+                                           dry_run=call.dry_run))
+
+    async def _patch(self, call: _Call) -> web.StreamResponse:
+        """PATCH of the object or a subresource: 201 when server-side apply created it."""
+        request, q = call.request, call.request.query
+        ctype = request.content_type
+        if ctype not in PATCH_TYPES:
+            raise ApiError(415, "UnsupportedMediaType",
+                           "the body of the request was in an unknown format - accepted "
+                           "media types include: application/json-patch+json, "
+                           "application/merge-patch+json, application/apply-patch+yaml")
+        apply = PATCH_TYPES[ctype] == "apply"
+        body = await _body(request, yaml_ok=apply,
+                           what="error decoding YAML" if apply else "error decoding patch")
+        manager = None if apply and not q.get("fieldManager") else call.manager
+        created_before = await _exists(self.api, call.r, call.ns, call.object_name)
+        result = await self.api.patch(call.r, call.ns, call.object_name, body, ctype,
+                                      subresource=call.sub, field_manager=manager,
+                                      force=q.get("force") in ("true", "1"),
+                                      field_validation=call.validation, dry_run=call.dry_run)
+        return _json(result, 201 if apply and not created_before else 200)
+
+    async def _delete(self, call: _Call) -> web.StreamResponse:
+        """The object while it lingers (graceful, finalizers) or when its kind returns it
+        (pods, services); else a Success Status naming it."""
+        r, ns, name = call.r, call.ns, call.object_name
+        opts = await _delete_options(call.request)
+        obj = await self.api.delete(r, ns, name, **opts)
+        if strategy_for(r).return_deleted_object or await _exists(self.api, r, ns, name):
+            return _json(obj)
+        meta = obj["metadata"]
+        details = {"name": meta["name"], "kind": r.plural, "uid": meta.get("uid")}
+        if r.group:
+            details["group"] = r.group
+        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                      "status": "Success", "details": details})
+
+    async def _bind(self, call: _Call) -> web.StreamResponse:
+        """pods/binding: what a scheduler posts."""
+        body = await _body(call.request, kind=("Binding", "v1"))
+        target = (body or {}).get("target") or {}
+        if not target.get("name"):
+            raise bad_request("Binding.target.name is required")
+        await self.api.bind(call.ns or "default", call.object_name, target["name"])
+        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                      "status": "Success", "code": 201}, 201)
+
+    async def _evict(self, call: _Call) -> web.StreamResponse:
+        """pods/eviction: a policy/v1 (or v1beta1) Eviction, as `kubectl drain` posts it."""
+        body = await _body(call.request, kind=("Eviction", "v1"))
+        if isinstance(body, dict) and body.get("apiVersion") not in (
+                None, "policy/v1", "policy/v1beta1"):
+            raise bad_request(f"the API version in the data ({body.get('apiVersion')}) "
+                              "does not match the expected API version (policy/v1)")
+        result = await self.api.evict(call.ns or "default", call.object_name, body,
+                                      dry_run=call.request.query.get("dryRun") == "All")
+        return _json(result, 201)
 
     def _maybe_table(self, request: web.Request, r: Resource, data: dict[str, Any],
                      ) -> web.Response:
@@ -372,6 +391,71 @@ class HttpApi:
         with contextlib.suppress(ConnectionResetError):
             await resp.write_eof()
         return resp
+
+
+# What a path under /api/v1 and /apis/<group>/<version> names (namespaced resources also
+# under namespaces/<ns>/): the resource's collection, one object (with its status and
+# finalize subresources, which GET reads as the object and PUT/PATCH write through
+# ClusterApi.update), its scale, or "<resource>/<subresource>" for the rest.
+COLLECTION, OBJECT, SCALE = "<resource>", "<resource>/<name>", "<resource>/<name>/scale"
+Handler = Callable[[HttpApi, "_Call"], Awaitable[web.StreamResponse]]
+#: What this server serves for its stored resources. A path that is not here is a
+#: component's (pods/log, exec, attach, portforward, services/proxy: node/routes.py) or a
+#: 404; a method a served path lacks is a 405.
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("GET", COLLECTION): HttpApi._list,  # and ?watch=true
+    ("POST", COLLECTION): HttpApi._create,
+    ("DELETE", COLLECTION): HttpApi._delete_collection,
+    ("GET", OBJECT): HttpApi._get,
+    ("PUT", OBJECT): HttpApi._update,
+    ("PATCH", OBJECT): HttpApi._patch,
+    ("DELETE", OBJECT): HttpApi._delete,
+    ("GET", SCALE): HttpApi._get_scale,
+    ("PUT", SCALE): HttpApi._update,
+    ("PATCH", SCALE): HttpApi._patch,
+    ("POST", "pods/binding"): HttpApi._bind,
+    ("POST", "pods/eviction"): HttpApi._evict,
+}
+
+
+def _target(r: Resource, name: str | None, sub: str | None) -> str:
+    if name is None:
+        return COLLECTION
+    if sub in (None, "status", "finalize"):
+        return OBJECT
+    return SCALE if sub == "scale" else f"{r.qualified}/{sub}"
+
+
+@dataclasses.dataclass
+class _Call:
+    """One request to a resource path, resolved (see ROUTES)."""
+
+    request: web.Request
+    r: Resource
+    ns: str | None
+    name: str | None
+    sub: str | None
+    manager: str | None = None
+    dry_run: bool = False
+    validation: str = "Warn"
+
+    @property
+    def object_name(self) -> str:
+        return self.name or ""
+
+    def read_write_options(self) -> None:
+        """fieldManager (default: the User-Agent's product), dryRun, fieldValidation."""
+        q = self.request.query
+        self.manager = q.get("fieldManager") or _manager_from_agent(self.request)
+        self.dry_run = q.get("dryRun") == "All"
+        self.validation = q.get("fieldValidation", "Warn")
+        if self.validation not in ("Strict", "Warn", "Ignore"):
+            raise bad_request('fieldValidation must be one of "Ignore", "Warn", or "Strict", '
+                              f'got "{self.validation}"')
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
 async def _exists(api: ClusterApi, r: Resource, ns: str | None, name: str) -> bool:

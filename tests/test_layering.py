@@ -59,3 +59,49 @@ def test_the_checker_sees_relative_and_function_level_imports(tmp_path, monkeypa
     assert offenders("labcluster/node", "labcluster.controllers") == [
         "labcluster/node/x.py imports labcluster.controllers",
         "labcluster/node/x.py imports labcluster.controllers.base"]
+
+
+def module_name(file: str) -> str:
+    name = file.removesuffix(".py").replace("/", ".")
+    return name.removesuffix(".__init__")
+
+
+def circles(folder: str) -> list[set[str]]:
+    """Groups of modules under `folder` that import each other round (at any level)."""
+    found = {module_name(f): names for f, names in imported_modules(folder).items()}
+    graph = {m: {n for n in names if n in found and n != m} for m, names in found.items()}
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    reached = {m: reach(m) for m in graph}
+    groups = {frozenset({m} | {o for o in reached[m] if m in reached[o]}) for m in graph}
+    return sorted((set(g) for g in groups if len(g) > 1), key=sorted)
+
+
+def test_the_image_catalog_and_its_handlers_form_no_import_circle():
+    """images.resolve needs the handlers and the handlers need the shared names: those
+    live below both (imagebase.py), so neither imports the other inside a function."""
+    image_modules = {"labcluster.node.images", "labcluster.node.imagebase",
+                     "labcluster.node.security", "labcluster.node.launch"}
+    assert [c for c in circles("labcluster/node") if c & image_modules or any(
+        m.startswith("labcluster.node.handlers") for m in c)] == []
+
+
+def test_strategies_know_clusterapi_only_by_the_protocol_they_use():
+    assert offenders("labcluster/strategy.py", "labcluster.api") == []
+
+
+def test_the_circle_finder_sees_a_function_level_circle(tmp_path, monkeypatch):
+    pkg = tmp_path / "labcluster" / "node"
+    pkg.mkdir(parents=True)
+    (pkg / "a.py").write_text("from labcluster.node import b\n")
+    (pkg / "b.py").write_text("def f():\n    from . import a\n")
+    (pkg / "c.py").write_text("from labcluster.node import a\n")
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    assert circles("labcluster/node") == [{"labcluster.node.a", "labcluster.node.b"}]

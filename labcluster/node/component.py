@@ -24,7 +24,7 @@ from labcluster.component import ServerContext, TaskComponent
 from labcluster.errors import ApiError
 from labcluster.node import clusterdns, heartbeat, readonly, security
 from labcluster.node.dns import HostsTable
-from labcluster.node.images import NodeConfig
+from labcluster.node.imagebase import NodeConfig
 from labcluster.node.kubelet import PodWorker
 from labcluster.node.loopback import IPAllocator
 from labcluster.node.netpol import drop_seconds

@@ -15,7 +15,7 @@ import signal
 from dataclasses import dataclass
 
 from labcluster.node import readonly, security
-from labcluster.node.images import CommandNotFound, ImageHandler
+from labcluster.node.imagebase import CommandNotFound, ImageHandler
 from labcluster.node.launch import ContainerLaunch, ProcessSpec
 from labcluster.node.supervisor import MARKER
 

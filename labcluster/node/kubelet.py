@@ -1,8 +1,10 @@
 """The pod worker: one bound pod's containers, probes, restarts and status.
 
-Each container has a runner task (resolve config → pull → start → wait → back off →
-restart) and probe tasks; the worker folds their state into `pod.status` and writes it
-through the status subresource whenever something a user can see changed.
+Each container has a runner task that goes through named phases (config → pull →
+security → create → start and postStart → run with its probe tasks → exit → back-off →
+again), each setting the container's state (containerstatus.py); the worker folds
+their states into `pod.status` and writes it through the status subresource whenever
+something a user can see changed.
 """
 
 from __future__ import annotations
@@ -23,16 +25,26 @@ from labcluster.component import cancel_tasks
 from labcluster.errors import ApiError
 from labcluster.meta import now
 from labcluster.node import leftovers, probes, readonly, security
+from labcluster.node.containerstatus import (
+    CONFIG_ERROR,
+    CONTAINER_CREATING,
+    CRASH_LOOP_BACKOFF,
+    ERR_IMAGE_PULL,
+    IMAGE_PULL_BACKOFF,
+    POD_INITIALIZING,
+    POST_START_HOOK_ERROR,
+    RUN_CONTAINER_ERROR,
+    START_ERROR_EXIT_CODE,
+    Running,
+    State,
+    Terminated,
+    Waiting,
+)
 from labcluster.node.dns import search_list
 from labcluster.node.exec import Exec
-from labcluster.node.images import (
-    CommandNotFound,
-    ImageHandler,
-    ImagePullError,
-    NodeConfig,
-    resolve,
-)
-from labcluster.node.launch import ContainerLaunch, ContainerPort, Mount
+from labcluster.node.imagebase import CommandNotFound, ImageHandler, ImagePullError, NodeConfig
+from labcluster.node.images import resolve
+from labcluster.node.launch import ContainerLaunch, ContainerPort, Mount, ProcessSpec
 from labcluster.node.podspec import (
     ConfigError,
     Tokener,
@@ -126,9 +138,8 @@ def _iso(dt: Any) -> str:
 @dataclass
 class ContainerState:
     spec: dict[str, Any]
-    state: dict[str, Any] = field(default_factory=lambda: {
-        "waiting": {"reason": "ContainerCreating"}})
-    last: dict[str, Any] = field(default_factory=dict)
+    state: State = field(default_factory=lambda: Waiting(CONTAINER_CREATING))
+    last: Terminated | None = None  # lastState: the previous run's end
     restarts: int = 0
     ready: bool = False
     started: bool = False
@@ -148,14 +159,33 @@ class ContainerState:
         out: dict[str, Any] = {"name": self.name, "image": self.spec.get("image", ""),
                                "imageID": self.image_id, "ready": self.ready,
                                "restartCount": self.restarts, "started": self.started,
-                               "state": self.state}
-        if self.last:
-            out["lastState"] = self.last
-        else:
-            out["lastState"] = {}
-        if "running" in self.state or "terminated" in self.state:
+                               "state": self.state.to_status(),
+                               "lastState": self.last.to_status() if self.last else {}}
+        if isinstance(self.state, Running | Terminated):
             out["containerID"] = f"labcluster://{self.proc.marker}" if self.proc else ""
         return out
+
+
+@dataclass
+class _Restarts:
+    """A container's restart bookkeeping across its loop's turns."""
+
+    policy: str  # Always | OnFailure | Never (an init container's Always: OnFailure)
+    backoff: float = 0.0  # restart_backoff's state (CrashLoopBackOff)
+    pull_backoff: float = BACKOFF_START  # the next ImagePullBackOff wait
+
+    def restarts_after(self, exit_code: int) -> bool:
+        return self.policy == "Always" or (self.policy == "OnFailure" and exit_code != 0)
+
+
+@dataclass
+class _Run:
+    """A started container process: what its run and exit phases need."""
+
+    proc: ContainerProcess
+    launch: ContainerLaunch
+    ended: asyncio.Future[Termination]
+    started_at: float  # time.monotonic() at the start: back-off reset, probe ticks
 
 
 class PodWorker:
@@ -176,7 +206,7 @@ class PodWorker:
         self.containers = [ContainerState(c) for c in pod["spec"]["containers"]]
         if self.inits:
             for c in self.containers:
-                c.state = {"waiting": {"reason": "PodInitializing"}}
+                c.state = Waiting(POD_INITIALIZING)
         self.tasks: list[asyncio.Task[Any]] = []
         self.procs: list[ContainerProcess] = []  # every process started, for stop()'s sweep
         self.stopping = False
@@ -289,7 +319,7 @@ class PodWorker:
 
     @staticmethod
     def _init_ok(c: ContainerState) -> bool:
-        return c.done and c.state.get("terminated", {}).get("exitCode") == 0
+        return c.done and isinstance(c.state, Terminated) and c.state.exit_code == 0
 
     async def stop(self, grace: float) -> None:
         """Graceful stop of every container, each as the kubelet's killContainer does
@@ -382,153 +412,199 @@ class PodWorker:
                 raise
             except Exception as exc:
                 log.exception("pod %s/%s container %s", self.ns, self.name, c.name)
-                c.state = {"waiting": {"reason": "RunContainerError", "message": repr(exc)}}
+                c.state = Waiting(RUN_CONTAINER_ERROR, repr(exc))
                 self.touch()
                 await self.event("Failed", f"Error: {exc!r}", "Warning")
                 await asyncio.sleep(BACKOFF_START)
 
     async def _container_loop(self, c: ContainerState, init: bool = False) -> None:
-        backoff = 0.0
-        pull_backoff = BACKOFF_START
-        policy = self.pod["spec"].get("restartPolicy", "Always")
-        if init and policy == "Always":
-            policy = "OnFailure"  # an init container runs until it succeeds
+        """One container's life in the kubelet's phases (kuberuntime's startContainer, then
+        the pod worker's restart decision); each phase sets the state the API shows.
+        A phase that fails shows why, waits as the kubelet would, and returns None: the
+        loop starts over."""
+        life = _Restarts(self._restart_policy(init))
         while not self.stopping:
-            try:
-                launch = await asyncio.to_thread(self._launch, c)
-            except ConfigError as exc:
-                c.state = {"waiting": {"reason": "CreateContainerConfigError",
-                                       "message": str(exc)}}
-                self.touch()
-                await self.event("Failed", f"Error: {exc}", "Warning")
-                await asyncio.sleep(2)
+            launch = await self._config_phase(c)
+            if launch is None:
                 continue
-            image = launch.image
-            try:
-                handler = resolve(image, self.node)
-            except ImagePullError as exc:
-                first = c.state.get("waiting", {}).get("reason") != "ImagePullBackOff"
-                c.state = {"waiting": {"reason": "ErrImagePull", "message": str(exc)}}
-                self.touch()
-                await self.event("Pulling", f'Pulling image "{image}"')
-                await self.event("Failed", f'Failed to pull image "{image}": {exc}', "Warning")
-                await self.event("Failed", "Error: ErrImagePull", "Warning")
-                await asyncio.sleep(1 if first else 0)
-                c.state = {"waiting": {"reason": "ImagePullBackOff",
-                                       "message": f'Back-off pulling image "{image}": '
-                                       f"ErrImagePull: {exc}"}}
-                self.touch()
-                await self.event("BackOff", f'Back-off pulling image "{image}"', "Normal")
-                await asyncio.sleep(pull_backoff)
-                pull_backoff = min(pull_backoff * 2, BACKOFF_MAX)
+            handler = await self._pull_phase(c, launch.image, life)
+            if handler is None or not await self._security_phase(c, launch, handler):
                 continue
-            pull_backoff = BACKOFF_START
-            runs = handler.runs()  # what runs for the tag, said where a learner looks
-            await self.event("Pulled", f'Container image "{image}" already present on machine'
-                             + (f"; labcluster runs {runs}" if runs else ""))
-            try:  # the image's user is known once pulled: runAsNonRoot is checked now
-                await asyncio.to_thread(self._secure, launch, c, handler)
-            except (security.RunAsRootRefused, OSError) as exc:
-                c.state = {"waiting": {"reason": "CreateContainerConfigError",
-                                       "message": str(exc)}}
-                self.touch()
-                await self.event("Failed", f"Error: {exc}", "Warning")
-                await asyncio.sleep(2)
-                continue
-            try:
-                spec = await asyncio.to_thread(handler.prepare, launch)
-                spec.stdin = bool(c.spec.get("stdin"))
-            except (CommandNotFound, OSError, ValueError) as exc:
-                c.state = {"terminated": {"exitCode": 128, "reason": "StartError",
-                                          "message": str(exc), "startedAt": now(),
-                                          "finishedAt": now()}}
-                await self.event("Failed", f"Error: {exc}", "Warning")
-                self.touch()
-                if policy == "Never":
-                    c.done = True
+            spec = await self._create_phase(c, launch, handler, life)
+            if spec is None:
+                if c.done:
                     return
-                c.restarts += 1
-                backoff = await self._backoff(c, backoff)
                 continue
-            loop = asyncio.get_running_loop()
-            ended: asyncio.Future[Termination] = loop.create_future()
-
-            def on_exit(t: Termination, ended: asyncio.Future[Termination] = ended,
-                        loop: asyncio.AbstractEventLoop = loop) -> None:
-                loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(t))
-
-            proc = ContainerProcess(spec, launch.run_dir / "logs",
-                                    memory_limit=launch.memory_limit,
-                                    cpu_limit=launch.cpu_limit, on_exit=on_exit,
-                                    record_dir=self.dir.parent.parent / leftovers.RECORDS)
-            await self.event("Created", f"Created container {c.name}")
-            try:
-                await asyncio.to_thread(self._start_process, proc)
-            except OSError as exc:
-                c.state = {"terminated": {"exitCode": 128, "reason": "StartError",
-                                          "message": str(exc)}}
-                self.touch()
-                backoff = await self._backoff(c, backoff)
+            run = await self._start_phase(c, launch, handler, spec, init, life)
+            if run is None:
                 continue
-            c.proc, c.launch, c.handler, c.image_id = proc, launch, handler, spec.image_id
-            started_at = time.monotonic()
-            await self.event("Started", f"Started container {c.name}")
-            if not init and not await self._post_start(c, proc):
-                c.state = {"waiting": {"reason": "PostStartHookError"}}
-            else:
-                c.state = {"running": {"startedAt": _iso(proc.started_at)}}
-            c.started = "startupProbe" not in c.spec and "running" in c.state
-            c.ready = False
-            c.readiness_sync.clear()
-            self.touch()
-            probe_tasks = [loop.create_task(self._probe(c, proc, kind, ended, started_at))
-                           for kind in ("startupProbe", "livenessProbe", "readinessProbe")
-                           if kind in c.spec and "running" in c.state]
-            if "readinessProbe" not in c.spec and "startupProbe" not in c.spec and \
-                    "running" in c.state:
-                c.ready = True
-            try:
-                term = await ended
-            finally:
-                for t in probe_tasks:
-                    t.cancel()
-            c.ready, c.started = False, False
-            terminated = {"exitCode": term.exit_code, "reason": term.reason,
-                          "startedAt": _iso(term.started_at),
-                          "finishedAt": _iso(term.finished_at),
-                          "containerID": f"labcluster://{proc.marker}"}
-            if term.signal:
-                terminated["signal"] = term.signal
-            if term.message:
-                terminated["message"] = term.message
-            if term.reason == "OOMKilled":
-                await self.event("OOMKilling", f"Memory cgroup out of memory: Killed process "
-                                 f"{proc.pid} of container {c.name} (limit "
-                                 f"{launch.memory_limit} bytes)", "Warning")
-            if self.stopping:
-                c.state = {"terminated": terminated}
-                self.touch()
+            term = await self._run_phase(c, run)
+            if not await self._exit_phase(c, run, term, life):
                 return
-            restart = policy == "Always" or (policy == "OnFailure" and term.exit_code != 0)
-            if not restart:
-                c.state = {"terminated": terminated}
+
+    def _restart_policy(self, init: bool) -> str:
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        return "OnFailure" if init and policy == "Always" else policy  # init: to success
+
+    async def _config_phase(self, c: ContainerState) -> ContainerLaunch | None:
+        """Env, volumes and mounts: CreateContainerConfigError, retried every 2 s, while
+        something they name (a ConfigMap, Secret, key) is missing."""
+        try:
+            return await asyncio.to_thread(self._launch, c)
+        except ConfigError as exc:
+            await self._config_error(c, exc)
+            return None
+
+    async def _config_error(self, c: ContainerState, exc: Exception) -> None:
+        c.state = Waiting(CONFIG_ERROR, str(exc))
+        self.touch()
+        await self.event("Failed", f"Error: {exc}", "Warning")
+        await asyncio.sleep(2)
+
+    async def _pull_phase(self, c: ContainerState, image: str,
+                          life: _Restarts) -> ImageHandler | None:
+        """The pull (images.resolve): ErrImagePull, then ImagePullBackOff for a wait that
+        doubles up to BACKOFF_MAX; `Pulled` says what runs for the tag."""
+        try:
+            handler = resolve(image, self.node)
+        except ImagePullError as exc:
+            first = not (isinstance(c.state, Waiting) and c.state.reason == IMAGE_PULL_BACKOFF)
+            c.state = Waiting(ERR_IMAGE_PULL, str(exc))
+            self.touch()
+            await self.event("Pulling", f'Pulling image "{image}"')
+            await self.event("Failed", f'Failed to pull image "{image}": {exc}', "Warning")
+            await self.event("Failed", "Error: ErrImagePull", "Warning")
+            await asyncio.sleep(1 if first else 0)
+            c.state = Waiting(IMAGE_PULL_BACKOFF,
+                              f'Back-off pulling image "{image}": ErrImagePull: {exc}')
+            self.touch()
+            await self.event("BackOff", f'Back-off pulling image "{image}"', "Normal")
+            await asyncio.sleep(life.pull_backoff)
+            life.pull_backoff = min(life.pull_backoff * 2, BACKOFF_MAX)
+            return None
+        life.pull_backoff = BACKOFF_START
+        runs = handler.runs()  # what runs for the tag, said where a learner looks
+        await self.event("Pulled", f'Container image "{image}" already present on machine'
+                         + (f"; labcluster runs {runs}" if runs else ""))
+        return handler
+
+    async def _security_phase(self, c: ContainerState, launch: ContainerLaunch,
+                              handler: ImageHandler) -> bool:
+        """The image's user is known once pulled: runAsNonRoot is checked now."""
+        try:
+            await asyncio.to_thread(self._secure, launch, c, handler)
+        except (security.RunAsRootRefused, OSError) as exc:
+            await self._config_error(c, exc)
+            return False
+        return True
+
+    async def _create_phase(self, c: ContainerState, launch: ContainerLaunch,
+                            handler: ImageHandler, life: _Restarts) -> ProcessSpec | None:
+        """The process the image runs for this container: a command it lacks terminates
+        the container with StartError (128), restarted with back-off as the policy says
+        (or done: `c.done`)."""
+        try:
+            spec = await asyncio.to_thread(handler.prepare, launch)
+            spec.stdin = bool(c.spec.get("stdin"))
+        except (CommandNotFound, OSError, ValueError) as exc:
+            c.state = Terminated.start_error(str(exc))
+            await self.event("Failed", f"Error: {exc}", "Warning")
+            self.touch()
+            if not life.restarts_after(START_ERROR_EXIT_CODE):
                 c.done = True
-                self.touch()
-                return
-            c.last = {"terminated": terminated}
-            c.state = {"terminated": terminated}  # until the restart (or back-off) shows
+                return None
             c.restarts += 1
+            life.backoff = await self._backoff(c, life.backoff)
+            return None
+        return spec
+
+    async def _start_phase(self, c: ContainerState, launch: ContainerLaunch,
+                           handler: ImageHandler, spec: ProcessSpec, init: bool,
+                           life: _Restarts) -> _Run | None:
+        """Created, Started, then the postStart hook: running, or waiting
+        PostStartHookError (the hook's failure kills the process)."""
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[Termination] = loop.create_future()
+
+        def on_exit(t: Termination) -> None:
+            loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(t))
+
+        proc = ContainerProcess(spec, launch.run_dir / "logs",
+                                memory_limit=launch.memory_limit,
+                                cpu_limit=launch.cpu_limit, on_exit=on_exit,
+                                record_dir=self.dir.parent.parent / leftovers.RECORDS)
+        await self.event("Created", f"Created container {c.name}")
+        try:
+            await asyncio.to_thread(self._start_process, proc)
+        except OSError as exc:
+            c.state = Terminated.start_error(str(exc), stamped=False)
             self.touch()
-            backoff = await self._backoff(c, backoff, time.monotonic() - started_at)
+            life.backoff = await self._backoff(c, life.backoff)
+            return None
+        c.proc, c.launch, c.handler, c.image_id = proc, launch, handler, spec.image_id
+        run = _Run(proc, launch, ended, time.monotonic())
+        await self.event("Started", f"Started container {c.name}")
+        if not init and not await self._post_start(c, proc):
+            c.state = Waiting(POST_START_HOOK_ERROR)
+        else:
+            c.state = Running(_iso(proc.started_at))
+        return run
+
+    async def _run_phase(self, c: ContainerState, run: _Run) -> Termination:
+        """Until the process ends, with its startup, liveness and readiness probes (no
+        readiness or startup probe: ready at once)."""
+        running = isinstance(c.state, Running)
+        c.started = "startupProbe" not in c.spec and running
+        c.ready = False
+        c.readiness_sync.clear()
+        self.touch()
+        loop = asyncio.get_running_loop()
+        probe_tasks = [loop.create_task(self._probe(c, run.proc, kind, run.ended,
+                                                    run.started_at))
+                       for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+                       if kind in c.spec and running]
+        if "readinessProbe" not in c.spec and "startupProbe" not in c.spec and running:
+            c.ready = True
+        try:
+            return await run.ended
+        finally:
+            for t in probe_tasks:
+                t.cancel()
+
+    async def _exit_phase(self, c: ContainerState, run: _Run, term: Termination,
+                          life: _Restarts) -> bool:
+        """Terminated as the process ended (OOMKilled with its event); then a restart
+        after back-off if the policy wants one. False: done, or the pod is stopping."""
+        c.ready, c.started = False, False
+        terminated = Terminated(term.exit_code, term.reason, term.message or None,
+                                _iso(term.started_at), _iso(term.finished_at),
+                                f"labcluster://{run.proc.marker}", term.signal or None)
+        if term.reason == "OOMKilled":
+            await self.event("OOMKilling", f"Memory cgroup out of memory: Killed process "
+                             f"{run.proc.pid} of container {c.name} (limit "
+                             f"{run.launch.memory_limit} bytes)", "Warning")
+        c.state = terminated  # until the restart (or back-off) shows
+        if self.stopping:
+            self.touch()
+            return False
+        if not life.restarts_after(term.exit_code):
+            c.done = True
+            self.touch()
+            return False
+        c.last = terminated
+        c.restarts += 1
+        self.touch()
+        life.backoff = await self._backoff(c, life.backoff, time.monotonic() - run.started_at)
+        return True
 
     async def _backoff(self, c: ContainerState, backoff: float,
                        ran_seconds: float = 0.0) -> float:
         """Wait before a restart as ``restart_backoff`` says; return the next back-off."""
         wait, following = restart_backoff(backoff, ran_seconds)
         if wait > 0:
-            c.state = {"waiting": {"reason": "CrashLoopBackOff", "message": (
+            c.state = Waiting(CRASH_LOOP_BACKOFF, (
                 f"back-off {int(wait)}s restarting failed container={c.name} "
-                f"pod={self.name}_{self.ns}({self.uid})")}}
+                f"pod={self.name}_{self.ns}({self.uid})"))
             self.touch()
             await self.event("BackOff", "Back-off restarting failed container "
                              f"{c.name} in pod {self.name}_{self.ns}({self.uid})", "Warning")
@@ -753,7 +829,7 @@ class PodWorker:
     def status(self) -> dict[str, Any]:
         statuses = [c.status() for c in self.containers]
         all_ready = all(c.ready for c in self.containers)
-        running = any("running" in c.state for c in self.containers)
+        running = any(isinstance(c.state, Running) for c in self.containers)
         waiting_restart = any(c.restarts and not c.done for c in self.containers)
         initialized = all(self._init_ok(c) for c in self.inits)
         init_failed = any(c.done and not self._init_ok(c) for c in self.inits)
@@ -762,7 +838,8 @@ class PodWorker:
         elif not initialized:
             phase = "Pending"
         elif all(c.done for c in self.containers):
-            codes = [c.state.get("terminated", {}).get("exitCode", 1) for c in self.containers]
+            codes = [c.state.exit_code if isinstance(c.state, Terminated) else 1
+                     for c in self.containers]
             phase = "Succeeded" if all(x == 0 for x in codes) else "Failed"
         elif running or waiting_restart:
             phase = "Running"

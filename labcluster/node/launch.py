@@ -12,6 +12,9 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: The folder holding the `labcluster` package that runs this node: containers' boot code
+#: puts it first on sys.path, and as root its path must be traversable by pod users.
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 @dataclass(frozen=True)
 class Mount:

@@ -21,8 +21,9 @@ from aiohttp import web
 
 from labcluster.errors import ApiError
 from labcluster.node import metrics
+from labcluster.node.containerstatus import CONTAINER_CREATING, Waiting
 from labcluster.node.exec import Exec
-from labcluster.node.images import CommandNotFound
+from labcluster.node.imagebase import CommandNotFound
 from labcluster.node.logs import follow_async, read_log
 from labcluster.node.netpol import HOST_IP
 from labcluster.node.network import ready_endpoints
@@ -174,8 +175,8 @@ class NodeRoutes:
             return _fail(exc)
         name = request.match_info["name"]
         if worker is None or state is None or state.launch is None:
-            reason = (state.state.get("waiting", {}).get("reason") if state else None) or \
-                "ContainerCreating"
+            reason = (state.state.reason if state and isinstance(state.state, Waiting)
+                      else None) or CONTAINER_CREATING
             return _fail(ApiError(400, "BadRequest", f'container "{cname}" in pod "{name}" '
                                   f"is waiting to start: {reason}"))
         q = request.query

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labcluster.node.launch import PACKAGE_ROOT
+
 NOBODY = 65534
 CAP_NET_BIND_SERVICE = 10
 PR_CAPBSET_DROP, PR_SET_KEEPCAPS, PR_SET_NO_NEW_PRIVS = 24, 8, 38
@@ -201,8 +203,6 @@ def apply_fs_group(volume_dirs: Iterable[Path], gid: int) -> None:
 def _needed_paths() -> list[Path]:
     """What a container process of this node must reach: the interpreter (and its
     prefixes), this labcluster, the import path."""
-    from labcluster.node.images import PACKAGE_ROOT
-
     found = {Path(os.path.realpath(sys.executable)).parent.parent, Path(sys.prefix),
              Path(sys.base_prefix), Path(os.path.realpath(sys.base_prefix)), Path(PACKAGE_ROOT)}
     found.update(Path(p) for p in sys.path if p and os.path.isdir(p))

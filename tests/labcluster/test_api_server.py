@@ -176,6 +176,40 @@ def test_unknown_resource_is_404(kube_target):
     assert code == 404 and body["kind"] == "Status"
 
 
+NOT_FOUND = (404, "NotFound", "the server could not find the requested resource")
+NOT_ALLOWED = (405, "MethodNotAllowed",
+               "the server does not allow this method on the requested resource")
+
+
+@pytest.mark.parametrize(("method", "path", "answer"), [
+    ("GET", "/api/v1/namespaces/{ns}/pods/p/binding", NOT_FOUND),  # POST only
+    ("GET", "/api/v1/namespaces/{ns}/pods/p/log", NOT_FOUND),  # a component's (no node here)
+    ("GET", "/api/v1/namespaces/{ns}/configmaps/c/nosuch", NOT_FOUND),
+    ("GET", "/api/v1/namespaces/{ns}/configmaps/c/status/more", NOT_FOUND),
+    ("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods", NOT_FOUND),  # not stored
+    ("PUT", "/api/v1/namespaces/{ns}/configmaps", NOT_ALLOWED),
+    ("POST", "/api/v1/namespaces/{ns}/configmaps/c", NOT_ALLOWED),
+    ("POST", "/apis/apps/v1/namespaces/{ns}/deployments/d/scale", NOT_ALLOWED),
+    ("PUT", "/api/v1/namespaces/{ns}/configmaps?fieldValidation=Loose",
+     (400, "BadRequest", 'fieldValidation must be one of "Ignore", "Warn", or "Strict", '
+                         'got "Loose"')),
+])
+def test_the_route_table_answers_what_it_does_not_serve(kube_target, kube_ns, method, path,
+                                                        answer):
+    """A path outside httpapi.ROUTES is a 404, a method a served path lacks a 405, and a
+    bad fieldValidation a 400 before either: the Status bodies clients read."""
+    server, token, ctx = _kubeconfig(kube_target.kubeconfig)
+    req = urllib.request.Request(server + path.format(ns=kube_ns), method=method,
+                                 data=b"{}" if method in ("PUT", "POST") else None,
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, context=ctx, timeout=5)
+    body = json.loads(err.value.read())
+    assert (err.value.code, body["reason"], body["message"]) == answer
+    assert body["kind"] == "Status" and body["code"] == answer[0]
+
+
 def test_acknowledged_writes_survive_a_crash(kube_target, kube_core, kube_ns):
     if kube_target.home is None:
         pytest.skip("kills the cluster process: labcluster only")

@@ -10,7 +10,7 @@ from labcluster.node.handlers.nginx import NginxImage
 from labcluster.node.handlers.postgres import PostgresImage
 from labcluster.node.handlers.redis import RedisImage
 from labcluster.node.handlers.storefront import StorefrontImage
-from labcluster.node.images import ImageHandler, ImageRef, NodeConfig
+from labcluster.node.imagebase import ImageHandler, ImageRef, NodeConfig
 
 Factory = Callable[[ImageRef, NodeConfig | None], ImageHandler]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labcluster.node.binaries import system_tool
-from labcluster.node.images import STOCK_TAG, ImageHandler, ImagePullError, ImageRef, NodeConfig
+from labcluster.node.imagebase import STOCK_TAG, ImageHandler, ImagePullError, ImageRef, NodeConfig
 
 APPLETS = ("nslookup", "wget", "sleep", "echo", "cat", "env", "hostname", "true", "false")
 

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 
-from labcluster.node.images import PACKAGE_ROOT, ImageHandler, ImagePullError, ImageRef, NodeConfig
+from labcluster.node.imagebase import (
+    PACKAGE_ROOT,
+    ImageHandler,
+    ImagePullError,
+    ImageRef,
+    NodeConfig,
+)
 
 NAME = "ecommerce-lab/course-runner"
 DISTRIBUTION = "ecommerce-k8s-lab"

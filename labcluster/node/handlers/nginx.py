@@ -21,7 +21,7 @@ from pathlib import Path
 
 from labcluster.node.binaries import system_tool, version_of
 from labcluster.node.dns import HostsTable, NXDomain
-from labcluster.node.images import (
+from labcluster.node.imagebase import (
     STOCK_TAG,
     TOOLBOX_BOOT,
     ImageHandler,

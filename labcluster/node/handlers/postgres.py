@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labcluster.node.binaries import Install, pg_installs
-from labcluster.node.images import (
+from labcluster.node.imagebase import (
     STOCK_TAG,
     TOOLBOX_BOOT,
     ImageHandler,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labcluster.node.binaries import Install, redis_installs
-from labcluster.node.images import (
+from labcluster.node.imagebase import (
     STOCK_TAG,
     ImageHandler,
     ImagePullError,

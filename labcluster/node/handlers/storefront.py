@@ -15,7 +15,7 @@ from functools import cache
 from importlib import metadata
 
 from labcluster.node.binaries import pg_tool, system_tool
-from labcluster.node.images import ImageHandler, ImagePullError, ImageRef, NodeConfig
+from labcluster.node.imagebase import ImageHandler, ImagePullError, ImageRef, NodeConfig
 
 LAUNCHER = (
     "import sys; sys.argv[0] = 'storefront'; from storefront.cli import main; "
