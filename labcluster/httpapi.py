@@ -299,7 +299,10 @@ class HttpApi:
 
     async def _delete(self, call: _Call) -> web.StreamResponse:
         """The object while it lingers (graceful, finalizers) or when its kind returns it
-        (pods, services); else a Success Status naming it."""
+        (pods, services); else a Success Status naming it. A subresource (status,
+        finalize) cannot be deleted: 405, as upstream (it deleted the whole object)."""
+        if call.sub is not None:
+            raise method_not_allowed()
         r, ns, name = call.r, call.ns, call.object_name
         opts = await _delete_options(call.request)
         obj = await self.api.delete(r, ns, name, **opts)

@@ -190,6 +190,8 @@ NOT_ALLOWED = (405, "MethodNotAllowed",
     ("PUT", "/api/v1/namespaces/{ns}/configmaps", NOT_ALLOWED),
     ("POST", "/api/v1/namespaces/{ns}/configmaps/c", NOT_ALLOWED),
     ("POST", "/apis/apps/v1/namespaces/{ns}/deployments/d/scale", NOT_ALLOWED),
+    ("DELETE", "/api/v1/namespaces/{ns}/pods/p/status", NOT_ALLOWED),  # not the pod
+    ("DELETE", "/apis/apps/v1/namespaces/{ns}/deployments/d/status", NOT_ALLOWED),
     ("PUT", "/api/v1/namespaces/{ns}/configmaps?fieldValidation=Loose",
      (400, "BadRequest", 'fieldValidation must be one of "Ignore", "Warn", or "Strict", '
                          'got "Loose"')),
