@@ -105,3 +105,8 @@ def test_the_circle_finder_sees_a_function_level_circle(tmp_path, monkeypatch):
     (pkg / "c.py").write_text("from labcluster.node import a\n")
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     assert circles("labcluster/node") == [{"labcluster.node.a", "labcluster.node.b"}]
+
+
+def test_the_node_package_has_no_import_circle():
+    """routes.py knows the node component only by the protocol it uses (NodeView)."""
+    assert circles("labcluster/node") == []

@@ -284,7 +284,7 @@ class PodWorker:
         if issuer is None:
             raise ConfigError("failed to fetch token: this API server issues no tokens")
         sa_name = self.pod["spec"].get("serviceAccountName") or "default"
-        sa = self.api.store.get("/serviceaccounts", self.ns, sa_name)
+        sa = self.api.listers.get("serviceaccounts", self.ns, sa_name)
         if sa is None:
             raise ConfigError(f'failed to fetch token: serviceaccounts "{sa_name}" not found')
         token, expires = issuer.issue(sa, seconds, [audience or satokens.AUDIENCE], self.pod)
@@ -360,8 +360,8 @@ class PodWorker:
         def get(res: str, ns: str, name: str) -> dict[str, Any] | None:
             return self.api.store.get(res, ns, name)
         pod = {**self.pod, "status": {"podIP": self.ip, "hostIP": "127.0.0.1"}}
-        services = list(self.api.store.items("/services", self.ns))
-        master = self.api.store.get("/services", "default", "kubernetes")
+        services = self.api.listers.list("services", self.ns)
+        master = self.api.listers.get("services", "default", "kubernetes")
         env = resolve_env(pod, c.spec, get, services, master)
         token: Tokener = self._token
         volumes = volume_dirs(pod, self.dir, get, self.claim_dir, token)

@@ -14,7 +14,7 @@ import itertools
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -34,7 +34,20 @@ from labcluster.node.spdy import Session
 from labcluster.selectors import labels_match, parse_label_selector
 
 if TYPE_CHECKING:
-    from labcluster.node.component import NodeComponent
+    from labcluster.api import ClusterApi
+    from labcluster.node.kubelet import PodWorker
+    from labcluster.node.network import Network
+
+
+class NodeView(Protocol):
+    """What the routes need of the node (NodeComponent is one): its API, network and pod
+    workers. A protocol, so routes.py never imports the component that mounts it."""
+
+    api: ClusterApi
+    network: Network
+    workers: dict[str, PodWorker]
+
+    def worker_for(self, pod: dict[str, Any]) -> PodWorker | None: ...
 
 HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
        "trailers", "transfer-encoding", "upgrade", "authorization", "host",
@@ -51,7 +64,7 @@ def _fail(exc: ApiError) -> web.Response:
 
 
 class NodeRoutes:
-    def __init__(self, node: NodeComponent) -> None:
+    def __init__(self, node: NodeView) -> None:
         self.node = node
         self.rr = itertools.count()
         self._session: aiohttp.ClientSession | None = None
