@@ -4,8 +4,9 @@ down only after the stabilization window), a PodDisruptionBudget refusing the ev
 of the last ready pod (the eviction API and `kubectl drain`), cordon/uncordon.
 
 The cluster runs the HPA controller with a 1 s sync period and a 10 s downscale
-stabilization window (upstream: 15 s and 300 s), so the whole cycle takes about a
-minute. Every wait is bounded.
+stabilization window (upstream: 15 s and 300 s), and the test ends the CPU burn as soon as
+it has seen the scale-up (not after a fixed burn time), so the whole cycle takes about
+20-30 s. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from e2e_helpers import Cluster, is_ready, wait_for
 from kubernetes import client
+from kubernetes.stream import stream
 from tools import KUBECTL_INSTALL, needs_tool
 
 pytestmark = [pytest.mark.timeout(300), needs_tool("kubectl", shutil.which("kubectl"), KUBECTL_INSTALL)]
@@ -27,11 +29,13 @@ NS = "prod-test"
 WINDOW = 10
 NODE = "labcluster"
 EVICT_REFUSED = "Cannot evict pod as it would violate the pod's disruption budget."
-# light CPU for 20-60 s (about 0.1-0.2 of a core: the inner loop, then a `sleep` applet;
-# at least 40 × 0.5 s, so it outlasts the ~10 s before the first metrics even on an idle
-# machine), then idle: far above 50% of a 10m request while it lasts, ~0% afterwards
-BURN = ("n=0; while [ $n -lt 40 ]; do i=0; while [ $i -lt 5000 ]; do i=$((i+1)); done; "
-        "sleep 0.5; n=$((n+1)); done; exec sleep 3600")
+# light CPU (about 0.1-0.2 of a core: the inner loop, then a `sleep` applet) until the test
+# has seen the scale-up and ends it (a `stop` file exec'd into each pod's emptyDir, its
+# working dir: containers have no mount namespace), then idle: far above 50% of a 10m
+# request while it lasts, ~0% afterwards. The cap (240 rounds, 2 min or more) only keeps
+# a failed test's pods from burning for ever.
+BURN = ("n=0; while [ ! -e stop ] && [ $n -lt 240 ]; do i=0; while [ $i -lt 5000 ]; do "
+        "i=$((i+1)); done; sleep 0.5; n=$((n+1)); done; exec sleep 3600")
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +59,31 @@ def ok(cluster: Cluster, *args: str, stdin: str | None = None) -> str:
     return out.stdout
 
 
-def deployment(name: str, command: str, replicas: int = 1) -> dict[str, Any]:
+def deployment(name: str, command: str, replicas: int = 1,
+               workdir: bool = False) -> dict[str, Any]:
+    """busybox running ``command``; with ``workdir`` in /work, an emptyDir of its own (where
+    BURN looks for the file that ends it; not for drain's pods: kubectl drain refuses
+    pods with local storage)."""
+    container: dict[str, Any] = {"name": "c", "image": "busybox:1.36",
+                                 "command": ["sh", "-c", command],
+                                 "resources": {"requests": {"cpu": "10m"}}}
+    spec: dict[str, Any] = {"terminationGracePeriodSeconds": 1, "containers": [container]}
+    if workdir:
+        container.update(workingDir="/work",
+                         volumeMounts=[{"name": "work", "mountPath": "/work"}])
+        spec["volumes"] = [{"name": "work", "emptyDir": {}}]
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}}, "spec": {
-                         "terminationGracePeriodSeconds": 1,
-                         "containers": [{"name": "c", "image": "busybox:1.36",
-                                         "command": ["sh", "-c", command],
-                                         "resources": {"requests": {"cpu": "10m"}}}]}}}}
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}}
+
+
+def end_burn(cluster: Cluster, pod: str) -> bool:
+    """Write BURN's ``stop`` file in the pod (exec, as a learner would): True once done."""
+    ws = stream(cluster.core.connect_get_namespaced_pod_exec, pod, NS,
+                command=["sh", "-c", ": > stop"], stderr=True, stdin=False, stdout=True,
+                tty=False, _preload_content=False)
+    ws.run_forever(timeout=20)
+    return ws.returncode == 0
 
 
 def hpa_of(cluster: Cluster, name: str) -> dict[str, Any]:
@@ -80,7 +101,7 @@ def events(cluster: Cluster, name: str, reason: str) -> list[client.CoreV1Event]
 
 
 def test_hpa_scales_up_to_max_on_cpu_and_down_after_the_window(cluster: Cluster) -> None:
-    cluster.apps.create_namespaced_deployment(NS, deployment("burn", BURN))
+    cluster.apps.create_namespaced_deployment(NS, deployment("burn", BURN, workdir=True))
     ok(cluster, "apply", "-f", "-", stdin=json.dumps({
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "burn"},
@@ -115,7 +136,12 @@ def test_hpa_scales_up_to_max_on_cpu_and_down_after_the_window(cluster: Cluster)
     assert cells[:2] == ["burn", "Deployment/burn"] and cells[2] == "cpu:"
     assert cells[3].endswith("/50%") and cells[4:7] == ["1", "3", "3"]
 
-    # the burn ends: the utilization drops, the metric proposes 1, and the window keeps 3
+    # the burn ends (in the 3 pods: is_ready, so exec reaches each): the utilization drops,
+    # the metric proposes 1, and the window keeps 3
+    pods = wait_for(lambda: len(p := [x.metadata.name for x in cluster.core.list_namespaced_pod(
+        NS, label_selector="app=burn").items if is_ready(x)]) == 3 and p, 60, "3 ready burn pods")
+    for pod in pods:
+        wait_for(lambda pod=pod: end_burn(cluster, pod), 30, f"the stop file in {pod}")
     def held() -> dict[str, Any] | None:
         h = hpa_of(cluster, "burn")
         metrics = h["status"].get("currentMetrics") or [{}]
