@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-import labcourse
+from labhelpers import coursefiles
 from labhelpers.kustomize import build, set_images, set_namespace
 from labhelpers.yamlfiles import (  # re-exported: callers read files through this module
     KUSTOMIZATION_NAMES as KUSTOMIZATION_NAMES,
@@ -24,7 +24,7 @@ from labhelpers.yamlfiles import ManifestError, find_kustomization, load_file
 from labhelpers.yamlfiles import ref as ref
 
 #: The course's manifests (``labcourse`` package data: a checkout's folder or the wheel's).
-MANIFESTS_DIR = labcourse.MANIFESTS
+MANIFESTS_DIR = coursefiles.MANIFESTS
 
 #: The storefront's image without its tag: what a registry goes in front of.
 STOREFRONT_IMAGE = "storefront"

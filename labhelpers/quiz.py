@@ -51,12 +51,11 @@ from typing import Any
 
 import yaml
 
-import labcourse
-from labhelpers import results
+from labhelpers import coursefiles, results
 from labhelpers.errors import LabError
 
 #: Where the quiz files live: beside the notebooks, in the ``labcourse`` package data.
-QUIZ_DIR = labcourse.QUIZZES
+QUIZ_DIR = coursefiles.QUIZZES
 SECTIONS = ("preflight", "deploy", "discovery", "persistence", "scaling", "observability",
             "performance", "breakfix", "production")
 TYPES = ("single", "multiple", "short")
@@ -815,7 +814,7 @@ def answers_template(sections: list[str] | None = None,
     With ``learner``, the choices carry the letters that learner sees in their notebooks;
     without, they are listed unlettered (answer with the text: letters differ per learner).
     """
-    lines = ["# Quiz answers for labhelpers.batch --answers: a choice's text"
+    lines = ["# Quiz answers for labcourse.batch --answers: a choice's text"
              + (f", or its letter as {learner} sees it;" if learner else ";"),
              "# a list for 'choose all'. Unanswered (null) counts as wrong."]
     for section in sections or available(directory):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers import batch
+from labcourse import batch
 
 NB = ('{"cells": [], "metadata": {"kernelspec": {"name": "python3", "display_name": "P",'
       ' "language": "python"}, "language_info": {"name": "python"}}, "nbformat": 4,'

@@ -1,4 +1,4 @@
-"""labhelpers.batch on a tiny course made in a temp folder (no cluster needed): two
+"""labcourse.batch on a tiny course made in a temp folder (no cluster needed): two
 learners, one of whose runs fails, quiz answers from files; and its bad-input errors."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labhelpers import batch, quiz
+from labcourse import batch
+from labhelpers import quiz
 
 PARAMS = '''namespace = "ecommerce-lab"
 cluster = "auto"

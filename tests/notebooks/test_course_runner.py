@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labhelpers import course
+from labcourse import cli as course
 
 META = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"}}
@@ -52,7 +52,7 @@ def test_failure_names_notebook_cell_source_and_traceback(tmp_path):
     write(course_dir, "03-never.ipynb", "n = 1", "print('never')")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "labhelpers.course", "run", "--course-dir", str(course_dir),
+        [sys.executable, "-m", "labcourse", "run", "--course-dir", str(course_dir),
          "--cluster", "kubeconfig", "--output", str(out), "-p", "n", "2"],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr

@@ -20,7 +20,8 @@ import nbformat
 import pytest
 from conftest import NOTEBOOKS, ROOT, reset_namespaces
 
-from labhelpers import course, quiz
+from labcourse import cli as course
+from labhelpers import quiz
 from labhelpers import results as lab_results
 
 SANITIZE = Path(__file__).with_name("sanitize.cfg")

@@ -19,7 +19,8 @@ import pytest
 from conftest import ROOT, reset_namespaces
 from nbgitpuller.pull import GitPuller
 
-from labhelpers import course, gitpull
+from labcourse import cli as course
+from labcourse import gitpull
 
 pytestmark = pytest.mark.timeout(600)
 HUB = "https://hub.example.edu"
@@ -87,7 +88,7 @@ def test_pulled_course_runs_and_a_second_pull_keeps_the_learners_edit(
     reset_namespaces(course_env["KUBECONFIG"])
     out = work_dir / "run"
     run = subprocess.run(
-        [sys.executable, "-m", "labhelpers.course", "run", "--course-dir",
+        [sys.executable, "-m", "labcourse", "run", "--course-dir",
          str(pulled / "notebooks"), "--notebooks", "01", "--cluster", "kubeconfig",
          "--output", str(out)], env=course_env, cwd=work_dir, capture_output=True,
         text=True, timeout=540)

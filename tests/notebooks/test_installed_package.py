@@ -27,7 +27,8 @@ from conftest import NOTEBOOKS, ROOT
 from test_course_runs import COURSE_TIMEOUT, correct_answers, run_logged, sections_of, tail
 
 import labcourse
-from labhelpers import course, workspace
+from labcourse import cli as course
+from labcourse import workspace
 
 
 def tracked_copy(dest: Path) -> Path:

@@ -11,7 +11,8 @@ import nbformat
 import pytest
 from conftest import NOTEBOOKS
 
-from labhelpers import course, quiz
+from labcourse import cli as course
+from labhelpers import quiz
 
 STANDARD_PARAMETERS = {"namespace": "ecommerce-lab", "cluster": "auto", "fast": False,
                        "show_kubectl": True, "quiz_answers": None, "learner": None,

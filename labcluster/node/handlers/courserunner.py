@@ -22,7 +22,7 @@ from labcluster.node.images import PACKAGE_ROOT, ImageHandler, ImagePullError, I
 
 NAME = "ecommerce-lab/course-runner"
 DISTRIBUTION = "ecommerce-k8s-lab"
-LAUNCHER = ("import sys; sys.argv[0] = 'labcourse'; from labhelpers.course import main; "
+LAUNCHER = ("import sys; sys.argv[0] = 'labcourse'; from labcourse.cli import main; "
             "sys.exit(main())")
 
 

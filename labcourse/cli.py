@@ -1,4 +1,4 @@
-"""Run the course headlessly: ``python -m labhelpers.course run``.
+"""Run the course headlessly: ``python -m labcourse run``.
 
 Executes the notebooks in order with papermill — the same files a learner opens — so "the
 course works" means every cell of every notebook ran on a real (or the embedded) cluster.
@@ -90,7 +90,7 @@ def default_output(root: Path | None = None) -> Path:
     runs.mkdir(parents=True, exist_ok=True)
     ignore = runs / ".gitignore"
     if not ignore.exists():
-        ignore.write_text("# executed notebooks of `python -m labhelpers.course run`\n*\n")
+        ignore.write_text("# executed notebooks of `python -m labcourse run`\n*\n")
     return runs / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
@@ -218,7 +218,7 @@ def summary(runs: list[NotebookRun], notebooks: list[Path], output: Path,
               f"executed notebooks (with every output): {output}/",
               f"results (checks, quiz scores): {results_dir}/",
               "open the course in JupyterLab instead: ./scripts/lab --jupyter "
-              "(or python -m labhelpers.course run --jupyter)"]
+              "(or python -m labcourse run --jupyter)"]
     return "\n".join(lines), ok
 
 
@@ -317,7 +317,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def init(args: argparse.Namespace) -> int:
     """``labcourse init FOLDER [--jupyter]``: the course into the learner's folder."""
-    from labhelpers.workspace import WorkspaceError, copy_course
+    from labcourse.workspace import WorkspaceError, copy_course
 
     try:
         report = copy_course(args.folder, solutions=args.solutions)
@@ -341,8 +341,8 @@ def init(args: argparse.Namespace) -> int:
 
 
 def link(args: argparse.Namespace) -> int:
-    """``labcourse link --hub URL``: the nbgitpuller link for a class (labhelpers/gitpull.py)."""
-    from labhelpers import gitpull
+    """``labcourse link --hub URL``: the nbgitpuller link for a class (labcourse/gitpull.py)."""
+    from labcourse import gitpull
 
     repo = args.repo or gitpull.origin_of(COURSE_DIR.parent)
     if not repo:

@@ -1,7 +1,7 @@
 """The instructor's batch run: the course's notebooks for every learner of a class, then
 one report (a table, CSV, and an HTML page with a class summary chart).
 
-    python -m labhelpers.batch --learners class.csv [--notebooks GLOB] [--out DIR]
+    python -m labcourse.batch --learners class.csv [--notebooks GLOB] [--out DIR]
         [--cluster auto] [-p key value ...] [--parallel N] [--answers DIR]
 
 Each notebook runs in its own ``papermill`` process (a dead kernel or a hung cell costs
@@ -625,7 +625,7 @@ def run_batch(learners_csv: str | Path, notebooks: str | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m labhelpers.batch", description=__doc__.split(
+    ap = argparse.ArgumentParser(prog="python -m labcourse.batch", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--learners", required=True, help="CSV with header learner,namespace")
     ap.add_argument("--notebooks", default=None,
