@@ -26,7 +26,7 @@ from labhelpers.errors import LabError
 #: The course tooling's errors, each a ``labhelpers.LabError``: exported here, but their
 #: modules load on first use of the name (PEP 562), so ``import labcourse`` stays light.
 _LAZY_ERRORS = {
-    "BatchError": "labcourse.batch", "CourseError": "labcourse.cli",
+    "BatchError": "labcourse.batch", "CourseError": "labcourse.runner",
     "ImageError": "labcourse.images", "LinkError": "labcourse.gitpull",
     "ReleaseError": "labcourse.release", "WorkspaceError": "labcourse.workspace",
 }

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from conftest import NOTEBOOKS
 
-from labcourse import cli as course
+from labcourse import runner
 from labhelpers import quiz
 
 STANDARD_PARAMETERS = {"namespace": "ecommerce-lab", "cluster": "auto", "fast": False,
@@ -19,7 +19,7 @@ STANDARD_PARAMETERS = {"namespace": "ecommerce-lab", "cluster": "auto", "fast": 
                        "cleanup_at_end": False}
 MINE = ["01-preflight", "02-deploy", "03-discovery-and-config", "04-persistence",
         "05-scaling", "06-observability"]
-PATHS = course.course_notebooks(NOTEBOOKS)
+PATHS = runner.course_notebooks(NOTEBOOKS)
 
 
 def tagged(nb: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookNode]:
