@@ -30,22 +30,20 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from labhelpers import commands
 from labhelpers.portforward import LOOPBACK, Forward
+from labhelpers.protocol import LabLike
 from labhelpers.styling import LabFrame
-
-if TYPE_CHECKING:
-    from labhelpers.lab import Lab
 
 FRONTEND = "ecommerce-frontend"
 #: The local port the printed ``kubectl port-forward`` line uses (the helper's own forward
 #: takes a free port, so the learner can run that line beside it).
 KUBECTL_LOCAL_PORT = 8080
-CUSTOMER = {"name": "Lab Learner", "email": "learner@example.com"}
+CUSTOMER = {"name": "LabLike Learner", "email": "learner@example.com"}
 #: What the browser loads with the page (index.html's stylesheet and modules).
 PAGE_ASSETS = ("style.css", "app.js", "api.js")
 
@@ -135,7 +133,7 @@ class Shop:
     """The storefront through a port-forward: ``url`` (this machine), ``link`` (the
     learner's browser), :meth:`visit`, :meth:`order_in_database`, :meth:`stop`."""
 
-    lab: Lab
+    lab: LabLike
     forward: Forward
     link: str
     server: JupyterServer | None
@@ -284,7 +282,7 @@ def kubectl_lines(namespace: str, selector: str, timeout: float) -> list[str]:
             + f"   # then open http://localhost:{KUBECTL_LOCAL_PORT}/ (Ctrl+C stops it)"]
 
 
-def open_shop(lab: Lab, local_port: int = 0, timeout: float = 60,
+def open_shop(lab: LabLike, local_port: int = 0, timeout: float = 60,
               server: JupyterServer | None | str = "auto") -> Shop:
     """Wait for a Ready frontend pod, forward 127.0.0.1:``local_port`` (0: a free port) to
     ``service/ecommerce-frontend:80``, and return the :class:`Shop` (its link shows in
