@@ -28,7 +28,7 @@ __version__ = _course_version()
 #: name, so ``import labhelpers`` in a learner's kernel stays as fast as before (PEP 562).
 #: The course tooling's errors live in ``labcourse`` (which imports labhelpers, never back).
 _LAZY_ERRORS = {
-    "KustomizeError": "labhelpers.kustomize", "LoadTargetRefused": "labhelpers.loadtest.guard",
+    "KustomizeError": "labhelpers.manifests.kustomize", "LoadTargetRefused": "labhelpers.loadtest.guard",
     "QuizError": "labhelpers.quiz", "ResultsError": "labhelpers.results",
 }
 

@@ -34,7 +34,7 @@ from labhelpers import actions, commands, manifests, ownership, tables
 from labhelpers.apply import ApplyError, delete_one, request
 from labhelpers.cluster import Target
 from labhelpers.lab import CLEANUP_KINDS, Lab
-from labhelpers.ordering import apply_order, delete_order
+from labhelpers.manifests.ordering import apply_order, delete_order
 from labhelpers.podstatus import is_ready
 
 BROKEN_DIR = manifests.MANIFESTS_DIR / "broken"

@@ -34,7 +34,7 @@ from labhelpers.cluster import Target
 from labhelpers.describe import Description, describe
 from labhelpers.ensure import ensure as ensure_tiers
 from labhelpers.manifests import TIERS
-from labhelpers.ordering import apply_order, delete_order
+from labhelpers.manifests.ordering import apply_order, delete_order
 from labhelpers.waiting import wait_ready, wait_settled
 
 if TYPE_CHECKING:  # matplotlib and httpx load only when a chart is drawn or a shop opens
