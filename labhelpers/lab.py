@@ -25,7 +25,6 @@ from labhelpers import (
     metrics,
     ownership,
     podlife,
-    portforward,
     tables,
     timeline,
 )
@@ -40,6 +39,7 @@ from labhelpers.waiting import wait_ready, wait_settled
 if TYPE_CHECKING:  # matplotlib and httpx load only when a chart is drawn or a shop opens
     from labhelpers.charts import LabFigure  # (import time matters in every notebook's
     from labhelpers.shop import Shop  # first cell); neither module imports this one
+    from labhelpers.shop.portforward import Relay
 
 TIER_TIMEOUT = 180.0
 #: What cleanup looks at in a namespace it did not create (pods go with their workloads).
@@ -83,7 +83,7 @@ class Lab:
         #: doctor; cleared by the next apply that succeeds.
         self.last_apply_error: ApplyError | None = None
         #: The port-forwards this Lab started (open_shop), stopped by cleanup().
-        self.forwards: list[portforward.Relay] = []
+        self.forwards: list[Relay] = []
 
     def __repr__(self) -> str:
         registry = f" registry={self.image_registry}" if self.image_registry else ""

@@ -1,7 +1,7 @@
 """The lab text's step 8: port-forward the frontend, open the shop, add to cart, check out.
 
 ``shop = lab.open_shop()`` waits for a Ready frontend pod, starts a port-forward to
-``service/ecommerce-frontend`` on 127.0.0.1 (:mod:`labhelpers.portforward`) and shows a
+``service/ecommerce-frontend`` on 127.0.0.1 (:mod:`labhelpers.shop.portforward`) and shows a
 link the learner's browser can open:
 
 - the kernel was started by a Jupyter server that has jupyter-server-proxy (Binder,
@@ -16,6 +16,11 @@ such a prefix. ``shop.visit()`` then does, through the same forwarded port with 
 what the learner does in the browser (load the page, add a product, check out), and
 ``shop.order_in_database(id)`` shows the order where the backend wrote it: psql in the
 database pod (``kubectl exec``).
+
+A subpackage because the port-forward under it (``portforward.py``: ``kubectl
+port-forward`` in the kernel, over the client's websocket) is plumbing a learner reading
+``Lab`` need not read; a load test's port-forward mode (``labhelpers.loadtest``) uses it
+too. Importing this package loads httpx, so ``lab.py`` imports it on first use.
 """
 
 from __future__ import annotations
@@ -35,8 +40,8 @@ from typing import Any
 import httpx
 
 from labhelpers import commands
-from labhelpers.portforward import LOOPBACK, Forward
 from labhelpers.protocol import LabLike
+from labhelpers.shop.portforward import LOOPBACK, Forward
 from labhelpers.styling import LabFrame
 
 FRONTEND = "ecommerce-frontend"
