@@ -68,7 +68,7 @@ def test_the_checker_sees_relative_and_function_level_imports(tmp_path, monkeypa
 
 #: labhelpers' subpackages, lowest first: a module may import a subpackage only from a
 #: subpackage later in this list (or from a top-level module that is not below it).
-SUBPACKAGES = ("manifests", "shop", "loadtest", "doctor", "quiz", "breakfix")
+SUBPACKAGES = ("describe", "manifests", "shop", "loadtest", "doctor", "quiz", "breakfix")
 
 
 def module_files(package: str) -> dict[str, Path]:
