@@ -372,7 +372,7 @@ def bench_lab(rounds: int) -> dict[str, float]:
     from kubernetes import client, config, utils
 
     import labcluster
-    from labhelpers.kustomize import build
+    from labhelpers.manifests.kustomize import build
 
     root = Path(__file__).resolve().parents[1]
     home = Path(tempfile.mkdtemp(prefix="labcluster-bench-"))

@@ -4,11 +4,11 @@ learner runs on a real cluster."""
 
 import importlib
 
-import labcourse
 from labhelpers import _quickimport  # noqa: F401  (first: see its docstring)
 from labhelpers.apply import ApplyError
 from labhelpers.checks import CheckFailed
 from labhelpers.cluster import Target, resolve, server_version
+from labhelpers.coursefiles import version as _course_version
 from labhelpers.describe import Description
 from labhelpers.errors import LabError
 from labhelpers.guard import ProductionRefused
@@ -21,17 +21,15 @@ from labhelpers.styling import LabFrame
 from labhelpers.waiting import TierNotReady
 
 #: The course's version (pyproject.toml): also the storefront image's tag.
-__version__ = labcourse.version()
+__version__ = _course_version()
 
-#: Errors of the course tooling (batch, course, images, quiz, …): exported here too, but
-#: their modules are imported on first use of the name, so ``import labhelpers`` in a
-#: learner's kernel stays as fast as before (PEP 562).
+#: Errors of the parts a notebook imports on its own (kustomize, quiz, results, a load
+#: test's target): exported here too, but their modules are imported on first use of the
+#: name, so ``import labhelpers`` in a learner's kernel stays as fast as before (PEP 562).
+#: The course tooling's errors live in ``labcourse`` (which imports labhelpers, never back).
 _LAZY_ERRORS = {
-    "BatchError": "labhelpers.batch", "CourseError": "labhelpers.course",
-    "ImageError": "labhelpers.images", "KustomizeError": "labhelpers.kustomize",
-    "LinkError": "labhelpers.gitpull", "LoadTargetRefused": "labhelpers.loadtest.guard",
-    "QuizError": "labhelpers.quiz", "ReleaseError": "labhelpers.release",
-    "ResultsError": "labhelpers.results", "WorkspaceError": "labhelpers.workspace",
+    "KustomizeError": "labhelpers.manifests.kustomize", "LoadTargetRefused": "labhelpers.loadtest.guard",
+    "QuizError": "labhelpers.quiz", "ResultsError": "labhelpers.results",
 }
 
 __all__ = ["ApplyError", "CheckFailed", "DeletedPod", "Description", "LabError", "Lab",

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from labhelpers.errors import LabError
 from labhelpers.ownership import PART_OF
 from labhelpers.podstatus import is_ready, pod_status
+from labhelpers.protocol import LabLike
 from labhelpers.styling import LabFrame
 from labhelpers.tables import endpoint_addresses, event_time
-
-if TYPE_CHECKING:
-    from labhelpers.lab import Lab
 
 EXPECTED_PODS = 7
 CONFIG_MAP = "ecommerce-config"
@@ -30,7 +28,7 @@ class CheckFailed(LabError, AssertionError):
     """``check(strict=True)`` with at least one ❌; the message lists them."""
 
 
-def lab_pods(lab: Lab) -> tuple[list[Any], list[str]]:
+def lab_pods(lab: LabLike) -> tuple[list[Any], list[str]]:
     """The namespace's pods that belong to the storefront (every tier's template carries
     ``app.kubernetes.io/part-of``), and the names of the others: in a JupyterHub classroom
     the learner's own notebook server runs in the same namespace, and it is not the lab's."""
@@ -47,7 +45,7 @@ def _not_counted(others: list[str]) -> str:
     return f" (not counted, not the lab's: {', '.join(sorted(others))})" if others else ""
 
 
-def pods_ready(lab: Lab) -> Result:
+def pods_ready(lab: LabLike) -> Result:
     pods, others = lab_pods(lab)
     bad = [f"{p.metadata.name} {pod_status(p)}" for p in pods
            if pod_status(p) != "Running" or not is_ready(p)]
@@ -57,13 +55,13 @@ def pods_ready(lab: Lab) -> Result:
     return ok, evidence, "lab.pods(), lab.events(warnings_only=True), lab.logs('<pod>')"
 
 
-def pod_count(lab: Lab) -> Result:
+def pod_count(lab: LabLike) -> Result:
     pods, others = lab_pods(lab)
     return (len(pods) == EXPECTED_PODS, f"{len(pods)} pods" + _not_counted(others),
             "frontend×2, backend×2, postgres, redis, cart: deploy every tier (lab.deploy('all'))")
 
 
-def services_have_endpoints(lab: Lab) -> Result:
+def services_have_endpoints(lab: LabLike) -> Result:
     services = lab.core.list_namespaced_service(lab.namespace).items
     empty = []
     for svc in services:
@@ -76,14 +74,14 @@ def services_have_endpoints(lab: Lab) -> Result:
     return ok, evidence, "compare each Service's selector with its pods' labels; are they Ready?"
 
 
-def configmap_keys(lab: Lab) -> Result:
+def configmap_keys(lab: LabLike) -> Result:
     data = lab.core.read_namespaced_config_map(CONFIG_MAP, lab.namespace).data or {}
     missing = [k for k in CONFIG_KEYS if k not in data]
     return (not missing, f"missing: {', '.join(missing)}" if missing else
             f"{CONFIG_MAP} has {', '.join(CONFIG_KEYS)}", "kubectl describe configmap " + CONFIG_MAP)
 
 
-def configmap_hosts_are_services(lab: Lab) -> Result:
+def configmap_hosts_are_services(lab: LabLike) -> Result:
     data = lab.core.read_namespaced_config_map(CONFIG_MAP, lab.namespace).data or {}
     names = {s.metadata.name for s in lab.core.list_namespaced_service(lab.namespace).items}
     hosts = {k: data.get(k, "") for k in ("DATABASE_HOST", "REDIS_HOST")}
@@ -94,8 +92,8 @@ def configmap_hosts_are_services(lab: Lab) -> Result:
             "ConfigMap (env is read at start)")
 
 
-def dns(name: str) -> Callable[[Lab], Result]:
-    def probe(lab: Lab) -> Result:
+def dns(name: str) -> Callable[[LabLike], Result]:
+    def probe(lab: LabLike) -> Result:
         out = lab.resolve(name)
         fqdn = f"{name}.{lab.namespace}.svc.cluster.local"
         ok = out.returncode == 0 and fqdn in out.stdout
@@ -108,7 +106,7 @@ def dns(name: str) -> Callable[[Lab], Result]:
     return probe
 
 
-def products(lab: Lab) -> Result:
+def products(lab: LabLike) -> Result:
     r = lab.http("ecommerce-backend", "/api/products")
     items: Any = r.json if r.ok else None
     if isinstance(items, dict):
@@ -118,14 +116,14 @@ def products(lab: Lab) -> Result:
     return ok, f"HTTP {r.status}, {n} products", "lab.logs('deploy/ecommerce-backend')"
 
 
-def frontend_html(lab: Lab) -> Result:
+def frontend_html(lab: LabLike) -> Result:
     r = lab.http("ecommerce-frontend", "/")
     ok = r.ok and "<html" in r.text.lower()
     ctype = {k.lower(): v for k, v in r.headers.items()}.get("content-type", "?")
     return ok, f"HTTP {r.status}, {ctype}", "lab.logs('deploy/ecommerce-frontend')"
 
 
-def pvc_bound(lab: Lab) -> Result:
+def pvc_bound(lab: LabLike) -> Result:
     pvcs = lab.core.list_namespaced_persistent_volume_claim(lab.namespace).items
     phases = {p.metadata.name: p.status.phase for p in pvcs}
     ok = bool(phases) and all(v == "Bound" for v in phases.values())
@@ -133,7 +131,7 @@ def pvc_bound(lab: Lab) -> Result:
             "kubectl describe pvc: is the storageClassName one the cluster has?")
 
 
-def health(lab: Lab) -> Result:
+def health(lab: LabLike) -> Result:
     r = lab.http("ecommerce-backend", "/api/health")
     body = r.json if r.ok else {}
     ok = body.get("database") == "connected" and body.get("redis") == "connected"
@@ -142,7 +140,7 @@ def health(lab: Lab) -> Result:
     return ok, evidence, "lab.logs('deploy/ecommerce-backend'); check DATABASE_HOST/REDIS_HOST"
 
 
-def products_table(lab: Lab) -> Result:
+def products_table(lab: LabLike) -> Result:
     """psql inside the database pod over its local socket, as the image's own user: no
     password is needed, sent or shown (user and database come from the pod's env)."""
     sql = "SELECT count(*) FROM products"
@@ -166,7 +164,7 @@ def liveness_failures(events: list[Any], since: dt.datetime) -> list[Any]:
             and event_time(e) >= since]
 
 
-def no_liveness_failures(lab: Lab) -> Result:
+def no_liveness_failures(lab: LabLike) -> Result:
     """Every failed liveness probe is an event; three in a row restart the container. One in
     the window is a process the kubelet found unresponsive: a lab that is healthy has none.
     Events of pods deleted since count too: they happened in this namespace."""
@@ -185,7 +183,7 @@ def no_liveness_failures(lab: Lab) -> Result:
         "restart it")
 
 
-CRITERIA: list[tuple[str, Callable[[Lab], Result]]] = [
+CRITERIA: list[tuple[str, Callable[[LabLike], Result]]] = [
     ("all pods Running and Ready", pods_ready),
     ("7 pods", pod_count),
     ("every Service has endpoints", services_have_endpoints),
@@ -202,7 +200,7 @@ CRITERIA: list[tuple[str, Callable[[Lab], Result]]] = [
 ]
 
 
-def run(lab: Lab, strict: bool = False) -> pd.DataFrame:
+def run(lab: LabLike, strict: bool = False) -> pd.DataFrame:
     rows = []
     for name, probe in CRITERIA:
         try:

@@ -12,18 +12,16 @@ what a learner did in an earlier notebook (a Deployment scaled to 3 stays at 3).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from labhelpers import manifests
 from labhelpers.apply import request
+from labhelpers.protocol import LabLike
 from labhelpers.styling import LabFrame
 from labhelpers.waiting import WORKLOADS, ready_count, wait_ready
 
-if TYPE_CHECKING:
-    from labhelpers.lab import Lab
 
-
-def live(lab: Lab, obj: dict[str, Any]) -> dict[str, Any] | None:
+def live(lab: LabLike, obj: dict[str, Any]) -> dict[str, Any] | None:
     """The object as the API server has it, or None when it does not exist."""
     code, _, raw = request(lab.api, "GET", lab.resources.path(obj))
     if code == 404:
@@ -33,7 +31,7 @@ def live(lab: Lab, obj: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(raw)
 
 
-def _ready(kind: str, current: dict[str, Any], lab: Lab) -> bool:
+def _ready(kind: str, current: dict[str, Any], lab: LabLike) -> bool:
     name = current["metadata"]["name"]
     read = (lab.apps.read_namespaced_deployment if kind == "Deployment"
             else lab.apps.read_namespaced_stateful_set)
@@ -41,7 +39,7 @@ def _ready(kind: str, current: dict[str, Any], lab: Lab) -> bool:
     return ready == desired
 
 
-def plan(lab: Lab, objects: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+def plan(lab: LabLike, objects: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
     """(object, "ok" | "missing" | "not ready") for each object of a tier."""
     out = []
     for obj in objects:
@@ -55,7 +53,7 @@ def plan(lab: Lab, objects: list[dict[str, Any]]) -> list[tuple[dict[str, Any], 
     return out
 
 
-def ensure(lab: Lab, tier: str = "all", timeout: float = 180.0,
+def ensure(lab: LabLike, tier: str = "all", timeout: float = 180.0,
            adopt: bool = False) -> LabFrame:
     """Deploy what is missing or not ready, tier by tier; returns one row per object."""
     names = list(manifests.TIERS) if tier == "all" else [tier]

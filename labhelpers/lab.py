@@ -25,7 +25,6 @@ from labhelpers import (
     metrics,
     ownership,
     podlife,
-    portforward,
     tables,
     timeline,
 )
@@ -34,12 +33,13 @@ from labhelpers.cluster import Target
 from labhelpers.describe import Description, describe
 from labhelpers.ensure import ensure as ensure_tiers
 from labhelpers.manifests import TIERS
-from labhelpers.ordering import apply_order, delete_order
+from labhelpers.manifests.ordering import apply_order, delete_order
 from labhelpers.waiting import wait_ready, wait_settled
 
-if TYPE_CHECKING:  # matplotlib is imported only when a chart is drawn (import time matters
-    from labhelpers.charts import LabFigure  # in every notebook's first cell)
-    from labhelpers.shop import Shop
+if TYPE_CHECKING:  # matplotlib and httpx load only when a chart is drawn or a shop opens
+    from labhelpers.charts import LabFigure  # (import time matters in every notebook's
+    from labhelpers.shop import Shop  # first cell); neither module imports this one
+    from labhelpers.shop.portforward import Relay
 
 TIER_TIMEOUT = 180.0
 #: What cleanup looks at in a namespace it did not create (pods go with their workloads).
@@ -83,7 +83,7 @@ class Lab:
         #: doctor; cleared by the next apply that succeeds.
         self.last_apply_error: ApplyError | None = None
         #: The port-forwards this Lab started (open_shop), stopped by cleanup().
-        self.forwards: list[portforward.Relay] = []
+        self.forwards: list[Relay] = []
 
     def __repr__(self) -> str:
         registry = f" registry={self.image_registry}" if self.image_registry else ""
@@ -428,8 +428,9 @@ class Lab:
         return checks.run(self, strict)
 
     # ------------------------------------------------------------------ delegations
-    # Imported lazily: those modules belong to other parts of the course and pull in
-    # their own dependencies only when a notebook uses them.
+    # Imported on first use, for import time only (matplotlib, httpx and the linter load
+    # when a notebook uses them): none of these modules imports this one — they call back
+    # through labhelpers.protocol.LabLike — so this is no import circle (test_layering).
     def loadtest(self, target: str = "ecommerce-backend", **kw: Any) -> Any:
         """A load test against a Service (see ``labhelpers.loadtest.run``)."""
         from labhelpers.loadtest import run

@@ -17,7 +17,8 @@ from typing import Any
 
 from kubernetes import client
 
-from labhelpers import commands, compare
+from labhelpers import commands
+from labhelpers.manifests import compare
 from labhelpers.styling import LabFrame
 
 #: a TCP connect to PostgreSQL from a pod, told apart by curl's exit status: 28 = the

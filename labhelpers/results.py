@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import labcourse
+from labhelpers import coursefiles
 from labhelpers.errors import LabError
 
 #: A learner id becomes a file name: keep it to characters that are safe everywhere.
@@ -171,7 +171,7 @@ def record(section: str, kind: str, data: Any, learner: str | None = None,
     with _locked(folder, learner):
         doc = _read(path) if path.exists() else {"learner": learner, "sections": {}}
         doc["learner"] = learner
-        doc["course_version"] = labcourse.version()  # which course the answers are for
+        doc["course_version"] = coursefiles.version()  # which course the answers are for
         entry = doc.setdefault("sections", {}).setdefault(section, {})
         previous = entry.get(kind) or {}
         payload["attempts"] = int(previous.get("attempts", 0)) + 1

@@ -9,16 +9,13 @@ Services say (:mod:`.services`) and what the manifests linter sees in the live o
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from labhelpers.doctor import manifests, pods, rejected, services
 from labhelpers.doctor.finding import COLUMNS, ERROR, WARNING, Finding, table
 from labhelpers.doctor.snapshot import Snapshot, take
-
-if TYPE_CHECKING:
-    from labhelpers.lab import Lab
+from labhelpers.protocol import LabLike
 
 __all__ = ["COLUMNS", "ERROR", "WARNING", "Finding", "Snapshot", "diagnose", "findings",
            "report"]
@@ -31,7 +28,7 @@ CAUSES = {"image-tag-unknown": ("image-pull",), "missing-reference": ("config-er
           "selector-mismatch": ("apply-rejected",)}
 
 
-def findings(lab: Lab) -> list[Finding]:
+def findings(lab: LabLike) -> list[Finding]:
     """Every finding, live evidence first (the table keeps the first of a rule/object)."""
     snap = take(lab)
     live = [*rejected.check(lab), *pods.check(snap), *services.check(snap)]
@@ -48,7 +45,7 @@ def findings(lab: Lab) -> list[Finding]:
     return live + rest
 
 
-def diagnose(lab: Lab, quiet: bool = False) -> pd.DataFrame:
+def diagnose(lab: LabLike, quiet: bool = False) -> pd.DataFrame:
     """The findings table (columns :data:`COLUMNS`); unless ``quiet``, also printed in full
     (a table cell truncates the evidence, which is the part worth reading)."""
     df = table(findings(lab), lab.namespace)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from labhelpers import lint
 from labhelpers.doctor.finding import Finding
 from labhelpers.doctor.snapshot import Snapshot
+from labhelpers.manifests import lint
 
 
 def check(snap: Snapshot) -> Iterator[Finding]:

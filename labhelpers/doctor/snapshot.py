@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubernetes import client
 
 from labhelpers.actions import http
 from labhelpers.podstatus import is_ready
-
-if TYPE_CHECKING:
-    from labhelpers.lab import Lab
+from labhelpers.protocol import LabLike
 
 #: Kinds handed to the manifests linter, as (apiVersion, kind, list method name).
 LINTED = [("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"),
@@ -121,7 +119,7 @@ def _event_time(e: Any) -> dt.datetime:
     return t or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
-def take(lab: Lab) -> Snapshot:
+def take(lab: LabLike) -> Snapshot:
     ns, core, apps = lab.namespace, lab.core, lab.apps
     snap = Snapshot(lab, ns)
     snap.pods = core.list_namespaced_pod(ns).items
@@ -142,7 +140,7 @@ def take(lab: Lab) -> Snapshot:
     return snap
 
 
-def _memory_usage(lab: Lab) -> dict[tuple[str, str], str]:
+def _memory_usage(lab: LabLike) -> dict[tuple[str, str], str]:
     """Measured memory per container from metrics.k8s.io, if the cluster serves it."""
     try:
         data = client.CustomObjectsApi(lab.api).list_namespaced_custom_object(

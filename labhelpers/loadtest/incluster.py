@@ -26,8 +26,7 @@ from typing import Any
 
 from kubernetes import client
 
-import labcourse
-from labhelpers import commands, ownership
+from labhelpers import commands, coursefiles, ownership
 from labhelpers.loadtest import generator
 
 STARTUP_S = 120.0  # image pull + scheduling + Python start, on top of the run's deadline
@@ -48,7 +47,7 @@ def storefront_image(lab: Any) -> str:
             return image
     except client.ApiException:
         pass
-    return f"storefront:{labcourse.version()}"
+    return f"storefront:{coursefiles.version()}"
 
 
 def pod_spec(name: str, image: str, cfg: dict[str, Any], deadline: float) -> dict[str, Any]:

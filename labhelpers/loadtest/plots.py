@@ -9,16 +9,36 @@ returned Figure exactly once, and headless runs (papermill, tests) keep no open 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-if TYPE_CHECKING:  # result.py draws through this module: no import back at run time
-    from labhelpers.loadtest.result import LoadResult
+
+class Measured(Protocol):
+    """What the plots read of a :class:`labhelpers.loadtest.result.LoadResult`: result.py
+    draws through this module (``LoadResult.plot()``), so this module names the members
+    it reads instead of importing result.py back (an import circle)."""
+
+    name: str
+    done_s: np.ndarray
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def latency_ms(self) -> np.ndarray: ...
+
+    @property
+    def rps(self) -> float: ...
+
+    def percentile(self, q: float, corrected: bool = True) -> float: ...
+
+    def timeseries(self, interval: float = 1.0) -> pd.DataFrame: ...
 
 
 def _new(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7, 4)):
@@ -32,7 +52,7 @@ TIME_BINS = 20
 _NICE_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60)
 
 
-def time_interval(results: Sequence[LoadResult]) -> float:
+def time_interval(results: Sequence[Measured]) -> float:
     """A bin width that gives the longest run about TIME_BINS points: a 0.3 s run gets
     20 ms bins (one 1-second bin drew nothing at all), a 60 s run 5 s bins."""
     longest = max((float(r.done_s.max()) for r in results if r.count), default=1.0)
@@ -67,7 +87,7 @@ def _log_bins(values: np.ndarray, n: int = 60) -> np.ndarray:
     return np.logspace(np.log10(lo), np.log10(hi), n)
 
 
-def histogram(result: LoadResult, ax=None) -> Figure:
+def histogram(result: Measured, ax=None) -> Figure:
     """How many requests took how long (log latency axis), p50/p99 marked."""
     fig, ax = (ax.figure, ax) if ax is not None else (lambda f, a: (f, a[0][0]))(*_new())
     lat = result.latency_ms
@@ -85,7 +105,7 @@ def histogram(result: LoadResult, ax=None) -> Figure:
     return fig
 
 
-def cdf(results: LoadResult | Sequence[LoadResult], ax=None) -> Figure:
+def cdf(results: Measured | Sequence[Measured], ax=None) -> Figure:
     """Share of requests at or below each latency; several runs overlay (before/after)."""
     runs = list(results) if isinstance(results, Iterable) else [results]
     fig, ax = (ax.figure, ax) if ax is not None else (lambda f, a: (f, a[0][0]))(*_new())
@@ -105,7 +125,7 @@ def cdf(results: LoadResult | Sequence[LoadResult], ax=None) -> Figure:
     return fig
 
 
-def over_time(results: LoadResult | Sequence[LoadResult],
+def over_time(results: Measured | Sequence[Measured],
               interval: float | None = None) -> Figure:
     """Throughput (and errors) and p50/p99 latency per interval (default: about
     TIME_BINS bins over the longest run), runs side by side in time."""
@@ -139,7 +159,7 @@ def over_time(results: LoadResult | Sequence[LoadResult],
     return fig
 
 
-def overview(result: LoadResult) -> Figure:
+def overview(result: Measured) -> Figure:
     """Histogram, CDF and the two time series of one run in one figure."""
     fig, axes = _new(2, 2, (12, 7))
     histogram(result, ax=axes[0][0])
@@ -168,7 +188,7 @@ def overview(result: LoadResult) -> Figure:
     return fig
 
 
-def compare_plot(results: Sequence[LoadResult]) -> Figure:
+def compare_plot(results: Sequence[Measured]) -> Figure:
     """Before/after: CDFs overlaid, and req/s and p95 as bars."""
     fig, axes = _new(1, 3, (14, 4))
     cdf(results, ax=axes[0][0])

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labhelpers.loadtest.plots import overview
+
 #: Generator CPU (fraction of one core) above which its numbers describe the generator.
 SATURATED_CPU = 0.85
 PERCENTILES = (50, 90, 95, 99)
@@ -225,10 +227,6 @@ class LoadResult:
     # ------------------------------------------------------------------ display
     def plot(self):
         """Histogram, CDF, throughput and latency over time (a matplotlib Figure)."""
-        # here, not at the top: matplotlib loads only when a chart is drawn (plots.py
-        # imports nothing of this module at run time, so this is no import circle)
-        from labhelpers.loadtest.plots import overview
-
         return overview(self)
 
     def __repr__(self) -> str:

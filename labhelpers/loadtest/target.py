@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 from kubernetes import client
 
 from labhelpers.loadtest import guard
-from labhelpers.portforward import Relay as PortForwardRelay
-from labhelpers.portforward import service_port as chosen_port
+from labhelpers.shop.portforward import Relay as PortForwardRelay
+from labhelpers.shop.portforward import service_port as chosen_port
 
 MODES = ("auto", "direct", "port-forward", "in-cluster")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from labhelpers import batch
+from labcourse import batch, runner
 
 NB = ('{"cells": [], "metadata": {"kernelspec": {"name": "python3", "display_name": "P",'
       ' "language": "python"}, "language_info": {"name": "python"}}, "nbformat": 4,'
@@ -66,17 +66,19 @@ def test_class_list_with_bom_and_extra_columns(tmp_path: Path) -> None:
 
 
 def test_unknown_notebook_names_the_available_ones(tmp_path: Path, course: Path) -> None:
-    with pytest.raises(batch.BatchError, match=r"'09-nope'.*available in .*: 01-a.ipynb, 02-b"):
+    with pytest.raises(batch.BatchError, match=r"'09-nope': no notebook.*the course in .* has: 01-a, 02-b"):
         run(tmp_path, course, notebooks="09-nope")
     assert nothing_written(tmp_path)
 
 
-def test_notebook_selection_by_name_and_glob(course: Path) -> None:
-    assert [p.name for p in batch.find_notebooks("02-b", course)] == ["02-b.ipynb"]
-    assert [p.name for p in batch.find_notebooks("02-b,01-a.ipynb", course)] == \
+def test_notebook_selection_by_name_glob_and_number(course: Path) -> None:
+    """The batch selects as ``labcourse run`` does: one finder (labcourse.runner)."""
+    assert [p.name for p in runner.find_notebooks("02-b", course)] == ["02-b.ipynb"]
+    assert [p.name for p in runner.find_notebooks("02-b,01-a.ipynb", course)] == \
         ["01-a.ipynb", "02-b.ipynb"]
-    assert [p.name for p in batch.find_notebooks(str(course / "*.ipynb"), course)] == \
+    assert [p.name for p in runner.find_notebooks(str(course / "*.ipynb"), course)] == \
         ["01-a.ipynb", "02-b.ipynb"]
+    assert [p.name for p in runner.find_notebooks("2", course)] == ["02-b.ipynb"]
 
 
 def test_notebook_without_kernelspec_or_not_json(tmp_path: Path, course: Path) -> None:
@@ -102,7 +104,7 @@ def test_bad_parameters(tmp_path: Path, course: Path, params: list[list[str]],
 
 
 def test_parameters_are_yaml_values() -> None:
-    assert batch.parse_params([["fast", "False"], ["replicas", "3"], ["name", "x y"]]) == \
+    assert runner.parse_parameters([["fast", "False"], ["replicas", "3"], ["name", "x y"]]) == \
         {"fast": False, "replicas": 3, "name": "x y"}
 
 

@@ -1,4 +1,4 @@
-"""labhelpers.batch on a tiny course made in a temp folder (no cluster needed): two
+"""labcourse.batch on a tiny course made in a temp folder (no cluster needed): two
 learners, one of whose runs fails, quiz answers from files; and its bad-input errors."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labhelpers import batch, quiz
+from labcourse import batch, runner
+from labhelpers import quiz
 
 PARAMS = '''namespace = "ecommerce-lab"
 cluster = "auto"
@@ -238,7 +239,7 @@ def test_stopping_a_run_stops_what_its_kernel_started(tmp_path: Path) -> None:
         "time.sleep(600)"])
     outcome: list[tuple] = []
     env = {**os.environ, "LAB_HEADLESS": "1", "LAB_RESULTS_DIR": str(tmp_path / "r")}
-    worker = threading.Thread(daemon=True, target=lambda: outcome.append(batch.run_notebook(
+    worker = threading.Thread(daemon=True, target=lambda: outcome.append(runner.run_notebook(
         nb, tmp_path / "out.ipynb", {}, env, timeout=900)))
     worker.start()
     deadline = time.monotonic() + 300
@@ -246,9 +247,9 @@ def test_stopping_a_run_stops_what_its_kernel_started(tmp_path: Path) -> None:
         time.sleep(0.2)
     child = int(pid_file.read_text())
     try:
-        batch.stop_running()
-        worker.join(60)  # without the group kill, `sleep` keeps papermill's pipes open
-        assert not worker.is_alive() and outcome and outcome[0][0] is False
+        runner.stop_running()
+        worker.join(60)  # without the tree kill, `sleep` keeps papermill's log open
+        assert not worker.is_alive() and outcome and outcome[0].ok is False
         for _ in range(50):
             try:
                 os.kill(child, 0)

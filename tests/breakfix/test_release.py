@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labhelpers import breakfix, release
+from labcourse import release
+from labhelpers import breakfix
 
 ROOT = Path(__file__).resolve().parents[2]
 NB8 = ROOT / "notebooks" / "08-break-and-fix.ipynb"

@@ -84,9 +84,9 @@ def test_each_learner_ran_in_a_spawned_pod_as_its_service_account(classroom):
 
 
 def test_the_batch_report_collects_both_learners(classroom):
-    """The instructor's report (labhelpers.batch.summarise) over what each learner's pod
+    """The instructor's report (labcourse.batch.summarise) over what each learner's pod
     recorded: both learners, each with the checks their own run established."""
-    from labhelpers.batch import Learner, Run, summarise
+    from labcourse.batch import Learner, Run, summarise
 
     learners = [Learner("alice", LEARNER_NS), Learner("bob", "lab-bob")]
     runs = [Run("alice", LEARNER_NS, "classroom-lab", ok=True),

@@ -1,4 +1,4 @@
-"""labhelpers.compare: every production change it lists is really in the rendered
+"""labhelpers.manifests.compare: every production change it lists is really in the rendered
 production manifests and really absent from the lab's (assertions on the objects, built
 by the offline kustomize subset, not on the prose or the diff text)."""
 
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from labhelpers import compare as cmp
-from labhelpers.kustomize import POD_SPEC_PATHS
+from labhelpers.manifests import compare as cmp
 from labhelpers.manifests import ref
+from labhelpers.manifests.kustomize import POD_SPEC_PATHS
 from labhelpers.styling import GREEN, RED
 
 Obj = dict[str, Any]

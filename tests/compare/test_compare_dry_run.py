@@ -9,8 +9,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from labhelpers import compare as cmp
 from labhelpers.apply import ApplyError
+from labhelpers.manifests import compare as cmp
 
 SERVED = {"ConfigMap", "Service", "StatefulSet", "Deployment", "Secret"}
 

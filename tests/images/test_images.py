@@ -1,4 +1,4 @@
-"""labhelpers.images: flavour detection, the command plans, and the real subprocess path.
+"""labcourse.images: flavour detection, the command plans, and the real subprocess path.
 
 No Docker engine, kind, minikube or k3d can run here, so the end-to-end tests put stand-in
 executables on PATH: scripts named ``fake-<tool>`` that record their argv (and are reached
@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 import labcluster
-from labhelpers import images
-from labhelpers.images import Flavour, ImageError
+from labcourse import images
+from labcourse.images import Flavour, ImageError
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = images.version()
@@ -339,7 +339,7 @@ def test_bad_context_exits_2(tmp_path, capsys):
 def test_cli_as_a_module(fake_bin, tmp_path):
     fake_bin("docker")
     path = _kubeconfig(tmp_path, ["kind-x"], "kind-x")
-    done = subprocess.run([sys.executable, "-m", "labhelpers.images", "--kubeconfig",
+    done = subprocess.run([sys.executable, "-m", "labcourse.images", "--kubeconfig",
                            str(path), "--dry-run"], capture_output=True, text=True,
                           env={**os.environ}, check=False)
     assert done.returncode == 0, done.stderr
@@ -395,7 +395,7 @@ def test_check_names_the_nodes_without_the_image(monkeypatch, capsys):
     monkeypatch.setattr(images, "list_nodes", lambda kubeconfig, context: nodes)
     assert images.check(None, None, VERSION) == 1
     out = capsys.readouterr().out
-    assert f"{IMAGE} is missing on lab-worker: run `python -m labhelpers.images`" in out
+    assert f"{IMAGE} is missing on lab-worker: run `python -m labcourse.images`" in out
     monkeypatch.setattr(images, "list_nodes", lambda kubeconfig, context: nodes[:1])
     assert images.check(None, None, VERSION) == 0
     assert f"{IMAGE} is on every node (1)" in capsys.readouterr().out

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from tools import KUBECTL_INSTALL, needs_tool
 
-from labhelpers import images
+from labcourse import images
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENT = ROOT / "manifests" / "components" / "registry"

@@ -8,7 +8,7 @@ Notebook 2 deploys the lab (progress bars, the Secret table, the quiz); notebook
 ``kubectl top`` as a table and a chart on that deployment (its setup cell, ``lab.ensure``,
 deploys whatever is missing, so it also runs alone).
 
-The quizzes (labhelpers/quiz.py) are found by their DOM classes (``lab-quiz*``) and their
+The quizzes (labhelpers/quiz/) are found by their DOM classes (``lab-quiz*``) and their
 choices by the text in the quiz YAML (the order is shuffled per learner): a click on a
 choice's text ticks its box, a single choice unticks the other, Check grades and records,
 long choices wrap beside their checkbox, prompts render `code`, no ``QuizResult(...)``.

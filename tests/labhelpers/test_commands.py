@@ -8,7 +8,8 @@ import shlex
 
 import pytest
 
-from labhelpers import commands, compare
+from labhelpers import commands
+from labhelpers.manifests import compare
 
 
 def test_exec_keeps_a_sh_c_script_one_argument():

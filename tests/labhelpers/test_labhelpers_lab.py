@@ -17,8 +17,8 @@ from lh_support import TEST_KUBECONFIG, Connected, wait_for
 
 import labhelpers
 from labhelpers import ownership
-from labhelpers.kustomize import build
 from labhelpers.manifests import MANIFESTS_DIR
+from labhelpers.manifests.kustomize import build
 from labhelpers.waiting import wait_ready
 
 pytestmark = [pytest.mark.timeout(400), pytest.mark.cluster]

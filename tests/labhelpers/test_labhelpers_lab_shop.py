@@ -24,7 +24,8 @@ import httpx
 import pytest
 from procs import stop_process
 
-from labhelpers import portforward, shop
+from labhelpers import shop
+from labhelpers.shop import portforward
 
 pytestmark = [pytest.mark.timeout(300)]
 

@@ -1,4 +1,4 @@
-"""``python -m labhelpers.quickstart`` on the session's labcluster (after the lab tests
+"""``python -m labcourse.quickstart`` on the session's labcluster (after the lab tests
 cleaned up, so the node runs one lab at a time)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 from lh_support import TEST_KUBECONFIG, Connected
 
-from labhelpers import quickstart
+from labcourse import quickstart
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.cluster]
 #: The session's cluster: quickstart's default (labcluster) would start another one.

@@ -14,7 +14,7 @@ from labhelpers import guard, ownership
 from labhelpers.cluster import resolve
 from labhelpers.lab import TIERS, _objects
 from labhelpers.manifests import MANIFESTS_DIR, lab_tiers
-from labhelpers.ordering import apply_order, delete_order
+from labhelpers.manifests.ordering import apply_order, delete_order
 from labhelpers.podstatus import age, pod_status, ready_column, restarts
 from labhelpers.tables import endpoints_table, pods_table
 from labhelpers.waiting import ready_count

@@ -1,5 +1,6 @@
-"""One error root (issue 19): every exception class labhelpers defines is a LabError,
-keeps the builtin base callers already catch, and is exported from ``labhelpers``."""
+"""One error root (issue 19): every exception class labhelpers (and the course tooling,
+labcourse) defines is a LabError, keeps the builtin base callers already catch, and is
+exported from its package: ``labhelpers``, or ``labcourse`` for the tooling's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pkgutil
 
 import pytest
 
+import labcourse
 import labhelpers
 from labhelpers import LabError
 
@@ -23,10 +25,17 @@ BUILTIN_BASE = {
 }
 
 
+#: Which package exports each error: the course tooling's live in labcourse.
+LABCOURSE_ERRORS = {"BatchError", "CourseError", "ImageError", "LinkError", "ReleaseError",
+                    "WorkspaceError"}
+
+
 def defined_errors() -> dict[str, type[BaseException]]:
-    """Every exception class (warnings aside) defined in a labhelpers module."""
+    """Every exception class (warnings aside) defined in a labhelpers or labcourse module."""
     found: dict[str, type[BaseException]] = {}
-    for info in pkgutil.walk_packages(labhelpers.__path__, "labhelpers."):
+    infos = [*pkgutil.walk_packages(labhelpers.__path__, "labhelpers."),
+             *pkgutil.walk_packages(labcourse.__path__, "labcourse.")]
+    for info in infos:
         if info.name.endswith("__main__"):
             continue
         module = importlib.import_module(info.name)
@@ -46,12 +55,16 @@ def test_every_labhelpers_error_is_a_laberror_with_its_builtin_base() -> None:
         assert issubclass(cls, BUILTIN_BASE[name]), name
 
 
-def test_every_error_is_exported_from_labhelpers() -> None:
+def test_every_error_is_exported_from_its_package() -> None:
     for name, cls in defined_errors().items():
-        assert name in labhelpers.__all__, name
-        assert getattr(labhelpers, name) is cls, name
+        package = labcourse if name in LABCOURSE_ERRORS else labhelpers
+        assert cls.__module__.startswith(package.__name__ + "."), name
+        assert name in package.__all__, name
+        assert getattr(package, name) is cls, name
 
 
 def test_an_unknown_name_is_still_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'NoSuchError'"):
         labhelpers.NoSuchError  # noqa: B018
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchError'"):
+        labcourse.NoSuchError  # noqa: B018

@@ -250,7 +250,7 @@ def test_doctor_pod_events_belong_to_this_pod_not_an_earlier_one_of_the_same_nam
 
 def test_describe_lists_init_containers_first_with_their_state_and_hides_last_applied() -> None:
     """A pod stuck in Init:0/1 is explained by its init container's section."""
-    from labhelpers.describe import _annotations, _containers, _Text
+    from labhelpers.describe.text import _annotations, _containers, _Text
 
     spec = client.V1PodSpec(
         init_containers=[client.V1Container(name="wait-for-db", image="busybox:1.36",

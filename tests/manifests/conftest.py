@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from manifest_helpers import KUSTOMIZATIONS
 
-from labhelpers.kustomize import build
 from labhelpers.manifests import MANIFESTS_DIR
+from labhelpers.manifests.kustomize import build
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""labhelpers.kustomize: the features we use behave, and match `kubectl kustomize` exactly."""
+"""labhelpers.manifests.kustomize: the features we use behave, and match `kubectl kustomize` exactly."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import yaml
 from manifest_helpers import KUSTOMIZATIONS
 
-from labhelpers.kustomize import KustomizeError, build, json6902, strategic_merge
 from labhelpers.manifests import MANIFESTS_DIR
+from labhelpers.manifests.kustomize import KustomizeError, build, json6902, strategic_merge
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(

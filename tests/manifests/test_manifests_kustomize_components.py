@@ -1,4 +1,4 @@
-"""labhelpers.kustomize: `components:` and `images:` — on their own, and equal to
+"""labhelpers.manifests.kustomize: `components:` and `images:` — on their own, and equal to
 `kubectl kustomize` (compared when kubectl is installed)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labhelpers.kustomize import KustomizeError, build, retag_image, split_image
 from labhelpers.manifests import MANIFESTS_DIR
+from labhelpers.manifests.kustomize import KustomizeError, build, retag_image, split_image
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from manifest_helpers import SCENARIOS, by_ref, main_container, pod_spec, scenario
 
-from labhelpers.lint import RULES
 from labhelpers.manifests import MANIFESTS_DIR, lab_tiers, load_file
+from labhelpers.manifests.lint import RULES
 
 VERSION = metadata.version("ecommerce-k8s-lab")
 COMPONENTS = {"database", "cache", "cart", "backend", "frontend", "config"}

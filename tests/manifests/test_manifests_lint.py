@@ -1,4 +1,4 @@
-"""labhelpers.lint: clean variants stay clean, each scenario yields exactly its findings,
+"""labhelpers.manifests.lint: clean variants stay clean, each scenario yields exactly its findings,
 and each rule fires (and stays quiet) where it should."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import copy
 import pytest
 from manifest_helpers import SCENARIOS, scenario
 
-from labhelpers.lint import RULES, Finding, lint, lint_path, parse_quantity
 from labhelpers.manifests import MANIFESTS_DIR, load
+from labhelpers.manifests.lint import RULES, Finding, lint, lint_path, parse_quantity
 
 RULE_IDS = {
     "selector-mismatch", "service-no-match", "target-port-mismatch", "missing-reference",
@@ -288,7 +288,7 @@ def test_finding_reads_as_one_line():
 
 
 def test_command_line(capsys):
-    from labhelpers.lint import main
+    from labhelpers.manifests.lint import main
 
     assert main([str(MANIFESTS_DIR / "lab")]) == 0
     assert "no findings" in capsys.readouterr().out

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-from labhelpers.kustomize import build
 from labhelpers.manifests import MANIFESTS_DIR, check_registry, registry_rule, with_registry
+from labhelpers.manifests.kustomize import build
 
 KUBECTL = shutil.which("kubectl")
 REGISTRY = "registry.example.edu:5000/course"

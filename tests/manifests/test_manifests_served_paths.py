@@ -4,7 +4,7 @@ or a probe on a real path would be flagged (or a 404 path passed) after a route 
 import pytest
 from starlette.routing import Route
 
-from labhelpers.lint import SERVED_PATHS
+from labhelpers.manifests.lint import SERVED_PATHS
 from storefront.backend.app import create_app as backend_app
 from storefront.cart.app import create_app as cart_app
 from storefront.config import Settings

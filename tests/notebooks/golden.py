@@ -8,7 +8,7 @@ run with the parameters nbval runs the committed notebooks with (fast=False, clu
 the runner's own default is fast=True), on a labcluster of its own:
 
     export LABCLUSTER_HOME=$(mktemp -d) && chmod 755 $LABCLUSTER_HOME
-    python -m labhelpers.course run --output /tmp/course -p fast false -p cluster auto
+    python -m labcourse run --output /tmp/course -p fast false -p cluster auto
     python tests/notebooks/golden.py /tmp/course
     python -m labcluster down
 

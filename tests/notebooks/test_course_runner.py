@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labhelpers import course
+from labcourse import runner
 
 META = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"}}
@@ -28,20 +28,29 @@ def write(folder: Path, name: str, *sources: str) -> Path:
 def test_select_by_number_or_name(tmp_path):
     for name in ("01-a.ipynb", "02-b.ipynb", "10-c.ipynb", "notes.ipynb"):
         write(tmp_path, name, "x = 1")
-    nbs = course.course_notebooks(tmp_path)
+    nbs = runner.course_notebooks(tmp_path)
     assert [p.name for p in nbs] == ["01-a.ipynb", "02-b.ipynb", "10-c.ipynb"]
-    assert [p.stem for p in course.select(nbs, "2,01")] == ["01-a", "02-b"]
-    assert [p.stem for p in course.select(nbs, "10-c")] == ["10-c"]
-    assert course.select(nbs, "all") == nbs
-    with pytest.raises(course.CourseError, match="no notebook '7'.*01-a, 02-b, 10-c"):
-        course.select(nbs, "7")
+    assert [p.stem for p in runner.find_notebooks("2,01", tmp_path)] == ["01-a", "02-b"]
+    assert [p.stem for p in runner.find_notebooks("10-c", tmp_path)] == ["10-c"]
+    assert [p.stem for p in runner.find_notebooks("0[12]-*", tmp_path)] == ["01-a", "02-b"]
+    assert runner.find_notebooks("all", tmp_path) == nbs
+    assert runner.find_notebooks(None, tmp_path) == nbs
+    with pytest.raises(runner.CourseError, match="'7': no notebook.*has: 01-a, 02-b, 10-c"):
+        runner.find_notebooks("7", tmp_path)
+    with pytest.raises(runner.CourseError, match="selected nothing"):
+        runner.find_notebooks(" , ", tmp_path)
 
 
 def test_parameter_values_are_yaml():
-    assert course.parse_value("3") == 3
-    assert course.parse_value("true") is True
-    assert course.parse_value('{"deploy": {"q": "b"}}') == {"deploy": {"q": "b"}}
-    assert course.parse_value("other-ns") == "other-ns"
+    assert runner.parse_value("3") == 3
+    assert runner.parse_value("true") is True
+    assert runner.parse_value('{"deploy": {"q": "b"}}') == {"deploy": {"q": "b"}}
+    assert runner.parse_value("other-ns") == "other-ns"
+    assert runner.parse_parameters([["n", "2"], ["ns", "other-ns"]]) == {"n": 2, "ns": "other-ns"}
+    with pytest.raises(runner.CourseError, match="-p 1bad: not a Python identifier"):
+        runner.parse_parameters([["1bad", "x"]])
+    with pytest.raises(runner.CourseError, match="-p learner: set by the command"):
+        runner.parse_parameters([["learner", "x"]], {"learner": "set by the command"})
 
 
 def test_failure_names_notebook_cell_source_and_traceback(tmp_path):
@@ -52,7 +61,7 @@ def test_failure_names_notebook_cell_source_and_traceback(tmp_path):
     write(course_dir, "03-never.ipynb", "n = 1", "print('never')")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "labhelpers.course", "run", "--course-dir", str(course_dir),
+        [sys.executable, "-m", "labcourse", "run", "--course-dir", str(course_dir),
          "--cluster", "kubeconfig", "--output", str(out), "-p", "n", "2"],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr

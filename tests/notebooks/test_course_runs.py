@@ -20,7 +20,8 @@ import nbformat
 import pytest
 from conftest import NOTEBOOKS, ROOT, reset_namespaces
 
-from labhelpers import course, quiz
+from labcourse import runner
+from labhelpers import quiz
 from labhelpers import results as lab_results
 
 SANITIZE = Path(__file__).with_name("sanitize.cfg")
@@ -75,14 +76,14 @@ def sections_of(paths: list[Path]) -> list[str]:
 
 
 def test_stable_cells_have_current_expected_outputs():
-    absent = golden.stale(course.course_notebooks(NOTEBOOKS), golden.load_expected())
+    absent = golden.stale(runner.course_notebooks(NOTEBOOKS), golden.load_expected())
     assert absent == [], (f"cells tagged nbval-check-output without (current) expected "
                           f"outputs: {absent}; refresh them: see tests/notebooks/golden.py")
 
 
 @pytest.mark.timeout(COURSE_TIMEOUT)
 def test_every_notebook_passes_nbval(course_env, work_dir):
-    notebooks = course.course_notebooks(NOTEBOOKS)
+    notebooks = runner.course_notebooks(NOTEBOOKS)
     copies = golden.with_expected(notebooks, work_dir / "notebooks", golden.load_expected())
     reset_namespaces(course_env["KUBECONFIG"])
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",

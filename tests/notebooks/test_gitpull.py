@@ -19,7 +19,8 @@ import pytest
 from conftest import ROOT, reset_namespaces
 from nbgitpuller.pull import GitPuller
 
-from labhelpers import course, gitpull
+from labcourse import cli
+from labcourse import gitpull
 
 pytestmark = pytest.mark.timeout(600)
 HUB = "https://hub.example.edu"
@@ -28,7 +29,7 @@ LEARNER_NOTE = "My own note: the API server answers on 127.0.0.1."
 
 def test_link_has_nbgitpullers_form(capsys) -> None:
     repo = "https://github.com/example/ecommerce-k8s-lab"
-    assert course.main(["link", "--hub", HUB + "/hub/", "--repo", repo,
+    assert cli.main(["link", "--hub", HUB + "/hub/", "--repo", repo,
                         "--branch", "main"]) == 0
     assert capsys.readouterr().out.strip() == (
         "https://hub.example.edu/hub/user-redirect/git-pull"
@@ -47,7 +48,7 @@ def test_link_has_nbgitpullers_form(capsys) -> None:
     (["--hub", HUB, "--repo", "https://x/r", "--path", "../etc"], "inside the repository"),
 ])
 def test_bad_link_input_is_refused(argv: list[str], message: str, capsys) -> None:
-    assert course.main(["link", *argv]) == 2
+    assert cli.main(["link", *argv]) == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""
     assert "secret" not in captured.err
@@ -87,7 +88,7 @@ def test_pulled_course_runs_and_a_second_pull_keeps_the_learners_edit(
     reset_namespaces(course_env["KUBECONFIG"])
     out = work_dir / "run"
     run = subprocess.run(
-        [sys.executable, "-m", "labhelpers.course", "run", "--course-dir",
+        [sys.executable, "-m", "labcourse", "run", "--course-dir",
          str(pulled / "notebooks"), "--notebooks", "01", "--cluster", "kubeconfig",
          "--output", str(out)], env=course_env, cwd=work_dir, capture_output=True,
         text=True, timeout=540)

@@ -27,7 +27,8 @@ from conftest import NOTEBOOKS, ROOT
 from test_course_runs import COURSE_TIMEOUT, correct_answers, run_logged, sections_of, tail
 
 import labcourse
-from labhelpers import course, workspace
+from labcourse import runner
+from labcourse import workspace
 
 
 def tracked_copy(dest: Path) -> Path:
@@ -183,8 +184,8 @@ def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, w
                            env=env, cwd=work_dir, capture_output=True, text=True, timeout=60)
     assert str(venv) in where.stdout and str(ROOT) not in where.stdout, where.stdout
 
-    notebooks = course.course_notebooks(learner_dir / "notebooks")
-    assert [p.name for p in notebooks] == [p.name for p in course.course_notebooks(NOTEBOOKS)]
+    notebooks = runner.course_notebooks(learner_dir / "notebooks")
+    assert [p.name for p in notebooks] == [p.name for p in runner.course_notebooks(NOTEBOOKS)]
     sections = sections_of(notebooks)
     results, out = work_dir / "results", work_dir / "executed"
     cmd = ["labcourse", "run", "--course-dir", str(learner_dir / "notebooks"),
@@ -200,7 +201,7 @@ def test_installed_wheel_runs_the_whole_course_from_the_learners_folder(wheel, w
         # issue 15: every printed kubectl line, pasted into a shell in the learner's folder,
         # against the cluster the course ran on (before it goes down)
         replays, skipped = pasted_kubectl.replay(
-            course.course_notebooks(out), learner_dir,
+            runner.course_notebooks(out), learner_dir,
             {**env, "KUBECONFIG": str(home / "kubeconfig")}) if rc == 0 else ([], [])
     finally:
         subprocess.run(["labcluster", "down"], env=env, capture_output=True, timeout=120)

@@ -11,14 +11,15 @@ import nbformat
 import pytest
 from conftest import NOTEBOOKS
 
-from labhelpers import course, quiz
+from labcourse import runner
+from labhelpers import quiz
 
 STANDARD_PARAMETERS = {"namespace": "ecommerce-lab", "cluster": "auto", "fast": False,
                        "show_kubectl": True, "quiz_answers": None, "learner": None,
                        "cleanup_at_end": False}
 MINE = ["01-preflight", "02-deploy", "03-discovery-and-config", "04-persistence",
         "05-scaling", "06-observability"]
-PATHS = course.course_notebooks(NOTEBOOKS)
+PATHS = runner.course_notebooks(NOTEBOOKS)
 
 
 def tagged(nb: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookNode]:

@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from labcourse.release import has_solution
 from labhelpers import quiz as q
-from labhelpers.release import has_solution
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 

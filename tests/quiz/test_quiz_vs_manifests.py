@@ -176,7 +176,7 @@ def test_lab_text_questions_are_covered(text: str) -> None:
 def test_answers_template_is_a_valid_blank_answers_file(tmp_path) -> None:
     import yaml
 
-    from labhelpers import batch
+    from labcourse import batch
 
     text = q.answers_template()
     doc = yaml.safe_load(text)

@@ -28,7 +28,7 @@ from labcluster.node.imagebase import (
 
 NAME = "ecommerce-lab/course-runner"
 DISTRIBUTION = "ecommerce-k8s-lab"
-LAUNCHER = ("import sys; sys.argv[0] = 'labcourse'; from labhelpers.course import main; "
+LAUNCHER = ("import sys; sys.argv[0] = 'labcourse'; from labcourse.cli import main; "
             "sys.exit(main())")
 
 

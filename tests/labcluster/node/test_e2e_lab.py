@@ -34,7 +34,7 @@ from kubernetes import client
 from kubernetes.stream import portforward, stream
 
 from labcluster.node import metrics
-from labhelpers.kustomize import build, set_namespace
+from labhelpers.manifests.kustomize import build, set_namespace
 
 NS = "ecommerce-lab"
 ROOT = Path(__file__).resolve().parents[3]

@@ -570,8 +570,8 @@ def test_production_manifests_run_under_restricted(cluster: Cluster) -> None:
     labcluster's catalog (ErrImagePull, nothing to do with security)."""
     from kubernetes import utils
 
-    from labhelpers.compare import render
     from labhelpers.manifests import with_namespace
+    from labhelpers.manifests.compare import render
 
     ns = "prod"
     cluster.core.create_namespace({"metadata": {"name": ns, "labels": {

@@ -9,7 +9,7 @@ A remote cluster must pull from a registry (see docs/real-clusters.md): with
 manifests with) the image is tagged ``<registry>/storefront:<version>`` and pushed there
 instead of loaded, whatever the flavour.
 
-    python -m labhelpers.images [--context CTX] [--kubeconfig PATH] [--builder docker]
+    python -m labcourse.images [--context CTX] [--kubeconfig PATH] [--builder docker]
                                 [--registry HOST[/PATH]] [--dry-run | --check]
 
 Exit status: 0 done (or nothing to do), 1 a tool is missing (the commands to run were
@@ -341,13 +341,13 @@ def check(kubeconfig: str | None, context: str | None, tag: str,
     if not missing:
         print(f"{image} is on every node ({len(nodes)})")
         return 0
-    print(f"{image} is missing on {', '.join(missing)}: run `python -m labhelpers.images` "
+    print(f"{image} is missing on {', '.join(missing)}: run `python -m labcourse.images` "
           "(or push it to a registry, docs/real-clusters.md)")
     return 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labhelpers.images",
+    parser = argparse.ArgumentParser(prog="python -m labcourse.images",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--kubeconfig", help="default: $KUBECONFIG, then ~/.kube/config")
     parser.add_argument("--context", help="default: the kubeconfig's current-context")

@@ -2,9 +2,9 @@
 object's ``Kind/name``.
 
 Why a module of its own: both :mod:`labhelpers.manifests` (files, folders, the lab's
-tiers) and :mod:`labhelpers.kustomize` (which builds a kustomization from such files) need
-these; kept below both, neither has to import the other inside a function to dodge an
-import circle. :mod:`labhelpers.manifests` re-exports every name here.
+tiers) and :mod:`labhelpers.manifests.kustomize` (which builds a kustomization from such
+files) need these; kept below both, neither has to import the other inside a function to
+dodge an import circle. :mod:`labhelpers.manifests` re-exports every name here.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from labhelpers.errors import LabError
-from labhelpers.yamlfiles import find_kustomization, load_file, ref
+from labhelpers.manifests.files import find_kustomization, load_file, ref
 
 Obj = dict[str, Any]
 

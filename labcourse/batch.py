@@ -1,7 +1,7 @@
 """The instructor's batch run: the course's notebooks for every learner of a class, then
 one report (a table, CSV, and an HTML page with a class summary chart).
 
-    python -m labhelpers.batch --learners class.csv [--notebooks GLOB] [--out DIR]
+    python -m labcourse.batch --learners class.csv [--notebooks GLOB] [--out DIR]
         [--cluster auto] [-p key value ...] [--parallel N] [--answers DIR]
 
 Each notebook runs in its own ``papermill`` process (a dead kernel or a hung cell costs
@@ -24,18 +24,13 @@ import argparse
 import base64
 import contextlib
 import csv
-import glob
 import html
 import io
-import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -46,12 +41,13 @@ from typing import Any
 import yaml
 
 import labcourse
+from labcourse import runner
 from labhelpers import quiz as quizzes
 from labhelpers import results
+from labhelpers.cluster import resolve, server_version
 from labhelpers.errors import LabError
 
 NOTEBOOKS_DIR = labcourse.NOTEBOOKS
-DEFAULT_GLOB = "[0-9][0-9]-*.ipynb"
 NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 #: How the report words a recorded challenge (results.challenge_status).
 CHALLENGE_TEXT = {"learner": "solved by the learner",
@@ -59,6 +55,7 @@ CHALLENGE_TEXT = {"learner": "solved by the learner",
                   "unsolved": "not solved"}
 #: Parameters the batch sets per learner; ``-p`` may not override them.
 PER_LEARNER = ("namespace", "learner", "quiz_answers")
+SET_PER_LEARNER = "set per learner by the batch (from --learners / --answers), not on the command line"
 
 
 class BatchError(LabError, ValueError):
@@ -146,59 +143,6 @@ def read_learners(path: str | Path) -> list[Learner]:
     return out
 
 
-def _check_notebook(path: Path) -> None:
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BatchError(f"notebook {path}: not a readable .ipynb ({exc})") from exc
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise BatchError(f"notebook {path}: not a Jupyter notebook (no cells)")
-    meta = nb.get("metadata") or {}
-    if not (meta.get("kernelspec") or {}).get("name"):
-        raise BatchError(f"notebook {path}: no kernelspec in its metadata (papermill needs it)")
-
-
-def find_notebooks(pattern: str | None, base: Path = NOTEBOOKS_DIR) -> list[Path]:
-    """Notebooks by glob, path or name (``02-deploy``), in name order; unknown → error."""
-    available = sorted(p.name for p in base.glob(DEFAULT_GLOB)) if base.is_dir() else []
-    found: list[Path] = []
-    for part in [p.strip() for p in (pattern or DEFAULT_GLOB).split(",") if p.strip()]:
-        candidates = [part] if part.endswith(".ipynb") or glob.has_magic(part) else \
-            [f"{part}.ipynb", part]
-        matched: list[Path] = []
-        for cand in candidates:
-            paths = [Path(p) for p in sorted(glob.glob(cand))]
-            if not Path(cand).is_absolute():
-                paths += [Path(p) for p in sorted(glob.glob(str(base / cand)))]
-            matched = [p for p in paths if p.is_file()]
-            if matched:
-                break
-        if not matched:
-            raise BatchError(f"--notebooks {part!r}: no such notebook; available in {base}: "
-                             f"{', '.join(available) or 'none'}")
-        found += [p.resolve() for p in matched]
-    unique = sorted(dict.fromkeys(found), key=lambda p: p.name)
-    for path in unique:
-        _check_notebook(path)
-    return unique
-
-
-def parse_params(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
-    """``-p key value`` as papermill reads it: the value is YAML (True, 3, 1.5, text)."""
-    params: dict[str, Any] = {}
-    for key, raw in pairs or []:
-        if not re.fullmatch(r"[A-Za-z_]\w*", key):
-            raise BatchError(f"-p {key}: not a Python identifier")
-        if key in PER_LEARNER:
-            raise BatchError(f"-p {key}: set per learner by the batch (from --learners / "
-                             "--answers), not on the command line")
-        try:
-            params[key] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            params[key] = raw
-    return params
-
-
 def read_answers(folder: str | Path | None, learners: Sequence[Learner]) -> dict[str, dict]:
     """Each learner's quiz answers, ``<learner>.yaml|.yml|.json`` = {section: {id: answer}}.
     A choice is its text or the letter that learner sees (``python -m labhelpers.quiz
@@ -254,8 +198,6 @@ def ensure_cluster(cluster: str) -> str:
     home and race; and an unreachable cluster should fail the batch up front, with one
     clear error, not once per learner and notebook.
     """
-    from labhelpers.cluster import resolve, server_version
-
     try:
         target = resolve(None, cluster)
         version = server_version(target.api)
@@ -264,93 +206,6 @@ def ensure_cluster(cluster: str) -> str:
         raise BatchError(f"--cluster {cluster}: cannot reach it: {type(exc).__name__}: "
                          f"{first}") from exc
     return f"{target.kind} cluster, context {target.context or '-'}, Kubernetes {version}"
-
-
-def notebook_error(path: Path) -> tuple[int | None, str]:
-    """The first error output of an executed notebook: (cell index, 'Ename: value')."""
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None, ""
-    for index, cell in enumerate(nb.get("cells", [])):
-        for output in cell.get("outputs", []) or []:
-            if output.get("output_type") == "error":
-                return index, f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"[:500]
-    return None, ""
-
-
-def _stderr_error(stderr: str) -> str:
-    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if re.match(r"^\w*(Error|Exception)\b", ln.strip()):
-            return ln.strip()[:500]
-    return (lines[-1] if lines else "papermill failed without a message")[:500]
-
-
-#: papermill processes running now, so an interrupted batch can stop their kernels.
-_RUNNING: set[subprocess.Popen[bytes]] = set()
-_RUNNING_LOCK = threading.Lock()
-
-
-def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
-    """Kill a papermill run and everything under it.
-
-    By process tree, not group: jupyter_client starts the kernel in a session of its own,
-    and what a cell started (a port-forward, a load generator) lives in the kernel's.
-    psutil's Process objects refuse to act on a reused pid.
-    """
-    import psutil
-
-    try:
-        tree = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.Error:
-        tree = []
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    for child in tree:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-
-
-def stop_running() -> None:
-    """Kill the runs still going (papermill, its kernel, what the kernel started)."""
-    with _RUNNING_LOCK:
-        procs = list(_RUNNING)
-    for proc in procs:
-        _kill_tree(proc)
-
-
-def run_notebook(notebook: Path, output: Path, params: dict[str, Any], env: dict[str, str],
-                 timeout: float, kernel: str | None = None) -> tuple[bool, int | None, str]:
-    """One papermill run in its own process; (ok, failing cell, error).
-
-    Its output goes to ``<output>.log`` rather than a pipe: a process a cell left running
-    would inherit a pipe and keep the batch waiting for its end.
-    """
-    cmd = [sys.executable, "-m", "papermill", str(notebook), str(output),
-           "-y", yaml.safe_dump(params), "--cwd", str(notebook.parent), "--log-level", "WARNING"]
-    if kernel:
-        cmd += ["-k", kernel]
-    log = output.with_suffix(".log")
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        with _RUNNING_LOCK:
-            _RUNNING.add(proc)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_tree(proc)
-            proc.wait()
-            return False, None, f"timed out after {timeout:.0f} s"
-        finally:
-            with _RUNNING_LOCK:
-                _RUNNING.discard(proc)
-    cell, error = notebook_error(output) if output.exists() else (None, "")
-    if proc.returncode == 0 and not error:
-        return True, None, ""
-    return False, cell, error or _stderr_error(log.read_text(errors="replace"))
 
 
 def _run_learner(who: Learner, notebooks: list[Path], stage: Path, base: dict[str, Any],
@@ -364,13 +219,14 @@ def _run_learner(who: Learner, notebooks: list[Path], stage: Path, base: dict[st
         params["quiz_answers"] = answers
     for nb in notebooks:  # in order: later notebooks build on earlier ones
         out = folder / nb.name
-        started = time.monotonic()
-        ok, cell, error = run_notebook(nb, out, params, env, timeout, kernel)
-        runs.append(Run(who.learner, who.namespace, nb.stem, ok,
-                        round(time.monotonic() - started, 1), cell, error,
+        done = runner.run_notebook(nb, out, params, env, timeout=timeout, kernel=kernel)
+        error = done.failure.message if done.failure else ""
+        runs.append(Run(who.learner, who.namespace, nb.stem, done.ok, round(done.seconds, 1),
+                        done.failure.cell if done.failure else None, error,
                         str(out.relative_to(stage))))
         first = error.splitlines()[0] if error else ""
-        print(f"  {who.learner} {nb.stem}: {'ok' if ok else 'FAILED ' + first}", flush=True)
+        print(f"  {who.learner} {nb.stem}: {'ok' if done.ok else 'FAILED ' + first}",
+              flush=True)
     return runs
 
 
@@ -579,8 +435,12 @@ def run_batch(learners_csv: str | Path, notebooks: str | None = None,
               notebooks_dir: Path = NOTEBOOKS_DIR, check_cluster: bool = True) -> Report:
     """Validate everything, run every learner's notebooks, write the report; see module doc."""
     class_list = read_learners(learners_csv)
-    books = find_notebooks(notebooks, notebooks_dir)
-    base = {"cluster": cluster, "fast": True, **parse_params(params)}
+    try:
+        books = runner.find_notebooks(notebooks, notebooks_dir)
+        base = {"cluster": cluster, "fast": True,
+                **runner.parse_parameters(params, {k: SET_PER_LEARNER for k in PER_LEARNER})}
+    except runner.CourseError as exc:
+        raise BatchError(str(exc)) from None
     answer_docs = read_answers(answers, class_list)
     if parallel < 1:
         raise BatchError(f"--parallel {parallel}: must be at least 1")
@@ -617,7 +477,7 @@ def run_batch(learners_csv: str | Path, notebooks: str | None = None,
             shutil.rmtree(out)
         os.replace(stage, out)
     except BaseException:
-        stop_running()  # Ctrl-C: the runs' own sessions do not get the terminal's signal
+        runner.stop_running()  # Ctrl-C: the runs' own sessions do not get the terminal's signal
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return Report(out=out, table=table, runs=run_df, questions=questions,
@@ -625,11 +485,11 @@ def run_batch(learners_csv: str | Path, notebooks: str | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m labhelpers.batch", description=__doc__.split(
+    ap = argparse.ArgumentParser(prog="python -m labcourse.batch", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--learners", required=True, help="CSV with header learner,namespace")
     ap.add_argument("--notebooks", default=None,
-                    help=f"glob, path or name(s), comma-separated (default notebooks/{DEFAULT_GLOB})")
+                    help="number(s), name(s), glob or path, comma-separated (default: all of notebooks/)")
     ap.add_argument("--out", default="batch-report", help="report folder (must be new or empty)")
     ap.add_argument("--cluster", default="auto", help="auto | labcluster | kubeconfig | in-cluster")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),

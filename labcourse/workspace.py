@@ -8,7 +8,7 @@ FOLDER and records what it copied (a hash per file in ``.labcourse.json``). Run 
 keeps every file the learner changed, saying which.
 
 The notebooks it writes are the learner's copies (solutions stripped, as
-``labhelpers.release`` writes them for a classroom): a learner who installed the course
+``labcourse.release`` writes them for a classroom): a learner who installed the course
 gets a break & fix challenge whose ✏️ cells hold no answer. An instructor asks for the
 source with ``--solutions``.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 import nbformat
 
 import labcourse
+from labcourse.release import has_solution, learner_copy
 from labhelpers.errors import LabError
-from labhelpers.release import has_solution, learner_copy
 
 STATE_FILE = ".labcourse.json"
 

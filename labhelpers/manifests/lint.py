@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import yaml
 from kubernetes.utils import parse_quantity as k8s_quantity
 
-from labhelpers.kustomize import POD_SPEC_PATHS
 from labhelpers.manifests import load, ref
+from labhelpers.manifests.kustomize import POD_SPEC_PATHS
 
 Obj = dict[str, Any]
 
@@ -694,10 +694,10 @@ def _fmt(labels: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m labhelpers.lint PATH...``: print findings; exit 1 when any is an error."""
+    """``python -m labhelpers.manifests.lint PATH...``: print findings; exit 1 when any is an error."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m labhelpers.lint", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m labhelpers.manifests.lint", description=__doc__)
     parser.add_argument("paths", nargs="+", help="manifest files or folders (kustomizations)")
     args = parser.parse_args(argv)
     errors = 0

@@ -26,9 +26,14 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from kubernetes import client
 
-from labhelpers.kustomize import POD_SPEC_PATHS
-from labhelpers.manifests import MANIFESTS_DIR, load, ref
+from labhelpers.apply import ApplyError, request, status_message
+from labhelpers.commands import kubectl
+from labhelpers.manifests import MANIFESTS_DIR, load, ref, with_namespace
+from labhelpers.manifests.kustomize import POD_SPEC_PATHS
+from labhelpers.manifests.lint import lint_path
+from labhelpers.ownership import LABELS
 from labhelpers.styling import GREEN, RED, LabFrame, lab_frame
 
 Obj = dict[str, Any]
@@ -665,7 +670,7 @@ def production_checks(result: Comparison, findings: pd.DataFrame | None = None,
          f"no committed Secret value found in {result.base_path} to look for"),
     ]
     if findings is not None:
-        rows.append((f"labhelpers.lint: {result.other_name} is clean", findings.empty,
+        rows.append((f"labhelpers.manifests.lint: {result.other_name} is clean", findings.empty,
                      f"{len(findings)} finding(s)", "see the findings table above"))
     if dry is not None:
         bad = dry[~dry["result"].isin(["accepted", "valid"])]
@@ -692,14 +697,12 @@ def _differing_paths(a: Obj, b: Obj) -> list[str]:
 
 
 def lint_table(variant: str | Path = "production") -> LabFrame:
-    """``labhelpers.lint`` findings of a variant (its ``lint.yaml`` honoured) as a table."""
-    from labhelpers.lint import lint_path
-
+    """``labhelpers.manifests.lint`` findings of a variant (its ``lint.yaml`` honoured) as a table."""
     path = MANIFESTS_DIR / variant if str(variant) in VARIANTS else Path(variant)
     rows = [{"severity": f.severity, "rule": f.rule, "object": f.object,
              "message": f.message, "fix": f.fix} for f in lint_path(path)]
     df = LabFrame(rows, columns=["severity", "rule", "object", "message", "fix"])
-    df.attrs["kubectl"] = f"python -m labhelpers.lint manifests/{Path(str(variant)).name}"
+    df.attrs["kubectl"] = f"python -m labhelpers.manifests.lint manifests/{Path(str(variant)).name}"
     return df
 
 
@@ -718,8 +721,6 @@ def _scratch_namespace(lab: Any, name: str, labels: dict[str, str],
                        timeout: float = 60) -> bool:
     """Create ``name`` (True) or use it as it is (False). One still Terminating from an
     earlier run is waited for first: a terminating namespace refuses even dry-run creates."""
-    from kubernetes import client
-
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -750,8 +751,6 @@ def dry_run_lines(variant: str, scratch: str, own_namespace: str | None,
     its own (the objects' namespace and -n differ), so the rendered objects are moved to the
     scratch namespace on the way, as the helper moves them; the create/delete lines are there
     only when the helper made the scratch namespace itself."""
-    from labhelpers.commands import kubectl
-
     folder = f"manifests/{variant}"
     if own_namespace:
         move = shlex.quote(f"s/namespace: {own_namespace}$/namespace: {scratch}/")
@@ -775,11 +774,6 @@ def server_dry_run(lab: Any, variant: str | Path = "production",
     schema instead, and the row says so. The scratch namespace (which a dry run cannot
     create) is made and deleted here unless it already existed.
     """
-    from kubernetes import client
-
-    from labhelpers.apply import ApplyError, request, status_message
-    from labhelpers.manifests import with_namespace
-    from labhelpers.ownership import LABELS
 
     # a fresh name each call: re-running the cell never meets the last one still terminating
     scratch = namespace or f"dryrun-{Path(str(variant)).name}-{secrets.token_hex(3)}"

@@ -1,7 +1,7 @@
 """The lab text's step 8: port-forward the frontend, open the shop, add to cart, check out.
 
 ``shop = lab.open_shop()`` waits for a Ready frontend pod, starts a port-forward to
-``service/ecommerce-frontend`` on 127.0.0.1 (:mod:`labhelpers.portforward`) and shows a
+``service/ecommerce-frontend`` on 127.0.0.1 (:mod:`labhelpers.shop.portforward`) and shows a
 link the learner's browser can open:
 
 - the kernel was started by a Jupyter server that has jupyter-server-proxy (Binder,
@@ -16,6 +16,11 @@ such a prefix. ``shop.visit()`` then does, through the same forwarded port with 
 what the learner does in the browser (load the page, add a product, check out), and
 ``shop.order_in_database(id)`` shows the order where the backend wrote it: psql in the
 database pod (``kubectl exec``).
+
+A subpackage because the port-forward under it (``portforward.py``: ``kubectl
+port-forward`` in the kernel, over the client's websocket) is plumbing a learner reading
+``Lab`` need not read; a load test's port-forward mode (``labhelpers.loadtest``) uses it
+too. Importing this package loads httpx, so ``lab.py`` imports it on first use.
 """
 
 from __future__ import annotations
@@ -30,22 +35,20 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from labhelpers import commands
-from labhelpers.portforward import LOOPBACK, Forward
+from labhelpers.protocol import LabLike
+from labhelpers.shop.portforward import LOOPBACK, Forward
 from labhelpers.styling import LabFrame
-
-if TYPE_CHECKING:
-    from labhelpers.lab import Lab
 
 FRONTEND = "ecommerce-frontend"
 #: The local port the printed ``kubectl port-forward`` line uses (the helper's own forward
 #: takes a free port, so the learner can run that line beside it).
 KUBECTL_LOCAL_PORT = 8080
-CUSTOMER = {"name": "Lab Learner", "email": "learner@example.com"}
+CUSTOMER = {"name": "LabLike Learner", "email": "learner@example.com"}
 #: What the browser loads with the page (index.html's stylesheet and modules).
 PAGE_ASSETS = ("style.css", "app.js", "api.js")
 
@@ -135,7 +138,7 @@ class Shop:
     """The storefront through a port-forward: ``url`` (this machine), ``link`` (the
     learner's browser), :meth:`visit`, :meth:`order_in_database`, :meth:`stop`."""
 
-    lab: Lab
+    lab: LabLike
     forward: Forward
     link: str
     server: JupyterServer | None
@@ -284,7 +287,7 @@ def kubectl_lines(namespace: str, selector: str, timeout: float) -> list[str]:
             + f"   # then open http://localhost:{KUBECTL_LOCAL_PORT}/ (Ctrl+C stops it)"]
 
 
-def open_shop(lab: Lab, local_port: int = 0, timeout: float = 60,
+def open_shop(lab: LabLike, local_port: int = 0, timeout: float = 60,
               server: JupyterServer | None | str = "auto") -> Shop:
     """Wait for a Ready frontend pod, forward 127.0.0.1:``local_port`` (0: a free port) to
     ``service/ecommerce-frontend:80``, and return the :class:`Shop` (its link shows in

@@ -16,7 +16,7 @@ database, a course directory layout and JupyterHub services a plain course does 
 (docs/classroom.md says what of nbgrader fits and what does not); the markers are the same,
 so the same source also works with nbgrader itself.
 
-    python -m labhelpers.release --out release/ [notebooks/08-break-and-fix.ipynb ...]
+    python -m labcourse.release --out release/ [notebooks/08-break-and-fix.ipynb ...]
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def release(notebooks: list[Path], out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m labhelpers.release",
+    ap = argparse.ArgumentParser(prog="python -m labcourse.release",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", type=Path,
                     help="default: every notebooks/NN-*.ipynb of this course")

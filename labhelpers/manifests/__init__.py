@@ -1,8 +1,18 @@
-"""Load Kubernetes YAML from files and folders into plain dicts.
+"""Manifest tooling: load Kubernetes YAML from files and folders into plain dicts, and what
+is built on that — the kustomize subset, apply order, the linter, lab-vs-production diffs.
 
-Everything that reads manifests (kustomize subset, linter, deploy helpers, tests) goes
-through here, so "what is in this folder" has one answer: a folder with a
-kustomization is *built*; a plain folder is every ``*.yaml`` file in name order.
+    files.py      one YAML file's objects, a folder's kustomization file, ``Kind/name``
+    kustomize.py  the kustomize subset the manifests use (build a folder)
+    ordering.py   apply order (Namespace → ConfigMap/Secret → PVC → Service → workloads)
+    lint.py       the manifests linter (``python -m labhelpers.manifests.lint PATH``)
+    compare.py    lab vs production/staging, change by change (notebook 9)
+
+This module is the entry: everything that reads manifests (the deploy helpers, the
+linter, the tests) goes through :func:`load`, so "what is in this folder" has one answer:
+a folder with a kustomization is *built*; a plain folder is every ``*.yaml`` file in name
+order. It also holds the lab's tiers and the namespace/registry overrides, and re-exports
+``files``' names. Below the rest of labhelpers: it imports only errors, coursefiles and
+(compare) the small helpers apply, commands, ownership and styling — never ``lab``.
 """
 
 from __future__ import annotations
@@ -15,16 +25,16 @@ from typing import Any
 
 import yaml
 
-import labcourse
-from labhelpers.kustomize import build, set_images, set_namespace
-from labhelpers.yamlfiles import (  # re-exported: callers read files through this module
+from labhelpers import coursefiles
+from labhelpers.manifests.files import (  # re-exported: callers read files through this module
     KUSTOMIZATION_NAMES as KUSTOMIZATION_NAMES,
 )
-from labhelpers.yamlfiles import ManifestError, find_kustomization, load_file
-from labhelpers.yamlfiles import ref as ref
+from labhelpers.manifests.files import ManifestError, find_kustomization, load_file
+from labhelpers.manifests.files import ref as ref
+from labhelpers.manifests.kustomize import build, set_images, set_namespace
 
 #: The course's manifests (``labcourse`` package data: a checkout's folder or the wheel's).
-MANIFESTS_DIR = labcourse.MANIFESTS
+MANIFESTS_DIR = coursefiles.MANIFESTS
 
 #: The storefront's image without its tag: what a registry goes in front of.
 STOREFRONT_IMAGE = "storefront"

@@ -1,4 +1,4 @@
-"""Run the course headlessly: ``python -m labhelpers.course run``.
+"""Run the course headlessly: ``python -m labcourse run``.
 
 Executes the notebooks in order with papermill — the same files a learner opens — so "the
 course works" means every cell of every notebook ran on a real (or the embedded) cluster.
@@ -17,71 +17,30 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import signal
+import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import labcourse
-from labhelpers.errors import LabError
+from labcourse import gitpull
+from labcourse.runner import (
+    CourseError,
+    NotebookRun,
+    course_notebooks,
+    find_notebooks,
+    parse_parameters,
+    run_notebook,
+)
+from labcourse.workspace import WorkspaceError, copy_course
 
 #: The course in a checkout: the notebooks' folder beside the package.
 COURSE_DIR = labcourse.NOTEBOOKS
-NOTEBOOK_RE = re.compile(r"^\d\d-.+\.ipynb$")
 CLUSTER_CHOICES = ("labcluster", "auto", "kubeconfig", "in-cluster")
 CELL_TIMEOUT = 600  # seconds; a cell that waits longer than this is stuck, not slow
 TARGET_SECONDS = 300  # the course's budget on 2 cores (issue 7)
 KERNEL_LOG = "kernels.log"  # what the kernels print (beside the executed notebooks)
-ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-class CourseError(LabError):
-    """A run we refuse to start (bad selection, no cluster); the message says why."""
-
-
-@dataclass
-class NotebookRun:
-    name: str
-    output: Path
-    seconds: float
-    ok: bool
-    failure: str = ""
-
-
-def course_notebooks(folder: Path = COURSE_DIR) -> list[Path]:
-    """The course's notebooks in order (``NN-title.ipynb``)."""
-    return sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_RE.match(p.name))
-
-
-def select(notebooks: list[Path], spec: str) -> list[Path]:
-    """``all`` or a comma list of numbers/names (``01,02`` / ``1,2`` / ``02-deploy``)."""
-    if spec.strip().lower() == "all":
-        return notebooks
-    chosen = []
-    for item in (s.strip() for s in spec.split(",") if s.strip()):
-        key = item.removesuffix(".ipynb")
-        key = f"{int(key):02d}" if key.isdigit() else key
-        found = [p for p in notebooks if p.stem == key or p.stem.split("-", 1)[0] == key]
-        if not found:
-            names = ", ".join(p.stem for p in notebooks) or "none"
-            raise CourseError(f"no notebook {item!r}; the course has: {names}")
-        chosen += [p for p in found if p not in chosen]
-    if not chosen:
-        raise CourseError("--notebooks selected nothing")
-    return sorted(chosen)
-
-
-def parse_value(text: str) -> Any:
-    """A ``-p`` value as YAML (``3`` → int, ``true`` → bool, ``{a: 1}`` → dict), else text."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
 
 
 def default_output(root: Path | None = None) -> Path:
@@ -90,7 +49,7 @@ def default_output(root: Path | None = None) -> Path:
     runs.mkdir(parents=True, exist_ok=True)
     ignore = runs / ".gitignore"
     if not ignore.exists():
-        ignore.write_text("# executed notebooks of `python -m labhelpers.course run`\n*\n")
+        ignore.write_text("# executed notebooks of `python -m labcourse run`\n*\n")
     return runs / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
@@ -123,69 +82,15 @@ def _home_we_would_start(cluster: str, home: str | None) -> Path | None:
     return None if st.running else st.home
 
 
-def describe_failure(exc: BaseException) -> str:
-    """Notebook cell, its source and the traceback, from papermill's execution error."""
-    from papermill.exceptions import PapermillExecutionError
-
-    if isinstance(exc, PapermillExecutionError):
-        tb = ANSI_RE.sub("", "\n".join(exc.traceback or []))
-        source = "\n".join("    " + line for line in (exc.source or "").splitlines())
-        return (f"cell {exc.cell_index} (execution count {exc.exec_count}) raised "
-                f"{exc.ename}: {exc.evalue}\n--- cell source:\n{source}\n--- traceback:\n{tb}")
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _kernel_manager(log: Path) -> type:
-    """A kernel manager whose kernels talk over unix sockets, not loopback TCP, and log
-    into ``log`` instead of the terminal.
-
-    Why: a TCP kernel (the default) is reachable by every local user who gets its key, and
-    ipykernel says so with a warning on every start; and jupyter_client interrupts each
-    kernel before shutting it down, which it may log as an ERROR. Neither is the learner's
-    business in the run's report; the log is kept beside the executed notebooks."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class QuietIPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: Any) -> None:
-            kwargs.setdefault("transport", "ipc")
-            super().__init__(**kwargs)
-
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-                kw.setdefault("stdout", out)
-                kw.setdefault("stderr", out)
-                await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    return QuietIPCKernelManager
-
-
-def run_notebook(path: Path, output: Path, parameters: dict[str, Any],
-                 cell_timeout: int = CELL_TIMEOUT) -> NotebookRun:
-    import papermill as pm
-
-    start = time.monotonic()
-    try:
-        pm.execute_notebook(str(path), str(output), parameters=parameters,
-                            cwd=str(path.parent), progress_bar=False, log_output=False,
-                            execution_timeout=cell_timeout,
-                            kernel_manager_class=_kernel_manager(
-                                output.parent / KERNEL_LOG))
-    except Exception as exc:  # every failure is reported the same way, with its cell
-        return NotebookRun(path.stem, output, time.monotonic() - start, False,
-                           describe_failure(exc))
-    return NotebookRun(path.stem, output, time.monotonic() - start, True)
-
-
 def run_course(notebooks: list[Path], output: Path, parameters: dict[str, Any],
                env: dict[str, str], out: Any = sys.stdout) -> list[NotebookRun]:
     """Run in order; stop at the first failure (the next notebook starts from its state)."""
-    os.environ.update(env)  # the kernels inherit it
     output.mkdir(parents=True, exist_ok=True)
     runs = []
     for path in notebooks:
         print(f"▶ {path.stem} …", file=out, flush=True)
-        result = run_notebook(path, output / path.name, parameters)
+        result = run_notebook(path, output / path.name, parameters, {**os.environ, **env},
+                              log=output / KERNEL_LOG, cell_timeout=CELL_TIMEOUT)
         runs.append(result)
         mark = "✅" if result.ok else "❌"
         print(f"  {mark} {path.stem}  {result.seconds:6.1f} s", file=out, flush=True)
@@ -211,14 +116,15 @@ def summary(runs: list[NotebookRun], notebooks: list[Path], output: Path,
         lines.append(f"{'total':<28} {total:7.1f} s  (stopped at the first failure)")
     failed = next((r for r in runs if not r.ok), None)
     if failed is not None:
-        lines += ["", f"FAILED: notebook {failed.name} — {failed.failure}",
+        why = failed.failure.details if failed.failure else "failed"
+        lines += ["", f"FAILED: notebook {failed.name} — {why}",
                   f"(what the kernels printed: {output / KERNEL_LOG})"]
     lines += ["",
               f"{'all ' + str(len(runs)) + ' notebooks passed' if ok else 'the course FAILED'}",
               f"executed notebooks (with every output): {output}/",
               f"results (checks, quiz scores): {results_dir}/",
               "open the course in JupyterLab instead: ./scripts/lab --jupyter "
-              "(or python -m labhelpers.course run --jupyter)"]
+              "(or python -m labcourse run --jupyter)"]
     return "\n".join(lines), ok
 
 
@@ -238,8 +144,6 @@ def start_jupyter(env: dict[str, str], port: int, extra: list[str],
                   started_home: Path | None, root: Path | None = None) -> int:
     """Run JupyterLab until it exits; if it failed and this command started labcluster
     (`started_home`), stop that cluster again so no server is left behind."""
-    import subprocess
-
     print(f"starting JupyterLab on http://127.0.0.1:{port}/ (open the URL with the token it "
           "prints); the notebooks reach the cluster through KUBECONFIG="
           f"{env.get('KUBECONFIG', os.environ.get('KUBECONFIG', '(unset)'))}", flush=True)
@@ -317,8 +221,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def init(args: argparse.Namespace) -> int:
     """``labcourse init FOLDER [--jupyter]``: the course into the learner's folder."""
-    from labhelpers.workspace import WorkspaceError, copy_course
-
     try:
         report = copy_course(args.folder, solutions=args.solutions)
     except (WorkspaceError, OSError) as exc:
@@ -341,15 +243,13 @@ def init(args: argparse.Namespace) -> int:
 
 
 def link(args: argparse.Namespace) -> int:
-    """``labcourse link --hub URL``: the nbgitpuller link for a class (labhelpers/gitpull.py)."""
-    from labhelpers import gitpull
-
+    """``labcourse link --hub URL``: the nbgitpuller link for a class (labcourse/gitpull.py)."""
     repo = args.repo or gitpull.origin_of(COURSE_DIR.parent)
     if not repo:
         print("labcourse: --repo is needed (no git checkout with an origin remote here)",
               file=sys.stderr)
         return 2
-    path = args.path or f"notebooks/{course_notebooks()[0].name}"
+    path = args.path or f"notebooks/{course_notebooks(COURSE_DIR)[0].name}"
     try:
         print(gitpull.link(args.hub, repo, args.branch, path, args.targetpath, args.app))
     except gitpull.LinkError as exc:
@@ -370,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "link":
         return link(args)
     try:
-        notebooks = select(course_notebooks(args.course_dir), args.notebooks)
+        notebooks = find_notebooks(args.notebooks, args.course_dir)
+        chosen = parse_parameters(args.parameter)
         started_home = _home_we_would_start(args.cluster, args.labcluster_home)
         env, injected, which = cluster_env(args.cluster, args.labcluster_home)
     except (CourseError, RuntimeError, ValueError) as exc:
@@ -383,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = args.results or os.environ.get("LAB_RESULTS_DIR") or str(output / "results")
     env = {**env, "LAB_HEADLESS": "1", "LAB_RESULTS_DIR": results_dir}
     parameters: dict[str, Any] = {"fast": True, **injected}
-    parameters.update({name: parse_value(value) for name, value in args.parameter})
+    parameters.update(chosen)
     shown = ", ".join(f"{k}={v!r}" for k, v in parameters.items())
     print(f"course: {len(notebooks)} notebooks, {which}\nparameters: {shown}\n", flush=True)
     runs = run_course(notebooks, output, parameters, env)

@@ -1,4 +1,4 @@
-"""The whole lab in one command: ``python -m labhelpers.quickstart``.
+"""The whole lab in one command: ``python -m labcourse.quickstart``.
 
 Connects (labcluster unless told otherwise), deploys every tier with progress, prints the
 pods, Services and the success criteria, and says how to open the storefront. Exit code:
@@ -34,7 +34,7 @@ def storefront_hint(lab: labhelpers.Lab) -> str:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m labhelpers.quickstart", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m labcourse.quickstart", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cluster", choices=CLUSTERS, default="labcluster")
     p.add_argument("--namespace", default=DEFAULT_NAMESPACE)

@@ -1,0 +1,281 @@
+"""The one notebook runner behind ``labcourse run`` (the course, in order) and
+``python -m labcourse.batch`` (the course per learner): which notebooks, their ``-p``
+parameters, one run, and what a failed run says.
+
+Each notebook runs with papermill in a process of its own (``_worker.py``), started in a
+session of its own: a dead kernel or a hung cell costs that run, not the command, and a
+stopped run takes everything it started with it (papermill, its kernel, what a cell
+started — a port-forward, a load generator). Kernels talk over unix sockets, not loopback
+TCP (a TCP kernel is reachable by every local user who gets its key, and ipykernel warns
+so on every start), and what papermill and the kernel print goes to a log file, not the
+terminal. A failure is read back from the executed notebook: the cell, its source, the
+error and its traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from labhelpers.errors import LabError
+
+#: A course notebook's file name: ``NN-title.ipynb``.
+NOTEBOOK_RE = re.compile(r"^\d\d-.+\.ipynb$")
+#: The process that runs one notebook (a script, so it imports neither package).
+WORKER = Path(__file__).with_name("_worker.py")
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: How long a stopped run may take to shut its kernel down before it is killed.
+STOP_GRACE = 5.0
+
+
+class CourseError(LabError):
+    """A run we refuse to start (bad selection, bad parameter, no cluster); the message
+    says why."""
+
+
+@dataclass
+class Failure:
+    """Why a run failed: the failing cell of the executed notebook (its index there, its
+    execution count and source) and the error, or only a message (a timeout, a dead
+    kernel, a notebook papermill could not write)."""
+
+    message: str
+    cell: int | None = None
+    exec_count: int | None = None
+    source: str = ""
+    traceback: str = ""
+
+    @property
+    def details(self) -> str:
+        """The cell, its source and the traceback: what the course's report prints."""
+        if self.cell is None:
+            return self.message
+        source = "\n".join("    " + line for line in self.source.splitlines())
+        return (f"cell {self.cell} (execution count {self.exec_count}) raised {self.message}"
+                f"\n--- cell source:\n{source}\n--- traceback:\n{self.traceback}")
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    output: Path
+    seconds: float
+    ok: bool
+    failure: Failure | None = None
+
+
+# ---------------------------------------------------------------- which notebooks
+
+def course_notebooks(folder: Path) -> list[Path]:
+    """The course's notebooks in order (``NN-title.ipynb``)."""
+    return sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_RE.match(p.name))
+
+
+def check_notebook(path: Path) -> None:
+    """Refuse what papermill would fail on later: not JSON, no cells, no kernelspec."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CourseError(f"notebook {path}: not a readable .ipynb ({exc})") from exc
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise CourseError(f"notebook {path}: not a Jupyter notebook (no cells)")
+    meta = nb.get("metadata") or {}
+    if not (meta.get("kernelspec") or {}).get("name"):
+        raise CourseError(f"notebook {path}: no kernelspec in its metadata (papermill needs it)")
+
+
+def _matches(item: str, folder: Path) -> list[Path]:
+    key = item.removesuffix(".ipynb")
+    if key.isdigit():  # 1 or 01: the course's notebook of that number
+        return [p for p in course_notebooks(folder) if p.name.startswith(f"{int(key):02d}-")]
+    candidates = [item] if item.endswith(".ipynb") or glob.has_magic(item) else \
+        [f"{item}.ipynb", item]
+    for cand in candidates:  # inside the folder first, then a path or glob as given
+        inside = [] if Path(cand).is_absolute() else sorted(glob.glob(str(folder / cand)))
+        for paths in (inside, sorted(glob.glob(cand))):
+            found = [Path(p) for p in paths if Path(p).is_file()]
+            if found:
+                return found
+    return []
+
+
+def find_notebooks(spec: str | None, folder: Path) -> list[Path]:
+    """``all`` (or nothing: every ``NN-*.ipynb`` of the folder) or a comma list whose items
+    are numbers (``1``, ``01``), names (``02-deploy``, ``02-deploy.ipynb``), globs or paths
+    (inside the folder, else as given). In name order, each checked; unknown → error naming
+    the course's notebooks."""
+    items = ["all"] if spec is None else [s.strip() for s in spec.split(",") if s.strip()]
+    found: list[Path] = []
+    for item in items:
+        if item.lower() == "all":  # the folder's own, never a glob in the working directory
+            found += [p.resolve() for p in course_notebooks(folder)]
+            continue
+        matched = _matches(item, folder)
+        if not matched:
+            names = ", ".join(p.stem for p in course_notebooks(folder)) if folder.is_dir() \
+                else ""
+            raise CourseError(f"--notebooks {item!r}: no notebook of that number, name or "
+                              f"path; the course in {folder} has: {names or 'none'}")
+        found += [p.resolve() for p in matched]
+    if not found:
+        raise CourseError("--notebooks selected nothing")
+    chosen = sorted(dict.fromkeys(found), key=lambda p: p.name)
+    for path in chosen:
+        check_notebook(path)
+    return chosen
+
+
+# ---------------------------------------------------------------- parameters
+
+def parse_value(text: str) -> Any:
+    """A ``-p`` value as YAML, as papermill reads it (``3`` → int, ``true`` → bool,
+    ``{a: 1}`` → dict), else the text itself."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_parameters(pairs: Sequence[Sequence[str]] | None,
+                     reserved: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs: NAME must be a Python identifier (papermill assigns it in
+    a cell) and not one the command sets itself (``reserved``: name → why)."""
+    params: dict[str, Any] = {}
+    for name, raw in pairs or []:
+        if not re.fullmatch(r"[A-Za-z_]\w*", name):
+            raise CourseError(f"-p {name}: not a Python identifier")
+        if reserved and name in reserved:
+            raise CourseError(f"-p {name}: {reserved[name]}")
+        params[name] = parse_value(raw)
+    return params
+
+
+# ---------------------------------------------------------------- one run
+
+def read_failure(executed: Path) -> Failure | None:
+    """The first error output of an executed notebook, with its cell (index in that file,
+    papermill's marker cells included, so ``cells[index]`` is the failing cell)."""
+    try:
+        nb = json.loads(executed.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for index, cell in enumerate(nb.get("cells", [])):
+        for output in cell.get("outputs", []) or []:
+            if output.get("output_type") == "error":
+                source = cell.get("source", "")
+                return Failure(
+                    f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"[:500],
+                    index, cell.get("execution_count"),
+                    source if isinstance(source, str) else "".join(source),
+                    ANSI_RE.sub("", "\n".join(output.get("traceback") or [])))
+    return None
+
+
+def _last_error_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if re.match(r"^\w*(Error|Exception)\b", line):
+            return ANSI_RE.sub("", line)[:500]
+    return ANSI_RE.sub("", lines[-1] if lines else "papermill failed without a message")[:500]
+
+
+#: Runs going on now, so an interrupted command can stop them and what they started.
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _stop(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
+    """Stop a run and everything under it: TERM first (papermill shuts its kernel down),
+    then kill what is left of the tree as it was before the TERM.
+
+    By process tree, not group: jupyter_client starts the kernel in a session of its own,
+    and what a cell started lives in the kernel's. psutil's Process objects refuse to act
+    on a reused pid.
+    """
+    try:
+        tree = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        tree = []
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    for child in tree:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+def stop_running() -> None:
+    """Stop the runs still going (papermill, its kernel, what the kernel started)."""
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING)
+    for proc in procs:
+        _stop(proc)
+
+
+def run_notebook(path: Path, output: Path, parameters: dict[str, Any],
+                 env: Mapping[str, str] | None = None, *, log: Path | None = None,
+                 cell_timeout: float | None = None, timeout: float | None = None,
+                 kernel: str | None = None) -> NotebookRun:
+    """Run one notebook into ``output``, cwd its folder.
+
+    ``cell_timeout`` bounds each cell (papermill's), ``timeout`` the whole run; ``log``
+    (default ``<output>.log``, appended to) gets what papermill and the kernel print —
+    a file, not a pipe, which a process a cell left running would hold open. Ctrl-C or
+    SIGTERM while it runs stops the run and everything it started, then re-raises.
+    """
+    log = log or output.with_suffix(".log")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-P", str(WORKER), str(path), str(output),
+           "--parameters", yaml.safe_dump(parameters), "--cwd", str(path.parent)]
+    if cell_timeout:
+        cmd += ["--cell-timeout", str(cell_timeout)]
+    if kernel:
+        cmd += ["--kernel", kernel]
+    start = time.monotonic()
+    with open(log, "ab") as fh:
+        logged = fh.tell()
+        proc = subprocess.Popen(cmd, env=dict(env) if env is not None else None, stdout=fh,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop(proc, grace=0)
+            return NotebookRun(path.stem, output, time.monotonic() - start, False,
+                               Failure(f"timed out after {timeout:.0f} s"))
+        except BaseException:  # Ctrl-C, SIGTERM: nothing of this run may outlive it
+            _stop(proc)
+            raise
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
+    seconds = time.monotonic() - start
+    failure = read_failure(output) if output.exists() else None
+    if proc.returncode == 0 and failure is None:
+        return NotebookRun(path.stem, output, seconds, True)
+    if failure is None:
+        with open(log, "rb") as fh:
+            fh.seek(logged)
+            failure = Failure(_last_error_line(fh.read().decode(errors="replace")))
+    return NotebookRun(path.stem, output, seconds, False, failure)
