@@ -44,7 +44,7 @@ import labcourse
 from labcourse import runner
 from labhelpers import quiz as quizzes
 from labhelpers import results
-from labhelpers.cluster import resolve, server_version
+from labhelpers.cluster import find_target, server_version
 from labhelpers.errors import LabError
 
 NOTEBOOKS_DIR = labcourse.NOTEBOOKS
@@ -199,7 +199,7 @@ def ensure_cluster(cluster: str) -> str:
     clear error, not once per learner and notebook.
     """
     try:
-        target = resolve(None, cluster)
+        target = find_target(None, cluster)
         version = server_version(target.api)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]

@@ -324,7 +324,7 @@ def run(p: Plan, dry_run: bool = False, path: str | None = None,
     return 0
 
 
-def check(kubeconfig: str | None, context: str | None, tag: str,
+def verify_published(kubeconfig: str | None, context: str | None, tag: str,
           registry: str | None = None) -> int:
     """Whether the cluster's nodes hold ``storefront:<tag>`` (preflight's question)."""
     image = f"{IMAGE}:{tag}"
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.check:
-            return check(args.kubeconfig, args.context, args.tag or version(), registry)
+            return verify_published(args.kubeconfig, args.context, args.tag or version(), registry)
         if args.flavour:
             flavour = Flavour(args.flavour, args.cluster_name, "--flavour")
         else:

@@ -7,7 +7,7 @@ import importlib
 from labhelpers import _quickimport  # noqa: F401  (first: see its docstring)
 from labhelpers.apply import ApplyError
 from labhelpers.checks import CheckFailed
-from labhelpers.cluster import Target, resolve, server_version
+from labhelpers.cluster import Target, find_target, server_version
 from labhelpers.coursefiles import version as _course_version
 from labhelpers.describe import Description
 from labhelpers.errors import LabError
@@ -56,7 +56,7 @@ def connect(namespace: str | None = None, cluster: str = "auto", context: str | 
     Plain sync calls, so it works inside Jupyter's running event loop. ``image_registry``
     (or ``$LAB_IMAGE_REGISTRY``) moves ``storefront:<v>`` to ``<registry>/storefront:<v>``.
     """
-    target = resolve(namespace, cluster, context, kubeconfig, allow_production)
+    target = find_target(namespace, cluster, context, kubeconfig, allow_production)
     version = server_version(target.api)
     print(f"connected: {target.kind} cluster, context {target.context or '-'}, "
           f"namespace {target.namespace}, Kubernetes {version}")

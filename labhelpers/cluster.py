@@ -70,7 +70,7 @@ def _from_kubeconfig(path: str, context: str | None, namespace: str | None,
     return Target(api, kind, chosen["name"], chosen["context"].get("cluster"), ns, path)
 
 
-def resolve(namespace: str | None = None, cluster: str = "auto", context: str | None = None,
+def find_target(namespace: str | None = None, cluster: str = "auto", context: str | None = None,
             kubeconfig: str | None = None, allow_production: bool = False,
             labcluster_home: str | None = None) -> Target:
     """Pick the cluster (see the module docstring) and apply the production guard."""
@@ -90,7 +90,7 @@ def resolve(namespace: str | None = None, cluster: str = "auto", context: str | 
 
         started = labcluster.ensure_running(labcluster_home)
         target = _from_kubeconfig(str(started), None, namespace, "labcluster")
-    guard.check({"context": target.context, "cluster": target.cluster_name}, allow_production)
+    guard.refuse_production({"context": target.context, "cluster": target.cluster_name}, allow_production)
     return target
 
 

@@ -19,7 +19,7 @@ def looks_like_production(name: str | None) -> bool:
     return bool(name and _PROD.search(name))
 
 
-def check(names: dict[str, str | None], allow_production: bool) -> None:
+def refuse_production(names: dict[str, str | None], allow_production: bool) -> None:
     """Raise naming the production-looking entry unless the caller allowed it."""
     for what, name in names.items():
         if looks_like_production(name) and not allow_production:

@@ -31,9 +31,9 @@ CAUSES = {"image-tag-unknown": ("image-pull",), "missing-reference": ("config-er
 def findings(lab: LabLike) -> list[Finding]:
     """Every finding, live evidence first (the table keeps the first of a rule/object)."""
     snap = take(lab)
-    live = [*rejected.check(lab), *pods.check(snap), *services.check(snap)]
+    live = [*rejected.findings(lab), *pods.findings(snap), *services.findings(snap)]
     rest = []
-    for f in manifests.check(snap):
+    for f in manifests.findings(snap):
         related = [i for i, g in enumerate(live) if g.rule in CAUSES.get(f.rule, ())
                    and (g.object == f.object or f.rule == "storageclass-unknown")]
         if not related:

@@ -11,7 +11,7 @@ from labhelpers.doctor.snapshot import Snapshot
 from labhelpers.manifests import lint
 
 
-def check(snap: Snapshot) -> Iterator[Finding]:
+def findings(snap: Snapshot) -> Iterator[Finding]:
     for f in lint.lint(snap.objects(), cluster_storage_classes=snap.storage_classes):
         evidence = "manifest: " + ", ".join(f.objects)
         if f.rule == "unknown-host":

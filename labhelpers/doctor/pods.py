@@ -17,7 +17,7 @@ _CONFIG_OBJ = re.compile(r"(configmap|secret) \"([^\"]+)\" not found", re.I)
 _STATUS = re.compile(r"statuscode: (\d+)")
 
 
-def check(snap: Snapshot) -> Iterator[Finding]:
+def findings(snap: Snapshot) -> Iterator[Finding]:
     for pod in snap.live_pods():
         statuses = (pod.status.init_container_statuses or []) + (
             pod.status.container_statuses or [])

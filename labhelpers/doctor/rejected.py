@@ -37,7 +37,7 @@ def exists_now(lab: Any, ref: str) -> bool | None:
     return True if code < 400 else None
 
 
-def check(lab: Any) -> Iterator[Finding]:
+def findings(lab: Any) -> Iterator[Finding]:
     err = getattr(lab, "last_apply_error", None)
     if err is None:
         return

@@ -18,7 +18,7 @@ def _fmt(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "(none)"
 
 
-def check(snap: Snapshot) -> Iterator[Finding]:
+def findings(snap: Snapshot) -> Iterator[Finding]:
     for svc in snap.services:
         selector = svc.spec.selector or {}
         if not selector:

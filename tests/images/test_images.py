@@ -393,11 +393,11 @@ def test_check_names_the_nodes_without_the_image(monkeypatch, capsys):
     nodes = [_with_images("lab-control-plane", f"docker.io/library/{IMAGE}"),
              _with_images("lab-worker", "docker.io/kindest/kindnetd:v2")]
     monkeypatch.setattr(images, "list_nodes", lambda kubeconfig, context: nodes)
-    assert images.check(None, None, VERSION) == 1
+    assert images.verify_published(None, None, VERSION) == 1
     out = capsys.readouterr().out
     assert f"{IMAGE} is missing on lab-worker: run `python -m labcourse.images`" in out
     monkeypatch.setattr(images, "list_nodes", lambda kubeconfig, context: nodes[:1])
-    assert images.check(None, None, VERSION) == 0
+    assert images.verify_published(None, None, VERSION) == 0
     assert f"{IMAGE} is on every node (1)" in capsys.readouterr().out
 
 

@@ -11,7 +11,7 @@ import yaml
 from kubernetes import client
 
 from labhelpers import guard, ownership
-from labhelpers.cluster import resolve
+from labhelpers.cluster import find_target
 from labhelpers.lab import TIERS, _objects
 from labhelpers.manifests import MANIFESTS_DIR, lab_tiers
 from labhelpers.manifests.ordering import apply_order, delete_order
@@ -50,15 +50,15 @@ def test_tiers_cover_every_lab_file_but_the_nodeport_variant() -> None:
 def test_production_names_are_caught(name: str) -> None:
     assert guard.looks_like_production(name)
     with pytest.raises(guard.ProductionRefused, match="allow_production=True"):
-        guard.check({"context": name}, allow_production=False)
-    guard.check({"context": name}, allow_production=True)
+        guard.refuse_production({"context": name}, allow_production=False)
+    guard.refuse_production({"context": name}, allow_production=True)
 
 
 @pytest.mark.parametrize("name", ["labcluster", "kind-kind", "product-demo", "reproduce",
                                   "minikube", None])
 def test_other_names_pass(name: str | None) -> None:
     assert not guard.looks_like_production(name)
-    guard.check({"context": name}, allow_production=False)
+    guard.refuse_production({"context": name}, allow_production=False)
 
 
 def _kubeconfig(tmp_path: Path, context: str, cluster: str = "c1") -> str:
@@ -77,22 +77,22 @@ def _kubeconfig(tmp_path: Path, context: str, cluster: str = "c1") -> str:
 def test_connect_refuses_a_production_context_before_any_request(tmp_path: Path) -> None:
     path = _kubeconfig(tmp_path, "eks-production")
     with pytest.raises(guard.ProductionRefused, match="eks-production"):
-        resolve(cluster="kubeconfig", kubeconfig=path)
-    target = resolve(cluster="kubeconfig", kubeconfig=path, allow_production=True)
+        find_target(cluster="kubeconfig", kubeconfig=path)
+    target = find_target(cluster="kubeconfig", kubeconfig=path, allow_production=True)
     assert (target.context, target.namespace) == ("eks-production", "ecommerce-lab")
     # a production *cluster* name under an innocent context is caught too
     with pytest.raises(guard.ProductionRefused, match="cluster 'prod'"):
-        resolve(cluster="kubeconfig", kubeconfig=_kubeconfig(tmp_path, "dev", "prod"))
+        find_target(cluster="kubeconfig", kubeconfig=_kubeconfig(tmp_path, "dev", "prod"))
 
 
 def test_connect_names_the_contexts_when_one_is_missing(tmp_path: Path) -> None:
     path = _kubeconfig(tmp_path, "dev")
     with pytest.raises(ValueError, match="has: dev"):
-        resolve(cluster="kubeconfig", kubeconfig=path, context="nope")
-    assert resolve(cluster="kubeconfig", kubeconfig=path, context="dev",
+        find_target(cluster="kubeconfig", kubeconfig=path, context="nope")
+    assert find_target(cluster="kubeconfig", kubeconfig=path, context="dev",
                    namespace="mine").namespace == "mine"
     with pytest.raises(ValueError, match="cluster must be one of"):
-        resolve(cluster="eks")
+        find_target(cluster="eks")
 
 
 # ----------------------------------------------------------------------- ownership
