@@ -35,7 +35,7 @@ from .errors import ApiError, FieldError
 from .listers import Listers
 from .meta import name_of, now, random_suffix
 from .registry import Registry, Resource, default_registry
-from .selectors import matcher, selector_string
+from .selectors import labels_match, matcher, selector_from_match, selector_string
 from .store import Store
 from .strategy import SYSTEM_NAMESPACES, strategy_for
 
@@ -989,8 +989,6 @@ def _pod_ready(pod: dict[str, Any]) -> bool:
 
 def _selects(pdb: dict[str, Any], pod: dict[str, Any]) -> bool:
     """A PDB's selector matches the pod; a nil or empty selector matches nothing."""
-    from .selectors import labels_match, selector_from_match
-
     sel = (pdb.get("spec") or {}).get("selector")
     if not sel or not (sel.get("matchLabels") or sel.get("matchExpressions")):
         return False

@@ -24,9 +24,7 @@ from aiohttp import web
 
 from labcluster import protobuf
 from labcluster.errors import ApiError, FieldError, invalid
-from labcluster.registry import Registry, Resource
-
-AUTHZ, AUTHN = "authorization.k8s.io", "authentication.k8s.io"
+from labcluster.registry import AUTHN, AUTHZ
 
 
 @dataclass(frozen=True)
@@ -122,19 +120,6 @@ class Authorizer(Protocol):
         """SelfSubjectRulesReview's status: resourceRules, nonResourceRules,
         incomplete (the `kubectl auth can-i --list` table)."""
         ...
-
-
-def register(reg: Registry) -> None:
-    """Discovery entries: kubectl looks the review kinds up before posting them."""
-    create = ("create",)
-    for plural, kind, namespaced in (
-            ("selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
-            ("subjectaccessreviews", "SubjectAccessReview", False),
-            ("localsubjectaccessreviews", "LocalSubjectAccessReview", True),
-            ("selfsubjectrulesreviews", "SelfSubjectRulesReview", False)):
-        reg.add(Resource(AUTHZ, "v1", plural, kind, namespaced, verbs=create, stored=False))
-    reg.add(Resource(AUTHN, "v1", "selfsubjectreviews", "SelfSubjectReview", False,
-                     verbs=create, stored=False, has_spec=False))
 
 
 def _invalid(kind: str, field_path: str, message: str, value: Any = "") -> ApiError:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import networkpolicy
+
 
 def _image_pull_policy(image: str) -> str:
     name = image.rsplit("/", 1)[-1]
@@ -244,12 +246,7 @@ DEFAULTERS = {
 }
 
 
-def _networkpolicy(obj: dict[str, Any]) -> None:
-    from labcluster import networkpolicy
-    networkpolicy.apply_defaults(obj)
-
-
-DEFAULTERS["networkpolicies"] = _networkpolicy
+DEFAULTERS["networkpolicies"] = networkpolicy.apply_defaults
 
 
 def apply_defaults(plural: str, obj: dict[str, Any]) -> None:

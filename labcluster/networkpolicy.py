@@ -14,18 +14,13 @@ import re
 from typing import Any
 
 from .errors import FieldError
-from .registry import Registry, Resource
+from .namerules import LABEL_VALUE, MSG_LABEL_VALUE, check_labels
+from .registry import NETWORK_POLICIES
 
-RESOURCE = Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True,
-                    ("netpol",))
+RESOURCE = NETWORK_POLICIES
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 POLICY_TYPES = ("Ingress", "Egress")
 MSG_PORT = "must be between 1 and 65535, inclusive"
-
-
-def register(reg: Registry) -> None:
-    """Serve the kind (discovery, CRUD, OpenAPI v3 schemas follow from the registry)."""
-    reg.add(RESOURCE)
 
 
 # ---------------------------------------------------------------- defaulting
@@ -94,11 +89,9 @@ def _check_port(port: dict[str, Any], path: str, errs: list[FieldError]) -> None
 def _check_selector(sel: Any, path: str, errs: list[FieldError]) -> None:
     """metav1 ValidateLabelSelector (matchLabels as labels, each expression's operator,
     values and key)."""
-    from .validation import LABEL_VALUE, MSG_LABEL_VALUE, _check_labels
-
     if not isinstance(sel, dict):
         return
-    _check_labels(sel.get("matchLabels"), f"{path}.matchLabels", errs)
+    check_labels(sel.get("matchLabels"), f"{path}.matchLabels", errs)
     for i, expr in enumerate(sel.get("matchExpressions") or []):
         epath = f"{path}.matchExpressions[{i}]"
         op, values = expr.get("operator"), expr.get("values") or []
@@ -117,7 +110,7 @@ def _check_selector(sel: Any, path: str, errs: list[FieldError]) -> None:
                                    "not a valid selector operator"))
         key = expr.get("key", "")
         key_errs: list[FieldError] = []
-        _check_labels({key: ""}, f"{epath}.key", key_errs)
+        check_labels({key: ""}, f"{epath}.key", key_errs)
         errs.extend(e for e in key_errs if e.value == key)
         for j, value in enumerate(values):
             if not isinstance(value, str) or len(value) > 63 or not re.fullmatch(LABEL_VALUE,
@@ -199,27 +192,3 @@ def check(obj: dict[str, Any], errs: list[FieldError]) -> None:
             errs.append(FieldError("Unsupported value", f"spec.policyTypes[{i}]", kind,
                                    'supported values: "Ingress", "Egress"'))
 
-
-# ---------------------------------------------------------------- printing
-
-def format_selector(sel: dict[str, Any] | None) -> str:
-    """metav1.FormatLabelSelector: requirements sorted by key, `<none>` when empty."""
-    reqs: list[tuple[str, str]] = []
-    for key, value in ((sel or {}).get("matchLabels") or {}).items():
-        reqs.append((key, f"{key}={value}"))
-    for expr in (sel or {}).get("matchExpressions") or []:
-        key, op = expr.get("key", ""), expr.get("operator")
-        values = ",".join(sorted(expr.get("values") or []))
-        text = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
-                "Exists": key, "DoesNotExist": f"!{key}"}.get(op, "<error>")
-        reqs.append((key, text))
-    return ",".join(t for _, t in sorted(reqs, key=lambda r: r[0])) or "<none>"
-
-
-COLUMNS = [("Pod-Selector", "string", 0), ("Age", "string", 0)]
-
-
-def cells(obj: dict[str, Any]) -> list[Any]:
-    """printNetworkPolicy: NAME, POD-SELECTOR, AGE."""
-    from .tables import age
-    return [format_selector((obj.get("spec") or {}).get("podSelector")), age(obj)]

@@ -195,10 +195,24 @@ def default_registry() -> Registry:
         Resource(RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False,
                  has_spec=False),
     ]
-    for r in core + apps + batch + production + other:
+    for r in core + apps + batch + production + other + REVIEWS + [NETWORK_POLICIES]:
         reg.add(r)
-    from labcluster import authz  # the reviews kubectl auth can-i / whoami post
-    authz.register(reg)
-    from labcluster import networkpolicy  # networking.k8s.io/v1 (the node enforces it)
-    networkpolicy.register(reg)
     return reg
+
+
+AUTHZ, AUTHN = "authorization.k8s.io", "authentication.k8s.io"
+# The reviews kubectl auth can-i / whoami post (authz.py answers them; never stored):
+# in discovery because kubectl looks their kinds up before posting.
+REVIEWS = [
+    *(Resource(AUTHZ, "v1", plural, kind, namespaced, verbs=("create",), stored=False)
+      for plural, kind, namespaced in (
+          ("selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
+          ("subjectaccessreviews", "SubjectAccessReview", False),
+          ("localsubjectaccessreviews", "LocalSubjectAccessReview", True),
+          ("selfsubjectrulesreviews", "SelfSubjectRulesReview", False))),
+    Resource(AUTHN, "v1", "selfsubjectreviews", "SelfSubjectReview", False,
+             verbs=("create",), stored=False, has_spec=False),
+]
+# networking.k8s.io/v1 (networkpolicy.py defaults and validates it; the node enforces it)
+NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy",
+                            True, ("netpol",))

@@ -202,3 +202,17 @@ def matcher(label_selector: str | None, field_selector: str | None, plural: str,
             fields, obj)
 
     return pred
+
+
+def format_selector(sel: dict[str, Any] | None) -> str:
+    """metav1.FormatLabelSelector: requirements sorted by key, `<none>` when empty."""
+    reqs: list[tuple[str, str]] = []
+    for key, value in ((sel or {}).get("matchLabels") or {}).items():
+        reqs.append((key, f"{key}={value}"))
+    for expr in (sel or {}).get("matchExpressions") or []:
+        key, op = expr.get("key", ""), expr.get("operator")
+        values = ",".join(sorted(expr.get("values") or []))
+        text = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
+                "Exists": key, "DoesNotExist": f"!{key}"}.get(op, "<error>")
+        reqs.append((key, text))
+    return ",".join(t for _, t in sorted(reqs, key=lambda r: r[0])) or "<none>"

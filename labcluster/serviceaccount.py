@@ -20,13 +20,13 @@ and its Endpoints (the API server's own address) are what kube-apiserver keeps i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ApiError, forbidden
 from .meta import random_suffix
 
 if TYPE_CHECKING:
-    from .api import ClusterApi
+    from .listers import Listers
 
 SA_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 VOLUME_PREFIX = "kube-api-access-"
@@ -104,7 +104,23 @@ def root_ca_configmap(namespace: str, ca_pem: str) -> dict[str, Any]:
             "data": {"ca.crt": ca_pem}}
 
 
-async def publish_root_ca(api: ClusterApi, namespace: str) -> None:
+class RootCaWriter(Protocol):
+    """What the publisher uses of ClusterApi (which imports this module, so it is named by
+    what it offers rather than imported)."""
+
+    root_ca: str | None
+    listers: Listers
+
+    async def create(self, obj: dict[str, Any], namespace: str | None = None, *,
+                     field_manager: str | None = None, _trusted: bool = False,
+                     ) -> dict[str, Any]: ...
+
+    async def update(self, obj: dict[str, Any], namespace: str | None = None,
+                     name: str | None = None, *, field_manager: str | None = None,
+                     ) -> dict[str, Any]: ...
+
+
+async def publish_root_ca(api: RootCaWriter, namespace: str) -> None:
     """root-ca-cert-publisher's syncNamespace for one namespace: its kube-root-ca.crt holds
     exactly `{"ca.crt": <the CA>}` and the description annotation — created when missing,
     written back when its data or that annotation were changed (other annotations, labels

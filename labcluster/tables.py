@@ -13,6 +13,7 @@ from typing import Any
 from . import hpaconversion
 from .meta import parse_time
 from .registry import Resource
+from .selectors import format_selector
 
 
 def wants_table(accept: str) -> bool:
@@ -328,12 +329,9 @@ PRINTERS: dict[str, tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]] = {
 }
 
 
-def _networkpolicy_printer() -> tuple[list[Col], Callable[[dict[str, Any]], list[Any]]]:
-    from . import networkpolicy
-    return networkpolicy.COLUMNS, networkpolicy.cells
-
-
-PRINTERS["networkpolicies"] = _networkpolicy_printer()
+PRINTERS["networkpolicies"] = (  # printNetworkPolicy: NAME, POD-SELECTOR, AGE
+    [("Pod-Selector", "string", 0), ("Age", "string", 0)],
+    lambda o: [format_selector((o.get("spec") or {}).get("podSelector")), age(o)])
 
 
 def _binding_cells(b: dict[str, Any]) -> list[Any]:

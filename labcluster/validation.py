@@ -17,7 +17,21 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from . import networkpolicy
 from .errors import FieldError, GoType, bad_request, go_label_selector, invalid
+from .namerules import (
+    DNS1035_LABEL,
+    DNS1123_LABEL,
+    DNS1123_SUBDOMAIN,
+    MSG_1035,
+    MSG_CONFIG_KEY,
+    MSG_ENV_NAME,
+    MSG_LABEL,
+    MSG_PORT,
+    MSG_PORT_NAME,
+    MSG_SUBDOMAIN,
+    check_labels,
+)
 from .registry import Resource
 from .selectors import labels_match, selector_from_match
 
@@ -182,38 +196,6 @@ def _collect(err: Any, unknown: list[tuple[list[Any], str]], type_errors: list[s
 
 # ---------------------------------------------------------------- semantic checks
 
-DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-DNS1123_SUBDOMAIN = DNS1123_LABEL + r"(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
-LABEL_VALUE = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
-QUALIFIED_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-
-MSG_LABEL = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-             "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
-             f"'123-abc', regex used for validation is '{DNS1123_LABEL}')")
-MSG_SUBDOMAIN = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                 "characters, '-' or '.', and must start and end with an alphanumeric character "
-                 f"(e.g. 'example.com', regex used for validation is '{DNS1123_SUBDOMAIN}')")
-MSG_1035 = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
-            "with an alphabetic character, and end with an alphanumeric character (e.g. "
-            f"'my-name',  or 'abc-123', regex used for validation is '{DNS1035_LABEL}')")
-MSG_LABEL_VALUE = ("a valid label must be an empty string or consist of alphanumeric characters, "
-                   "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
-                   "'MyValue',  or 'my_value',  or '12345', regex used for validation is "
-                   f"'{LABEL_VALUE}')")
-MSG_NAME_PART = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must "
-                 "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
-                 f"'123-abc', regex used for validation is '{QUALIFIED_NAME}')")
-MSG_CONFIG_KEY = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
-                  "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation "
-                  "is '[-._a-zA-Z0-9]+')")
-MSG_ENV_NAME = ("a valid environment variable name must consist of alphabetic characters, digits, "
-                "'_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or "
-                "'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is "
-                "'[-._a-zA-Z][-._a-zA-Z0-9]*')")
-MSG_PORT = "must be between 1 and 65535, inclusive"
-MSG_PORT_NAME = ("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-
 # Which name rule each resource's metadata.name follows (apimachinery name validators).
 NAME_RULE = {"namespaces": "label", "services": "1035", "roles": "path", "clusterroles": "path",
              "rolebindings": "path", "clusterrolebindings": "path"}
@@ -244,19 +226,6 @@ def _check_name(name: str, rule: str, path: str, errs: list[FieldError]) -> None
             errs.append(FieldError("Invalid value", path, name, MSG_SUBDOMAIN))
 
 
-def _check_labels(labels: Any, path: str, errs: list[FieldError]) -> None:
-    for key, value in (labels or {}).items():
-        prefix, _, name = key.rpartition("/")
-        if not re.fullmatch(QUALIFIED_NAME, name) or len(name) > 63:
-            errs.append(FieldError("Invalid value", path, key, MSG_NAME_PART))
-        elif prefix and not re.fullmatch(DNS1123_SUBDOMAIN, prefix):
-            errs.append(FieldError("Invalid value", path, key, "prefix part " + MSG_SUBDOMAIN))
-        if not isinstance(value, str) or len(value) > 63 or not re.fullmatch(LABEL_VALUE, value):
-            detail = ("must be no more than 63 characters" if isinstance(value, str)
-                      and len(value) > 63 else MSG_LABEL_VALUE)
-            errs.append(FieldError("Invalid value", path, value, detail))
-
-
 def _check_meta(res: Resource, obj: dict[str, Any], errs: list[FieldError]) -> None:
     meta = obj.get("metadata") or {}
     name = meta.get("name") or ""
@@ -264,7 +233,7 @@ def _check_meta(res: Resource, obj: dict[str, Any], errs: list[FieldError]) -> N
         errs.append(FieldError("Required value", "metadata.name", detail="name or generateName is required"))
     else:
         _check_name(name, NAME_RULE.get(res.plural, "subdomain"), "metadata.name", errs)
-    _check_labels(meta.get("labels"), "metadata.labels", errs)
+    check_labels(meta.get("labels"), "metadata.labels", errs)
 
 
 def _check_port(value: Any, path: str, errs: list[FieldError]) -> None:
@@ -451,7 +420,7 @@ def _check_selector(res: Resource, obj: dict[str, Any], errs: list[FieldError]) 
         errs.append(FieldError("Invalid value", "spec.replicas", replicas,
                                "must be greater than or equal to 0"))
     tpl = spec.get("template") or {}
-    _check_labels((tpl.get("metadata") or {}).get("labels"), "spec.template.metadata.labels", errs)
+    check_labels((tpl.get("metadata") or {}).get("labels"), "spec.template.metadata.labels", errs)
     claims = tuple((c.get("metadata") or {}).get("name", "")
                     for c in spec.get("volumeClaimTemplates") or [])
     _check_pod_spec(tpl.get("spec") or {}, "spec.template.spec", errs, claims)
@@ -534,7 +503,7 @@ def _check_job(obj: dict[str, Any], errs: list[FieldError]) -> None:
         if not labels_match(selector_from_match(sel) or [], tpl_labels):
             errs.append(FieldError("Invalid value", "spec.template.metadata.labels", tpl_labels,
                                    "`selector` does not match template `labels`"))
-    _check_labels(tpl_labels, "spec.template.metadata.labels", errs)
+    check_labels(tpl_labels, "spec.template.metadata.labels", errs)
     _check_pod_spec(tpl.get("spec") or {}, "spec.template.spec", errs)
     policy = (tpl.get("spec") or {}).get("restartPolicy") or ""
     path = "spec.template.spec.restartPolicy"
@@ -731,7 +700,6 @@ def semantic_check(res: Resource, obj: dict[str, Any], old: dict[str, Any] | Non
     elif res.plural == "services":
         _check_service(obj, old, errs)
     elif res.plural == "networkpolicies":
-        from . import networkpolicy
         networkpolicy.check(obj, errs)
     elif res.plural == "horizontalpodautoscalers":
         _check_hpa(spec, errs)

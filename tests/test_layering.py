@@ -253,3 +253,11 @@ def test_the_circle_finder_sees_a_function_level_circle(tmp_path, monkeypatch):
 def test_the_node_package_has_no_import_circle():
     """routes.py knows the node component only by the protocol it uses (NodeView)."""
     assert circles("labcluster/node") == []
+
+
+def test_labcluster_has_no_import_circle():
+    """Kinds' definitions live in the registry, apimachinery's name rules in namerules.py,
+    the NetworkPolicy printer in tables.py, and modules that ClusterApi imports name what
+    they use of it as a Protocol: so no module imports another inside a function or under
+    TYPE_CHECKING to dodge a circle."""
+    assert cycles(import_graph("labcluster")) == []
