@@ -128,21 +128,42 @@ class Database:
             log.info("Connected to Postgres at %s (recovered)", self.where)
 
     async def ping(self, timeout: float = 2.0) -> bool:
-        """SELECT 1 answered in time: readiness and /api/health."""
+        """SELECT 1 answered in time: readiness and /api/health.
+
+        A ping that is late is not cancelled, only no longer waited for: cancelling a query
+        in flight (asyncio.timeout, or asyncpg's own timeout, which sends a cancel request)
+        handed its connection back while the server's answer to the cancel was still being
+        read, and the request that got the connection next failed with "cannot switch to
+        state 12; another operation (2) is in progress" — a 503 under load (notebook 07).
+        The late ping finishes on its own (the pool's command_timeout bounds it)."""
         if self.pool is None:
             return False
-        try:
-            async with asyncio.timeout(timeout):
-                async with self.pool.acquire() as conn:
-                    await conn.fetchval("SELECT 1")
-        except Exception as exc:  # a probe answers "no", it never fails the request
+        ping = asyncio.ensure_future(self._select_one(self.pool, timeout))
+        done, _ = await asyncio.wait({ping}, timeout=timeout)
+        if not done:
+            ping.add_done_callback(_forget)
+            return False
+        exc = ping.exception()
+        if exc is not None:  # a probe answers "no", it never fails the request
             log.debug("Postgres ping failed: %s", describe(exc, self.settings.database_host))
             return False
         self.mark_up()
         return True
+
+    @staticmethod
+    async def _select_one(pool: asyncpg.Pool, acquire_timeout: float) -> None:
+        # an acquire that times out has no query in flight: safe to give up on
+        async with pool.acquire(timeout=acquire_timeout) as conn:
+            await conn.fetchval("SELECT 1")
 
     def pool_size(self) -> float:
         return float(self.pool.get_size()) if self.pool else 0.0
 
     def pool_in_use(self) -> float:
         return float(self.pool.get_size() - self.pool.get_idle_size()) if self.pool else 0.0
+
+
+def _forget(task: asyncio.Future) -> None:
+    """A late ping's outcome is not needed: read it so asyncio does not log it as lost."""
+    if not task.cancelled():
+        task.exception()
