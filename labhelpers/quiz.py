@@ -267,9 +267,9 @@ def choice_order(section: str, q: Question, learner: str) -> tuple[str, ...]:
 
 
 def for_learner(quiz: Quiz, learner: str | None = None) -> Quiz:
-    """The quiz as ``learner`` (default: the OS user, as results uses) sees it: the same
-    questions with their choices in that learner's order. Grading this quiz reads letters
-    in that order; texts are graded the same whatever the order."""
+    """The quiz as ``learner`` (default: the hub's user, else the OS user, as results
+    uses) sees it: the same questions with their choices in that learner's order. Grading
+    this quiz reads letters in that order; texts are graded the same whatever the order."""
     who = results.check_learner(learner) if learner else results.default_learner()
     questions = tuple(replace(x, choices=choice_order(quiz.section, x, who)) if x.choices
                       else x for x in quiz.questions)
@@ -773,8 +773,8 @@ def quiz(section: str, answers: Mapping[str, Any] | None = None, learner: str | 
     """Show a section's quiz: widgets for a learner, text (graded when answers are given)
     when headless or answered from a parameter. Graded scores go to ``results``.
 
-    Choices appear in ``learner``'s order (default: the OS user); answers by letter mean
-    that order, answers by text work for everyone. In the widget version the returned
+    Choices appear in ``learner``'s order (default: the hub's user, else the OS user);
+    answers by letter mean that order, answers by text work for everyone. In the widget version the returned
     result is updated on every Check and shows nothing in the quiz's own cell."""
     q = for_learner(load(section, directory), learner)
     if answers is None and not headless():
