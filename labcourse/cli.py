@@ -59,6 +59,15 @@ def cluster_env(cluster: str, home: str | None) -> tuple[dict[str, str], dict[st
     For labcluster the runner starts it and hands its kubeconfig to the notebooks with
     ``cluster="kubeconfig"``, so "auto" inside a pod (in-cluster first) cannot pick another.
     """
+    if cluster == "in-cluster":
+        # The notebooks' own default (ecommerce-lab) is not the learner's in a classroom:
+        # there the pod's service account may write only its own namespace.
+        from labhelpers.cluster import service_account_namespace
+
+        home = service_account_namespace()
+        injected = {"cluster": cluster, **({"namespace": home} if home else {})}
+        return {}, injected, (f"cluster: in-cluster (namespace {home}, the service "
+                              "account's)" if home else "cluster: in-cluster")
     if cluster != "labcluster":
         return {}, {"cluster": cluster}, f"cluster: {cluster} (as the notebooks' connect() finds it)"
     import labcluster  # only its public entry point
@@ -280,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.jupyter:
         return start_jupyter(env, args.port, args.jupyter_args, started_home,
                              args.course_dir.resolve().parent)
-    output = args.output or default_output()
-    results_dir = args.results or os.environ.get("LAB_RESULTS_DIR") or str(output / "results")
+    # absolute, so the kernels (which run in the notebooks' folder) write where asked
+    output = (args.output or default_output()).absolute()
+    results_dir = str(Path(args.results or os.environ.get("LAB_RESULTS_DIR")
+                           or output / "results").absolute())
     env = {**env, "LAB_HEADLESS": "1", "LAB_RESULTS_DIR": results_dir}
     parameters: dict[str, Any] = {"fast": True, **injected}
     parameters.update(chosen)

@@ -36,6 +36,13 @@ def in_cluster_available() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (SA_DIR / "token").is_file()
 
 
+def service_account_namespace() -> str | None:
+    """The namespace a pod's service account lives in (its ``namespace`` file), or None
+    outside a pod."""
+    ns_file = SA_DIR / "namespace"
+    return ns_file.read_text().strip() or None if ns_file.is_file() else None
+
+
 def kubeconfig_path(kubeconfig: str | None) -> str | None:
     """The kubeconfig to use: the argument, $KUBECONFIG (first entry), ~/.kube/config."""
     if kubeconfig:
@@ -52,8 +59,7 @@ def _in_cluster(namespace: str | None) -> Target:
     loader = incluster_config.InClusterConfigLoader(
         token_filename=str(SA_DIR / "token"), cert_filename=str(SA_DIR / "ca.crt"))
     loader.load_and_set(cfg)
-    ns_file = SA_DIR / "namespace"
-    home = ns_file.read_text().strip() if ns_file.is_file() else None
+    home = service_account_namespace()
     return Target(client.ApiClient(cfg), "in-cluster", None, None,
                   namespace or home or DEFAULT_NAMESPACE, service_account_namespace=home)
 

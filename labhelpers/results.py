@@ -44,11 +44,15 @@ def results_dir(directory: str | Path | None = None) -> Path:
 
 
 def default_learner() -> str:
-    """The OS user: on a JupyterHub each learner is one, so it is the natural id."""
-    try:
-        name = getpass.getuser()
-    except Exception:  # no passwd entry (some containers): still a usable id
-        return "learner"
+    """The hub's user name (``$JUPYTERHUB_USER``), else the OS user. On a JupyterHub every
+    learner's server runs as the same OS user (jovyan in the Docker Stacks images), so only
+    the hub's name tells learners apart."""
+    name = os.environ.get("JUPYTERHUB_USER", "")
+    if not name:
+        try:
+            name = getpass.getuser()
+        except Exception:  # no passwd entry (some containers): still a usable id
+            return "learner"
     # a learner passed explicitly must be valid; the OS's own name is made valid instead
     name = re.sub(r"[^A-Za-z0-9._@-]", "-", name).lstrip("._@-")[:128]
     return name or "learner"

@@ -728,11 +728,16 @@ def _scratch_namespace(lab: Any, name: str, labels: dict[str, str],
                 metadata=client.V1ObjectMeta(name=name, labels=dict(labels))))
             return True
         except client.ApiException as exc:
-            if exc.status != 409:
+            # 403: a classroom learner may not create namespaces, but may use one that
+            # the instructor made (read below; still refused if it is not there)
+            if exc.status not in (403, 409):
                 raise
+            refused = exc if exc.status == 403 else None
         try:
             existing = lab.core.read_namespace(name)
         except client.ApiException as exc:
+            if refused is not None:
+                raise refused from exc
             if exc.status == 404:
                 continue  # gone between the two calls: create it now
             raise
@@ -764,6 +769,20 @@ def dry_run_lines(variant: str, scratch: str, own_namespace: str | None,
             kubectl("delete", "namespace", scratch)]
 
 
+def scratch_namespace(lab: Any, variant: str | Path) -> str:
+    """Where a dry run goes by default: a fresh ``dryrun-<variant>-<hex>`` (re-running the
+    cell never meets the last one still terminating) — but in a learner's pod, which may
+    not create namespaces, the classroom's break & fix namespace
+    (``<service-account namespace>-breakfix``, as :mod:`labhelpers.breakfix` picks it):
+    the learner may write there, and break & fix leaves it empty."""
+    from labhelpers.breakfix import default_namespace
+
+    target = getattr(lab, "target", None)
+    if target is not None and target.kind == "in-cluster" and target.service_account_namespace:
+        return default_namespace(target, "")
+    return f"dryrun-{Path(str(variant)).name}-{secrets.token_hex(3)}"
+
+
 def server_dry_run(lab: Any, variant: str | Path = "production",
                    namespace: str | None = None) -> LabFrame:
     """Server-side apply of a variant with ``dryRun=All`` into a scratch namespace.
@@ -772,11 +791,10 @@ def server_dry_run(lab: Any, variant: str | Path = "production",
     is the strongest check short of deploying. A kind the server does not serve (e.g. a
     cluster without the policy/v1 API) is validated offline against the strict
     schema instead, and the row says so. The scratch namespace (which a dry run cannot
-    create) is made and deleted here unless it already existed.
+    create; :func:`scratch_namespace`) is made and deleted here unless it already existed.
     """
 
-    # a fresh name each call: re-running the cell never meets the last one still terminating
-    scratch = namespace or f"dryrun-{Path(str(variant)).name}-{secrets.token_hex(3)}"
+    scratch = namespace or scratch_namespace(lab, variant)
     objects = [o for o in render(variant) if o["kind"] != "Namespace"]
     created = _scratch_namespace(lab, scratch, LABELS)
     rows = []

@@ -142,7 +142,7 @@ def choice_order(section: str, q: Question, learner: str) -> tuple[str, ...]:
 
 
 def for_learner(quiz: Quiz, learner: str | None = None) -> Quiz:
-    """The quiz as ``learner`` (default: the OS user, as results uses) sees it: the same
+    """The quiz as ``learner`` (default: the hub's user, else the OS user, as results uses) sees it: the same
     questions with their choices in that learner's order. Grading this quiz reads letters
     in that order; texts are graded the same whatever the order."""
     who = results.check_learner(learner) if learner else results.default_learner()

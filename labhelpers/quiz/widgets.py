@@ -177,7 +177,7 @@ def quiz(section: str, answers: Mapping[str, Any] | None = None, learner: str | 
     """Show a section's quiz: widgets for a learner, text (graded when answers are given)
     when headless or answered from a parameter. Graded scores go to ``results``.
 
-    Choices appear in ``learner``'s order (default: the OS user); answers by letter mean
+    Choices appear in ``learner``'s order (default: the hub's user, else the OS user); answers by letter mean
     that order, answers by text work for everyone. In the widget version the returned
     result is updated on every Check and shows nothing in the quiz's own cell."""
     q = for_learner(load(section, directory), learner)

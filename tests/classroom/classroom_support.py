@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+import labcourse
+
 ROOT = Path(__file__).resolve().parents[2]
 CLASSROOM = ROOT / "manifests" / "classroom"
 PLACEHOLDER = "lab-learner"
@@ -28,3 +30,8 @@ def render(learner: str) -> list[dict[str, Any]]:
 
 def rbac_objects(learner: str = "alice") -> list[dict[str, Any]]:
     return load("cluster.yaml") + render(learner)
+
+
+def course_notebook_names() -> list[str]:
+    """The course's notebooks (NN-title.ipynb), from the package the pod's image carries."""
+    return sorted(p.name for p in labcourse.NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))

@@ -1,14 +1,16 @@
 """The classroom for real on labcluster: the instructor's manifests applied (RBAC, quotas,
 LimitRanges for two learners), then one single-user pod per learner, created as z2jh's
 kubespawner creates it (in the learner's namespace, ``serviceAccountName: learner``, the
-course image), runs the lab from inside: labhelpers' in-cluster path reads the token,
-ca.crt and namespace the kubelet put in the pod's ServiceAccount folder and reaches the
-API server through the ``kubernetes`` Service — which authorizes every request with RBAC.
-lab-alice's pod runs the whole lab (connect → deploy all → look, exec, http, scale,
-in-cluster load test, restart, check, doctor, cleanup); lab-bob's a short one. Each pod
-records every request it sent (printed to its log), so the tests can send the same
-requests into other namespaces and see the server refuse them; the instructor then
-collects both learners' results files from the running pods for the batch report."""
+course image), runs from inside: labhelpers' in-cluster path reads the token, ca.crt and
+namespace the kubelet put in the pod's ServiceAccount folder and reaches the API server
+through the ``kubernetes`` Service — which authorizes every request with RBAC.
+lab-alice's pod runs the whole course (``labcourse init`` into its home, then
+``labcourse run --cluster in-cluster``: every notebook with papermill, as the learner's
+ServiceAccount), then an in-cluster load test, the lab's checks and its cleanup; lab-bob's
+a short run. Each pod records every request it sent — the course's kernels too — (printed
+to its log), so the tests can send the same requests into other namespaces and see the
+server refuse them; the instructor then collects both learners' results files, and the
+course's report and executed notebooks, from the running pods (exec ``cat``)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from classroom_support import LEARNER_NS
+from classroom_support import LEARNER_NS, course_notebook_names
 from incluster import apply_classroom, service_account_token
 from kubernetes import client, config
 from kubernetes.stream import stream
@@ -31,7 +33,7 @@ from procs import cluster_leftovers
 import labcluster
 
 IMAGE = "ecommerce-lab/course-runner:0.1.0"
-LEARNERS = {"alice": (LEARNER_NS, "full"), "bob": ("lab-bob", "brief")}
+LEARNERS = {"alice": (LEARNER_NS, "course"), "bob": ("lab-bob", "brief")}
 PROGRAM = (Path(__file__).parent / "learner_pod.py").read_text()
 
 
@@ -43,6 +45,14 @@ class Classroom:
     done: dict[str, dict[str, Any]]  # learner -> what its pod reported at the end
     results: dict[str, dict[str, Any]]  # learner -> results file, collected by the instructor
     pods: dict[str, client.V1Pod]
+    course_report: str  # what `labcourse run` printed in alice's pod (course-run.log)
+    executed: dict[str, dict[str, Any]]  # notebook file -> executed copy, from alice's pod
+
+
+def cat(core: client.CoreV1Api, pod: str, ns: str, path: str) -> str:
+    """A file in a running pod, as the instructor reads it (exec ``cat``)."""
+    return stream(core.connect_get_namespaced_pod_exec, pod, ns, command=["cat", path],
+                  stderr=True, stdout=True, stdin=False, tty=False)
 
 
 def spawner_pod(learner: str, namespace: str, mode: str, other: str) -> dict[str, Any]:
@@ -112,18 +122,26 @@ def classroom() -> Iterator[Classroom]:
             core.create_namespaced_pod(ns, spawner_pod(learner, ns, mode, other))
         done, results, pods, calls = {}, {}, {}, []
         for learner, (ns, _) in LEARNERS.items():
-            log = wait_done(core, f"jupyter-{learner}", ns, 480)
+            log = wait_done(core, f"jupyter-{learner}", ns, 2000)
             done[learner] = line(log, "DONE", "" if "\nDONE " in log else
                                  crashed_logs(core, ns))
             if learner == "alice":
                 calls = [tuple(c) for c in line(log, "CALLS")]
             # the instructor (admin) collects the results file from the running server
-            text = stream(core.connect_get_namespaced_pod_exec, f"jupyter-{learner}", ns,
-                          command=["cat", f"/home/jovyan/results/{learner}.json"],
-                          stderr=True, stdout=True, stdin=False, tty=False)
-            results[learner] = json.loads(text)
-            pods[learner] = core.read_namespaced_pod(f"jupyter-{learner}", ns)
-        yield Classroom(kubeconfig, token, calls, done, results, pods)
+            pod = f"jupyter-{learner}"
+            results[learner] = json.loads(cat(core, pod, ns,
+                                              f"/home/jovyan/results/{learner}.json"))
+            pods[learner] = core.read_namespaced_pod(pod, ns)
+        # and the course's run in alice's pod: the runner's report, the executed notebooks
+        report = cat(core, "jupyter-alice", LEARNER_NS, "/home/jovyan/course-run.log")
+        executed = {}
+        for name in course_notebook_names():
+            text = cat(core, "jupyter-alice", LEARNER_NS, f"/home/jovyan/course-run/{name}")
+            try:
+                executed[name] = json.loads(text)
+            except ValueError:  # not there: cat's error, shown by the test that needs it
+                executed[name] = {"missing": text[:500]}
+        yield Classroom(kubeconfig, token, calls, done, results, pods, report, executed)
     finally:
         labcluster.stop(home)
         left = cluster_leftovers(home)

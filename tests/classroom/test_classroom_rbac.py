@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from classroom_support import BREAKFIX_NS, LEARNER_NS, load
+from classroom_support import BREAKFIX_NS, LEARNER_NS, course_notebook_names, load
 from kubernetes import client, config
 
-# The first test carries the classroom run (a whole lab deployed, ~80 s on an idle machine).
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
+# The first test carries the classroom run (the whole course in alice's pod: minutes).
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2400)]
 
 
 def send(classroom, method: str, url: str, token: str | None = None) -> tuple[int, str]:
@@ -71,6 +71,41 @@ def test_the_lab_ran_as_the_learner_and_made_the_whole_labs_calls(classroom):
         f"system:serviceaccount:{LEARNER_NS}:learner"
 
 
+def test_the_course_ran_in_alices_pod_and_every_notebook_passed(classroom):
+    """The course, headless, inside the learner's pod as its ServiceAccount (``labcourse
+    run --cluster in-cluster``): the runner's report says every notebook passed, and each
+    executed notebook, read from the pod as the instructor reads it, ran every code cell,
+    connected in-cluster to the learner's own namespace (the runner took it from the
+    service account: no ``-p namespace`` was given)."""
+    rc, seconds = classroom.done["alice"]["course"]
+    names = course_notebook_names()
+    report = classroom.course_report
+    assert rc == 0, f"labcourse run exited {rc}:\n{report[-6000:]}"
+    assert f"all {len(names)} notebooks passed" in report, report[-6000:]
+    assert "namespace='lab-alice'" in report and "cluster='in-cluster'" in report, report[:600]
+    print(f"the course in alice's pod: {seconds:.0f} s")
+    for name in names:
+        nb = classroom.executed[name]
+        assert "cells" in nb, f"{name} is not in the pod's course-run/: {nb}"
+        assert not nb["metadata"]["papermill"]["exception"], name
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        statuses = [c["metadata"]["papermill"]["status"] for c in code]
+        assert set(statuses) == {"completed"}, (name, statuses)
+        injected = "".join(next(c["source"] for c in code
+                                if "injected-parameters" in c["metadata"].get("tags", [])))
+        assert 'cluster = "in-cluster"' in injected and 'namespace = "lab-alice"' in injected, \
+            (name, injected)
+        printed = "".join("".join(o.get("text", "")) for c in code for o in c["outputs"]
+                          if o.get("output_type") == "stream")
+        assert re.search(r"connected: in-cluster cluster, context -, namespace lab-alice,",
+                         printed), (name, printed[:1000])
+    # what the notebooks recorded, in the results file named by the hub's user (alice)
+    sections = classroom.results["alice"]["sections"]
+    assert len(set(sections) - {"classroom"}) >= len(names) - 1, sorted(sections)
+    challenge = sections["breakfix"]["challenge"]  # nobody edited a ✏️ cell
+    assert not challenge["solved"] and challenge["solved_by"] is None, challenge
+
+
 def test_each_learner_ran_in_a_spawned_pod_as_its_service_account(classroom):
     """The pods are kubespawner's: the learner's ServiceAccount, the kube-api-access
     volume admission added, and each pod's own try at the other learner's namespace
@@ -96,12 +131,19 @@ def test_the_batch_report_collects_both_learners(classroom):
     assert set(rows) == {"alice", "bob"}
     for learner in rows:
         passed, total = classroom.done[learner]["checks"]
-        assert (rows[learner]["checks_passed"], rows[learner]["checks_total"]) == \
-            (passed, total)
+        sections = classroom.results[learner]["sections"]
+        assert (sections["classroom"]["checks"]["passed"],
+                sections["classroom"]["checks"]["total"]) == (passed, total)
         assert total > 0
-    # alice's lab passes every check, though her notebook pod lives in the same namespace
-    # (labhelpers.checks counts only the storefront's pods). Bob deployed nothing, so his
-    # checks fail.
+    # bob's pod recorded only its own checks; alice's file also holds what her notebooks
+    # recorded (under the hub's user name, not the OS user's), and the report counts it
+    assert set(classroom.results["bob"]["sections"]) == {"classroom"}
+    assert (rows["bob"]["checks_passed"], rows["bob"]["checks_total"]) == \
+        tuple(classroom.done["bob"]["checks"])
+    assert rows["alice"]["checks_total"] > classroom.done["alice"]["checks"][1]
+    # the lab the course left in lab-alice passes every check, though her notebook pod lives
+    # in the same namespace (labhelpers.checks counts only the storefront's pods). Bob
+    # deployed nothing, so his checks fail.
     assert classroom.done["alice"]["failed"] == []
     assert rows["alice"]["checks_passed"] > rows["bob"]["checks_passed"]
 
@@ -181,7 +223,10 @@ def test_quota_stops_a_runaway_scale_and_the_limitrange_fills_in_resources(class
         deadline, refused = time.monotonic() + 60, []
         while time.monotonic() < deadline and not refused:
             events = core.list_namespaced_event(LEARNER_NS).items
+            # only the runaway's: the course's notebook 9 ran production's HPA (up to 10
+            # backends) here, and the quota stopped that too
             refused = [e.message for e in events if e.reason == "FailedCreate"
+                       and e.involved_object.name.startswith("runaway-")
                        and "exceeded quota" in (e.message or "")]
             time.sleep(0.5)
         pods = core.list_namespaced_pod(LEARNER_NS, label_selector="app=runaway").items

@@ -53,6 +53,22 @@ def test_parameter_values_are_yaml():
         runner.parse_parameters([["learner", "x"]], {"learner": "set by the command"})
 
 
+def test_in_a_pod_the_notebooks_get_the_service_accounts_namespace(tmp_path, monkeypatch):
+    """The notebooks default to ecommerce-lab, which a classroom learner may not write:
+    `labcourse run --cluster in-cluster` (the course-runner image's command) hands them the
+    namespace file's instead; outside a pod nothing is added, and `-p namespace` still wins
+    (main() applies the -p values after these)."""
+    from labhelpers import cluster
+
+    monkeypatch.setattr(cluster, "SA_DIR", tmp_path)
+    assert course.cluster_env("in-cluster", None)[1] == {"cluster": "in-cluster"}
+    (tmp_path / "namespace").write_text("lab-ada\n")
+    env, injected, which = course.cluster_env("in-cluster", None)
+    assert (env, injected) == ({}, {"cluster": "in-cluster", "namespace": "lab-ada"})
+    assert "namespace lab-ada" in which
+    assert course.cluster_env("kubeconfig", None)[1] == {"cluster": "kubeconfig"}
+
+
 def test_failure_names_notebook_cell_source_and_traceback(tmp_path):
     course_dir = tmp_path / "course"
     course_dir.mkdir()

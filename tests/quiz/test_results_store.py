@@ -112,10 +112,22 @@ def test_odd_os_user_names_still_give_a_file(monkeypatch: pytest.MonkeyPatch,
                                              tmp_path: Path) -> None:
     import getpass
 
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
     monkeypatch.setattr(getpass, "getuser", lambda: "_ada lovelace/x")
     assert results.default_learner() == "ada-lovelace-x"
     path = results.record("s", "quiz", 1, directory=tmp_path)
     assert path.name == "ada-lovelace-x.json"
+
+
+def test_on_a_jupyterhub_the_hubs_user_name_is_the_learner(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    """Every learner's server runs as jovyan (Docker Stacks): the hub's name tells them
+    apart, so two learners' results never land in one jovyan.json."""
+    import getpass
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "jovyan")
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    assert results.record("s", "quiz", 1, directory=tmp_path).name == "alice.json"
 
 
 def test_numpy_and_timestamps_in_a_table_are_stored(tmp_path: Path) -> None:
