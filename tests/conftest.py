@@ -41,6 +41,7 @@ LONG_GROUPS = (
     "notebooks/test_installed_package.py",
     "newcomer",
     "notebooks/test_course_runs.py",
+    "classroom",  # the course inside a learner's pod: minutes
     "labcluster/node",
     "labhelpers",
     "jupyter",
