@@ -11,6 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from labcourse import cli as course
 from labcourse import runner
 
 META = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},

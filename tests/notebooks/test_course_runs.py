@@ -9,14 +9,12 @@ anyway, and a subprocess shows its own report (which notebook, which cell) on fa
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import golden
-import nbformat
 import pytest
 from conftest import NOTEBOOKS, ROOT, reset_namespaces
 

@@ -19,8 +19,7 @@ import pytest
 from conftest import ROOT, reset_namespaces
 from nbgitpuller.pull import GitPuller
 
-from labcourse import cli
-from labcourse import gitpull
+from labcourse import cli, gitpull
 
 pytestmark = pytest.mark.timeout(600)
 HUB = "https://hub.example.edu"

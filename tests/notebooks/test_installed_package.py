@@ -27,8 +27,7 @@ from conftest import NOTEBOOKS, ROOT
 from test_course_runs import COURSE_TIMEOUT, correct_answers, run_logged, sections_of, tail
 
 import labcourse
-from labcourse import runner
-from labcourse import workspace
+from labcourse import runner, workspace
 
 
 def tracked_copy(dest: Path) -> Path:

@@ -14,7 +14,7 @@ from conftest import NOTEBOOKS
 from labcourse import runner
 from labhelpers import quiz
 
-STANDARD_PARAMETERS = {"namespace": "ecommerce-lab", "cluster": "auto", "fast": False,
+STANDARD_PARAMETERS = {"namespace": None, "cluster": "auto", "fast": False,
                        "show_kubectl": True, "quiz_answers": None, "learner": None,
                        "cleanup_at_end": False}
 MINE = ["01-preflight", "02-deploy", "03-discovery-and-config", "04-persistence",

@@ -118,7 +118,7 @@ def test_nbval_reports_a_wrong_cpu_total_and_a_wrong_check_row(tmp_path: Path) -
     path = source_dir / "99-compare.ipynb"
     nbformat.write(nb, path)
     expected = {"99-compare": {str(i): {"source": cell.source, "outputs": [cases[name][1]]}
-                               for i, (name, cell) in enumerate(zip(cases, nb.cells))}}
+                               for i, (name, cell) in enumerate(zip(cases, nb.cells, strict=True))}}
     [copy] = golden.with_expected([path], tmp_path / "run", expected)
     report = tmp_path / "report.xml"
     subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
