@@ -148,6 +148,9 @@ def over_time(results: Measured | Sequence[Measured],
         bottom.plot(mid, ts["p99 ms"], color=line.get_color(), linestyle=":",
                     label=f"{r.name} p99")
     top.set_ylabel("requests/s")
+    # from 0: a fixed-rate run (50 req/s in 0.25 s bins of 12 or 13 requests) drew as a
+    # 48-52 zigzag on an autoscaled axis, which a learner reads as instability
+    top.set_ylim(bottom=0)
     top.set_title(f"throughput and latency over time ({interval:g} s bins)")
     top.legend(fontsize="small")
     bottom.set_yscale("log")
@@ -173,6 +176,7 @@ def overview(result: Measured) -> Figure:
                        color="tab:red", alpha=0.5, label="errors/s")
         axes[1][1].plot(mid, ts["p50 ms"], label="p50")
         axes[1][1].plot(mid, ts["p99 ms"], linestyle=":", label="p99")
+    axes[1][0].set_ylim(bottom=0)  # as in over_time: bin rounding is no zigzag
     axes[1][0].set_title(f"throughput over time ({interval:g} s bins)")
     axes[1][0].set_xlabel("s")
     axes[1][0].legend()

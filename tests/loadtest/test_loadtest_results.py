@@ -132,3 +132,13 @@ def test_error_bars_cover_their_own_bin(lt_server: str) -> None:
     assert bars and len(bars) == len(ts)
     assert [round(b.get_x(), 6) for b in bars] == [round(t, 6) for t in ts.index]
     assert all(b.get_width() <= interval for b in bars)
+
+
+def test_throughput_axes_start_at_zero(two_runs) -> None:
+    """A fixed-rate run's bins hold 12 or 13 requests: on an autoscaled axis that drew a
+    48–52 req/s zigzag a learner reads as instability."""
+    fast, _ = two_runs
+    for fig in (loadtest.over_time(fast), fast.plot()):
+        axes = [ax for ax in fig.axes
+                if any(line.get_label().endswith("req/s") for line in ax.get_lines())]
+        assert axes and all(ax.get_ylim()[0] == 0 for ax in axes)
