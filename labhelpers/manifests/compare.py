@@ -33,7 +33,7 @@ from labhelpers.commands import kubectl
 from labhelpers.manifests import MANIFESTS_DIR, load, ref, with_namespace
 from labhelpers.manifests.kustomize import POD_SPEC_PATHS
 from labhelpers.manifests.lint import lint_path
-from labhelpers.ownership import LABELS
+from labhelpers.ownership import BREAKFIX_SUFFIX, LABELS
 from labhelpers.styling import GREEN, RED, LabFrame, lab_frame
 
 Obj = dict[str, Any]
@@ -775,11 +775,9 @@ def scratch_namespace(lab: Any, variant: str | Path) -> str:
     not create namespaces, the classroom's break & fix namespace
     (``<service-account namespace>-breakfix``, as :mod:`labhelpers.breakfix` picks it):
     the learner may write there, and break & fix leaves it empty."""
-    from labhelpers.breakfix import default_namespace
-
     target = getattr(lab, "target", None)
     if target is not None and target.kind == "in-cluster" and target.service_account_namespace:
-        return default_namespace(target, "")
+        return target.service_account_namespace + BREAKFIX_SUFFIX
     return f"dryrun-{Path(str(variant)).name}-{secrets.token_hex(3)}"
 
 

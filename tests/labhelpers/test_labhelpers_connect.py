@@ -24,13 +24,13 @@ def service_account(connected: Connected, tmp_path: Path, monkeypatch) -> Path:
 
 
 def test_in_cluster_comes_first_and_uses_the_pods_namespace(service_account: Path) -> None:
-    target = cluster_module.resolve()  # auto: the service account wins over the rest
+    target = cluster_module.find_target()  # auto: the service account wins over the rest
     assert target.kind == "in-cluster" and target.namespace == "classroom-alice"
     assert target.api.configuration.host.startswith("https://127.0.0.1:")
     assert target.api.configuration.ssl_ca_cert == str(service_account / "ca.crt")
-    assert cluster_module.resolve("mine", cluster="in-cluster").namespace == "mine"
+    assert cluster_module.find_target("mine", cluster="in-cluster").namespace == "mine"
     if not TEST_KUBECONFIG:  # (would start a labcluster beside the cluster under test)
-        assert cluster_module.resolve(cluster="labcluster").kind == "labcluster"  # forced
+        assert cluster_module.find_target(cluster="labcluster").kind == "labcluster"  # forced
 
 
 def test_in_cluster_requests_reach_the_api(service_account: Path, capsys) -> None:
