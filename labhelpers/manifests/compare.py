@@ -769,6 +769,20 @@ def dry_run_lines(variant: str, scratch: str, own_namespace: str | None,
             kubectl("delete", "namespace", scratch)]
 
 
+def _wait_namespace_gone(lab: Any, name: str, timeout: float = 30) -> None:
+    """Until the scratch namespace is really gone, so the printed lines (create, dry run,
+    delete the same name) can be pasted at once: pasted while it was still Terminating,
+    `kubectl create namespace` said AlreadyExists and the dry run NotFound."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            lab.core.read_namespace(name)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return
+        time.sleep(0.1)
+
+
 def scratch_namespace(lab: Any, variant: str | Path) -> str:
     """Where a dry run goes by default: a fresh ``dryrun-<variant>-<hex>`` (re-running the
     cell never meets the last one still terminating) — but in a learner's pod, which may
@@ -817,6 +831,7 @@ def server_dry_run(lab: Any, variant: str | Path = "production",
         if created:
             with contextlib.suppress(client.ApiException):  # already gone is fine
                 lab.core.delete_namespace(scratch)
+            _wait_namespace_gone(lab, scratch)
     df = LabFrame(rows, columns=["object", "how", "result", "note"])
     own = {o["metadata"].get("namespace") for o in objects} - {None}
     df.attrs["kubectl"] = "\n".join(dry_run_lines(Path(str(variant)).name, scratch,
