@@ -152,8 +152,13 @@ def test_probes(lab):
     frontend = main_container(objects["Deployment/ecommerce-frontend"])
     assert frontend["readinessProbe"]["httpGet"]["path"] == "/health"
     postgres = main_container(objects["StatefulSet/postgres"])
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("readinessProbe", "livenessProbe"):
         assert postgres[probe]["exec"]["command"][0] == "pg_isready"
+    # the startup probe waits for the server itself (no fixed delay, no failed attempts)
+    startup = postgres["startupProbe"]
+    assert startup["exec"]["command"][:2] == ["sh", "-c"]
+    assert startup["exec"]["command"][2].startswith("until pg_isready -q ")
+    assert "initialDelaySeconds" not in startup and startup["timeoutSeconds"] >= 20
 
 
 def test_postgres_statefulset(lab):
