@@ -127,9 +127,12 @@ def _load(lab: Any, stop: threading.Event, errors: list[BaseException],
 
 
 #: one load test's length: the thread notices ``stop`` within this
-LOAD_STEP_SECONDS = 5
-#: how often the HPA's status is read while the load runs (it syncs every 15 s)
+LOAD_STEP_SECONDS = 2
+#: how often the timeline gets a row while nothing changes (the HPA syncs every 15 s)
 SAMPLE_SECONDS = 5
+#: how often the HPA's status is read: a change (a sync's new figure, a pod Ready) gets
+#: its own row at once, and the load stops within this of the scale-up being ready
+POLL_SECONDS = 1
 #: the HPA controller's tolerance (kube-controller-manager's
 #: --horizontal-pod-autoscaler-tolerance): no scaling while usage/target is within 10 %
 TOLERANCE = 0.1
@@ -145,7 +148,8 @@ def autoscaler(lab: Any, load_seconds: float = 120, concurrency: int = 20,
 
     The lab runs 2 backend replicas, below the minimum: the first sync scales to 3; once
     they are ready the load starts (``lab.loadtest`` against the backend's Service, in a
-    thread), and every ``SAMPLE_SECONDS`` the HPA's status is read. The HPA is deleted and
+    thread), and every ``POLL_SECONDS`` the HPA's status is read (a timeline row every
+    ``SAMPLE_SECONDS`` and at each change). The HPA is deleted and
     the backend put back to 2 replicas before this returns."""
     (hpa,) = _production("HorizontalPodAutoscaler", lab.namespace)
     name = hpa["metadata"]["name"]
@@ -162,24 +166,33 @@ def autoscaler(lab: Any, load_seconds: float = 120, concurrency: int = 20,
     load_errors: list[BaseException] = []
     loaders: list[threading.Thread] = []
 
-    def sample(phase: str) -> Any:
+    last_row = [float("-inf")]
+
+    def sample(phase: str) -> tuple[Any, int]:
+        """The HPA's status and the ready replicas now; a timeline row when they changed,
+        the phase changed, or SAMPLE_SECONDS passed since the last row."""
         current = scaling.read_namespaced_horizontal_pod_autoscaler(name, lab.namespace)
         st = current.status
         dep = lab.apps.read_namespaced_deployment("ecommerce-backend", lab.namespace)
-        samples.append({"t (s)": round(time.monotonic() - started), "load": phase,
-                        "cpu (of request)": _cpu(st), "target": f"{target}%",
-                        "replicas wanted": st.desired_replicas if st else None,
-                        "replicas ready": dep.status.ready_replicas or 0})
-        return st
+        now = time.monotonic()
+        row = {"t (s)": round(now - started), "load": phase,
+               "cpu (of request)": _cpu(st), "target": f"{target}%",
+               "replicas wanted": st.desired_replicas if st else None,
+               "replicas ready": dep.status.ready_replicas or 0}
+        changed = not samples or any(samples[-1][k] != row[k] for k in row if k != "t (s)")
+        if changed or now - last_row[0] >= SAMPLE_SECONDS - POLL_SECONDS / 2:
+            samples.append(row)
+            last_row[0] = now
+        return st, row["replicas ready"]
 
     try:
         lab.apply([hpa])
         deadline = time.monotonic() + settle_timeout
         while time.monotonic() < deadline:  # idle: the minimum, and its pods ready
-            st = sample("none")
-            if st and (st.desired_replicas or 0) >= low and samples[-1]["replicas ready"] >= low:
+            st, ready = sample("none")
+            if st and (st.desired_replicas or 0) >= low and ready >= low:
                 break
-            time.sleep(SAMPLE_SECONDS)
+            time.sleep(POLL_SECONDS)
         loaders = [threading.Thread(target=_load, args=(lab, stop, load_errors, concurrency),
                                     name=f"hpa-load-{i}", daemon=True)
                    for i in range(generators)]
@@ -187,15 +200,15 @@ def autoscaler(lab: Any, load_seconds: float = 120, concurrency: int = 20,
             loader.start()
         deadline = time.monotonic() + load_seconds
         while time.monotonic() < deadline and not load_errors:
-            time.sleep(SAMPLE_SECONDS)
-            st = sample("on")
-            if (st.desired_replicas or 0) > low and samples[-1]["replicas ready"] > low:
+            time.sleep(POLL_SECONDS)
+            st, ready = sample("on")
+            if (st.desired_replicas or 0) > low and ready > low:
                 break
         stop.set()
         for loader in loaders:
             loader.join(timeout=LOAD_STEP_SECONDS + 30)
-        time.sleep(SAMPLE_SECONDS)
-        st = sample("stopped")
+        time.sleep(SAMPLE_SECONDS)  # the replicas stay once the load has stopped
+        st, _ = sample("stopped")
         uid = scaling.read_namespaced_horizontal_pod_autoscaler(name, lab.namespace
                                                                ).metadata.uid
         events = sorted((e for e in lab.core.list_namespaced_event(  # this HPA's, not an

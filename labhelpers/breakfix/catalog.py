@@ -17,7 +17,8 @@ STUCK = {"ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "Cras
          "InvalidImageName", "CreateContainerError"}
 WORKLOADS = ("Deployment", "StatefulSet")
 NOT_READY_AFTER = 20.0  # s a started container may take to become Ready before it counts
-STABLE_FOR = 7.0  # s the namespace must look the same (> one readiness period, 5 s)
+STABLE_FOR = 3.0  # s every pod must stay settled (a Deployment's pods appear a moment after its
+#                  ReplicaSet; a pod waiting on another is not settled: NOT_READY_AFTER)
 #: What check() compares with the broken deploy to tell "nothing was changed": these kinds'
 #: objects by uid, with their generation (workloads: spec only, not status) or
 #: resourceVersion (the rest have no status that moves by itself). Not PVCs: binding moves

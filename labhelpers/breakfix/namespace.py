@@ -159,8 +159,10 @@ def _pod_settled(pod: Any, events: list[Any], now: dt.datetime) -> bool:
 
 
 def _wait_settled(lab: Lab, timeout: float) -> bool:
-    """Until every pod has settled, and stayed so for :data:`STABLE_FOR` seconds (a pod
-    waiting for its database becomes Ready one probe period after the database)."""
+    """Until every pod has settled, and stayed so for :data:`STABLE_FOR` seconds (a
+    moment in which every pod that exists has settled can come before a Deployment's pod
+    exists at all). A pod waiting for its database is not settled until it is Ready or
+    :data:`NOT_READY_AFTER` has passed, so the wait needs no longer margin."""
     deadline = time.monotonic() + timeout
     since: float | None = None
     while time.monotonic() < deadline:
