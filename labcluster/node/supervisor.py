@@ -166,6 +166,9 @@ class ContainerProcess:
         self.cpu_limit = cpu_limit
         self.poll_interval = poll_interval
         self.throttled_seconds = 0.0
+        #: the longest pause the CPU limiter planned (at most one CPU_PERIOD: a longer
+        #: one is a stall a CFS throttle never makes)
+        self.longest_pause = 0.0
         self.on_exit = on_exit
         self.marker = uuid.uuid4().hex
         self.popen: subprocess.Popen[bytes] | None = None
@@ -387,18 +390,22 @@ class ContainerProcess:
         reader.advance(refresh=True)
         debt = 0.0
         busy = False  # the tree used at least half its quota in the previous period
-        start = time.monotonic()
+        start = time.monotonic() - CPU_PERIOD  # the loop's first step makes it now
         period = 0
         while not self._done.is_set() and not self._stopping:
             # periods on a fixed grid: a late wake-up shortens the next run, not the limit
             now = time.monotonic()
             start = start + CPU_PERIOD if now - start < 2 * CPU_PERIOD else now
             period += 1
-            # since the last read: counted here; the tree is listed anew every 5th period
-            # (a process it started meanwhile counts whole then, paid as a debt)
-            used = reader.advance(refresh=period % CPU_REFRESH_PERIODS == 0)
-            # a debt is paid at most half a quota a period, so no period is all pause
+            # What the first read finds was run before this period began (until the last
+            # stop landed), or by a process the tree started meanwhile (the tree is listed
+            # anew every 5th period; a new process counts whole then): it is a debt, not
+            # this period's use, so a period never begins with a pause. A debt is paid at
+            # most half a quota a period, so no period is all pause: no stall is longer
+            # than one period.
+            debt += reader.advance(refresh=period % CPU_REFRESH_PERIODS == 0)
             budget = quota - min(debt, quota / 2)
+            used = 0.0
             while not self._done.is_set() and not self._stopping:
                 elapsed = time.monotonic() - start
                 if used >= budget:
@@ -410,6 +417,7 @@ class ContainerProcess:
                         finally:
                             reader.signal(signal.SIGCONT)
                         self.throttled_seconds += pause
+                        self.longest_pause = max(self.longest_pause, pause)
                     break
                 if elapsed >= CPU_PERIOD:
                     break

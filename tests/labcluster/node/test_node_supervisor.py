@@ -11,7 +11,12 @@ import psutil
 import pytest
 
 from labcluster.node.launch import ProcessSpec
-from labcluster.node.supervisor import ContainerProcess, _CpuReader, processes_with_marker
+from labcluster.node.supervisor import (
+    CPU_PERIOD,
+    ContainerProcess,
+    _CpuReader,
+    processes_with_marker,
+)
 
 
 def python_spec(code: str, cwd: Path) -> ProcessSpec:
@@ -183,6 +188,9 @@ def test_cpu_limit_holds_a_busy_loop_near_its_limit(spawn):
     # how close to 50m the limiter holds it is a measurement (bench/labcluster_node_bench.py)
     assert 0 < usage.cpu_millicores < 200, usage
     assert proc.throttled_seconds > 0.5
+    # no pause longer than one period, the first included (it used to start a period late
+    # and plan a 200 ms stop: a stall CFS never makes)
+    assert 0 < proc.longest_pause <= CPU_PERIOD, proc.longest_pause
     result = proc.stop(grace=5)  # a stopped (throttled) tree still ends on SIGTERM
     assert result is not None and result.exit_code == 143
 
