@@ -1,7 +1,8 @@
 """HorizontalPodAutoscaler (autoscaling/v2): upstream's pkg/controller/podautoscaler.
 
 Every sync period (`--horizontal-pod-autoscaler-sync-period`, 15 s; here
-LABCLUSTER_HPA_SYNC_SECONDS) each HPA reads its target's scale subresource and the
+LABCLUSTER_HPA_SYNC_SECONDS) after its own last sync (a new or re-specified HPA at once)
+each HPA reads its target's scale subresource and the
 pods' metrics.k8s.io PodMetrics (the node's, in-process: ClusterApi.pod_metrics), and
 proposes `ceil(readyPods * utilization / target)` replicas for a resource metric:
 
@@ -24,6 +25,7 @@ FailedComputeMetricsReplicas...) carry upstream's reasons and messages.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import math
 import os
@@ -442,6 +444,26 @@ class HorizontalController(Controller):
                                _env_seconds("LABCLUSTER_HPA_DOWNSCALE_STABILIZATION_SECONDS",
                                             300.0))
         self.generations: dict[Key, int] = {}
+        self._next_sync: dict[Key, asyncio.TimerHandle] = {}
+
+    async def _resync_loop(self) -> None:
+        """No shared tick: each HPA is synced a sync period after its own last sync
+        (upstream requeues every processed HPA with that delay), so where in the period
+        a sync falls does not depend on when the controller started."""
+
+    def _schedule_next(self, key: Key) -> None:
+        previous = self._next_sync.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        self._next_sync[key] = asyncio.get_running_loop().call_later(
+            self.resync, self.enqueue, key)
+
+    def _forget(self, key: Key) -> None:
+        self.norm.forget(key)
+        self.generations.pop(key, None)
+        handle = self._next_sync.pop(key, None)
+        if handle is not None:
+            handle.cancel()
 
     def keys_for(self, res: str, etype: str, obj: dict[str, Any]) -> list[Key]:
         """New or re-specified HPAs at once; their own status writes wait for the resync
@@ -449,8 +471,7 @@ class HorizontalController(Controller):
         meta = obj["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
         if etype == "DELETED":
-            self.norm.forget(key)
-            self.generations.pop(key, None)
+            self._forget(key)
             return []
         gen = meta.get("generation", 1)
         if self.generations.get(key) == gen:
@@ -464,9 +485,17 @@ class HorizontalController(Controller):
 
     async def reconcile(self, namespace: str, name: str) -> None:
         key = (namespace, name)
+        try:
+            await self._sync(key)
+        finally:
+            if self.listers.get(self.primary, namespace, name) is not None:
+                self._schedule_next(key)
+
+    async def _sync(self, key: Key) -> None:
+        namespace, name = key
         hpa = self.current(namespace, name)
         if hpa is None:
-            self.norm.forget(key)
+            self._forget(key)
             return
         original = copy.deepcopy(hpa.get("status") or {})
         status = hpa.setdefault("status", {})
