@@ -227,14 +227,20 @@ def broken(deployed) -> labhelpers.Lab:
     applied = other.apply(objs)
     assert applied[:2] == ["ConfigMap/ecommerce-config", "Secret/postgres-secret"]
 
-    def backend_running() -> bool:
+    def backend_running_and_unhealthy() -> bool:
         pods = other.pods()
         row = pods[pods["name"].str.startswith("ecommerce-backend-")]
         pg = pods[pods["name"] == "postgres-0"]
+        # the fault shows only once the backend's own wait for its database (5 s) is over
+        # and readiness fails: PostgreSQL itself is Ready well before that
+        unhealthy = any(e.reason == "Unhealthy"
+                        and e.involved_object.name.startswith("ecommerce-backend-")
+                        for e in other.core.list_namespaced_event(BROKEN_NS).items)
         return (len(row) == 1 and row.iloc[0]["status"] == "Running"
-                and len(pg) == 1 and pg.iloc[0]["ready"] == "1/1")
+                and len(pg) == 1 and pg.iloc[0]["ready"] == "1/1" and unhealthy)
 
-    wait_for(backend_running, 90, "the broken backend Running and postgres Ready")
+    wait_for(backend_running_and_unhealthy, 90,
+             "the broken backend Running and Unhealthy, postgres Ready")
     return other
 
 
