@@ -14,14 +14,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", help="state dir (default $LABCLUSTER_HOME, else "
                         "~/.labcluster, or /var/lib/labcluster as root: labcluster/README.md)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start in the background (idempotent)")
-    sub.add_parser("down", help="stop; every object is kept for the next up")
-    sub.add_parser("status", help="is it running, and where")
-    serve = sub.add_parser("serve", help="run in the foreground (what `up` starts)")
-    serve.add_argument("--home", dest="serve_home")
+    for name, text in (("up", "start in the background (idempotent)"),
+                       ("down", "stop; every object is kept for the next up"),
+                       ("status", "is it running, and where"),
+                       ("serve", "run in the foreground (what `up` starts)")):
+        # `labcluster down --home X` as well as `labcluster --home X down`: given after the
+        # command it used to be "unrecognized arguments" for all but serve
+        sub.add_parser(name, help=text).add_argument(
+            "--home", dest="command_home", help="the same as --home before the command")
     args = parser.parse_args(argv)
     try:
-        home = lifecycle.home_dir(getattr(args, "serve_home", None) or args.home)
+        home = lifecycle.home_dir(getattr(args, "command_home", None) or args.home)
     except RuntimeError as exc:  # home.HomeError: the message says what to do
         print(f"labcluster: {exc}", file=sys.stderr)
         return 2
