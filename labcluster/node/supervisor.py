@@ -31,7 +31,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -274,11 +274,7 @@ class ContainerProcess:
         return list(procs.values())
 
     def memory_bytes(self, max_age: float = 0.0) -> int:
-        total = 0
-        for proc in self.tree(max_age):
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_info().rss
-        return total
+        return charged_memory(p.pid for p in self.tree(max_age))
 
     def _cpu_seconds(self, max_age: float = 0.0) -> float:
         total = 0.0
@@ -305,11 +301,7 @@ class ContainerProcess:
             if elapsed > 0:
                 millicores = max(0, round(cpu / elapsed * 1000))
         tree = self.tree()
-        memory = 0
-        for proc in tree:
-            with contextlib.suppress(psutil.Error):
-                memory += proc.memory_info().rss
-        return Usage(millicores, memory, len(tree))
+        return Usage(millicores, charged_memory(p.pid for p in tree), len(tree))
 
     # ----- internals -----
 
@@ -442,6 +434,35 @@ class ContainerProcess:
         else:
             reason = "Error"
         return Termination(exit_code, reason, sig, self.started_at, _now())
+
+
+def charged_memory(pids: Iterable[int]) -> int:
+    """Bytes a memory cgroup would charge these processes: each one's anonymous memory,
+    plus file-backed and shared memory once (the most any one of them has resident).
+
+    A cgroup charges a page once, however many processes map it. The processes of one
+    container map the same binary and libraries, and PostgreSQL's backends the same
+    shared_buffers segment; summing their RSS counted that segment once per backend, so
+    a busy PostgreSQL (30 connections, ~100 MiB really used) reached its 512Mi limit and
+    was OOMKilled by this node where a kubelet would not. Read from /proc/<pid>/status
+    (RssAnon, RssFile, RssShmem): as cheap as RSS, unlike smaps' PSS.
+    """
+    anon = file = shmem = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+        def kib(name: str, fields: dict[str, str] = fields) -> int:
+            value = fields.get(name, "0 kB").split()
+            return int(value[0]) if value and value[0].isdigit() else 0
+
+        anon += kib("RssAnon")
+        file = max(file, kib("RssFile"))
+        shmem = max(shmem, kib("RssShmem"))
+    return (anon + file + shmem) * 1024
 
 
 class _CpuReader:

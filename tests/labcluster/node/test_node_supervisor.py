@@ -127,6 +127,36 @@ def test_memory_limit_is_oomkilled_with_137(spawn):
     assert "over limit" in (proc.log_dir / "current.log").read_text()
 
 
+def test_shared_memory_is_charged_once_as_a_cgroup_does(spawn):
+    """PostgreSQL's backends all map shared_buffers: three processes touching one 120 MiB
+    shared segment are charged 120 MiB, not 360 (summed RSS), so a 250 MiB limit holds."""
+    size = 120 * 1024 * 1024
+    proc = spawn(f"""
+        import mmap, os, sys, time
+        segment = mmap.mmap(-1, {size})  # anonymous and MAP_SHARED, as shared_buffers
+        for offset in range(0, {size}, 4096):
+            segment[offset] = 1
+        for _ in range(2):
+            if os.fork() == 0:
+                total = sum(segment[offset] for offset in range(0, {size}, 4096))
+                print("child touched", total, flush=True)
+                time.sleep(60)
+                os._exit(0)
+        time.sleep(60)
+    """, memory_limit=250 * 1024 * 1024, poll_interval=0.05)
+    deadline = time.monotonic() + 20
+    while (proc.log_dir / "current.log").read_text().count("child touched") < 2:
+        assert time.monotonic() < deadline, (proc.log_dir / "current.log").read_text()
+        time.sleep(0.05)
+    time.sleep(0.5)  # several watcher polls
+    summed = sum(p.memory_info().rss for p in proc.tree())
+    charged = proc.memory_bytes()
+    assert summed > 3 * size * 0.9, summed  # what the node used to charge
+    assert size * 0.95 < charged < 250 * 1024 * 1024, charged
+    assert proc.popen.poll() is None, (proc.log_dir / "current.log").read_text()
+    assert proc.usage().memory_bytes == pytest.approx(charged, rel=0.1)
+
+
 def test_under_limit_is_left_alone(spawn):
     proc = spawn("import time; x = bytearray(10 * 1024 * 1024); time.sleep(0.5)",
                  memory_limit=200 * 1024 * 1024, poll_interval=0.05)
