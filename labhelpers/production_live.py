@@ -259,7 +259,7 @@ def _conclusion(samples: list[dict[str, Any]], conditions: list[dict[str, Any]],
         began = loaded[0]["t (s)"] if loaded else first["t (s)"]
         late = " (after the load had stopped: the metrics lag)" if first["load"] != "on" else ""
         lines.append(f"Under load the backend's CPU reached {peak}% of its request (target "
-                     f"{target}%), and {first['t (s)'] - began + SAMPLE_SECONDS}"
+                     f"{target}%), and {first['t (s)'] - began + POLL_SECONDS}"
                      f" s after the load began{late} the HPA wanted {first['replicas wanted']} "
                      f"replicas" + (f", {highest} at the most" if highest > first["replicas wanted"]
                                     else "") + ": it scaled up past its minimum.")
