@@ -57,13 +57,14 @@ def test_the_hpa_under_load_acts_as_its_metrics_say_then_the_lab_is_put_back(dep
     assert any("below Spec.MinReplicas" in m for m in messages)
     if run.highest_desired > run.min_replicas:
         assert any(s["load"] == "on" and s["replicas wanted"] > 3 for s in timeline)
-        assert max(loaded) > 70 * 1.1, shown
+        # the controller's own rule, in floats as upstream: 77 % of 70 % is 1.1000…09, out
+        assert abs(1.0 - max(loaded) / 70) > 0.1, shown
         assert any(m.startswith("New size: ") and m.endswith(
             "reason: cpu resource utilization (percentage of request) above target")
             for m in messages), messages
         assert "it scaled up past its minimum" in run.conclusion
     else:
-        assert max(loaded) <= 70 * 1.1, shown
+        assert abs(1.0 - max(loaded) / 70) <= 0.1 or max(loaded) < 70, shown
         assert "did NOT scale past its minimum of 3: the backend's CPU peaked at " \
             f"{max(loaded)}%" in run.conclusion, shown
         assert not any("above target" in m for m in messages), messages
