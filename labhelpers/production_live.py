@@ -166,11 +166,12 @@ def autoscaler(lab: Any, load_seconds: float = 120, concurrency: int = 20,
     load_errors: list[BaseException] = []
     loaders: list[threading.Thread] = []
 
-    last_row = [float("-inf")]
+    last_row = float("-inf")
 
     def sample(phase: str) -> tuple[Any, int]:
         """The HPA's status and the ready replicas now; a timeline row when they changed,
         the phase changed, or SAMPLE_SECONDS passed since the last row."""
+        nonlocal last_row
         current = scaling.read_namespaced_horizontal_pod_autoscaler(name, lab.namespace)
         st = current.status
         dep = lab.apps.read_namespaced_deployment("ecommerce-backend", lab.namespace)
@@ -180,9 +181,9 @@ def autoscaler(lab: Any, load_seconds: float = 120, concurrency: int = 20,
                "replicas wanted": st.desired_replicas if st else None,
                "replicas ready": dep.status.ready_replicas or 0}
         changed = not samples or any(samples[-1][k] != row[k] for k in row if k != "t (s)")
-        if changed or now - last_row[0] >= SAMPLE_SECONDS - POLL_SECONDS / 2:
+        if changed or now - last_row >= SAMPLE_SECONDS - POLL_SECONDS / 2:
             samples.append(row)
-            last_row[0] = now
+            last_row = now
         return st, row["replicas ready"]
 
     try:

@@ -453,15 +453,14 @@ def charged_memory(pids: Iterable[int]) -> int:
             text = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue  # gone meanwhile
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-
-        def kib(name: str, fields: dict[str, str] = fields) -> int:
-            value = fields.get(name, "0 kB").split()
-            return int(value[0]) if value and value[0].isdigit() else 0
-
-        anon += kib("RssAnon")
-        file = max(file, kib("RssFile"))
-        shmem = max(shmem, kib("RssShmem"))
+        kib = {"RssAnon": 0, "RssFile": 0, "RssShmem": 0}  # only these three lines parsed:
+        for line in text.splitlines():  # the watcher asks 10 times a second
+            key, _, value = line.partition(":")
+            if key in kib:
+                kib[key] = int(value.split()[0])
+        anon += kib["RssAnon"]
+        file = max(file, kib["RssFile"])
+        shmem = max(shmem, kib["RssShmem"])
     return (anon + file + shmem) * 1024
 
 
