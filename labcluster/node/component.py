@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import errno
 import logging
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from labcluster.component import ServerContext, TaskComponent
 from labcluster.errors import ApiError
 from labcluster.node import clusterdns, heartbeat, readonly, security
 from labcluster.node.dns import HostsTable
+from labcluster.node.dnsserver import DnsServer
 from labcluster.node.imagebase import NodeConfig
 from labcluster.node.kubelet import PodWorker
 from labcluster.node.loopback import IPAllocator
@@ -44,10 +47,40 @@ log = logging.getLogger("labcluster.node")
 STOP_GRACE_AT_SHUTDOWN = 10.0
 
 
+POD_CIDR_ENV = "LABCLUSTER_POD_CIDR"
+DNS_SUBNET_ATTEMPTS = 8
+
+
 def pod_cidr() -> str:
     """A random /24 in 127.64-127.99 unless set: clusters side by side never share IPs."""
-    return os.environ.get("LABCLUSTER_POD_CIDR") or \
+    return os.environ.get(POD_CIDR_ENV) or \
         f"127.{random.randint(64, 99)}.{random.randint(0, 255)}.0/24"
+
+
+async def start_dns_in_a_free_subnet(
+        choose: Callable[[], str] = pod_cidr,
+        attempts: int = DNS_SUBNET_ATTEMPTS) -> tuple[IPAllocator, DnsServer]:
+    """The pod subnet and the cluster DNS server on its first address.
+
+    A random /24 is only probably free: another cluster on this machine (or a process
+    it left) may already hold the DNS port on that address. Then another /24 is drawn
+    instead of failing the whole start; a subnet the user fixed is not second-guessed.
+    """
+    for attempt in range(1, attempts + 1):
+        ips = IPAllocator(choose())
+        address = ips.allocate()
+        try:
+            return ips, await clusterdns.start_server(address)
+        except OSError as exc:
+            fixed = bool(os.environ.get(POD_CIDR_ENV))
+            if exc.errno != errno.EADDRINUSE or fixed or attempt == attempts:
+                where = f"{POD_CIDR_ENV}={os.environ[POD_CIDR_ENV]}" if fixed else \
+                    f"{attempt} random pod subnets"
+                raise OSError(exc.errno, f"cluster DNS cannot listen on {address} "
+                              f"({exc.strerror}; tried {where})") from exc
+            log.warning("dns: %s is taken (%s); drawing another pod subnet",
+                        address, exc.strerror)
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 class NodeComponent(TaskComponent):
@@ -91,11 +124,11 @@ class NodeComponent(TaskComponent):
         await asyncio.to_thread(reap_leftovers, self.state)
         self.table = HostsTable(self.state / "hosts")
         self.table.write({})
-        self.ips = IPAllocator(pod_cidr())
+        self.ips, dns = await start_dns_in_a_free_subnet()
         self.binder = Binder(api, self.state / "volumes")
         drop_seconds()  # a bad LABCLUSTER_NETPOL_DROP_SECONDS fails the start, with its name
         self.network = Network(api, self.table, self.state / "proxy.json")
-        self.network.dns = await clusterdns.start_server(self.ips.allocate())
+        self.network.dns = dns
         dns_ip = await clusterdns.ensure_service(api, self.network.dns)
         self.nodecfg = NodeConfig(hosts_file=self.table.path, nameserver=dns_ip,
                                   hide=security.private_paths(self.home))

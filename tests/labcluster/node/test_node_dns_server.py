@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -219,3 +220,41 @@ async def test_a_big_answer_is_truncated_over_udp_and_whole_over_tcp(
         assert not tcp.header.tc and answers(tcp) == sorted(ips)
     finally:
         await srv.close()
+
+
+async def test_a_taken_dns_address_draws_another_pod_subnet(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process already serving DNS on the first address of the drawn /24 (as
+    another cluster on this machine can) sends the node to the next /24, not down."""
+    from labcluster.node import component
+    from labcluster.node.ports import node_ports
+    monkeypatch.delenv(component.POD_CIDR_ENV, raising=False)
+    port = node_ports().host_port(53)
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    squatter.bind(("127.88.7.2", port))
+    drawn = iter(["127.88.7.0/24", "127.88.8.0/24"])
+    try:
+        ips, server = await component.start_dns_in_a_free_subnet(lambda: next(drawn))
+        try:
+            assert (server.address, str(ips.network)) == ("127.88.8.2", "127.88.8.0/24")
+            reply = await ask(server, "kubernetes.default.svc.cluster.local")
+            assert str(reply.q.qname) == "kubernetes.default.svc.cluster.local."
+        finally:
+            await server.close()
+    finally:
+        squatter.close()
+
+
+async def test_a_taken_dns_address_in_a_fixed_subnet_fails_with_its_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from labcluster.node import component
+    from labcluster.node.ports import node_ports
+    monkeypatch.setenv(component.POD_CIDR_ENV, "127.88.9.0/24")
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    squatter.bind(("127.88.9.2", node_ports().host_port(53)))
+    try:
+        with pytest.raises(OSError, match=r"cluster DNS cannot listen on 127\.88\.9\.2 .*"
+                           r"LABCLUSTER_POD_CIDR=127\.88\.9\.0/24"):
+            await component.start_dns_in_a_free_subnet()
+    finally:
+        squatter.close()
