@@ -217,16 +217,20 @@ def _run_learner(who: Learner, notebooks: list[Path], stage: Path, base: dict[st
     params = {**base, "namespace": who.namespace, "learner": who.learner}
     if answers:
         params["quiz_answers"] = answers
-    for nb in notebooks:  # in order: later notebooks build on earlier ones
-        out = folder / nb.name
-        done = runner.run_notebook(nb, out, params, env, timeout=timeout, kernel=kernel)
+
+    def record(done: runner.NotebookRun) -> None:
         error = done.failure.message if done.failure else ""
-        runs.append(Run(who.learner, who.namespace, nb.stem, done.ok, round(done.seconds, 1),
-                        done.failure.cell if done.failure else None, error,
-                        str(out.relative_to(stage))))
+        runs.append(Run(who.learner, who.namespace, done.name, done.ok,
+                        round(done.seconds, 1), done.failure.cell if done.failure else None,
+                        error, str(done.output.relative_to(stage))))
         first = error.splitlines()[0] if error else ""
-        print(f"  {who.learner} {nb.stem}: {'ok' if done.ok else 'FAILED ' + first}",
+        print(f"  {who.learner} {done.name}: {'ok' if done.ok else 'FAILED ' + first}",
               flush=True)
+
+    # in order (later notebooks build on earlier ones), and all of them: the report says
+    # which of a learner's notebooks failed, not only the first
+    runner.run_in_order(notebooks, lambda nb: folder / nb.name, params, env,
+                        timeout=timeout, kernel=kernel, done=record, stop_at_failure=False)
     return runs
 
 

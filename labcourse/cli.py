@@ -31,7 +31,7 @@ from labcourse.runner import (
     course_notebooks,
     find_notebooks,
     parse_parameters,
-    run_notebook,
+    run_in_order,
 )
 from labcourse.workspace import WorkspaceError, copy_course
 
@@ -95,17 +95,17 @@ def run_course(notebooks: list[Path], output: Path, parameters: dict[str, Any],
                env: dict[str, str], out: Any = sys.stdout) -> list[NotebookRun]:
     """Run in order; stop at the first failure (the next notebook starts from its state)."""
     output.mkdir(parents=True, exist_ok=True)
-    runs = []
-    for path in notebooks:
+
+    def starting(path: Path) -> None:
         print(f"▶ {path.stem} …", file=out, flush=True)
-        result = run_notebook(path, output / path.name, parameters, {**os.environ, **env},
-                              log=output / KERNEL_LOG, cell_timeout=CELL_TIMEOUT)
-        runs.append(result)
+
+    def done(result: NotebookRun) -> None:
         mark = "✅" if result.ok else "❌"
-        print(f"  {mark} {path.stem}  {result.seconds:6.1f} s", file=out, flush=True)
-        if not result.ok:
-            break
-    return runs
+        print(f"  {mark} {result.name}  {result.seconds:6.1f} s", file=out, flush=True)
+
+    return run_in_order(notebooks, lambda path: output / path.name, parameters,
+                        {**os.environ, **env}, log=output / KERNEL_LOG,
+                        cell_timeout=CELL_TIMEOUT, starting=starting, done=done)
 
 
 def summary(runs: list[NotebookRun], notebooks: list[Path], output: Path,

@@ -14,6 +14,7 @@ error and its traceback.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import glob
 import json
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,117 @@ def stop_running() -> None:
         _stop(proc)
 
 
+def modules_imported(path: Path) -> list[str]:
+    """The modules a notebook's code cells import at their top level, in order (``from a
+    import b`` gives ``a`` and ``a.b``, which may be a module): what ``--warm`` imports.
+    Cells that are not Python (magics, shell lines) are skipped, not guessed at."""
+    names: list[str] = []
+    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        try:
+            tree = ast.parse("".join(source) if isinstance(source, list) else source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                found = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found = [node.module] + [f"{node.module}.{a.name}" for a in node.names
+                                         if a.name != "*"]
+            else:
+                continue
+            names += [n for n in found if n not in names]
+    return names
+
+
+class NotebookWorker:
+    """One notebook's run in its process (``_worker.py``): started, told to go, finished.
+
+    Started ``warm``, its kernel starts and imports what the notebook imports, then waits
+    for ``go()``: ``run_in_order`` starts the next notebook that way while the current one
+    runs. Its time is from ``go()`` to its end (the first notebook's includes its warm-up,
+    as nothing overlapped it), so the times still add up to the wall clock.
+    """
+
+    def __init__(self, path: Path, output: Path, parameters: dict[str, Any],
+                 env: Mapping[str, str] | None = None, *, log: Path | None = None,
+                 cell_timeout: float | None = None, kernel: str | None = None,
+                 warm: bool = False) -> None:
+        self.path, self.output = path, output
+        self.log = log or output.with_suffix(".log")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-P", str(WORKER), str(path), str(output),
+               "--parameters", yaml.safe_dump(parameters), "--cwd", str(path.parent)]
+        if cell_timeout:
+            cmd += ["--cell-timeout", str(cell_timeout)]
+        if kernel:
+            cmd += ["--kernel", kernel]
+        if warm:
+            cmd += ["--warm", ",".join(modules_imported(path))]
+        self.began = time.monotonic()
+        with open(self.log, "ab") as fh:
+            self._logged = fh.tell()
+            # a file, not a pipe: a process a cell left running would hold a pipe open
+            self.proc = subprocess.Popen(
+                cmd, env=dict(env) if env is not None else None, stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if warm else subprocess.DEVNULL,
+                start_new_session=True)
+        with _RUNNING_LOCK:
+            _RUNNING.add(self.proc)
+
+    def go(self) -> None:
+        """Let a warm worker run its notebook (nothing to do for a cold one)."""
+        self.began = time.monotonic()
+        if self.proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):  # it died warming: finish() says so
+                self.proc.stdin.write(b"go\n")
+                self.proc.stdin.close()
+
+    def cancel(self) -> None:
+        """A warm worker that will not run: its kernel shut down, nothing left."""
+        if self.proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()  # EOF without a go: it stops its kernel and exits
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=STOP_GRACE)
+        _stop(self.proc)
+        self._forget()
+
+    def finish(self, timeout: float | None = None) -> NotebookRun:
+        """Wait for the run (``timeout`` from ``go()``); Ctrl-C or SIGTERM while waiting
+        stops it and everything it started, then re-raises."""
+        path, output = self.path, self.output
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - self.began))
+        try:
+            self.proc.wait(timeout=left)
+        except subprocess.TimeoutExpired:
+            _stop(self.proc, grace=0)
+            return NotebookRun(path.stem, output, time.monotonic() - self.began, False,
+                               Failure(f"timed out after {timeout:.0f} s"))
+        except BaseException:  # Ctrl-C, SIGTERM: nothing of this run may outlive it
+            _stop(self.proc)
+            raise
+        finally:
+            self._forget()
+        seconds = time.monotonic() - self.began
+        failure = read_failure(output) if output.exists() else None
+        if self.proc.returncode == 0 and failure is None:
+            return NotebookRun(path.stem, output, seconds, True)
+        if failure is None:
+            with open(self.log, "rb") as fh:
+                fh.seek(self._logged)
+                failure = Failure(_last_error_line(fh.read().decode(errors="replace")))
+        return NotebookRun(path.stem, output, seconds, False, failure)
+
+    def _forget(self) -> None:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self.proc)
+
+
 def run_notebook(path: Path, output: Path, parameters: dict[str, Any],
                  env: Mapping[str, str] | None = None, *, log: Path | None = None,
                  cell_timeout: float | None = None, timeout: float | None = None,
@@ -238,44 +350,51 @@ def run_notebook(path: Path, output: Path, parameters: dict[str, Any],
     """Run one notebook into ``output``, cwd its folder.
 
     ``cell_timeout`` bounds each cell (papermill's), ``timeout`` the whole run; ``log``
-    (default ``<output>.log``, appended to) gets what papermill and the kernel print —
-    a file, not a pipe, which a process a cell left running would hold open. Ctrl-C or
-    SIGTERM while it runs stops the run and everything it started, then re-raises.
+    (default ``<output>.log``, appended to) gets what papermill and the kernel print.
+    Ctrl-C or SIGTERM while it runs stops the run and everything it started, then
+    re-raises.
     """
-    log = log or output.with_suffix(".log")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-P", str(WORKER), str(path), str(output),
-           "--parameters", yaml.safe_dump(parameters), "--cwd", str(path.parent)]
-    if cell_timeout:
-        cmd += ["--cell-timeout", str(cell_timeout)]
-    if kernel:
-        cmd += ["--kernel", kernel]
-    start = time.monotonic()
-    with open(log, "ab") as fh:
-        logged = fh.tell()
-        proc = subprocess.Popen(cmd, env=dict(env) if env is not None else None, stdout=fh,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        with _RUNNING_LOCK:
-            _RUNNING.add(proc)
+    worker = NotebookWorker(path, output, parameters, env, log=log,
+                            cell_timeout=cell_timeout, kernel=kernel)
+    return worker.finish(timeout)
+
+
+def run_in_order(paths: Sequence[Path], output_of: Callable[[Path], Path],
+                 parameters: dict[str, Any], env: Mapping[str, str] | None = None, *,
+                 log: Path | None = None, cell_timeout: float | None = None,
+                 timeout: float | None = None, kernel: str | None = None,
+                 starting: Callable[[Path], None] | None = None,
+                 done: Callable[[NotebookRun], None] | None = None,
+                 stop_at_failure: bool = True) -> list[NotebookRun]:
+    """Run notebooks one after another, by default stopping at the first failure (each
+    builds on the one before); while one runs, the next one's kernel is started and
+    warmed (``NotebookWorker``). ``starting``/``done`` are told of each notebook as it
+    goes."""
+    def start(path: Path) -> NotebookWorker:
+        return NotebookWorker(path, output_of(path), parameters, env, log=log,
+                              cell_timeout=cell_timeout, kernel=kernel, warm=True)
+
+    runs: list[NotebookRun] = []
+    upcoming = start(paths[0]) if paths else None
+    for index, path in enumerate(paths):
+        assert upcoming is not None
+        current, upcoming = upcoming, None
+        if starting:
+            starting(path)
+        current.go()
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _stop(proc, grace=0)
-            return NotebookRun(path.stem, output, time.monotonic() - start, False,
-                               Failure(f"timed out after {timeout:.0f} s"))
-        except BaseException:  # Ctrl-C, SIGTERM: nothing of this run may outlive it
-            _stop(proc)
+            if index + 1 < len(paths):
+                upcoming = start(paths[index + 1])
+            result = current.finish(timeout)
+        except BaseException:
+            if upcoming is not None:
+                upcoming.cancel()
             raise
-        finally:
-            with _RUNNING_LOCK:
-                _RUNNING.discard(proc)
-    seconds = time.monotonic() - start
-    failure = read_failure(output) if output.exists() else None
-    if proc.returncode == 0 and failure is None:
-        return NotebookRun(path.stem, output, seconds, True)
-    if failure is None:
-        with open(log, "rb") as fh:
-            fh.seek(logged)
-            failure = Failure(_last_error_line(fh.read().decode(errors="replace")))
-    return NotebookRun(path.stem, output, seconds, False, failure)
+        runs.append(result)
+        if done:
+            done(result)
+        if not result.ok and stop_at_failure:
+            if upcoming is not None:
+                upcoming.cancel()
+            break
+    return runs

@@ -31,6 +31,7 @@ from labcluster.node.portforward import PortForwarder
 from labcluster.node.ports import node_ports
 from labcluster.node.scheduling import NODE_NAME
 from labcluster.node.spdy import Session
+from labcluster.node.supervisor import METRICS_WINDOW
 from labcluster.selectors import labels_match, parse_label_selector
 
 if TYPE_CHECKING:
@@ -528,7 +529,7 @@ class NodeRoutes:
                 items.append({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
                               "metadata": {"name": worker.name, "namespace": worker.ns,
                                            "labels": worker.pod["metadata"].get("labels", {})},
-                              "timestamp": _stamp(), "window": "10s",
+                              "timestamp": _stamp(), "window": f"{METRICS_WINDOW:g}s",
                               "containers": containers})
         return items
 

@@ -134,20 +134,28 @@ class Binder:
                         self.api.listers.list("storageclasses")}
         return classes
 
-    def path(self, ns: str, name: str) -> Path:
-        return self.root / ns / name
+    def path(self, ns: str, name: str, pv_name: str) -> Path:
+        """A directory per volume, not per claim name: a claim deleted and created again
+        under its name (a namespace torn down and re-made, as break & fix does) gets a new
+        volume while the old one is still being stopped and reclaimed, as
+        local-path-provisioner's ``pvc-<uid>_<ns>_<name>``."""
+        return self.root / ns / f"{name}_{pv_name}"
 
     def bound_path(self, ns: str, name: str) -> Path | None:
+        """The bound volume's directory, as its PersistentVolume records it."""
         pvc = self.api.listers.get("persistentvolumeclaims", ns, name)
         if pvc is None or (pvc.get("status") or {}).get("phase") != "Bound":
             return None
-        return self.path(ns, name)
+        pv = self.api.listers.get("persistentvolumes", None,
+                                  (pvc.get("spec") or {}).get("volumeName") or "")
+        host = ((pv or {}).get("spec") or {}).get("hostPath") or {}
+        return Path(host["path"]) if host.get("path") else None
 
     async def reconcile(self, ns: str, name: str) -> bool:
         """True when the claim became Bound now."""
+        await self._reclaim(ns, name)  # earlier claims of this name (none usually)
         pvc = copy.deepcopy(self.api.listers.get("persistentvolumeclaims", ns, name))
         if pvc is None:
-            await self._reclaim(ns, name)
             return False
         status = pvc.get("status") or {}
         if status.get("phase") == "Bound" or pvc["metadata"].get("deletionTimestamp"):
@@ -161,14 +169,14 @@ class Binder:
                                         f'storageclass.storage.k8s.io "{cls}" not found',
                                         "Warning", "persistentvolume-controller")
             return False
-        path = self.path(ns, name)
+        pv_name = f"pvc-{pvc['metadata']['uid']}"
+        path = self.path(ns, name, pv_name)
         path.mkdir(parents=True, exist_ok=True)
         for p in (path.parent, self.root):
             p.chmod(homedir.dir_mode())  # as root pods (never root) traverse to their data
         path.chmod(0o777)  # as local-path/hostpath provisioners make it: any pod uid writes
         spec = pvc.get("spec") or {}
         size = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
-        pv_name = f"pvc-{pvc['metadata']['uid']}"
         await self._create_pv(pvc, pv_name, path, cls or DEFAULT_CLASS, size)
         pvc["spec"]["volumeName"] = pv_name
         pvc["metadata"].setdefault("annotations", {}).update({
@@ -210,13 +218,22 @@ class Binder:
         await self.api.update_status(pv, field_manager="persistentvolume-controller")
 
     async def _reclaim(self, ns: str, name: str) -> None:
-        """reclaimPolicy Delete: the claim is gone, so are its volume and directory."""
+        """reclaimPolicy Delete: the claim is gone, so are its volumes and directories —
+        only those of claims of that name that are gone (by uid: a new claim of the same
+        name may already be bound and in use), and only directories under our root."""
+        live = self.api.listers.get("persistentvolumeclaims", ns, name)
+        live_uid = live["metadata"]["uid"] if live else None
         for pv in self.api.listers.list("persistentvolumes"):
-            ref = (pv.get("spec") or {}).get("claimRef") or {}
-            if (ref.get("namespace"), ref.get("name")) == (ns, name):
-                with contextlib.suppress(ApiError):
-                    await self.api.delete("persistentvolumes", None, pv["metadata"]["name"])
-        shutil.rmtree(self.path(ns, name), ignore_errors=True)
+            spec = pv.get("spec") or {}
+            ref = spec.get("claimRef") or {}
+            if (ref.get("namespace"), ref.get("name")) != (ns, name) or \
+                    ref.get("uid") == live_uid:
+                continue
+            with contextlib.suppress(ApiError):
+                await self.api.delete("persistentvolumes", None, pv["metadata"]["name"])
+            folder = Path((spec.get("hostPath") or {}).get("path") or "")
+            if folder.is_relative_to(self.root) and folder != self.root:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _matches_node(pod: dict[str, Any], labels: dict[str, str]) -> bool:

@@ -11,15 +11,20 @@ runs cgroup v1 read-mostly) the kernel cannot enforce them, so a watcher thread 
 tree's memory every `poll_interval` seconds (default 0.1 s) and SIGKILLs the tree when
 it is over the limit, reporting `OOMKilled`/137 as the kernel OOM killer would. A process
 allocating faster than limit/poll_interval can overshoot by one interval's allocation
-before it is killed; that is the granularity. Memory is the sum of RSS over the tree
-(shared pages, such as PostgreSQL's shared_buffers, count once per process that touched
-them: an overestimate, never an under-one).
+before it is killed; that is the granularity. Memory is charged as a cgroup would
+(`charged_memory`): each process's anonymous memory, and file-backed and shared pages
+(PostgreSQL's shared_buffers) once.
 
 CPU limits: a second thread holds the tree to `cpu_limit` millicores as CFS bandwidth
 control does, a quota per 100 ms period, enforced by SIGSTOP when the quota is spent and
 SIGCONT at the period's end (see `_limit_cpu`); approximate (the tree is sampled every few
 ms near its quota, and the overshoot is paid from the next period), but real: a busy loop
 with a 250m limit uses about 250m, and no pause outlasts a period.
+
+CPU usage (`usage()`, what `kubectl top` and the HPA read) is the rate over the trailing
+`METRICS_WINDOW` (10 s), as metrics-server reports a rate over its scrape window: the
+watcher notes the tree's CPU time every tenth of a window. It is not "since the last
+call": a learner's `kubectl top` must not shorten the window the HPA controller sees.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +52,7 @@ MARKER = "LABCLUSTER_CONTAINER"
 CPU_PERIOD = 0.1  # seconds: CFS's default cfs_period_us, the window a CPU quota refills
 CPU_REFRESH_PERIODS = 5  # the limiter lists the tree's processes every 5th period
 CPU_MIN_TICK = 0.002  # seconds: the finest the limiter samples a tree near its quota
+METRICS_WINDOW = 10.0  # seconds: PodMetrics' "window", the span a CPU rate is taken over
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,7 @@ class ContainerProcess:
         poll_interval: float = 0.1,
         on_exit: Callable[[Termination], None] | None = None,
         record_dir: Path | None = None,
+        metrics_window: float = METRICS_WINDOW,
     ) -> None:
         """`record_dir`: where the running instance's session is noted on disk, so that
         `labcluster.stop` in another process finds what the server left (leftovers.py)."""
@@ -178,7 +186,11 @@ class ContainerProcess:
         self._stopping = False
         self._done = threading.Event()
         self._known: dict[int, psutil.Process] = {}
-        self._cpu_sample: tuple[float, float] | None = None
+        self.metrics_window = metrics_window
+        #: (monotonic time, the tree's CPU seconds) every tenth of the window, the oldest
+        #: first: (start, 0.0) until the window has passed once
+        self._cpu_history: deque[tuple[float, float]] = deque(maxlen=12)
+        self._cpu_lock = threading.Lock()
         self._pump: LogPump | None = None
 
     # ----- lifecycle -----
@@ -213,6 +225,7 @@ class ContainerProcess:
             self._pump.close()
             raise
         self.started_at = _now()
+        self._cpu_history.append((time.monotonic(), 0.0))
         self._known[self.popen.pid] = psutil.Process(self.popen.pid)
         if self.record_dir is not None:
             leftovers.record(self.record_dir, self.marker, self.popen.pid)
@@ -287,21 +300,33 @@ class ContainerProcess:
         return total
 
     def usage(self) -> Usage:
-        """CPU since the last call (millicores) and current memory of the whole tree.
+        """CPU over the trailing metrics window (millicores) and current memory of the tree.
 
-        The first call averages since the start, so a first `kubectl top` is not 0m."""
+        Until a window has passed, the rate is since the start, so a first `kubectl top`
+        is not 0m."""
         now, cpu = time.monotonic(), self._cpu_seconds()
-        previous = self._cpu_sample
-        self._cpu_sample = (now, cpu)
+        with self._cpu_lock:
+            history = list(self._cpu_history)
+        since = history[0] if history else None
+        for sample in history:  # the newest sample at least a window old
+            if now - sample[0] >= self.metrics_window:
+                since = sample
         millicores = 0
-        if previous is not None and now > previous[0]:
-            millicores = max(0, round((cpu - previous[1]) / (now - previous[0]) * 1000))
-        elif previous is None and self.started_at is not None:
-            elapsed = (_now() - self.started_at).total_seconds()
-            if elapsed > 0:
-                millicores = max(0, round(cpu / elapsed * 1000))
+        if since is not None and now > since[0]:
+            millicores = max(0, round((cpu - since[1]) / (now - since[0]) * 1000))
         tree = self.tree()
         return Usage(millicores, charged_memory(p.pid for p in tree), len(tree))
+
+    def _note_cpu(self) -> None:
+        """Every tenth of the metrics window, the tree's CPU time (for `usage`)."""
+        now = time.monotonic()
+        with self._cpu_lock:
+            due = not self._cpu_history or \
+                now - self._cpu_history[-1][0] >= self.metrics_window / 10
+        if due:
+            cpu = self._cpu_seconds(self.poll_interval)
+            with self._cpu_lock:
+                self._cpu_history.append((now, cpu))
 
     # ----- internals -----
 
@@ -338,6 +363,7 @@ class ContainerProcess:
                     self._signal_tree(signal.SIGKILL)
             else:
                 self.tree(self.poll_interval)  # keep learning descendants (setsid daemons)
+            self._note_cpu()
             time.sleep(self.poll_interval)
         code = self.popen.returncode
         # The main process is gone: as when a container's init dies, nothing else stays.

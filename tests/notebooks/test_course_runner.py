@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -93,3 +94,45 @@ def test_failure_names_notebook_cell_source_and_traceback(tmp_path):
     printed = "".join(o.get("text", "") for c in ran.cells for o in c.get("outputs", []))
     assert "headless 1 2" in printed, "LAB_HEADLESS and -p n 2 reached the kernel"
     assert not (out / "03-never.ipynb").exists()
+
+
+def test_the_modules_a_notebook_imports_in_order(tmp_path):
+    path = write(tmp_path, "01-x.ipynb", "n = 1",
+                 "import json, os.path as osp\nfrom collections import Counter, abc\n"
+                 "def f():\n    import secret_inner  # not top level: not warmed",
+                 "%matplotlib inline\nimport not_python_cell", "from . import relative\n"
+                 "from email import *\nimport json")
+    assert runner.modules_imported(path) == [
+        "json", "os.path", "collections", "collections.Counter", "collections.abc", "email"]
+
+
+def test_the_next_notebook_is_warmed_while_one_runs(tmp_path):
+    """While 01 runs (2 s), 02's kernel starts and imports what 02 imports; 02's own
+    cells then run as written, from execution count 1. A failure cancels the warmed
+    next run: its kernel is stopped, nothing of it left."""
+    course_dir = tmp_path / "course"
+    course_dir.mkdir()
+    (course_dir / "warmmark.py").write_text("import time\nIMPORTED_AT = time.time()\n")
+    write(course_dir, "01-slow.ipynb", "n = 1",
+          "import time\ntime.sleep(2)\nopen('01.done', 'w').write(repr(time.time()))")
+    write(course_dir, "02-warm.ipynb", "n = 1",
+          "import os, psutil, warmmark\n"
+          "print('warm', warmmark.IMPORTED_AT < float(open('01.done').read()),"
+          " psutil.Process(os.getpid()).create_time() < float(open('01.done').read()))")
+    runs = runner.run_in_order(sorted(course_dir.glob("0*.ipynb")),
+                               lambda p: tmp_path / "out" / p.name, {"n": 2})
+    assert [r.ok for r in runs] == [True, True], [r.failure for r in runs]
+    ran = nbformat.read(tmp_path / "out" / "02-warm.ipynb", as_version=4)
+    code = [c for c in ran.cells if c.cell_type == "code"]
+    assert "warm True True" in code[-1].outputs[0]["text"]
+    assert [c.execution_count for c in code] == [1, 2, 3]  # papermill's parameters cell too
+
+    write(course_dir, "01-slow.ipynb", "n = 1", "import time\ntime.sleep(1)\n1 / 0")
+    runs = runner.run_in_order(sorted(course_dir.glob("0*.ipynb")),
+                               lambda p: tmp_path / "again" / p.name, {"n": 2})
+    assert [r.ok for r in runs] == [False]
+    assert not (tmp_path / "again" / "02-warm.ipynb").exists()
+    kernels = [p for p in psutil.process_iter(["cwd", "cmdline"])  # this test's: its cwd
+               if p.info["cwd"] == str(course_dir)
+               and "ipykernel_launcher" in " ".join(p.info["cmdline"] or [])]
+    assert not kernels, kernels

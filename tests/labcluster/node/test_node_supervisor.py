@@ -194,6 +194,27 @@ def test_usage_measures_cpu_and_memory_of_the_tree(spawn):
     assert usage.memory_bytes > 50 * 1024 * 1024, usage
 
 
+def test_cpu_usage_is_a_rate_over_the_trailing_window(spawn):
+    """As metrics-server's: the CPU of the last window over the window, not an average
+    since the start (or since whoever asked last). Idle 3 s, then a busy loop: 1.3 s into
+    the loop a 1 s window holds only busy time, ~3x what an average since the start
+    would say; both scale with whatever CPU the loop gets on this machine."""
+    started = time.monotonic()
+    proc = spawn("""
+        import time
+        time.sleep(3)
+        print("spinning", flush=True)
+        while True: pass
+    """, metrics_window=1.0)
+    wait_for_log(proc, "spinning", timeout=10)
+    time.sleep(1.3)
+    usage = proc.usage()
+    spent = sum(sum(p.cpu_times()[:2]) for p in proc.tree())  # all of it since "spinning"
+    since_start = spent / (time.monotonic() - started)
+    assert usage.cpu_millicores > 2 * since_start * 1000, (usage, spent, since_start)
+    assert proc.usage().cpu_millicores > 2 * since_start * 1000  # asking again: same window
+
+
 def test_start_failure_is_a_clear_error(tmp_path):
     spec = ProcessSpec(["/nonexistent/program"], {}, tmp_path, image_id="test")
     proc = ContainerProcess(spec, tmp_path / "logs")
