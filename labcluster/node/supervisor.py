@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -53,6 +54,12 @@ CPU_PERIOD = 0.1  # seconds: CFS's default cfs_period_us, the window a CPU quota
 CPU_REFRESH_PERIODS = 5  # the limiter lists the tree's processes every 5th period
 CPU_MIN_TICK = 0.002  # seconds: the finest the limiter samples a tree near its quota
 METRICS_WINDOW = 10.0  # seconds: PodMetrics' "window", the span a CPU rate is taken over
+#: The watcher's longest gap between two looks at a tree's memory, and the growth it
+#: assumes between looks: far below its limit a tree is looked at less often (a lab at
+#: rest spent most of the node's CPU reading /proc ten times a second per container),
+#: never so rarely that 1 GiB/s of growth could pass the limit unseen.
+WATCH_MAX_GAP = 0.5
+GROWTH_ASSUMED = 1 << 30  # bytes per second
 
 
 @dataclass(frozen=True)
@@ -350,21 +357,29 @@ class ContainerProcess:
 
     def _watch(self) -> None:
         assert self.popen is not None
-        while self.popen.poll() is None:
-            if self.memory_limit and not self._oom:
-                used = self.memory_bytes(self.poll_interval)
-                if used > self.memory_limit:
-                    self._oom = True
-                    self._pump and self._pump.write(
-                        "stderr",
-                        f"labcluster: memory {used} bytes over limit {self.memory_limit}:"
-                        " OOMKilled",
-                    )
-                    self._signal_tree(signal.SIGKILL)
-            else:
-                self.tree(self.poll_interval)  # keep learning descendants (setsid daemons)
-            self._note_cpu()
-            time.sleep(self.poll_interval)
+        exited = _exit_waiter(self.popen.pid)
+        try:
+            while self.popen.poll() is None:
+                gap = self.poll_interval
+                if self.memory_limit and not self._oom:
+                    used = self.memory_bytes(self.poll_interval)
+                    if used > self.memory_limit:
+                        self._oom = True
+                        self._pump and self._pump.write(
+                            "stderr",
+                            f"labcluster: memory {used} bytes over limit {self.memory_limit}:"
+                            " OOMKilled",
+                        )
+                        self._signal_tree(signal.SIGKILL)
+                    else:
+                        headroom = (self.memory_limit - used) / GROWTH_ASSUMED
+                        gap = min(WATCH_MAX_GAP, max(self.poll_interval, headroom))
+                else:
+                    self.tree(self.poll_interval)  # keep learning descendants (setsid daemons)
+                self._note_cpu()
+                exited(gap)
+        finally:
+            exited(None)
         code = self.popen.returncode
         # The main process is gone: as when a container's init dies, nothing else stays.
         deadline = time.monotonic() + 5
@@ -544,6 +559,27 @@ class _CpuReader:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 if os.getpgid(pid) != main:
                     os.kill(pid, sig)
+
+
+def _exit_waiter(pid: int) -> Callable[[float | None], None]:
+    """``wait(seconds)``: sleep that long, or less if `pid` exits meanwhile (a pidfd, on
+    Linux); ``wait(None)`` releases it. The watcher looks at a tree as rarely as every
+    WATCH_MAX_GAP, but notices the container's end at once (restarts, pod status)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux 5.3+: plain sleeps, the end seen late
+        return lambda seconds: time.sleep(seconds) if seconds else None
+
+    def wait(seconds: float | None) -> None:
+        nonlocal fd
+        if seconds is None:
+            if fd >= 0:
+                os.close(fd)
+                fd = -1
+            return
+        select.select([fd], [], [], seconds)
+
+    return wait
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -155,7 +155,11 @@ def test_hpa_scales_up_to_max_on_cpu_and_down_after_the_window(cluster: Cluster)
     wait_for(lambda: replicas() == 1, 60, "the scale-down after the window")
     assert max(seen) == 3  # never above maxReplicas
     rescales = sorted(e.message for e in events(cluster, "burn", "SuccessfulRescale"))
-    assert rescales == ["New size: 1; reason: All metrics below target", *up]
+    below = "reason: All metrics below target"
+    # one step down in practice; the CPU rate is over the trailing 10 s (PodMetrics'
+    # window), so a sync just after the burn ended may have proposed 2 within the window
+    assert rescales in (sorted([f"New size: 1; {below}", *up]),
+                        sorted([f"New size: 1; {below}", f"New size: 2; {below}", *up]))
     assert condition(hpa_of(cluster, "burn"), "AbleToScale")["reason"] in (
         "SucceededRescale", "ReadyForNewScale")
 

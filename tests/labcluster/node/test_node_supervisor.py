@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 import time
@@ -270,3 +271,20 @@ def test_the_limiters_cpu_reader_agrees_with_the_kernels_process_totals(spawn):
     assert kernel > 0.1, "the tree did not run; nothing to compare"
     # /proc/<pid>/stat counts in 10 ms ticks per process: a few ticks apart at most
     assert abs(got - kernel) <= 0.05 + 0.05 * kernel, (got, kernel)
+
+
+def test_the_watcher_wakes_when_the_container_exits_not_at_its_next_look():
+    """Far below its memory limit a tree is looked at only every WATCH_MAX_GAP, but the
+    wait between looks ends when the process does (a pidfd), so a restart is not late.
+    The bound is the wait's own length, not a timing: woken by the exit or not at all."""
+    from labcluster.node.supervisor import _exit_waiter
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    wait = _exit_waiter(child.pid)
+    try:
+        started = time.monotonic()
+        wait(30.0)
+        assert time.monotonic() - started < 20, "slept the whole gap: the exit did not wake it"
+        assert child.wait(5) == 0
+    finally:
+        wait(None)
