@@ -8,7 +8,6 @@ and stopped in reverse order at shutdown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,16 +38,34 @@ class ServerContext:
         self.routes.extend(routes)
 
 
+CANCEL_WAIT = 1.0  # seconds a cancelled task gets before it is cancelled again
+CANCEL_ROUNDS = 10
+
+
 async def cancel_tasks(tasks: list[asyncio.Task[Any]]) -> None:
     """Cancel every task, wait until each has ended (whatever it raised), empty the list.
 
     Waiting matters: a task's `finally` blocks (closing sockets, stopping processes) must
-    run before the caller goes on to tear down what they use."""
-    for t in tasks:
-        t.cancel()
-    for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await t
+    run before the caller goes on to tear down what they use. A task still running a
+    second after its cancel is cancelled again: on Python 3.11 `asyncio.wait_for` can
+    swallow a cancellation that arrives as its inner awaitable completes (fixed in 3.12),
+    and a loop around it then runs on — a stop hung until `labcluster down` killed the
+    server 40 s later. A task that outlives CANCEL_ROUNDS is logged and left.
+    """
+    pending = [t for t in tasks if not t.done()]
+    for round_ in range(CANCEL_ROUNDS):
+        if not pending:
+            break
+        for t in pending:
+            t.cancel()
+        _, still = await asyncio.wait(pending, timeout=CANCEL_WAIT)
+        pending = list(still)
+        if pending:
+            log.warning("cancelled again (round %d): %s", round_ + 2,
+                        ", ".join(sorted(t.get_name() for t in pending)))
+    for t in tasks:  # collect what they raised, so asyncio does not warn about it
+        if t.done() and not t.cancelled():
+            t.exception()
     tasks.clear()
 
 

@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import socket
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -30,6 +31,7 @@ from .kubeconfig import read_kubeconfig, write_kubeconfig
 from .store import Store
 
 log = logging.getLogger("labcluster")
+SLOW_STOP = 2.0  # seconds: a component's stop taking longer is logged
 # Seconds a stopping server gives requests still in flight (ours answer in milliseconds);
 # long-running streams are cut after it rather than waited for.
 SHUTDOWN_GRACE = 3.0
@@ -132,10 +134,14 @@ class Server:
 
     async def stop(self) -> None:
         for c in reversed(self.started):
+            began = time.monotonic()
             try:
                 await c.stop()
             except Exception:
                 log.exception("stopping %s", getattr(c, "name", c))
+            took = time.monotonic() - began
+            if took > SLOW_STOP:  # says which part a slow `labcluster down` waited on
+                log.info("stopping %s took %.1f s", getattr(c, "name", c), took)
         self.started.clear()
         if self.api is not None:
             self.api.end_watches()

@@ -54,8 +54,9 @@ class GarbageCollector(TaskComponent):
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.period)
+            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancel
+                async with asyncio.timeout(self.period):
+                    await self.wake.wait()
             self.wake.clear()
             await asyncio.sleep(0.05)  # let a burst of deletions settle into one sweep
             try:

@@ -223,8 +223,9 @@ class NodeComponent(TaskComponent):
     async def _net_loop(self) -> None:
         """Sync on changes, and at least every second so a dead kube-proxy is restarted."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._net_dirty.wait(), 1.0)
+            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancel
+                async with asyncio.timeout(1.0):
+                    await self._net_dirty.wait()
             self._net_dirty.clear()
             await self.network.sync()
             try:

@@ -672,8 +672,9 @@ class PodWorker:
             due = tick if relist is None else min(tick, relist)
             wait = max(0.0, due - time.monotonic())
             if readiness:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(c.readiness_sync.wait(), wait)
+                with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancel
+                    async with asyncio.timeout(wait):
+                        await c.readiness_sync.wait()
                 c.readiness_sync.clear()
             else:
                 await asyncio.sleep(wait)

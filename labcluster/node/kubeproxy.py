@@ -264,8 +264,9 @@ class Proxy:
         while not stop.is_set():
             if self.read() or self.failed:
                 await self.sync()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.2)
+            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancel
+                async with asyncio.timeout(0.2):
+                    await stop.wait()
         for server in self.servers.values():
             server.close()
 

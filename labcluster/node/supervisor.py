@@ -8,10 +8,10 @@ called setsid() and was re-parented to init. Stopping signals all three.
 
 Memory limits: without a writable cgroup v2 hierarchy (Binder has none, this machine
 runs cgroup v1 read-mostly) the kernel cannot enforce them, so a watcher thread polls the
-tree's memory every `poll_interval` seconds (default 0.1 s) and SIGKILLs the tree when
-it is over the limit, reporting `OOMKilled`/137 as the kernel OOM killer would. A process
-allocating faster than limit/poll_interval can overshoot by one interval's allocation
-before it is killed; that is the granularity. Memory is charged as a cgroup would
+tree's memory (every `poll_interval`, default 0.1 s, near the limit; up to WATCH_MAX_GAP
+far below it) and SIGKILLs the tree when it is over the limit, reporting `OOMKilled`/137
+as the kernel OOM killer would. A process growing faster than GROWTH_ASSUMED can
+overshoot by what it allocates in one gap before it is killed; that is the granularity. Memory is charged as a cgroup would
 (`charged_memory`): each process's anonymous memory, and file-backed and shared pages
 (PostgreSQL's shared_buffers) once.
 
