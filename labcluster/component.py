@@ -61,8 +61,12 @@ async def cancel_tasks(tasks: list[asyncio.Task[Any]]) -> None:
         _, still = await asyncio.wait(pending, timeout=CANCEL_WAIT)
         pending = list(still)
         if pending:
-            log.warning("cancelled again (round %d): %s", round_ + 2,
-                        ", ".join(sorted(t.get_name() for t in pending)))
+            names = ", ".join(sorted(t.get_name() for t in pending))
+            if round_ + 1 < CANCEL_ROUNDS:
+                log.warning("cancelled again (round %d): %s", round_ + 2, names)
+            else:
+                log.warning("tasks that would not end after %d cancels, left: %s",
+                            CANCEL_ROUNDS, names)
     for t in tasks:  # collect what they raised, so asyncio does not warn about it
         if t.done() and not t.cancelled():
             t.exception()

@@ -55,14 +55,18 @@ class IPCKernelManager(AsyncKernelManager):
 
 
 #: The warm-up's code: each module imported on its own, an ImportError left for the cell.
+#: In a function, so the notebook's namespace gets nothing (and no name is left undefined
+#: to delete when the notebook imports nothing).
 WARM_CODE = """
-import importlib as _importlib
-for _name in {names!r}:
-    try:
-        _importlib.import_module(_name)
-    except Exception:
-        pass
-del _importlib, _name
+def _labcourse_warm(names):
+    import importlib
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+_labcourse_warm({names!r})
+del _labcourse_warm
 """
 WARM_TIMEOUT = 120.0
 
