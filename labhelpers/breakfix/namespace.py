@@ -135,9 +135,29 @@ def _recent(events: list[Any], since: dt.datetime | None) -> list[Any]:
                                   or e.metadata.creation_timestamp) >= since]
 
 
+def _readiness_failures(pod: Any, events: list[Any]) -> int:
+    """How often the kubelet's readiness probe failed for this pod (its `Unhealthy`
+    events, counted as aggregated; by uid, so not an earlier pod of the same name)."""
+    return sum(e.count or 1 for e in events
+               if e.reason == "Unhealthy" and e.involved_object.uid == pod.metadata.uid
+               and (e.message or "").startswith("Readiness probe failed"))
+
+
+def _readiness_gave_up(pod: Any, events: list[Any]) -> bool:
+    """Its readiness probe failed ``failureThreshold`` times: as often as the kubelet lets a
+    Ready pod fail before it takes it out of its Service. Not Ready is then what the pod
+    keeps showing until something changes, so nothing is gained by waiting longer."""
+    probes = [c.readiness_probe for c in pod.spec.containers if c.readiness_probe]
+    if not probes:
+        return False
+    needed = max(p.failure_threshold or 3 for p in probes)
+    return _readiness_failures(pod, events) >= needed
+
+
 def _pod_settled(pod: Any, events: list[Any], now: dt.datetime) -> bool:
-    """True when the pod shows what it is going to show: Ready, visibly stuck, or started
-    and still not Ready after :data:`NOT_READY_AFTER` seconds."""
+    """True when the pod shows what it is going to show: Ready, visibly stuck, started and
+    failing its readiness probe as often as the probe allows, or started and still not
+    Ready after :data:`NOT_READY_AFTER` seconds (a probe that never answers)."""
     if is_ready(pod):
         return True
     if pod.status.phase == "Pending" and not pod.spec.node_name:
@@ -153,6 +173,8 @@ def _pod_settled(pod: Any, events: list[Any], now: dt.datetime) -> bool:
     running = [cs.state.running for cs in pod.status.container_statuses or []
                if cs.state and cs.state.running]
     started = all(cs.started for cs in pod.status.container_statuses or [])
+    if running and started and _readiness_gave_up(pod, events):
+        return True
     return bool(running) and started and all(
         (now - r.started_at).total_seconds() >= NOT_READY_AFTER for r in running
         if r.started_at)
@@ -161,8 +183,9 @@ def _pod_settled(pod: Any, events: list[Any], now: dt.datetime) -> bool:
 def _wait_settled(lab: Lab, timeout: float) -> bool:
     """Until every pod has settled, and stayed so for :data:`STABLE_FOR` seconds (a
     moment in which every pod that exists has settled can come before a Deployment's pod
-    exists at all). A pod waiting for its database is not settled until it is Ready or
-    :data:`NOT_READY_AFTER` has passed, so the wait needs no longer margin."""
+    exists at all). A pod waiting for its database is not settled until it is Ready, has
+    failed its readiness probe as often as the probe allows, or :data:`NOT_READY_AFTER`
+    has passed, so the wait needs no longer margin."""
     deadline = time.monotonic() + timeout
     since: float | None = None
     while time.monotonic() < deadline:

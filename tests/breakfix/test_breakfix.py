@@ -355,3 +355,39 @@ def test_doctor_rules_beyond_the_scenarios(bf_lab: labhelpers.Lab, challenges) -
     assert "Insufficient cpu" in rows.loc["insufficient-resources", "evidence"]
     assert "Liveness probe failed" in rows.loc["liveness-failing", "evidence"]
     assert "missing-config" in rows.loc["config-error", "problem"]
+
+
+def test_a_pod_whose_readiness_probe_gave_up_has_settled_before_the_fallback(bf_lab):
+    """A started pod that is not Ready counts as settled (its symptom shown) once its
+    readiness probe failed ``failureThreshold`` times, as the kubelet's own events say: not
+    only after NOT_READY_AFTER, and never with fewer failures."""
+    import datetime as dt
+
+    from labhelpers.breakfix import catalog, namespace
+
+    ns = "breakfix-readiness-rule"
+    lab = bf_lab.in_namespace(ns)
+    with contextlib.redirect_stdout(io.StringIO()):
+        lab.apply([{"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "never-ready", "namespace": ns},
+                    "spec": {"containers": [{
+                        "name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"],
+                        "readinessProbe": {"exec": {"command": ["sh", "-c", "exit 1"]},
+                                           "periodSeconds": 1, "failureThreshold": 3}}]}}])
+    seen: list[tuple[int, bool]] = []
+    deadline = time.monotonic() + 60
+    settled = False
+    while not settled and time.monotonic() < deadline:
+        pod = lab.core.read_namespaced_pod("never-ready", ns)
+        events = lab.core.list_namespaced_event(ns).items
+        now = dt.datetime.now(dt.UTC)
+        failures = namespace._readiness_failures(pod, events)
+        settled = namespace._pod_settled(pod, events, now)
+        seen.append((failures, settled))
+        time.sleep(0.2)
+    assert settled, f"never settled: (failures, settled) seen {seen[-5:]}"
+    (started,) = [cs.state.running.started_at for cs in pod.status.container_statuses]
+    assert (now - started).total_seconds() < catalog.NOT_READY_AFTER, \
+        "settled only by the fallback, not by the readiness rule"
+    assert failures >= 3 and not pod.status.container_statuses[0].ready
+    assert [f for f, s in seen if s and f < 3] == [], seen
