@@ -24,7 +24,7 @@ from labcluster import home as homedir
 from labcluster.api import ClusterApi
 from labcluster.component import ServerContext, TaskComponent
 from labcluster.errors import ApiError
-from labcluster.node import clusterdns, heartbeat, readonly, security
+from labcluster.node import clusterdns, heartbeat, readonly, security, standins
 from labcluster.node.dns import HostsTable
 from labcluster.node.dnsserver import DnsServer
 from labcluster.node.imagebase import NodeConfig
@@ -150,6 +150,7 @@ class NodeComponent(TaskComponent):
                                for w in workers), return_exceptions=True)
         for w in workers:
             w.kill_now()
+            standins.remove_linked_from(w.dir)  # the pod dir stays for the next start
         for t in self.stopping.values():
             t.cancel()
         await self.network.close()
@@ -285,6 +286,7 @@ class NodeComponent(TaskComponent):
                 self.stopping.pop(worker.uid, None)
             if delete:
                 await self._finish_delete(worker.ns, worker.name, worker.uid)
+            standins.remove_linked_from(worker.dir)
             readonly.remove(worker.dir, ignore_errors=True)
 
         self.stopping[worker.uid] = asyncio.get_running_loop().create_task(run())

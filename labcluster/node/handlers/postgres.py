@@ -16,16 +16,15 @@ image's commands (`psql`, `pg_isready` reach the server through its socket via P
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pwd
 import signal
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from labcluster.node import standins
 from labcluster.node.binaries import Install, pg_installs
 from labcluster.node.imagebase import (
     STOCK_TAG,
@@ -54,13 +53,9 @@ def default_pgdata(major: int) -> str:
 
 
 def socket_dir(launch: ContainerLaunch) -> Path:
-    """The server's unix socket dir: in the run dir, or a short stable path when that
-    is too long for a socket name (108 bytes on Linux)."""
-    preferred = launch.run_dir / "run"
-    if len(str(preferred)) <= 80:
-        return preferred
-    digest = hashlib.sha256(str(launch.run_dir).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"labcluster-pgsock-{digest}"
+    """The server's unix socket dir: ``run`` in the run dir, or its short stand-in in the
+    temp dir when that is too long for a socket name (labcluster/node/standins.py)."""
+    return standins.short_dir(launch.run_dir / "run", "pgsock")
 
 
 def _unknown_uid(uid: int) -> bool:
@@ -165,8 +160,7 @@ class PostgresImage(ImageHandler):
         config_path = launch.run_dir / "postgres-entrypoint.json"
         config_path.write_text(json.dumps(config, indent=2))
         python = self.node.python if self.node else sys.executable
-        sockets = socket_dir(launch)
-        sockets.mkdir(parents=True, exist_ok=True)
+        sockets = standins.make(launch.run_dir / "run", "pgsock")
         if launch.host_user is not None and launch.uid != 0:  # runAsUser: no root to drop
             os.chown(sockets, launch.host_user[0], launch.host_user[1])
         # TOOLBOX_BOOT: the entrypoint of *this* labcluster (the container env has no

@@ -33,7 +33,7 @@ from e2e_helpers import (
 from kubernetes import client
 from kubernetes.stream import portforward, stream
 
-from labcluster.node import metrics
+from labcluster.node import metrics, standins
 from labhelpers.manifests.kustomize import build, set_namespace
 
 NS = "ecommerce-lab"
@@ -293,12 +293,17 @@ def test_order_survives_postgres_restart(lab: Cluster) -> None:
     status, order = call(lab.api, "POST", base + "/orders", {"session_id": sid})
     assert status == 201, order
     old_uid = lab.core.read_namespaced_pod("postgres-0", NS).metadata.uid
+    # its socket dir's path is too long here: a stand-in in the temp dir, linked from the pod
+    sockets = lab.home / "node" / "pods" / old_uid / "containers" / "postgres" / "run"
+    stand_in = standins.short_dir(sockets, "pgsock")
+    assert stand_in != sockets and sockets.readlink() == stand_in and stand_in.is_dir()
     lab.core.delete_namespaced_pod("postgres-0", NS)
 
     def back() -> bool:
         pod = lab.core.read_namespaced_pod("postgres-0", NS)
         return pod.metadata.uid != old_uid and is_ready(pod)
     wait_for(back, 90, "postgres-0 back and Ready")
+    wait_for(lambda: not stand_in.exists(), 10, f"the deleted pod's {stand_in} removed")
     wait_for(lambda: call(lab.api, "GET", f"{base}/orders/{order['id']}")[0] == 200, 30,
              "the order readable again")
     again = call(lab.api, "GET", f"{base}/orders/{order['id']}")[1]
@@ -656,7 +661,11 @@ def test_cluster_down_leaves_no_process(lab: Cluster) -> None:
     proxies = [p for p in psutil.process_iter(["cmdline"]) if table in (p.info["cmdline"] or [])]
     assert len(proxies) == 1  # the kube-proxy process
     procs += proxies
+    stand_ins = [link.readlink() for link in (lab.home / "node" / "pods").rglob("run")
+                 if link.is_symlink()]
+    assert stand_ins and all(s.is_dir() for s in stand_ins)  # postgres-0's socket dir
     lab.down()
     alive = [p for p in procs if p.is_running() and p.status() != "zombie"]
     assert not alive, [(p.pid, p.cmdline()) for p in alive]
     assert not container_processes(str(lab.home))
+    assert [s for s in stand_ins if s.exists()] == [], "stand-ins left in the temp dir"
