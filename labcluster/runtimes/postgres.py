@@ -251,6 +251,7 @@ class PostgresServer(ServerProcess):
         # leave a half-made directory that every restart refuses as "not empty".
         staging = self.data_dir.parent / f".{self.data_dir.name}.initdb"
         shutil.rmtree(staging, ignore_errors=True)  # an interrupted earlier attempt
+        self._pwfile.unlink(missing_ok=True)  # its password file too
         staging.mkdir(mode=0o700)
         self._own(staging, 0o700)
         try:
@@ -260,18 +261,26 @@ class PostgresServer(ServerProcess):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    @property
+    def _pwfile(self) -> Path:
+        """initdb's --pwfile: in the server's own 0700 socket dir, which goes with the
+        container (it used to be a temp dir of its own, left in /tmp with the password
+        whenever the container was killed during initdb)."""
+        return self.socket_dir / ".initdb-pwfile"
+
     def _initialise(self, data_dir: Path) -> None:
-        secret_dir = Path(tempfile.mkdtemp(prefix="pgpw-"))
+        pwfile = None
         try:
-            pwfile = None
             if self.password:
-                pwfile = secret_dir / "pw"
-                pwfile.write_text(self.password + "\n")
-                self._own(secret_dir, 0o700)
+                pwfile = self._pwfile
+                fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(self.password + "\n")
                 self._own(pwfile, 0o600)
             self.initdb_command(pwfile, data_dir).run(timeout=120)
         finally:
-            shutil.rmtree(secret_dir, ignore_errors=True)
+            if pwfile is not None:
+                pwfile.unlink(missing_ok=True)
         # As the official image: TCP from any address (pods have their own 127.x.y.z).
         method = "scram-sha-256" if self.password else "trust"
         with open(data_dir / "pg_hba.conf", "a") as hba:

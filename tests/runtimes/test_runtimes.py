@@ -107,15 +107,26 @@ def test_postgres_refuses_a_non_empty_foreign_data_dir():
 
 def test_an_initialisation_killed_midway_leaves_no_half_made_data_dir():
     """A postgres container stopped during initdb (pod deleted, probe, busy machine) must
-    not leave a data dir that every later start refuses as "not empty"."""
+    not leave a data dir that every later start refuses as "not empty", nor its password
+    in a file outside the server's own dir (it used to stay in /tmp/pgpw-*), and the next
+    start removes that file too."""
+    import secrets
     import signal
     import sys
+    import tempfile
     import time
+    from pathlib import Path
 
     root = server_dir("test-pg-interrupted-")
     data = root / "data"
+    password = "pw-" + secrets.token_hex(8)
+    temp_before = set(Path(tempfile.gettempdir()).glob("pgpw-*"))
     script = ("import sys; from labcluster.runtimes import PostgresServer as P; "
-              f"P({str(data)!r}, port=1, socket_dir={str(root)!r}, password='pw').prepare()")
+              f"P({str(data)!r}, port=1, socket_dir={str(root)!r}, "
+              f"password={password!r}).prepare()")
+
+    def holding_the_password() -> list[Path]:
+        return [p for p in root.rglob("*") if p.is_file() and password.encode() in p.read_bytes()]
     try:
         proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
         staging = root / ".data.initdb"
@@ -126,11 +137,15 @@ def test_an_initialisation_killed_midway_leaves_no_half_made_data_dir():
         os.killpg(proc.pid, signal.SIGKILL)  # initdb included
         proc.wait()
         assert not any(data.iterdir()), f"half-made data dir: {sorted(data.iterdir())}"
-        server = PostgresServer(data, port=free_port(), socket_dir=root, password="pw")
+        assert set(Path(tempfile.gettempdir()).glob("pgpw-*")) == temp_before
+        assert holding_the_password() == [root / ".initdb-pwfile"]  # in the 0700 socket dir
+        assert (root / ".initdb-pwfile").stat().st_mode & 0o777 == 0o600
+        server = PostgresServer(data, port=free_port(), socket_dir=root, password=password)
         server.start()
         try:
             assert server.psql("SELECT 1").strip() == "1"
             assert not staging.exists()
+            assert holding_the_password() == []
         finally:
             server.stop()
     finally:
