@@ -42,7 +42,9 @@ from papermill.exceptions import PapermillExecutionError  # noqa: E402
 #: This run's folder for its kernel's sockets: private (0700), and its own, so runs side by
 #: side (a batch's learners) never pick the same socket (jupyter_client's default,
 #: ``kernel-ipc-<n>`` in the working directory, is shared by every run in that folder).
-SOCKETS = tempfile.mkdtemp(prefix="labcourse-kernel-")
+#: The runner makes it and removes it after the run (``--sockets``), so a worker that had to
+#: be killed leaves nothing in the temp dir; run alone, the worker makes its own.
+SOCKETS = ""
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -113,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cell-timeout", type=float)
     p.add_argument("--kernel")
     p.add_argument("--warm", help="modules to import before the go line on stdin")
+    p.add_argument("--sockets", help="a private folder for the kernel's sockets")
     args = p.parse_args(argv)
+    global SOCKETS
+    SOCKETS = args.sockets or tempfile.mkdtemp(prefix="labcourse-kernel-")
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.WARNING)
     km: IPCKernelManager | None = None

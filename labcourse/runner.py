@@ -19,9 +19,11 @@ import contextlib
 import glob
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -282,6 +284,8 @@ class NotebookWorker:
             cmd += ["--kernel", kernel]
         if warm:
             cmd += ["--warm", ",".join(modules_imported(path))]
+        self.sockets = Path(tempfile.mkdtemp(prefix="labcourse-kernel-"))
+        cmd += ["--sockets", str(self.sockets)]
         self.began = time.monotonic()
         with open(self.log, "ab") as fh:
             self._logged = fh.tell()
@@ -341,6 +345,8 @@ class NotebookWorker:
     def _forget(self) -> None:
         with _RUNNING_LOCK:
             _RUNNING.discard(self.proc)
+        if self.proc.poll() is not None:  # the kernel is gone with it (_stop ends the tree)
+            shutil.rmtree(self.sockets, ignore_errors=True)
 
 
 def run_notebook(path: Path, output: Path, parameters: dict[str, Any],

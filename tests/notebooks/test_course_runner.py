@@ -106,10 +106,19 @@ def test_the_modules_a_notebook_imports_in_order(tmp_path):
         "json", "os.path", "collections", "collections.Counter", "collections.abc", "email"]
 
 
-def test_the_next_notebook_is_warmed_while_one_runs(tmp_path):
+def test_the_next_notebook_is_warmed_while_one_runs(tmp_path, monkeypatch):
     """While 01 runs (2 s), 02's kernel starts and imports what 02 imports; 02's own
     cells then run as written, from execution count 1. A failure cancels the warmed
-    next run: its kernel is stopped, nothing of it left."""
+    next run: its kernel is stopped, nothing of it left, nor any run's socket folder."""
+    import tempfile
+
+    made: list[Path] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def recorded_mkdtemp(*args, **kwargs):
+        made.append(Path(real_mkdtemp(*args, **kwargs)))
+        return str(made[-1])
+    monkeypatch.setattr(runner.tempfile, "mkdtemp", recorded_mkdtemp)
     course_dir = tmp_path / "course"
     course_dir.mkdir()
     (course_dir / "warmmark.py").write_text("import time\nIMPORTED_AT = time.time()\n")
@@ -136,3 +145,7 @@ def test_the_next_notebook_is_warmed_while_one_runs(tmp_path):
                if p.info["cwd"] == str(course_dir)
                and "ipykernel_launcher" in " ".join(p.info["cmdline"] or [])]
     assert not kernels, kernels
+    # 4 workers (01, 02; 01 again, and 02 warmed then cancelled), each with a socket folder
+    # the runner made: all gone
+    assert len(made) == 4 and all(m.name.startswith("labcourse-kernel-") for m in made), made
+    assert [m for m in made if m.exists()] == []
