@@ -2,7 +2,7 @@
 as a script with ``python -P``, so neither labcourse nor labhelpers is imported here).
 
     _worker.py NOTEBOOK OUTPUT --parameters YAML --cwd DIR [--cell-timeout S] [--kernel K]
-               [--warm MODULE,MODULE...]
+               [--warm MODULE,MODULE...] [--sockets DIR] [--done-fd FD]
 
 Exit 0: every cell ran; 1: a cell raised (the executed notebook holds the error) or the run
 failed before that (the last line printed says why); 3: told not to run (``--warm``, and
@@ -14,6 +14,11 @@ runner starts the next notebook's worker this way while the current notebook run
 kernel start and imports (2-3 s per notebook here) overlap the current notebook's waits
 instead of adding to the course. The notebook's own cells all run as written; an import
 that fails in the warm-up is left for the notebook's cell to fail on, with its traceback.
+
+``--done-fd``: once the executed notebook is written, the exit code is written there (a
+line) before the kernel is shut down. Shutting a kernel down takes 0.5-0.8 s here
+(ipykernel's own exit); the runner starts the next notebook on that line, so the shutdown
+overlaps it instead of adding to the course, and still waits for this process's end.
 """
 
 from __future__ import annotations
@@ -116,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kernel")
     p.add_argument("--warm", help="modules to import before the go line on stdin")
     p.add_argument("--sockets", help="a private folder for the kernel's sockets")
+    p.add_argument("--done-fd", type=int, help="where to write the exit code, a line, "
+                                               "before the kernel's shutdown")
     args = p.parse_args(argv)
     global SOCKETS
     SOCKETS = args.sockets or tempfile.mkdtemp(prefix="labcourse-kernel-")
@@ -129,21 +136,36 @@ def main(argv: list[str] | None = None) -> int:
                                         modules)
             if not sys.stdin.readline():  # closed without a go: this run is cancelled
                 return 3
-        pm.execute_notebook(args.notebook, args.output,
-                            parameters=yaml.safe_load(args.parameters) or {}, cwd=args.cwd,
-                            kernel_name=args.kernel, progress_bar=False, log_output=False,
-                            execution_timeout=args.cell_timeout,
-                            kernel_manager_class=IPCKernelManager, km=km)
-    except PapermillExecutionError:
-        return 1  # the executed notebook says which cell and why
-    except Exception as exc:  # the runner reports this line
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        return 1
+        try:
+            pm.execute_notebook(args.notebook, args.output,
+                                parameters=yaml.safe_load(args.parameters) or {},
+                                cwd=args.cwd, kernel_name=args.kernel, progress_bar=False,
+                                log_output=False, execution_timeout=args.cell_timeout,
+                                kernel_manager_class=IPCKernelManager, km=km)
+            rc = 0
+        except PapermillExecutionError:
+            rc = 1  # the executed notebook says which cell and why
+        except Exception as exc:  # the runner reports this line
+            print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            rc = 1
+        _report(args.done_fd, rc)
+        return rc
     finally:
         if km is not None:  # a kernel papermill was given is not papermill's to stop
             run_sync(km.shutdown_kernel)(now=False)
         shutil.rmtree(SOCKETS, ignore_errors=True)
-    return 0
+
+
+def _report(fd: int | None, rc: int) -> None:
+    """The run's exit code on ``--done-fd``, then the fd closed (the runner reads to EOF)."""
+    if fd is None:
+        return
+    try:
+        os.write(fd, f"{rc}\n".encode())
+    except OSError:  # the runner is gone: it no longer waits for the line
+        pass
+    finally:
+        os.close(fd)
 
 
 if __name__ == "__main__":

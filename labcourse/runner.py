@@ -18,7 +18,9 @@ import ast
 import contextlib
 import glob
 import json
+import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -260,6 +262,18 @@ def modules_imported(path: Path) -> list[str]:
     return names
 
 
+#: Imported in a warm kernel after a notebook's own imports when it imports the package
+#: (the key): what that package's first calls would import lazily.
+WARM_AHEAD = {"labhelpers": "labhelpers.preload"}
+
+
+def warm_modules(path: Path) -> list[str]:
+    """What ``--warm`` imports for a notebook: its own imports, then WARM_AHEAD's."""
+    names = modules_imported(path)
+    return names + [ahead for package, ahead in WARM_AHEAD.items()
+                    if package in names and ahead not in names]
+
+
 class NotebookWorker:
     """One notebook's run in its process (``_worker.py``): started, told to go, finished.
 
@@ -283,18 +297,28 @@ class NotebookWorker:
         if kernel:
             cmd += ["--kernel", kernel]
         if warm:
-            cmd += ["--warm", ",".join(modules_imported(path))]
+            cmd += ["--warm", ",".join(warm_modules(path))]
         self.sockets = Path(tempfile.mkdtemp(prefix="labcourse-kernel-"))
         cmd += ["--sockets", str(self.sockets)]
+        done_read, done_write = os.pipe()
+        cmd += ["--done-fd", str(done_write)]
+        #: The worker's exit code, written before its kernel's shutdown (``_worker.py``).
+        self._done = done_read
         self.began = time.monotonic()
-        with open(self.log, "ab") as fh:
-            self._logged = fh.tell()
-            # a file, not a pipe: a process a cell left running would hold a pipe open
-            self.proc = subprocess.Popen(
-                cmd, env=dict(env) if env is not None else None, stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.PIPE if warm else subprocess.DEVNULL,
-                start_new_session=True)
+        try:
+            with open(self.log, "ab") as fh:
+                self._logged = fh.tell()
+                # a file, not a pipe: a process a cell left running would hold a pipe open
+                self.proc = subprocess.Popen(
+                    cmd, env=dict(env) if env is not None else None, stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.PIPE if warm else subprocess.DEVNULL,
+                    start_new_session=True, pass_fds=(done_write,))
+        except BaseException:
+            os.close(done_read)
+            raise
+        finally:
+            os.close(done_write)
         with _RUNNING_LOCK:
             _RUNNING.add(self.proc)
 
@@ -317,24 +341,26 @@ class NotebookWorker:
         self._forget()
 
     def finish(self, timeout: float | None = None) -> NotebookRun:
-        """Wait for the run (``timeout`` from ``go()``); Ctrl-C or SIGTERM while waiting
-        stops it and everything it started, then re-raises."""
+        """Wait for the run (``timeout`` from ``go()``): its end is the worker's exit code
+        on the done pipe, written once the executed notebook is, or its exit. Its kernel
+        may still be shutting down then: ``close()`` waits for that. Ctrl-C or SIGTERM
+        while waiting stops it and everything it started, then re-raises."""
         path, output = self.path, self.output
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - self.began))
         try:
-            self.proc.wait(timeout=left)
+            returncode = self._wait_done(left)
         except subprocess.TimeoutExpired:
             _stop(self.proc, grace=0)
+            self._forget()
             return NotebookRun(path.stem, output, time.monotonic() - self.began, False,
                                Failure(f"timed out after {timeout:.0f} s"))
         except BaseException:  # Ctrl-C, SIGTERM: nothing of this run may outlive it
             _stop(self.proc)
-            raise
-        finally:
             self._forget()
+            raise
         seconds = time.monotonic() - self.began
         failure = read_failure(output) if output.exists() else None
-        if self.proc.returncode == 0 and failure is None:
+        if returncode == 0 and failure is None:
             return NotebookRun(path.stem, output, seconds, True)
         if failure is None:
             with open(self.log, "rb") as fh:
@@ -342,9 +368,38 @@ class NotebookWorker:
                 failure = Failure(_last_error_line(fh.read().decode(errors="replace")))
         return NotebookRun(path.stem, output, seconds, False, failure)
 
+    def _wait_done(self, timeout: float | None) -> int:
+        """The exit code the worker wrote on the done pipe, or (none written: it ended
+        before its notebook did) its exit status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            ready, _, _ = select.select([self._done], [], [], timeout)
+            if not ready:
+                raise subprocess.TimeoutExpired(self.proc.args, timeout or 0.0)
+            line = os.read(self._done, 64).strip()
+        finally:
+            os.close(self._done)
+            self._done = -1
+        if line.isdigit():
+            return int(line)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self.proc.wait(timeout=left)
+
+    def close(self, grace: float = 2 * STOP_GRACE) -> None:
+        """After ``finish()``: wait for the worker's end (its kernel's shutdown, which
+        jupyter_client bounds at 5 s before it kills the kernel), stop what is left after
+        ``grace``, and remove its socket folder."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=grace)
+        _stop(self.proc)
+        self._forget()
+
     def _forget(self) -> None:
         with _RUNNING_LOCK:
             _RUNNING.discard(self.proc)
+        if self._done >= 0:
+            os.close(self._done)
+            self._done = -1
         if self.proc.poll() is not None:  # the kernel is gone with it (_stop ends the tree)
             shutil.rmtree(self.sockets, ignore_errors=True)
 
@@ -362,7 +417,10 @@ def run_notebook(path: Path, output: Path, parameters: dict[str, Any],
     """
     worker = NotebookWorker(path, output, parameters, env, log=log,
                             cell_timeout=cell_timeout, kernel=kernel)
-    return worker.finish(timeout)
+    try:
+        return worker.finish(timeout)
+    finally:
+        worker.close()
 
 
 def run_in_order(paths: Sequence[Path], output_of: Callable[[Path], Path],
@@ -374,7 +432,8 @@ def run_in_order(paths: Sequence[Path], output_of: Callable[[Path], Path],
                  stop_at_failure: bool = True) -> list[NotebookRun]:
     """Run notebooks one after another, by default stopping at the first failure (each
     builds on the one before); while one runs, the next one's kernel is started and
-    warmed (``NotebookWorker``). ``starting``/``done`` are told of each notebook as it
+    warmed (``NotebookWorker``), and the one before's kernel shuts down. When this returns,
+    every worker it started has ended. ``starting``/``done`` are told of each notebook as it
     goes."""
     def start(path: Path) -> NotebookWorker:
         return NotebookWorker(path, output_of(path), parameters, env, log=log,
@@ -382,25 +441,33 @@ def run_in_order(paths: Sequence[Path], output_of: Callable[[Path], Path],
 
     runs: list[NotebookRun] = []
     upcoming = start(paths[0]) if paths else None
-    for index, path in enumerate(paths):
-        assert upcoming is not None
-        current, upcoming = upcoming, None
-        if starting:
-            starting(path)
-        current.go()
-        try:
-            if index + 1 < len(paths):
-                upcoming = start(paths[index + 1])
-            result = current.finish(timeout)
-        except BaseException:
-            if upcoming is not None:
-                upcoming.cancel()
-            raise
-        runs.append(result)
-        if done:
-            done(result)
-        if not result.ok and stop_at_failure:
-            if upcoming is not None:
-                upcoming.cancel()
-            break
+    closing: NotebookWorker | None = None  # finished, its kernel shutting down
+    try:
+        for index, path in enumerate(paths):
+            assert upcoming is not None
+            current, upcoming = upcoming, None
+            if starting:
+                starting(path)
+            current.go()
+            try:
+                if index + 1 < len(paths):
+                    upcoming = start(paths[index + 1])
+                result = current.finish(timeout)
+            except BaseException:
+                if upcoming is not None:
+                    upcoming.cancel()
+                raise
+            if closing is not None:  # had this whole notebook's time to shut down
+                closing.close()
+            closing = current
+            runs.append(result)
+            if done:
+                done(result)
+            if not result.ok and stop_at_failure:
+                if upcoming is not None:
+                    upcoming.cancel()
+                break
+    finally:
+        if closing is not None:
+            closing.close()
     return runs

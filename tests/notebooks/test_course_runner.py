@@ -104,6 +104,22 @@ def test_the_modules_a_notebook_imports_in_order(tmp_path):
                  "from email import *\nimport json")
     assert runner.modules_imported(path) == [
         "json", "os.path", "collections", "collections.Counter", "collections.abc", "email"]
+    assert runner.warm_modules(path) == runner.modules_imported(path)  # no labhelpers
+    course = write(tmp_path, "02-y.ipynb", "n = 1", "import labhelpers\nimport pandas")
+    assert runner.warm_modules(course) == ["labhelpers", "pandas", "labhelpers.preload"]
+
+
+def test_the_preload_leaves_connect_and_loadtest_nothing_to_import():
+    """labhelpers.preload is what the warm-up imports so a notebook's first cells import
+    nothing more: after it, making connect()'s API clients and importing the load test
+    load no module (the warm-up hides a failed import, so this is where one would show)."""
+    code = ("import sys\nimport labhelpers, labhelpers.preload\nfrom kubernetes import client\n"
+            "before = set(sys.modules)\nclient.CoreV1Api(); client.AppsV1Api()\n"
+            "from labhelpers.loadtest import run\n"
+            "print(sorted(set(sys.modules) - before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip() == "[]", out
 
 
 def test_the_next_notebook_is_warmed_while_one_runs(tmp_path, monkeypatch):
@@ -149,3 +165,29 @@ def test_the_next_notebook_is_warmed_while_one_runs(tmp_path, monkeypatch):
     # the runner made: all gone
     assert len(made) == 4 and all(m.name.startswith("labcourse-kernel-") for m in made), made
     assert [m for m in made if m.exists()] == []
+
+
+def test_a_kernel_shuts_down_while_the_next_notebook_runs(tmp_path):
+    """A notebook ends when its executed notebook is written; its kernel's shutdown (here an
+    atexit handler that takes 2 s) overlaps the next notebook instead of delaying it, and is
+    not counted in its time. run_in_order still returns only once every kernel has ended."""
+    course_dir = tmp_path / "course"
+    course_dir.mkdir()
+    write(course_dir, "01-slow-exit.ipynb", "n = 1",
+          "import atexit, time\n"
+          "def slow_exit():\n"
+          "    time.sleep(2)\n"
+          "    open('01.exited', 'w').write(repr(time.time()))\n"
+          "atexit.register(slow_exit)")
+    write(course_dir, "02-next.ipynb", "n = 1",
+          "import os, time\nopen('02.started', 'w').write(repr(time.time()))\n"
+          "print('01 still exiting', not os.path.exists('01.exited'))")
+    runs = runner.run_in_order(sorted(course_dir.glob("0*.ipynb")),
+                               lambda p: tmp_path / "out" / p.name, {"n": 2})
+    assert [r.ok for r in runs] == [True, True], [r.failure for r in runs]
+    started = float((course_dir / "02.started").read_text())
+    exited = float((course_dir / "01.exited").read_text())  # ended before run_in_order did
+    assert started < exited, "02 waited for 01's kernel to exit"
+    assert runs[0].seconds < 2, f"01's time counted its kernel's shutdown: {runs[0].seconds:.1f} s"
+    ran = nbformat.read(tmp_path / "out" / "02-next.ipynb", as_version=4)
+    assert "01 still exiting True" in ran.cells[-1].outputs[0]["text"]
