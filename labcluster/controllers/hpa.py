@@ -1,8 +1,8 @@
 """HorizontalPodAutoscaler (autoscaling/v2): upstream's pkg/controller/podautoscaler.
 
 Every sync period (`--horizontal-pod-autoscaler-sync-period`, 15 s; here
-LABCLUSTER_HPA_SYNC_SECONDS) after its own last sync (a new or re-specified HPA at once)
-each HPA reads its target's scale subresource and the
+LABCLUSTER_HPA_SYNC_SECONDS) after its own last sync (a new or re-specified HPA at once,
+where upstream queues it with the same delay: a known difference, README.md) each HPA reads its target's scale subresource and the
 pods' metrics.k8s.io PodMetrics (the node's, in-process: ClusterApi.pod_metrics), and
 proposes `ceil(readyPods * utilization / target)` replicas for a resource metric:
 
