@@ -84,10 +84,10 @@ def group_of_nodeid(nodeid: str) -> str:
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 (xdist's type)
-    """Under pytest-xdist (scripts/test: ``-n 2``), hand out whole groups (xdist_group):
-    xdist's own ``--dist loadgroup`` reads ``xdist_group`` marks through a node-id rewrite
-    that pytest 9.2 no longer honours, so each test went to any worker (a folder's session
-    cluster started twice, module fixtures built twice at once)."""
+    """Under pytest-xdist (scripts/test: ``-n 3`` on 2 cores), hand out whole groups
+    (xdist_group): xdist's own ``--dist loadgroup`` reads ``xdist_group`` marks through a
+    node-id rewrite that pytest 9.2 no longer honours, so each test went to any worker (a
+    folder's session cluster started twice, module fixtures built twice at once)."""
     from xdist.scheduler import LoadScopeScheduling
 
     class GroupScheduling(LoadScopeScheduling):
