@@ -335,10 +335,7 @@ class NotebookWorker:
         if self.proc.stdin is not None:
             with contextlib.suppress(BrokenPipeError):
                 self.proc.stdin.close()  # EOF without a go: it stops its kernel and exits
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=STOP_GRACE)
-        _stop(self.proc)
-        self._forget()
+        self.close(grace=STOP_GRACE)
 
     def finish(self, timeout: float | None = None) -> NotebookRun:
         """Wait for the run (``timeout`` from ``go()``): its end is the worker's exit code
@@ -386,9 +383,9 @@ class NotebookWorker:
         return self.proc.wait(timeout=left)
 
     def close(self, grace: float = 2 * STOP_GRACE) -> None:
-        """After ``finish()``: wait for the worker's end (its kernel's shutdown, which
-        jupyter_client bounds at 5 s before it kills the kernel), stop what is left after
-        ``grace``, and remove its socket folder."""
+        """After ``finish()`` or ``cancel()``: wait for the worker's end (its kernel's
+        shutdown, which jupyter_client bounds at 5 s before it kills the kernel), stop what
+        is left after ``grace``, and remove its socket folder."""
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=grace)
         _stop(self.proc)
